@@ -1,0 +1,51 @@
+# Two commands for a new user: `make run` and `make test`. Everything else is for development.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/pip --disable-pip-version-check -q
+
+.PHONY: run test install install-dev services browser worker lint format bench-ingest clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(PIP) install -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+## Serve the app on embedded defaults (SQLite in ./var, in-process jobs, local object store) with demo data.
+run: $(VENV)/.runtime
+	$(BIN)/python app.py
+
+## Run the whole suite against real PostgreSQL, Redis, the S3 server (started by the tests) and Chromium.
+test: $(VENV)/.dev services browser
+	$(BIN)/python -m pytest
+
+services:
+	@bash scripts/ensure-services.sh
+
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo "Installing Debian chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null; }
+
+## An RQ worker for the job queue (needs REDIS_URL); --with-scheduler runs retries with back-off.
+worker: $(VENV)/.runtime
+	$(BIN)/rq worker --url "$${REDIS_URL:?set REDIS_URL}" --with-scheduler training forecast default
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+## Ingestion throughput and ingest-to-visible latency through gunicorn + PostgreSQL (docs/benchmarks.md).
+bench-ingest: $(VENV)/.dev services
+	$(BIN)/python scripts/bench_ingest.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache test-artifacts

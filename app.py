@@ -1,0 +1,84 @@
+"""The Dash UI on the shared Flask server, and `python app.py`, the development server of `make run`.
+
+`create_app()` builds a fresh app (tests build several in one process, so callbacks are registered
+explicitly per app rather than with the global `@dash.callback`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Dash, html
+
+from callbacks import register_all
+from dashboard.config import Settings, load_settings
+from dashboard.server import create_server
+from dashboard.ui_auth import install_callback_guard, ui_scope
+
+ROOT = Path(__file__).resolve().parent
+
+# (label, path, roles that see it). Pages added by later work join this list.
+NAVIGATION = [
+    ("Overview", "/", {"admin", "analyst", "consumer"}),
+    ("API docs", "/api/docs", {"admin", "analyst"}),
+]
+
+
+def navbar():
+    scope = ui_scope()
+    if scope is None:
+        links = [dbc.NavItem(dbc.NavLink("Log in", href="/login", id="nav-login"))]
+    else:
+        links = [
+            dbc.NavItem(dbc.NavLink(label, href=path, id=f"nav-{label.lower().replace(' ', '-')}"))
+            for label, path, roles in NAVIGATION
+            if scope.role in roles
+        ]
+        links.append(dbc.NavItem(dbc.NavLink(f"Log out ({scope.username})", href="/auth/logout",
+                                             id="nav-logout", external_link=True)))
+    return dbc.NavbarSimple(links, brand="Aggregator", brand_href="/", color="primary", dark=True)
+
+
+def serve_layout():
+    return html.Div([navbar(), dbc.Container(dash.page_container, className="pt-3", fluid=True)])
+
+
+def create_app(settings: Settings | None = None) -> Dash:
+    settings = settings or load_settings()
+    server = create_server(settings)
+    install_callback_guard(server)
+    app = Dash(
+        __name__,
+        server=server,
+        use_pages=True,
+        pages_folder=str(ROOT / "pages"),
+        assets_folder=str(ROOT / "assets"),
+        serve_locally=True,
+        suppress_callback_exceptions=True,
+        title="Aggregator",
+        # flask-jwt-extended's double-submit CSRF: Dash echoes the cookie in this header.
+        csrf_token_name="csrf_access_token",
+        csrf_header_name="X-CSRF-TOKEN",
+    )
+    app.layout = serve_layout
+    register_all(app)
+    return app
+
+
+def main() -> None:
+    from dashboard.runtime import start_background, prepare_embedded
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    app = create_app(settings)
+    prepare_embedded(app.server, settings)
+    start_background(app.server, settings)
+    print(f"\nAggregator Web App: http://{settings.host}:{settings.port}  (API docs: /api/docs)\n", flush=True)
+    app.run(host=settings.host, port=settings.port, debug=False, threaded=True)
+
+
+if __name__ == "__main__":
+    main()

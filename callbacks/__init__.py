@@ -1,0 +1,7 @@
+"""Dash callbacks, one module per page, each exposing register_callbacks(app)."""
+
+from callbacks import overview
+
+
+def register_all(app) -> None:
+    overview.register_callbacks(app)

@@ -1,0 +1,138 @@
+"""Command line: `python -m dashboard COMMAND`. Run with --help for the commands and their options."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import threading
+from pathlib import Path
+
+from dashboard.config import load_settings
+from dashboard.db import make_engine, make_session_factory, migrate, session_scope
+from dashboard.errors import DomainError
+
+
+def _factory(settings):
+    engine = make_engine(settings)
+    migrate(engine)
+    return make_session_factory(engine)
+
+
+def cmd_init_db(settings, _args) -> None:
+    _factory(settings)
+    print(f"Database ready: {settings.database_url.split('@')[-1]}")
+
+
+def cmd_create_user(settings, args) -> None:
+    from dashboard.auth import create_user
+
+    password = args.password or getpass.getpass("Password: ")
+    with session_scope(_factory(settings)) as session:
+        user = create_user(session, args.username, password, args.role, args.house or [])
+        print(f"Created {user.role} {user.username!r} (id {user.id})")
+
+
+def cmd_create_api_key(settings, args) -> None:
+    from dashboard.auth import create_api_key
+
+    with session_scope(_factory(settings)) as session:
+        row, key = create_api_key(session, args.name)
+    print(f"API key {row.id} for {row.name!r} (shown once, send as X-API-Key):\n{key}")
+
+
+def cmd_seed_demo(settings, args) -> None:
+    from dashboard.seed import database_is_empty, seed_demo
+
+    factory = _factory(settings)
+    with factory() as session:
+        if not database_is_empty(session) and not args.force:
+            sys.exit("The database already has houses; seed-demo only fills an empty database.")
+    logins = seed_demo(factory, settings.timezone, houses=args.houses, days=args.days)
+    print(logins.text())
+
+
+def cmd_import_csv(settings, args) -> None:
+    from dashboard.csv_import import import_csv
+    from dashboard.scope import system_scope
+
+    result = import_csv(
+        _factory(settings), system_scope(), Path(args.file), settings.timezone, settings.derive_energy_max_gap_s
+    )
+    print(f"Imported {result.accepted} readings ({result.duplicates} already stored)")
+
+
+def cmd_simulate(settings, args) -> None:
+    from dashboard import simulator
+
+    factory = _factory(settings)
+    plan = simulator.demo_plan_for(factory, settings.timezone)
+    if plan is None:
+        sys.exit("No demo devices in the database: run seed-demo first.")
+    if args.url:
+        headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+        send = simulator.http_sender(args.url, headers)
+    else:
+        send = simulator.in_process_sender(factory, settings.timezone, settings.derive_energy_max_gap_s)
+    print(f"Simulating {len(plan.devices)} devices every {args.interval}s (Ctrl-C to stop)")
+    try:
+        simulator.run_loop(send, plan, args.interval, threading.Event(), args.iterations)
+    except KeyboardInterrupt:
+        pass
+
+
+def cmd_prune_logs(settings, _args) -> None:
+    from dashboard.api import prune_access_log
+    from dashboard.auth import prune_revoked_tokens
+
+    with session_scope(_factory(settings)) as session:
+        n = prune_access_log(session, settings.access_log_retention_days)
+        t = prune_revoked_tokens(session)
+    print(f"Pruned {n} access-log rows and {t} expired revoked tokens")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dashboard", description="Aggregator Web App commands")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("init-db", help="create or migrate the database").set_defaults(func=cmd_init_db)
+    p = sub.add_parser("create-user", help="create a login")
+    p.add_argument("--username", required=True)
+    p.add_argument("--password", help="prompted for when omitted")
+    p.add_argument("--role", required=True, choices=["admin", "analyst", "consumer", "third_party"])
+    p.add_argument("--house", type=int, action="append", help="house id the user may see (repeat)")
+    p.set_defaults(func=cmd_create_user)
+    p = sub.add_parser("create-api-key", help="create a third-party API key (shown once)")
+    p.add_argument("--name", required=True)
+    p.set_defaults(func=cmd_create_api_key)
+    p = sub.add_parser("seed-demo", help="fill an empty database with demo data and demo logins")
+    p.add_argument("--houses", type=int, default=20)
+    p.add_argument("--days", type=int, default=60)
+    p.add_argument("--force", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_seed_demo)
+    p = sub.add_parser("import-csv", help="import readings: device_id,timestamp,power_w[,energy_wh,...]")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_import_csv)
+    p = sub.add_parser("simulate", help="send live demo readings (in-process, or to --url over HTTP)")
+    p.add_argument("--url", help="post to this server's API instead of writing directly")
+    p.add_argument("--token", help="access token for --url (a consumer's or an admin's)")
+    p.add_argument("--interval", type=float, default=10.0)
+    p.add_argument("--iterations", type=int, help="stop after this many ticks")
+    p.set_defaults(func=cmd_simulate)
+    sub.add_parser("prune-logs", help="delete access-log rows past the retention").set_defaults(func=cmd_prune_logs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    settings = load_settings()
+    try:
+        args.func(settings, args)
+    except DomainError as exc:
+        print(f"Error: {exc.message}", file=sys.stderr)
+        for detail in exc.details[:20]:
+            print(f"  {detail}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Measurements in (ingestion) and energy and raw readings out, all scoped."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from dashboard.api.common import current_scope, db, int_param, json_body, requires, services, time_param
+from dashboard.errors import ValidationFailed
+from dashboard.ingest import ingest_readings
+from dashboard.queries import energy_series, raw_measurements
+from dashboard.readings import validate_batch
+
+bp = Blueprint("data", __name__, url_prefix="/api/v1")
+
+READING_SCHEMA = {
+    "type": "object",
+    "required": ["device_id", "timestamp", "power_w"],
+    "properties": {
+        "device_id": {"type": "string", "description": "the device's serial"},
+        "timestamp": {"type": "string", "format": "date-time", "description": "interval start, with offset"},
+        "power_w": {"type": "number", "minimum": 0},
+        "energy_wh": {"type": "number", "minimum": 0, "description": "energy since the previous reading"},
+        "voltage_v": {"type": "number", "minimum": 0, "maximum": 1000},
+        "current_a": {"type": "number", "minimum": 0},
+        "power_factor": {"type": "number", "minimum": -1, "maximum": 1},
+    },
+}
+
+
+@bp.post("/measurements")
+@requires(
+    "measurements:write",
+    body={
+        "type": "object",
+        "required": ["measurements"],
+        "properties": {"measurements": {"type": "array", "items": READING_SCHEMA}},
+    },
+)
+def post_measurements():
+    """Ingest a batch of readings: all or nothing, idempotent on (device, timestamp)."""
+    settings = services().settings
+    if request.content_length and request.content_length > settings.max_batch_readings * 1024:
+        return jsonify({"error": "Batch too large", "detail": "split the batch"}), 413
+    body = json_body()
+    readings = validate_batch(body.get("measurements"), settings.max_batch_readings)
+    session = db()
+    result = ingest_readings(
+        session, current_scope(), readings, settings.timezone, settings.derive_energy_max_gap_s
+    )
+    session.commit()
+    return jsonify({"accepted": result.accepted, "duplicates": result.duplicates})
+
+
+@bp.get("/energy")
+@requires(
+    "energy:read",
+    query={
+        "resolution": "15min | hour | day (day buckets start at local midnight)",
+        "start": "ISO 8601 with offset, inclusive",
+        "end": "ISO 8601 with offset, exclusive",
+        "house_id": "optional: one house (not for third-party apps)",
+        "community_id": "optional: a community's houses and PV parks",
+    },
+)
+def get_energy():
+    """Consumption, production and net energy (kWh) per bucket from the rollups."""
+    resolution = request.args.get("resolution", "hour")
+    if resolution not in ("15min", "hour", "day"):
+        raise ValidationFailed(details=[{"field": "resolution", "message": "one of 15min, hour, day"}])
+    series = energy_series(
+        db(),
+        current_scope(),
+        resolution,
+        time_param("start"),
+        time_param("end"),
+        house_id=int_param("house_id", request.args.get("house_id")),
+        community_id=int_param("community_id", request.args.get("community_id")),
+    )
+    return jsonify({"resolution": resolution, "series": series})
+
+
+@bp.get("/measurements")
+@requires(
+    "measurements:read",
+    query={
+        "device_id": "the device's serial",
+        "start": "ISO 8601 with offset, inclusive",
+        "end": "ISO 8601 with offset, exclusive",
+    },
+)
+def get_measurements():
+    """Raw readings of one device (at most 50,000 per request)."""
+    serial = request.args.get("device_id")
+    if not serial:
+        raise ValidationFailed(details=[{"field": "device_id", "message": "is required"}])
+    rows = raw_measurements(db(), current_scope(), serial, time_param("start"), time_param("end"))
+    return jsonify({"device_id": serial, "measurements": rows})

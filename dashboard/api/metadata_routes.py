@@ -1,0 +1,313 @@
+"""Metadata CRUD (houses, devices, communities, PV parks, PVs, users), from one generic definition.
+
+Lists return only what the caller's scope may see; an id outside the scope answers 404 exactly like a
+missing one. Writes need `metadata:write` (users: `users:write`), i.e. admins.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, jsonify
+from sqlalchemy import false, select, true
+from sqlalchemy.exc import IntegrityError
+
+from dashboard.api.common import current_scope, db, json_body, requires
+from dashboard.auth import create_user, hash_password, utcnow
+from dashboard.rollups import delete_rollups_of
+from dashboard.errors import Conflict, NotFound, ValidationFailed
+from dashboard.schema import DEVICE_KINDS, DIRECTIONS, ROLES, PV, Community, Device, House, PVPark, User
+from dashboard.scope import Scope
+
+bp = Blueprint("metadata", __name__, url_prefix="/api/v1")
+
+
+@dataclass(frozen=True)
+class Field:
+    type: type | tuple
+    required: bool = False
+    choices: tuple | None = None
+    positive: bool = False
+    schema_type: str = "string"
+
+
+@dataclass
+class Resource:
+    name: str
+    model: Any
+    fields: dict[str, Field]
+    to_json: Callable[[Any], dict]
+    visible: Callable[[Scope], Any]  # SQL condition on model for the scope
+    read_permission: str = "metadata:read"
+    write_permission: str = "metadata:write"
+    before_save: Callable[[Any, dict, bool], None] | None = None
+    relations: dict[str, Any] = field(default_factory=dict)  # field -> (attribute, model)
+
+
+def _house_visible(scope: Scope):
+    return true() if scope.all_houses else House.id.in_(scope.house_ids)
+
+
+def _by_house(column):
+    return lambda scope: true() if scope.all_houses else column.in_(scope.house_ids)
+
+
+def _device_defaults(device: Device, data: dict, creating: bool) -> None:
+    if creating and not device.serial:
+        device.serial = f"dev-{secrets.token_hex(6)}"  # the client may choose; else generated
+    if creating and not device.direction:
+        device.direction = "production" if device.kind == "pv" else "consumption"
+    if device.kind == "appliance" and device.direction == "production":
+        raise ValidationFailed(details=[{"field": "direction", "message": "appliances consume"}])
+    if (device.house_id is None) == (device.pv_park_id is None):
+        raise ValidationFailed(
+            details=[{"field": "house_id", "message": "give exactly one of house_id or pv_park_id"}]
+        )
+    if device.pv_park_id is not None and device.kind != "pv":
+        raise ValidationFailed(details=[{"field": "kind", "message": "PV parks hold pv inverters only"}])
+
+
+def _user_save(user: User, data: dict, creating: bool) -> None:
+    if "password" in data and not creating:  # on create, create_user already hashed it
+        if not isinstance(data["password"], str) or len(data["password"]) < 8:
+            raise ValidationFailed(details=[{"field": "password", "message": "at least 8 characters"}])
+        user.password_hash = hash_password(data["password"])
+
+
+def _ids(objs) -> list[int]:
+    return sorted(o.id for o in objs)
+
+
+RESOURCES = [
+    Resource(
+        "houses",
+        House,
+        {"name": Field(str, required=True)},
+        lambda h: {"id": h.id, "name": h.name, "community_ids": _ids(h.communities)},
+        _house_visible,
+        relations={"community_ids": ("communities", Community)},
+    ),
+    Resource(
+        "devices",
+        Device,
+        {
+            "serial": Field(str),
+            "name": Field(str, required=True),
+            "kind": Field(str, required=True, choices=DEVICE_KINDS),
+            "direction": Field(str, choices=DIRECTIONS),
+            "house_id": Field(int, schema_type="integer"),
+            "pv_park_id": Field(int, schema_type="integer"),
+            "pv_id": Field(int, schema_type="integer"),
+        },
+        lambda d: {
+            "id": d.id,
+            "device_id": d.serial,
+            "name": d.name,
+            "kind": d.kind,
+            "direction": d.direction,
+            "house_id": d.house_id,
+            "pv_park_id": d.pv_park_id,
+            "pv_id": d.pv_id,
+        },
+        # Consumers see their houses' devices, never PV-park inverters.
+        lambda scope: true() if scope.all_houses else Device.house_id.in_(scope.house_ids),
+        before_save=_device_defaults,
+    ),
+    Resource(
+        "communities",
+        Community,
+        {"name": Field(str, required=True)},
+        lambda c: {"id": c.id, "name": c.name, "house_ids": _ids(c.houses)},
+        lambda scope: true() if scope.community_ids is None else Community.id.in_(scope.community_ids),
+        read_permission="communities:read",
+        relations={"house_ids": ("houses", House)},
+    ),
+    Resource(
+        "pv-parks",
+        PVPark,
+        {
+            "name": Field(str, required=True),
+            "community_id": Field(int, schema_type="integer"),
+            "capacity_kw": Field((int, float), required=True, positive=True, schema_type="number"),
+        },
+        lambda p: {
+            "id": p.id,
+            "name": p.name,
+            "community_id": p.community_id,
+            "capacity_kw": p.capacity_kw,
+        },
+        lambda scope: true() if scope.all_houses else false(),
+    ),
+    Resource(
+        "pvs",
+        PV,
+        {
+            "house_id": Field(int, required=True, schema_type="integer"),
+            "name": Field(str, required=True),
+            "capacity_kwp": Field((int, float), required=True, positive=True, schema_type="number"),
+        },
+        lambda p: {"id": p.id, "house_id": p.house_id, "name": p.name, "capacity_kwp": p.capacity_kwp},
+        _by_house(PV.house_id),
+    ),
+    Resource(
+        "users",
+        User,
+        {
+            "username": Field(str, required=True),
+            "password": Field(str),
+            "role": Field(str, required=True, choices=ROLES),
+            "is_active": Field(bool, schema_type="boolean"),
+        },
+        lambda u: {
+            "id": u.id,
+            "username": u.username,
+            "role": u.role,
+            "is_active": u.is_active,
+            "house_ids": _ids(u.houses),
+            "community_ids": _ids(u.communities),
+        },
+        lambda scope: true(),
+        read_permission="users:read",
+        write_permission="users:write",
+        before_save=_user_save,
+        relations={"house_ids": ("houses", House), "community_ids": ("communities", Community)},
+    ),
+]
+
+
+def _validate(resource: Resource, data: dict, creating: bool) -> dict:
+    problems = []
+    allowed = set(resource.fields) | set(resource.relations)
+    for name in sorted(set(data) - allowed):
+        problems.append({"field": name, "message": f"unknown field; expected {', '.join(sorted(allowed))}"})
+    for name, spec in resource.fields.items():
+        value = data.get(name)
+        if value is None:
+            if creating and spec.required and not (resource.name == "users" and name == "password"):
+                problems.append({"field": name, "message": "is required"})
+            continue
+        bad_bool = isinstance(value, bool) and spec.type is not bool
+        if bad_bool or not isinstance(value, spec.type):
+            problems.append({"field": name, "message": f"must be a {spec.schema_type}"})
+        elif spec.choices and value not in spec.choices:
+            problems.append({"field": name, "message": f"one of {', '.join(spec.choices)}"})
+        elif spec.positive and not value > 0:
+            problems.append({"field": name, "message": "must be > 0"})
+        elif isinstance(value, str) and not 0 < len(value.strip()) <= 120:
+            problems.append({"field": name, "message": "1 to 120 characters"})
+    for name in resource.relations:
+        value = data.get(name)
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        ):
+            problems.append({"field": name, "message": "must be a list of integer ids"})
+    if problems:
+        raise ValidationFailed(details=problems)
+    return data
+
+
+def _apply(resource: Resource, obj: Any, data: dict) -> None:
+    session = db()
+    for name in resource.fields:
+        if name in data and name != "password":
+            setattr(obj, name, data[name])
+    for name, (attribute, model) in resource.relations.items():
+        if name in data:
+            related = [session.get(model, i) for i in data[name]]
+            missing = [i for i, r in zip(data[name], related, strict=True) if r is None]
+            if missing:
+                raise ValidationFailed(details=[{"field": name, "message": f"unknown ids {missing}"}])
+            setattr(obj, attribute, related)
+
+
+def _get_visible(resource: Resource, object_id: int) -> Any:
+    obj = db().scalar(
+        select(resource.model).where(resource.model.id == object_id, resource.visible(current_scope()))
+    )
+    if obj is None:
+        raise NotFound(f"{resource.name} {object_id} not found")
+    return obj
+
+
+def _commit_or_conflict() -> None:
+    try:
+        db().commit()
+    except IntegrityError as exc:
+        db().rollback()
+        raise Conflict(
+            "This conflicts with existing data (a duplicate name or serial, or an unknown reference)"
+        ) from exc
+
+
+def _register(resource: Resource) -> None:
+    body_schema = {
+        "type": "object",
+        "properties": {n: {"type": f.schema_type} for n, f in resource.fields.items()}
+        | {n: {"type": "array", "items": {"type": "integer"}} for n in resource.relations},
+    }
+
+    def list_view():
+        objs = db().scalars(
+            select(resource.model).where(resource.visible(current_scope())).order_by(resource.model.id)
+        )
+        return jsonify({resource.name.replace("-", "_"): [resource.to_json(o) for o in objs]})
+
+    def get_view(object_id: int):
+        return jsonify(resource.to_json(_get_visible(resource, object_id)))
+
+    def create_view():
+        data = _validate(resource, json_body(), creating=True)
+        session = db()
+        if resource.model is User:
+            obj = create_user(session, data["username"], data.get("password") or "", data["role"])
+        else:
+            obj = resource.model(created_at=utcnow())
+        _apply(resource, obj, data)
+        if resource.before_save:
+            resource.before_save(obj, data, True)
+        session.add(obj)
+        _commit_or_conflict()
+        return jsonify(resource.to_json(obj)), 201
+
+    def update_view(object_id: int):
+        obj = _get_visible(resource, object_id)
+        data = _validate(resource, json_body(), creating=False)
+        _apply(resource, obj, data)
+        if resource.before_save:
+            resource.before_save(obj, data, False)
+        _commit_or_conflict()
+        return jsonify(resource.to_json(obj))
+
+    def delete_view(object_id: int):
+        obj = _get_visible(resource, object_id)
+        delete_rollups_of(db(), obj)
+        db().delete(obj)
+        _commit_or_conflict()
+        return "", 204
+
+    label = resource.name.replace("-", " ")
+    views = [
+        ("list", "", ["GET"], list_view, resource.read_permission, f"List the {label} you may see.", None),
+        ("get", "/<int:object_id>", ["GET"], get_view, resource.read_permission, f"One of the {label}.", None),
+        ("create", "", ["POST"], create_view, resource.write_permission, f"Create one of the {label}.", body_schema),
+        ("update", "/<int:object_id>", ["PATCH"], update_view, resource.write_permission,
+         f"Change one of the {label}.", body_schema),
+        ("delete", "/<int:object_id>", ["DELETE"], delete_view, resource.write_permission,
+         f"Delete one of the {label}.", None),
+    ]  # fmt: skip
+    for action, suffix, methods, view, permission, doc, body in views:
+        view.__doc__ = doc
+        view.__name__ = f"{resource.name.replace('-', '_')}_{action}"
+        bp.add_url_rule(
+            f"/{resource.name}{suffix}",
+            endpoint=view.__name__,
+            view_func=requires(permission, body=body)(view),
+            methods=methods,
+        )
+
+
+for _resource in RESOURCES:
+    _register(_resource)

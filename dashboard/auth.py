@@ -1,0 +1,224 @@
+"""Identity: passwords, API keys, JWTs, login rate limiting, and the resolution of a request to a Scope.
+
+Browsers carry the JWT in HTTP-only cookies with CSRF double-submit; API clients send
+`Authorization: Bearer`; third-party apps send `X-API-Key`. All three end in one `Scope`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import Flask, g, request
+from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt.exceptions import PyJWTError
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from dashboard.config import Settings
+from dashboard.errors import RateLimited, Unauthorized, ValidationFailed
+from dashboard.schema import ROLES, ApiKey, LoginFailure, RevokedToken, User, user_houses
+from dashboard.scope import Scope
+
+_hasher = PasswordHasher()
+API_KEY_HEADER = "X-API-Key"
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the database's convention."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# ---- passwords -------------------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# A hash to verify against when the user does not exist, so timing does not reveal valid usernames.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+def create_user(
+    session: Session, username: str, password: str, role: str, house_ids: list[int] | None = None
+) -> User:
+    from dashboard.schema import House
+
+    problems = []
+    if not username or len(username) > 80:
+        problems.append({"field": "username", "message": "1 to 80 characters"})
+    if len(password or "") < 8:
+        problems.append({"field": "password", "message": "at least 8 characters"})
+    if role not in ROLES:
+        problems.append({"field": "role", "message": f"one of {', '.join(ROLES)}"})
+    if problems:
+        raise ValidationFailed(details=problems)
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise ValidationFailed(details=[{"field": "username", "message": "already taken"}])
+    user = User(
+        username=username, password_hash=hash_password(password), role=role, created_at=utcnow()
+    )
+    for house_id in house_ids or []:
+        house = session.get(House, house_id)
+        if house is None:
+            raise ValidationFailed(details=[{"field": "house_ids", "message": f"no house {house_id}"}])
+        user.houses.append(house)
+    session.add(user)
+    session.flush()
+    return user
+
+
+# ---- API keys --------------------------------------------------------------------------------------
+
+
+def _key_hash(key: str) -> str:
+    # Keys are 256-bit random, so a fast hash is safe (no dictionary to attack) and keeps requests fast.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(session: Session, name: str) -> tuple[ApiKey, str]:
+    """Create a third-party key; returns the row and the key itself, which is never stored or shown again."""
+    if not name or len(name) > 120:
+        raise ValidationFailed(details=[{"field": "name", "message": "1 to 120 characters"}])
+    key = "agk_" + secrets.token_urlsafe(32)
+    row = ApiKey(name=name, prefix=key[:12], key_hash=_key_hash(key), created_at=utcnow())
+    session.add(row)
+    session.flush()
+    return row, key
+
+
+def api_key_scope(session: Session, key: str) -> Scope | None:
+    row = session.scalar(
+        select(ApiKey).where(ApiKey.key_hash == _key_hash(key), ApiKey.revoked_at.is_(None))
+    )
+    if row is None:
+        return None
+    return Scope(role="third_party", api_key_id=row.id, username=f"api-key:{row.name}")
+
+
+# ---- login and its rate limit ------------------------------------------------------------------------
+
+
+def check_login_allowed(session: Session, settings: Settings, username: str, client: str) -> None:
+    """Raise RateLimited after too many recent failures for this username or this client address."""
+    since = utcnow() - timedelta(minutes=settings.login_window_minutes)
+    by_user = session.scalar(
+        select(func.count()).where(LoginFailure.username == username, LoginFailure.at >= since)
+    )
+    by_client = session.scalar(
+        select(func.count()).where(LoginFailure.client == client, LoginFailure.at >= since)
+    )
+    if by_user >= settings.login_max_failures or by_client >= 4 * settings.login_max_failures:
+        raise RateLimited(
+            retry_after_s=settings.login_window_minutes * 60,
+            message=f"Too many failed logins; try again in {settings.login_window_minutes} minutes",
+        )
+
+
+def authenticate(
+    session: Session, settings: Settings, username: str, password: str, client: str
+) -> User:
+    check_login_allowed(session, settings, username, client)
+    user = session.scalar(select(User).where(User.username == username))
+    ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    if not ok or user is None or not user.is_active:
+        session.add(LoginFailure(username=username[:80], client=client[:64], at=utcnow()))
+        session.commit()  # the failure must count even though the request fails
+        raise Unauthorized("Wrong username or password")
+    session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+    return user
+
+
+def revoke_token(session: Session, jti: str, expires_at: datetime) -> None:
+    if session.get(RevokedToken, jti) is None:
+        session.add(RevokedToken(jti=jti, expires_at=expires_at))
+
+
+def prune_revoked_tokens(session: Session) -> int:
+    return session.execute(delete(RevokedToken).where(RevokedToken.expires_at < utcnow())).rowcount
+
+
+# ---- scope resolution --------------------------------------------------------------------------------
+
+
+def user_scope(session: Session, user: User) -> Scope:
+    if user.role in ("admin", "analyst"):
+        houses = None
+        communities = None
+    elif user.role == "consumer":
+        houses = frozenset(
+            session.scalars(
+                select(user_houses.c.house_id).where(user_houses.c.user_id == user.id)
+            ).all()
+        )
+        # Consumers see their own houses only; community aggregates include other households.
+        communities = frozenset()
+    else:  # a third_party user account: aggregates only
+        houses = None
+        communities = None
+    return Scope(
+        role=user.role,
+        user_id=user.id,
+        house_ids=houses,
+        community_ids=communities,
+        username=user.username,
+    )
+
+
+def init_jwt(app: Flask, settings: Settings, session_factory) -> JWTManager:
+    app.config.update(
+        JWT_SECRET_KEY=settings.secret_key,
+        JWT_TOKEN_LOCATION=["headers", "cookies"],
+        JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=settings.access_token_minutes),
+        JWT_REFRESH_TOKEN_EXPIRES=timedelta(days=settings.refresh_token_days),
+        JWT_COOKIE_SECURE=settings.cookie_secure,
+        JWT_COOKIE_SAMESITE="Lax",
+        JWT_COOKIE_CSRF_PROTECT=True,
+        JWT_CSRF_IN_COOKIES=True,
+        JWT_SESSION_COOKIE=False,
+    )
+    jwt = JWTManager(app)
+
+    @jwt.token_in_blocklist_loader
+    def _revoked(_header, payload) -> bool:
+        with session_factory() as session:
+            return session.get(RevokedToken, payload["jti"]) is not None
+
+    return jwt
+
+
+def resolve_scope(session: Session) -> Scope | None:
+    """The caller's scope from an API key or a valid JWT (header or cookie), or None if anonymous.
+
+    Cached on `flask.g` for the request. An invalid or revoked token counts as anonymous.
+    """
+    if "scope" in g:
+        return g.scope
+    scope = None
+    key = request.headers.get(API_KEY_HEADER)
+    if key:
+        scope = api_key_scope(session, key)
+    else:
+        try:
+            verify_jwt_in_request(optional=True)
+            claims = get_jwt()
+        except (JWTExtendedException, PyJWTError):
+            claims = {}
+        if claims and claims.get("type") == "access":
+            user = session.get(User, int(claims["sub"]))
+            if user is not None and user.is_active:
+                scope = user_scope(session, user)
+    g.scope = scope
+    return scope

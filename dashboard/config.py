@@ -1,0 +1,119 @@
+"""One settings object, read from the environment once.
+
+Unset service URLs mean the embedded defaults (SQLite file, in-process jobs, local object-store folder),
+so `make run` works on a bare machine while production points the same code at PostgreSQL, Redis and S3.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() not in {"0", "false", "no", "off"}
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"Setting {name} must be an integer, got {raw!r}") from exc
+
+
+def _persistent_secret(data_dir: Path) -> str:
+    """A random secret kept in DATA_DIR so embedded restarts keep sessions valid.
+
+    Production sets SECRET_KEY explicitly; this only spares a new user from having to invent one.
+    """
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    redis_url: str | None
+    s3_endpoint: str | None
+    s3_access_key: str | None
+    s3_secret_key: str | None
+    s3_bucket: str
+    s3_secure: bool
+    host: str
+    port: int
+    secret_key: str
+    demo_data: bool
+    timezone: str = "Europe/Athens"
+    max_batch_readings: int = 10_000
+    access_log_retention_days: int = 90
+    access_token_minutes: int = 30
+    refresh_token_days: int = 7
+    login_max_failures: int = 5
+    login_window_minutes: int = 15
+    derive_energy_max_gap_s: int = 900
+    simulator_interval_s: int = 10
+    cookie_secure: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.data_dir / "objects"
+
+
+def normalize_database_url(url: str) -> str:
+    """Pin PostgreSQL URLs to psycopg2 (SQLAlchemy 2.1 would pick psycopg 3 for a bare scheme)."""
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg2://" + url[len(scheme) :]
+    return url
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Build settings from `env` (default: the process environment)."""
+    env = dict(os.environ if env is None else env)
+    data_dir = Path(env.get("DATA_DIR") or "./var").resolve()
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'aggregator.db'}"
+    database_url = normalize_database_url(database_url)
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=env.get("REDIS_URL") or None,
+        s3_endpoint=env.get("S3_ENDPOINT") or None,
+        s3_access_key=env.get("S3_ACCESS_KEY") or None,
+        s3_secret_key=env.get("S3_SECRET_KEY") or None,
+        s3_bucket=env.get("S3_BUCKET") or "aggregator-models",
+        s3_secure=_bool(env.get("S3_SECURE"), False),
+        host=env.get("HOST") or "127.0.0.1",
+        port=_int(env, "PORT", 8050),
+        secret_key=env.get("SECRET_KEY") or _persistent_secret(data_dir),
+        demo_data=_bool(env.get("DEMO_DATA"), True),
+        timezone=env.get("TIMEZONE") or "Europe/Athens",
+        max_batch_readings=_int(env, "MAX_BATCH_READINGS", 10_000),
+        access_log_retention_days=_int(env, "ACCESS_LOG_RETENTION_DAYS", 90),
+        access_token_minutes=_int(env, "ACCESS_TOKEN_MINUTES", 30),
+        refresh_token_days=_int(env, "REFRESH_TOKEN_DAYS", 7),
+        login_max_failures=_int(env, "LOGIN_MAX_FAILURES", 5),
+        login_window_minutes=_int(env, "LOGIN_WINDOW_MINUTES", 15),
+        derive_energy_max_gap_s=_int(env, "DERIVE_ENERGY_MAX_GAP_S", 900),
+        simulator_interval_s=_int(env, "SIMULATOR_INTERVAL_S", 10),
+        cookie_secure=_bool(env.get("COOKIE_SECURE"), False),
+    )

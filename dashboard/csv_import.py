@@ -1,0 +1,92 @@
+"""`import-csv`: the same validation and idempotency as the API, for files of any size.
+
+The file is validated completely first (every problem reported with its line number), then stored in
+one transaction in chunks (PostgreSQL takes the COPY fast path), so a bad file changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+from tqdm import tqdm
+
+from dashboard.errors import ValidationFailed
+from dashboard.ingest import IngestResult, ingest_readings
+from dashboard.readings import KNOWN_FIELDS, REQUIRED_FIELDS, Reading, validate_reading
+from dashboard.scope import Scope
+
+CHUNK = 10_000
+NUMERIC = ("power_w", "energy_wh", "voltage_v", "current_a", "power_factor")
+
+
+def _coerce(row: dict) -> dict:
+    out = {}
+    for key, value in row.items():
+        if key is None:
+            continue  # extra unnamed columns are reported by the header check
+        value = (value or "").strip()
+        if key in NUMERIC:
+            if value == "":
+                out[key] = None
+                continue
+            try:
+                out[key] = float(value)
+            except ValueError:
+                out[key] = value  # validate_reading reports "must be a number"
+        else:
+            out[key] = value or None
+    return out
+
+
+def read_and_validate(path: Path, now_utc=None, progress: bool = True) -> list[Reading]:
+    from datetime import UTC, datetime
+
+    now_utc = now_utc or datetime.now(UTC).replace(tzinfo=None)
+    readings: list[Reading] = []
+    problems: list[dict] = []
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        header = set(reader.fieldnames or [])
+        missing = [c for c in REQUIRED_FIELDS if c not in header]
+        unknown = sorted(header - KNOWN_FIELDS)
+        if missing or unknown:
+            raise ValidationFailed(
+                "Bad CSV header",
+                details=[{"field": "header", "message": f"missing {missing}, unknown {unknown}; expected "
+                          "device_id,timestamp,power_w[,energy_wh,voltage_v,current_a,power_factor]"}],
+            )
+        for line_no, row in enumerate(tqdm(reader, desc="Validating", unit=" rows", disable=not progress), 2):
+            reading = validate_reading(line_no, _coerce(row), now_utc, problems)
+            if reading is not None:
+                readings.append(reading)
+            if len(problems) >= 100:
+                break
+    if problems:
+        for p in problems:
+            p["line"] = p.pop("index")
+        raise ValidationFailed("The CSV file has invalid rows; nothing was imported", details=problems)
+    return readings
+
+
+def import_csv(
+    factory: sessionmaker[Session], scope: Scope, path: Path, timezone: str, max_gap_s: int, progress: bool = True
+) -> IngestResult:
+    readings = read_and_validate(path, progress=progress)
+    accepted = duplicates = 0
+    with factory() as session:
+        try:
+            bar = tqdm(total=len(readings), desc="Importing", unit=" rows", disable=not progress)
+            for i in range(0, len(readings), CHUNK):
+                chunk = readings[i : i + CHUNK]
+                result = ingest_readings(session, scope, chunk, timezone, max_gap_s)
+                accepted += result.accepted
+                duplicates += result.duplicates
+                bar.update(len(chunk))
+            bar.close()
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+    return IngestResult(accepted, duplicates)

@@ -1,0 +1,58 @@
+"""Domain exceptions raised by services; the faces translate them to HTTP/JSON or UI messages in one place."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class: `status` is the HTTP status a face should answer with."""
+
+    status = 400
+    error = "Bad request"
+
+    def __init__(self, message: str | None = None, details: list[dict] | None = None):
+        super().__init__(message or self.error)
+        self.message = message or self.error
+        self.details = details or []
+
+
+class ValidationFailed(DomainError):
+    """Input that breaks the contract; `details` lists {index?, field, message} per problem."""
+
+    status = 422
+    error = "Invalid or missing input"
+
+
+class BatchTooLarge(DomainError):
+    status = 413
+    error = "Batch too large"
+
+
+class NotFound(DomainError):
+    """Also used for objects outside the caller's scope, so their existence is not revealed."""
+
+    status = 404
+    error = "Not found"
+
+
+class Forbidden(DomainError):
+    status = 403
+    error = "Forbidden"
+
+
+class Conflict(DomainError):
+    status = 409
+    error = "Conflict"
+
+
+class Unauthorized(DomainError):
+    status = 401
+    error = "Authentication required"
+
+
+class RateLimited(DomainError):
+    status = 429
+    error = "Too many failed attempts"
+
+    def __init__(self, retry_after_s: int, message: str | None = None):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -1,0 +1,220 @@
+"""Ingestion: validated readings -> raw rows + rollups, in the caller's single transaction.
+
+Energy derivation rule (when a reading has no `energy_wh`): `power_w` is the mean power over the
+reading's interval, which starts at its timestamp; the interval's length is taken to be the device's
+cadence, measured as the gap to the device's previous reading (stored, or earlier in the same batch),
+capped at DERIVE_ENERGY_MAX_GAP_S (default 900 s) because a longer gap is an outage, not consumption.
+A device's very first reading uses the gap to its next reading in the same batch, or 0 Wh when it has
+none. Derived values are flagged (`energy_derived`) and are not revised when later readings arrive.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from dashboard.errors import ValidationFailed
+from dashboard.readings import Reading
+from dashboard.rollups import DeviceInfo, RollupAccumulator, upsert_rollups
+from dashboard.schema import Device, Measurement
+from dashboard.scope import Scope
+
+
+COPY_THRESHOLD = 200  # below this, a multi-row INSERT is as fast as COPY
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+
+
+def load_devices(session: Session, serials: set[str]) -> dict[str, DeviceInfo]:
+    rows = session.execute(
+        select(
+            Device.id,
+            Device.serial,
+            Device.house_id,
+            Device.pv_park_id,
+            Device.kind,
+            Device.direction,
+        ).where(Device.serial.in_(serials))
+    ).all()
+    return {r.serial: DeviceInfo(*r) for r in rows}
+
+
+def _device_in_scope(scope: Scope, device: DeviceInfo) -> bool:
+    if scope.all_houses and scope.per_house_allowed:
+        return True
+    # Consumers write only to their own houses' devices; PV-park inverters are operator devices.
+    return device.house_id is not None and scope.can_see_house(device.house_id)
+
+
+def _previous_timestamps(session: Session, firsts: dict[int, datetime]) -> dict[int, datetime]:
+    """Latest stored reading before each device's first reading of the batch, in one query."""
+    if not firsts:
+        return {}
+    conditions = [
+        and_(Measurement.device_id == device_id, Measurement.ts < ts)
+        for device_id, ts in firsts.items()
+    ]
+    rows = session.execute(
+        select(Measurement.device_id, func.max(Measurement.ts))
+        .where(or_(*conditions))
+        .group_by(Measurement.device_id)
+    ).all()
+    return {device_id: ts for device_id, ts in rows if ts is not None}
+
+
+def derive_energy(session: Session, rows: list[dict], max_gap_s: int) -> None:
+    """Fill `energy_wh` for rows that lack it (see the module docstring for the rule)."""
+    by_device: dict[int, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_device[row["device_id"]].append(row)
+    needs_db = {}
+    for device_id, device_rows in by_device.items():
+        device_rows.sort(key=lambda r: r["ts"])
+        if device_rows[0]["energy_wh"] is None:
+            needs_db[device_id] = device_rows[0]["ts"]
+    previous = _previous_timestamps(session, needs_db)
+    for device_id, device_rows in by_device.items():
+        prev_ts = previous.get(device_id)
+        for i, row in enumerate(device_rows):
+            if row["energy_wh"] is None:
+                if prev_ts is not None:
+                    gap = (row["ts"] - prev_ts).total_seconds()
+                elif i + 1 < len(device_rows):
+                    gap = (device_rows[i + 1]["ts"] - row["ts"]).total_seconds()
+                else:
+                    gap = 0.0
+                row["energy_wh"] = row["power_w"] * min(gap, max_gap_s) / 3600.0
+                row["energy_derived"] = True
+            prev_ts = row["ts"]
+
+
+MEASUREMENT_COLUMNS = (
+    "device_id",
+    "ts",
+    "power_w",
+    "energy_wh",
+    "energy_derived",
+    "voltage_v",
+    "current_a",
+    "power_factor",
+)
+
+
+def _csv_value(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _copy_insert_new(session: Session, rows: list[dict]) -> set[tuple[int, datetime]]:
+    """PostgreSQL fast path: COPY into a session temp table, then one INSERT .. ON CONFLICT DO NOTHING."""
+    cols = ", ".join(MEASUREMENT_COLUMNS)
+    buf = io.StringIO()
+    for row in rows:
+        buf.write(",".join(_csv_value(row[c]) for c in MEASUREMENT_COLUMNS))
+        buf.write("\n")
+    buf.seek(0)
+    raw = session.connection().connection.dbapi_connection
+    with raw.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS ingest_stage "
+            "(LIKE measurements INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        cur.execute("TRUNCATE ingest_stage")
+        cur.copy_expert(f"COPY ingest_stage ({cols}) FROM STDIN WITH (FORMAT csv)", buf)
+        cur.execute(
+            f"INSERT INTO measurements ({cols}) SELECT {cols} FROM ingest_stage "
+            "ORDER BY device_id, ts ON CONFLICT (device_id, ts) DO NOTHING RETURNING device_id, ts"
+        )
+        return {(device_id, ts) for device_id, ts in cur.fetchall()}
+
+
+def _insert_new(session: Session, rows: list[dict]) -> set[tuple[int, datetime]]:
+    """Insert raw rows, ignoring ones already stored; return the keys that were new."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql" and len(rows) >= COPY_THRESHOLD:
+        return _copy_insert_new(session, rows)
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert(Measurement.__table__)
+        .on_conflict_do_nothing(index_elements=["device_id", "ts"])
+        .returning(Measurement.device_id, Measurement.ts)
+    )
+    inserted: set[tuple[int, datetime]] = set()
+    for i in range(0, len(rows), 2000):
+        result = session.execute(stmt, rows[i : i + 2000])
+        inserted.update((r[0], r[1]) for r in result)
+    return inserted
+
+
+def ingest_readings(
+    session: Session,
+    scope: Scope,
+    readings: list[Reading],
+    timezone: str,
+    max_gap_s: int = 900,
+) -> IngestResult:
+    """Store readings and fold them into rollups. The caller commits (one transaction)."""
+    devices = load_devices(session, {r.device_serial for r in readings})
+    problems = []
+    for index, reading in enumerate(readings):
+        device = devices.get(reading.device_serial)
+        if device is None or not _device_in_scope(scope, device):
+            # Same message for unknown and out-of-scope, so scope does not leak device existence.
+            problems.append(
+                {
+                    "index": index,
+                    "field": "device_id",
+                    "message": f"unknown device {reading.device_serial!r}; register it first",
+                }
+            )
+    if problems:
+        raise ValidationFailed(details=problems[:200])
+
+    rows: list[dict] = []
+    seen: set[tuple[int, datetime]] = set()
+    for reading in readings:
+        device = devices[reading.device_serial]
+        key = (device.id, reading.ts)
+        if key in seen:  # the same reading twice in one batch counts as a duplicate
+            continue
+        seen.add(key)
+        rows.append(
+            {
+                "device_id": device.id,
+                "ts": reading.ts,
+                "power_w": reading.power_w,
+                "energy_wh": reading.energy_wh,
+                "energy_derived": False,
+                "voltage_v": reading.voltage_v,
+                "current_a": reading.current_a,
+                "power_factor": reading.power_factor,
+            }
+        )
+    derive_energy(session, rows, max_gap_s)
+    rows.sort(key=lambda r: (r["device_id"], r["ts"]))  # stable lock order across concurrent batches
+    inserted = _insert_new(session, rows)
+
+    by_id = {d.id: d for d in devices.values()}
+    acc = RollupAccumulator(timezone)
+    for row in rows:
+        if (row["device_id"], row["ts"]) in inserted:
+            acc.add(
+                by_id[row["device_id"]], row["ts"], row["energy_wh"], row["voltage_v"], row["power_factor"]
+            )
+    upsert_rollups(session, acc.records())
+    return IngestResult(accepted=len(inserted), duplicates=len(readings) - len(inserted))

@@ -1,0 +1,153 @@
+"""Scoped read queries. Every function takes the caller's Scope and filters in SQL.
+
+Dashboards and the read API read rollups, never scan raw readings over long ranges, so a request costs
+O(points returned), not O(rows stored).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from dashboard.errors import Forbidden, NotFound, ValidationFailed
+from dashboard.schema import Community, Device, EnergyRollup, Measurement, PVPark, community_houses
+from dashboard.scope import Scope
+
+RESOLUTION_STEP = {
+    "15min": timedelta(minutes=15),
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+}
+MAX_BUCKETS = 50_000
+MAX_RAW_ROWS = 50_000
+
+
+def iso_utc(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _check_range(resolution: str, start: datetime, end: datetime) -> None:
+    problems = []
+    if resolution not in RESOLUTION_STEP:
+        problems.append({"field": "resolution", "message": "one of 15min, hour, day"})
+    if end <= start:
+        problems.append({"field": "end", "message": "must be after start"})
+    elif resolution in RESOLUTION_STEP and (end - start) / RESOLUTION_STEP[resolution] > MAX_BUCKETS:
+        problems.append(
+            {
+                "field": "resolution",
+                "message": f"more than {MAX_BUCKETS} buckets; use a coarser resolution or a shorter range",
+            }
+        )
+    if problems:
+        raise ValidationFailed(details=problems)
+
+
+def _entity_filter(
+    session: Session, scope: Scope, house_id: int | None, community_id: int | None
+) -> ColumnElement[bool]:
+    """Which rollup entities (houses, PV parks) the request sums over, within the scope."""
+    r = EnergyRollup
+    if house_id is not None and community_id is not None:
+        raise ValidationFailed(
+            details=[{"field": "house_id", "message": "give house_id or community_id, not both"}]
+        )
+    if house_id is not None:
+        scope.require_house(house_id)
+        return and_(r.entity_kind == "house", r.entity_id == house_id)
+    if community_id is not None:
+        if not scope.can_see_community(community_id) or session.get(Community, community_id) is None:
+            raise NotFound(f"Community {community_id} not found")
+        houses = select(community_houses.c.house_id).where(
+            community_houses.c.community_id == community_id
+        )
+        parks = select(PVPark.id).where(PVPark.community_id == community_id)
+        house_cond = and_(r.entity_kind == "house", r.entity_id.in_(houses))
+        if not scope.all_houses:
+            house_cond = and_(house_cond, r.entity_id.in_(scope.house_ids))
+        return or_(house_cond, and_(r.entity_kind == "pv_park", r.entity_id.in_(parks)))
+    if scope.all_houses:
+        return r.entity_kind.in_(("house", "pv_park"))
+    return and_(r.entity_kind == "house", r.entity_id.in_(scope.house_ids))
+
+
+def energy_series(
+    session: Session,
+    scope: Scope,
+    resolution: str,
+    start: datetime,
+    end: datetime,
+    house_id: int | None = None,
+    community_id: int | None = None,
+) -> list[dict]:
+    """Consumption, production and net energy (kWh) per bucket in [start, end), naive-UTC bounds.
+
+    Buckets without any reading are omitted (a gap is absent, not zero).
+    """
+    _check_range(resolution, start, end)
+    r = EnergyRollup
+    rows = session.execute(
+        select(r.bucket_start, func.sum(r.consumption_wh), func.sum(r.production_wh))
+        .where(
+            r.resolution == resolution,
+            r.bucket_start >= start,
+            r.bucket_start < end,
+            _entity_filter(session, scope, house_id, community_id),
+        )
+        .group_by(r.bucket_start)
+        .order_by(r.bucket_start)
+    ).all()
+    return [
+        {
+            "timestamp": iso_utc(bucket),
+            "consumption_kwh": round(cons / 1000.0, 6),
+            "production_kwh": round(prod / 1000.0, 6),
+            "net_kwh": round((cons - prod) / 1000.0, 6),
+        }
+        for bucket, cons, prod in rows
+    ]
+
+
+def visible_device(session: Session, scope: Scope, serial: str) -> Device:
+    """The device with this serial if the scope may see its readings, else NotFound."""
+    if not scope.per_house_allowed:
+        raise Forbidden("Third-party apps may read aggregates only")
+    device = session.scalar(select(Device).where(Device.serial == serial))
+    visible = device is not None and (
+        scope.all_houses or (device.house_id is not None and scope.can_see_house(device.house_id))
+    )
+    if not visible:
+        raise NotFound(f"Device {serial!r} not found")
+    return device
+
+
+def raw_measurements(
+    session: Session, scope: Scope, serial: str, start: datetime, end: datetime
+) -> list[dict]:
+    if end <= start:
+        raise ValidationFailed(details=[{"field": "end", "message": "must be after start"}])
+    device = visible_device(session, scope, serial)
+    m = Measurement
+    rows = session.execute(
+        select(m.ts, m.power_w, m.energy_wh, m.voltage_v, m.current_a, m.power_factor)
+        .where(m.device_id == device.id, m.ts >= start, m.ts < end)
+        .order_by(m.ts)
+        .limit(MAX_RAW_ROWS + 1)
+    ).all()
+    if len(rows) > MAX_RAW_ROWS:
+        raise ValidationFailed(
+            details=[{"field": "end", "message": f"more than {MAX_RAW_ROWS} readings; shorten the range"}]
+        )
+    return [
+        {
+            "timestamp": iso_utc(ts) if ts.microsecond == 0 else ts.isoformat() + "Z",
+            "power_w": p,
+            "energy_wh": e,
+            "voltage_v": v,
+            "current_a": c,
+            "power_factor": pf,
+        }
+        for ts, p, e, v, c, pf in rows
+    ]

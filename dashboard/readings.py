@@ -1,0 +1,136 @@
+"""Validation of incoming readings: the contract of `POST /api/v1/measurements` and `import-csv`.
+
+Pure functions (no database) so the API and the CSV importer reject exactly the same things. A batch
+is all or nothing: every problem is collected with its index and field, and any problem rejects the
+whole batch before anything is written.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dashboard.errors import BatchTooLarge, ValidationFailed
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+REQUIRED_FIELDS = ("device_id", "timestamp", "power_w")
+OPTIONAL_NUMBERS = ("energy_wh", "voltage_v", "current_a", "power_factor")
+KNOWN_FIELDS = frozenset(REQUIRED_FIELDS + OPTIONAL_NUMBERS)
+
+
+@dataclass(slots=True)
+class Reading:
+    """One validated reading. `ts` is naive UTC and labels the start of the reading's interval."""
+
+    device_serial: str
+    ts: datetime
+    power_w: float
+    energy_wh: float | None
+    voltage_v: float | None
+    current_a: float | None
+    power_factor: float | None
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """ISO 8601 with an explicit offset -> naive UTC. Raises ValueError with a readable message."""
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 string with a UTC offset")
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not ISO 8601 (e.g. 2025-07-17T01:00:00+00:00)") from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError("needs a UTC offset such as +00:00 or Z; naive times are ambiguous")
+    return parsed.astimezone(UTC).replace(tzinfo=None)
+
+
+def _number(value: Any) -> float:
+    # bool is an int in Python; `true` is not a power reading.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("must be a finite number (no NaN or infinity)")
+    return number
+
+
+def _check_range(name: str, value: float) -> None:
+    if name in ("power_w", "energy_wh", "current_a") and value < 0:
+        hint = " (production devices report produced power as positive)" if name == "power_w" else ""
+        raise ValueError(f"must be >= 0{hint}")
+    if name == "voltage_v" and not 0 <= value <= 1000:
+        raise ValueError("must be within [0, 1000] V")
+    if name == "power_factor" and not -1 <= value <= 1:
+        raise ValueError("must be within [-1, 1]")
+
+
+def validate_reading(index: int, item: Any, now_utc: datetime, problems: list[dict]) -> Reading | None:
+    def fail(field: str, message: str) -> None:
+        problems.append({"index": index, "field": field, "message": message})
+
+    if not isinstance(item, dict):
+        fail("", "each measurement must be a JSON object")
+        return None
+    start = len(problems)
+    for name in sorted(set(item) - KNOWN_FIELDS):
+        fail(name, f"unknown field; expected {', '.join(sorted(KNOWN_FIELDS))}")
+    for name in REQUIRED_FIELDS:
+        if item.get(name) is None:
+            fail(name, "is required")
+
+    serial = item.get("device_id")
+    if serial is not None and (not isinstance(serial, str) or not serial.strip() or len(serial) > 120):
+        fail("device_id", "must be a non-empty string of at most 120 characters")
+
+    ts = None
+    if item.get("timestamp") is not None:
+        try:
+            ts = parse_timestamp(item["timestamp"])
+            if ts > now_utc + FUTURE_TOLERANCE:
+                fail("timestamp", "is more than 5 minutes in the future; check the device clock")
+        except ValueError as exc:
+            fail("timestamp", str(exc))
+
+    numbers: dict[str, float | None] = {}
+    for name in ("power_w",) + OPTIONAL_NUMBERS:
+        value = item.get(name)
+        if value is None:
+            numbers[name] = None
+            continue
+        try:
+            numbers[name] = _number(value)
+            _check_range(name, numbers[name])
+        except ValueError as exc:
+            fail(name, str(exc))
+
+    if len(problems) > start:
+        return None
+    return Reading(
+        device_serial=serial,
+        ts=ts,
+        power_w=numbers["power_w"],
+        energy_wh=numbers["energy_wh"],
+        voltage_v=numbers["voltage_v"],
+        current_a=numbers["current_a"],
+        power_factor=numbers["power_factor"],
+    )
+
+
+def validate_batch(items: Any, max_batch: int, now_utc: datetime | None = None) -> list[Reading]:
+    """Validate a whole batch or raise ValidationFailed / BatchTooLarge listing every problem."""
+    if not isinstance(items, list) or not items:
+        raise ValidationFailed(
+            details=[{"field": "measurements", "message": "must be a non-empty list of readings"}]
+        )
+    if len(items) > max_batch:
+        raise BatchTooLarge(
+            f"{len(items)} readings in one batch; the limit is {max_batch}. Split the batch."
+        )
+    now_utc = now_utc or datetime.now(UTC).replace(tzinfo=None)
+    problems: list[dict] = []
+    readings = [validate_reading(i, item, now_utc, problems) for i, item in enumerate(items)]
+    if problems:
+        raise ValidationFailed(details=problems[:200])
+    return readings

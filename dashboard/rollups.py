@@ -1,0 +1,202 @@
+"""Rollups: fold newly stored readings into 15-minute, hourly and daily energy per entity.
+
+Aggregation rule (the one place it lives):
+- a house's consumption = its devices of kind `meter` with direction `consumption`. Appliances are
+  sub-meters behind the house meter: they get device rollups (per-device breakdowns) but are never
+  added on top of the house's consumption;
+- a house's production = its devices with direction `production` that are not appliances (PV inverters,
+  export meters); a PV park's production = its inverters;
+- net = consumption - production (computed when read, not stored);
+- voltage and power-factor statistics of a house come from its meters.
+
+Only readings that were actually inserted are folded in, so a re-sent reading changes nothing, and a
+late or out-of-order reading lands in the bucket of its own timestamp. Sums and counts are upserted
+(never means), so the order of arrival does not matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from dashboard.schema import EnergyRollup
+
+FIFTEEN_MIN = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    id: int
+    serial: str
+    house_id: int | None
+    pv_park_id: int | None
+    kind: str
+    direction: str
+
+    def house_role(self) -> str | None:
+        """What this device contributes to its house or park: consumption, production or nothing."""
+        if self.kind == "appliance":
+            return None
+        if self.direction == "production":
+            return "production"
+        return "consumption" if self.kind == "meter" else None
+
+
+def floor_15min(ts: datetime) -> datetime:
+    return ts.replace(minute=ts.minute - ts.minute % 15, second=0, microsecond=0)
+
+
+class LocalDayBuckets:
+    """Maps a naive-UTC time to the UTC start of its local day (DST-aware), cached per 15 minutes."""
+
+    def __init__(self, timezone: str):
+        self.tz = ZoneInfo(timezone)
+        self._cache: dict[datetime, datetime] = {}
+
+    def __call__(self, ts: datetime) -> datetime:
+        key = floor_15min(ts)
+        hit = self._cache.get(key)
+        if hit is None:
+            local = key.replace(tzinfo=UTC).astimezone(self.tz)
+            midnight = datetime(local.year, local.month, local.day, tzinfo=self.tz)
+            hit = midnight.astimezone(UTC).replace(tzinfo=None)
+            self._cache[key] = hit
+        return hit
+
+
+class RollupAccumulator:
+    """Sums readings into rollup rows in memory, ready for one upsert."""
+
+    def __init__(self, timezone: str):
+        self.day_bucket = LocalDayBuckets(timezone)
+        self.rows: dict[tuple, list] = {}
+
+    def _row(self, key: tuple) -> list:
+        row = self.rows.get(key)
+        if row is None:
+            # consumption, production, v_min, v_max, v_sum, v_count, pf_sum, pf_count, readings
+            row = self.rows[key] = [0.0, 0.0, None, None, 0.0, 0, 0.0, 0, 0]
+        return row
+
+    def add(
+        self,
+        device: DeviceInfo,
+        ts: datetime,
+        energy_wh: float,
+        voltage_v: float | None,
+        power_factor: float | None,
+    ) -> None:
+        q = floor_15min(ts)
+        buckets = (("15min", q), ("hour", q.replace(minute=0)), ("day", self.day_bucket(ts)))
+        targets: list[tuple[str, int, tuple[str, datetime]]] = []
+        role = device.house_role()
+        if device.house_id is not None and role is not None:
+            targets += [("house", device.house_id, b) for b in buckets]
+        elif device.pv_park_id is not None and role == "production":
+            targets += [("pv_park", device.pv_park_id, b) for b in buckets]
+        # Device-level rollups (per-device breakdowns, appliance sub-meters) at hour and day only.
+        targets += [("device", device.id, b) for b in buckets[1:]]
+        quality = device.kind == "meter" or device.house_id is None
+        for entity_kind, entity_id, (resolution, bucket) in targets:
+            row = self._row((resolution, entity_kind, entity_id, bucket))
+            if role == "production":
+                row[1] += energy_wh
+            elif role == "consumption" or entity_kind == "device":
+                row[0] += energy_wh
+            if voltage_v is not None and (quality or entity_kind == "device"):
+                row[2] = voltage_v if row[2] is None else min(row[2], voltage_v)
+                row[3] = voltage_v if row[3] is None else max(row[3], voltage_v)
+                row[4] += voltage_v
+                row[5] += 1
+            if power_factor is not None and (quality or entity_kind == "device"):
+                row[6] += power_factor
+                row[7] += 1
+            row[8] += 1
+
+    def records(self) -> list[dict]:
+        """Rows sorted by primary key, so concurrent upserts lock in the same order (no deadlocks)."""
+        out = []
+        for key in sorted(self.rows):
+            resolution, entity_kind, entity_id, bucket = key
+            c, p, vmin, vmax, vsum, vn, pfsum, pfn, n = self.rows[key]
+            out.append(
+                {
+                    "resolution": resolution,
+                    "entity_kind": entity_kind,
+                    "entity_id": entity_id,
+                    "bucket_start": bucket,
+                    "consumption_wh": c,
+                    "production_wh": p,
+                    "voltage_min": vmin,
+                    "voltage_max": vmax,
+                    "voltage_sum": vsum,
+                    "voltage_count": vn,
+                    "pf_sum": pfsum,
+                    "pf_count": pfn,
+                    "readings_count": n,
+                }
+            )
+        return out
+
+
+def _least(current, new):
+    return case(
+        (current.is_(None), new),
+        (new.is_(None), current),
+        (new < current, new),
+        else_=current,
+    )
+
+
+def _greatest(current, new):
+    return case(
+        (current.is_(None), new),
+        (new.is_(None), current),
+        (new > current, new),
+        else_=current,
+    )
+
+
+def upsert_rollups(session: Session, records: Iterable[dict], chunk: int = 2000) -> None:
+    """Add records into energy_rollups (insert, or add sums/counts and widen min/max)."""
+    records = list(records)
+    if not records:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = EnergyRollup.__table__
+    stmt = insert(table)
+    ex = stmt.excluded
+    additive = ("consumption_wh", "production_wh", "voltage_sum", "voltage_count", "pf_sum")
+    set_ = {name: table.c[name] + ex[name] for name in additive + ("pf_count", "readings_count")}
+    set_["voltage_min"] = _least(table.c.voltage_min, ex.voltage_min)
+    set_["voltage_max"] = _greatest(table.c.voltage_max, ex.voltage_max)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["resolution", "entity_kind", "entity_id", "bucket_start"], set_=set_
+    )
+    for i in range(0, len(records), chunk):
+        session.execute(stmt, records[i : i + chunk])
+
+
+def delete_rollups_of(session: Session, obj) -> None:
+    """Drop the rollups of a house, device or PV park that is being deleted (and of its devices)."""
+    from dashboard.schema import Device, House, PVPark
+
+    table = EnergyRollup.__table__
+    kinds = {House: "house", Device: "device", PVPark: "pv_park"}
+    kind = kinds.get(type(obj))
+    if kind is None:
+        return
+    session.execute(table.delete().where(table.c.entity_kind == kind, table.c.entity_id == obj.id))
+    parent = Device.house_id if kind == "house" else Device.pv_park_id if kind == "pv_park" else None
+    if parent is not None:
+        devices = select(Device.id).where(parent == obj.id)
+        session.execute(
+            table.delete().where(table.c.entity_kind == "device", table.c.entity_id.in_(devices))
+        )

@@ -1,0 +1,74 @@
+"""What `python app.py` does around the app: first-start demo seeding, the simulator and maintenance.
+
+Kept out of the app factory so tests and gunicorn workers get a clean app with no background threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from flask import Flask
+
+from dashboard.api import prune_access_log
+from dashboard.auth import prune_revoked_tokens
+from dashboard.config import Settings
+from dashboard.db import session_scope
+
+log = logging.getLogger(__name__)
+MAINTENANCE_EVERY_S = 3600
+_stop = threading.Event()
+
+
+def logins_file(settings: Settings):
+    return settings.data_dir / "demo-logins.txt"
+
+
+def prepare_embedded(server: Flask, settings: Settings) -> None:
+    """Seed demo data on the first start (DEMO_DATA unset or 1) and print how to log in."""
+    services = server.extensions["aggregator"]
+    if not settings.demo_data:
+        return
+    from dashboard.seed import database_is_empty, seed_demo  # pvlib and friends: only when seeding
+
+    with services.session_factory() as session:
+        empty = database_is_empty(session)
+    path = logins_file(settings)
+    if empty:
+        print("First start: seeding demo data (20 houses, 60 days of 15-minute readings)...", flush=True)
+        logins = seed_demo(services.session_factory, settings.timezone)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(logins.text() + "\n")
+    if path.exists():
+        print("\n" + path.read_text() + f"(kept in {path})", flush=True)
+    else:
+        print("Create a login with: .venv/bin/python -m dashboard create-user --username NAME "
+              "--password PASSWORD --role admin", flush=True)
+
+
+def run_maintenance(server: Flask, settings: Settings) -> None:
+    services = server.extensions["aggregator"]
+    with session_scope(services.session_factory) as session:
+        pruned = prune_access_log(session, settings.access_log_retention_days)
+        prune_revoked_tokens(session)
+    if pruned:
+        log.info("Pruned %d access-log rows older than %d days", pruned, settings.access_log_retention_days)
+
+
+def _maintenance_loop(server: Flask, settings: Settings) -> None:
+    while not _stop.is_set():
+        try:
+            run_maintenance(server, settings)
+        except Exception:
+            log.exception("Maintenance failed; will retry")
+        _stop.wait(MAINTENANCE_EVERY_S)
+
+
+def start_background(server: Flask, settings: Settings) -> None:
+    threading.Thread(target=_maintenance_loop, args=(server, settings), name="maintenance", daemon=True).start()
+    if settings.demo_data:
+        from dashboard.simulator import start_in_process
+
+        start_in_process(server.extensions["aggregator"].session_factory, settings, _stop)

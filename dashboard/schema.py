@@ -1,0 +1,288 @@
+"""The relational schema (SQLAlchemy 2.x declarative), shared by SQLite and PostgreSQL.
+
+All timestamps are stored as naive UTC (`DateTime` without zone) so both databases compare them the same
+way; the faces convert to and from ISO 8601 with offsets. A measurement's timestamp labels the START of
+its interval. Alembic migrations in `dashboard/migrations` are the source of truth for the database;
+this module is what the code reads and writes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+ROLES = ("admin", "analyst", "consumer", "third_party")
+DEVICE_KINDS = ("meter", "appliance", "pv")
+DIRECTIONS = ("consumption", "production")
+RESOLUTIONS = ("15min", "hour", "day")
+ROLLUP_ENTITIES = ("house", "pv_park", "device")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+# Big integer ids on PostgreSQL, plain INTEGER on SQLite (where only INTEGER PRIMARY KEY autoincrements).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+user_houses = Table(
+    "user_houses",
+    Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("house_id", ForeignKey("houses.id", ondelete="CASCADE"), primary_key=True),
+)
+
+user_communities = Table(
+    "user_communities",
+    Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("community_id", ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True),
+)
+
+community_houses = Table(
+    "community_houses",
+    Base.metadata,
+    Column("community_id", ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True),
+    Column("house_id", ForeignKey("houses.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(f"role IN {ROLES}", name="ck_users_role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+    houses: Mapped[list[House]] = relationship(secondary=user_houses, back_populates="users")
+    communities: Mapped[list[Community]] = relationship(
+        secondary=user_communities, back_populates="users"
+    )
+
+
+class House(Base):
+    __tablename__ = "houses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+    users: Mapped[list[User]] = relationship(secondary=user_houses, back_populates="houses")
+    communities: Mapped[list[Community]] = relationship(
+        secondary=community_houses, back_populates="houses"
+    )
+    devices: Mapped[list[Device]] = relationship(back_populates="house", passive_deletes=True)
+    pvs: Mapped[list[PV]] = relationship(back_populates="house", cascade="all, delete-orphan")
+
+
+class Community(Base):
+    __tablename__ = "communities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+    users: Mapped[list[User]] = relationship(
+        secondary=user_communities, back_populates="communities"
+    )
+    houses: Mapped[list[House]] = relationship(
+        secondary=community_houses, back_populates="communities"
+    )
+    pv_parks: Mapped[list[PVPark]] = relationship(back_populates="community")
+
+
+class PVPark(Base):
+    """A community-level solar installation; its inverters are devices with `pv_park_id` set."""
+
+    __tablename__ = "pv_parks"
+    __table_args__ = (CheckConstraint("capacity_kw > 0", name="ck_pv_parks_capacity"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    community_id: Mapped[int | None] = mapped_column(
+        ForeignKey("communities.id", ondelete="SET NULL")
+    )
+    capacity_kw: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+    community: Mapped[Community | None] = relationship(back_populates="pv_parks")
+
+
+class PV(Base):
+    """A PV installation on a house (capacity in kWp); its inverter is a device of kind `pv`."""
+
+    __tablename__ = "pvs"
+    __table_args__ = (CheckConstraint("capacity_kwp > 0", name="ck_pvs_capacity"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    house_id: Mapped[int] = mapped_column(ForeignKey("houses.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    capacity_kwp: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+    house: Mapped[House] = relationship(back_populates="pvs")
+
+
+class Device(Base):
+    """A meter, appliance sub-meter or PV inverter, in a house or (inverters only) in a PV park."""
+
+    __tablename__ = "devices"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {DEVICE_KINDS}", name="ck_devices_kind"),
+        CheckConstraint(f"direction IN {DIRECTIONS}", name="ck_devices_direction"),
+        CheckConstraint(
+            "(house_id IS NULL) <> (pv_park_id IS NULL)", name="ck_devices_one_location"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    serial: Mapped[str] = mapped_column(String(120), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(20))
+    direction: Mapped[str] = mapped_column(String(20))
+    house_id: Mapped[int | None] = mapped_column(
+        ForeignKey("houses.id", ondelete="CASCADE"), index=True
+    )
+    pv_park_id: Mapped[int | None] = mapped_column(
+        ForeignKey("pv_parks.id", ondelete="CASCADE"), index=True
+    )
+    pv_id: Mapped[int | None] = mapped_column(ForeignKey("pvs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+    house: Mapped[House | None] = relationship(back_populates="devices")
+
+
+class Measurement(Base):
+    """Raw readings: one row per device and interval start. Idempotent on (device_id, ts)."""
+
+    __tablename__ = "measurements"
+
+    device_id: Mapped[int] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    ts: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    power_w: Mapped[float] = mapped_column(Float)
+    energy_wh: Mapped[float] = mapped_column(Float)
+    energy_derived: Mapped[bool] = mapped_column(Boolean, default=False)
+    voltage_v: Mapped[float | None] = mapped_column(Float)
+    current_a: Mapped[float | None] = mapped_column(Float)
+    power_factor: Mapped[float | None] = mapped_column(Float)
+
+
+class EnergyRollup(Base):
+    """Pre-aggregated energy per entity and bucket, so dashboards cost O(points shown).
+
+    Sums and counts (not means) are stored so late readings can be folded in with an upsert.
+    `day` buckets start at local midnight (Settings.timezone), stored as UTC.
+    """
+
+    __tablename__ = "energy_rollups"
+    __table_args__ = (
+        CheckConstraint(f"resolution IN {RESOLUTIONS}", name="ck_rollups_resolution"),
+        CheckConstraint(f"entity_kind IN {ROLLUP_ENTITIES}", name="ck_rollups_entity"),
+        Index("ix_rollups_bucket", "resolution", "bucket_start"),
+    )
+
+    resolution: Mapped[str] = mapped_column(String(8), primary_key=True)
+    entity_kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    entity_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    consumption_wh: Mapped[float] = mapped_column(Float, default=0.0)
+    production_wh: Mapped[float] = mapped_column(Float, default=0.0)
+    voltage_min: Mapped[float | None] = mapped_column(Float)
+    voltage_max: Mapped[float | None] = mapped_column(Float)
+    voltage_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    voltage_count: Mapped[int] = mapped_column(Integer, default=0)
+    pf_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    pf_count: Mapped[int] = mapped_column(Integer, default=0)
+    readings_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WeatherObservation(Base):
+    __tablename__ = "weather_observations"
+    __table_args__ = (UniqueConstraint("location", "time", name="uq_weather_location_time"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    location: Mapped[str] = mapped_column(String(120))
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    time: Mapped[datetime] = mapped_column(DateTime)
+    temperature_c: Mapped[float | None] = mapped_column(Float)
+    irradiance_wm2: Mapped[float | None] = mapped_column(Float)
+    cloud_cover_pct: Mapped[float | None] = mapped_column(Float)
+
+
+class ApiKey(Base):
+    """A third-party app's key. Only a SHA-256 of the key is stored; the key is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ApiAccessLog(Base):
+    __tablename__ = "api_access_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    api_key_id: Mapped[int | None] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(8))
+    route: Mapped[str] = mapped_column(String(255))
+    status: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+
+
+class RevokedToken(Base):
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class LoginFailure(Base):
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_user_at", "username", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80))
+    client: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class InjectedAnomaly(Base):
+    """Ground truth of the anomalies the demo generator injected, to score analytics against."""
+
+    __tablename__ = "injected_anomalies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    house_id: Mapped[int | None] = mapped_column(ForeignKey("houses.id", ondelete="CASCADE"))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    start: Mapped[datetime] = mapped_column(DateTime)
+    end: Mapped[datetime] = mapped_column(DateTime)

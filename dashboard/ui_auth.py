@@ -1,0 +1,77 @@
+"""Server-side guards for the Dash UI.
+
+Every Dash callback POST is authenticated here before Dash sees it; the single exception is the page
+router, whose layout functions guard themselves with `page_guard` (they decide from the cookie, never
+from the pathname the browser sends). Callbacks then read `ui_scope()` for role and house scope.
+"""
+
+from __future__ import annotations
+
+import json
+
+from dash import html
+from flask import Flask, jsonify, request
+
+from dashboard.api.common import db
+from dashboard.auth import resolve_scope
+from dashboard.scope import Scope
+
+PAGE_ROUTER_OUTPUTS = ("_pages_content.children", "_pages_store.data")
+PAGE_ROLES = {
+    "/": {"admin", "analyst", "consumer"},
+}
+
+
+def _is_page_router(payload: dict) -> bool:
+    """True only when every output of the callback belongs to Dash's page router."""
+    output = payload.get("output", "")
+    parts = [p for p in output.split("...") if p] if isinstance(output, str) else []
+    return bool(parts) and all(p in PAGE_ROUTER_OUTPUTS for p in parts)
+
+
+def ui_scope() -> Scope | None:
+    """The browser user's scope from the JWT cookie, or None. Third-party apps have no UI."""
+    scope = resolve_scope(db())
+    if scope is None or scope.role == "third_party":
+        return None
+    return scope
+
+
+def install_callback_guard(server: Flask) -> None:
+    @server.before_request
+    def _guard_dash_callbacks():
+        if request.path.endswith("/_dash-update-component") and request.method == "POST":
+            payload = json.loads(request.get_data(cache=True) or b"{}")
+            if _is_page_router(payload):
+                return None
+            if ui_scope() is None:
+                return jsonify({"error": "Authentication required", "detail": "log in at /login"}), 401
+        return None
+
+
+def page_guard(path: str, roles: set[str]):
+    """Decorate a page layout: anonymous users get a link to log in, wrong roles a refusal."""
+
+    def decorate(layout):
+        def guarded(**kwargs):
+            scope = ui_scope()
+            if scope is None:
+                return html.Div(
+                    [
+                        html.H4("Please log in"),
+                        html.A("Go to the login page", href=f"/login?next={path}", id="login-link"),
+                        html.Meta(httpEquiv="refresh", content=f"0; url=/login?next={path}"),
+                    ],
+                    className="p-4",
+                )
+            if scope.role not in roles:
+                return html.Div(
+                    [html.H4("Not allowed"), html.P(f"The {scope.role} role cannot open this page.")],
+                    className="p-4",
+                    id="forbidden",
+                )
+            return layout(scope=scope, **kwargs)
+
+        return guarded
+
+    return decorate

@@ -1,0 +1,1 @@
+"""Dash page layouts only (no callbacks: those live in callbacks/, one module per page)."""

@@ -1,0 +1,48 @@
+"""Login page: a plain HTML form posting to /auth/login, which sets HTTP-only JWT cookies."""
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import html
+
+dash.register_page(__name__, path="/login", title="Log in - Aggregator")
+
+ERRORS = {
+    "401": "Wrong username or password.",
+    "429": "Too many failed attempts. Wait 15 minutes, then try again.",
+}
+
+
+def layout(error: str | None = None, next: str = "/", **_kwargs):  # noqa: A002 - query parameter name
+    alert = dbc.Alert(ERRORS.get(error, "Login failed."), color="danger", id="login-error") if error else None
+    return dbc.Row(
+        dbc.Col(
+            dbc.Card(
+                dbc.CardBody(
+                    [
+                        html.H3("Aggregator Web App", className="card-title"),
+                        html.P("Log in to see your energy data.", className="text-muted"),
+                        alert,
+                        html.Form(
+                            [
+                                dbc.Label("Username", html_for="login-username"),
+                                dbc.Input(id="login-username", name="username", autoComplete="username"),
+                                dbc.Label("Password", html_for="login-password", className="mt-2"),
+                                dbc.Input(
+                                    id="login-password",
+                                    name="password",
+                                    type="password",
+                                    autoComplete="current-password",
+                                ),
+                                dbc.Input(type="hidden", name="next", value=next or "/"),
+                                dbc.Button("Log in", id="login-submit", type="submit", className="mt-3 w-100"),
+                            ],
+                            action="/auth/login",
+                            method="POST",
+                        ),
+                    ]
+                )
+            ),
+            md=4,
+            className="mx-auto mt-5",
+        )
+    )
