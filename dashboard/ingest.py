@@ -10,7 +10,6 @@ none. Derived values are flagged (`energy_derived`) and are not revised when lat
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from dashboard.errors import ValidationFailed
+from dashboard.pgcopy import stage_rows
 from dashboard.readings import Reading
 from dashboard.rollups import DeviceInfo, RollupAccumulator, upsert_rollups
 from dashboard.schema import Device, Measurement
@@ -110,34 +110,12 @@ MEASUREMENT_COLUMNS = (
 )
 
 
-def _csv_value(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    return repr(value) if isinstance(value, float) else str(value)
-
-
 def _copy_insert_new(session: Session, rows: list[dict]) -> set[tuple[int, datetime]]:
-    """PostgreSQL fast path: COPY into a session temp table, then one INSERT .. ON CONFLICT DO NOTHING."""
+    """PostgreSQL fast path: COPY into a stage table, then one INSERT .. ON CONFLICT DO NOTHING."""
     cols = ", ".join(MEASUREMENT_COLUMNS)
-    buf = io.StringIO()
-    for row in rows:
-        buf.write(",".join(_csv_value(row[c]) for c in MEASUREMENT_COLUMNS))
-        buf.write("\n")
-    buf.seek(0)
-    raw = session.connection().connection.dbapi_connection
-    with raw.cursor() as cur:
+    with stage_rows(session, "measurements", MEASUREMENT_COLUMNS, rows) as cur:
         cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS ingest_stage "
-            "(LIKE measurements INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        cur.execute("TRUNCATE ingest_stage")
-        cur.copy_expert(f"COPY ingest_stage ({cols}) FROM STDIN WITH (FORMAT csv)", buf)
-        cur.execute(
-            f"INSERT INTO measurements ({cols}) SELECT {cols} FROM ingest_stage "
+            f"INSERT INTO measurements ({cols}) SELECT {cols} FROM measurements_stage "
             "ORDER BY device_id, ts ON CONFLICT (device_id, ts) DO NOTHING RETURNING device_id, ts"
         )
         return {(device_id, ts) for device_id, ts in cur.fetchall()}

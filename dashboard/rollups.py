@@ -2,8 +2,8 @@
 
 Aggregation rule (the one place it lives):
 - a house's consumption = its devices of kind `meter` with direction `consumption`. Appliances are
-  sub-meters behind the house meter: they get device rollups (per-device breakdowns) but are never
-  added on top of the house's consumption;
+  sub-meters behind the house meter: they get their own device rollups (per-device breakdowns, hour and
+  day) but are never added on top of the house's consumption;
 - a house's production = its devices with direction `production` that are not appliances (PV inverters,
   export meters); a PV park's production = its inverters;
 - net = consumption - production (computed when read, not stored);
@@ -22,9 +22,10 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
+from dashboard.pgcopy import stage_rows
 from dashboard.schema import EnergyRollup
 
 FIFTEEN_MIN = timedelta(minutes=15)
@@ -100,8 +101,10 @@ class RollupAccumulator:
             targets += [("house", device.house_id, b) for b in buckets]
         elif device.pv_park_id is not None and role == "production":
             targets += [("pv_park", device.pv_park_id, b) for b in buckets]
-        # Device-level rollups (per-device breakdowns, appliance sub-meters) at hour and day only.
-        targets += [("device", device.id, b) for b in buckets[1:]]
+        # Per-device breakdowns are for appliance sub-meters (a meter's or inverter's own rollup would
+        # repeat its house's), at hour and day only: half the write cost of full device rollups.
+        if device.kind == "appliance":
+            targets += [("device", device.id, b) for b in buckets[1:]]
         quality = device.kind == "meter" or device.house_id is None
         for entity_kind, entity_id, (resolution, bucket) in targets:
             row = self._row((resolution, entity_kind, entity_id, bucket))
@@ -163,18 +166,58 @@ def _greatest(current, new):
     )
 
 
+ROLLUP_COLUMNS = (
+    "resolution",
+    "entity_kind",
+    "entity_id",
+    "bucket_start",
+    "consumption_wh",
+    "production_wh",
+    "voltage_min",
+    "voltage_max",
+    "voltage_sum",
+    "voltage_count",
+    "pf_sum",
+    "pf_count",
+    "readings_count",
+)
+_ADDITIVE = ("consumption_wh", "production_wh", "voltage_sum", "voltage_count", "pf_sum", "pf_count", "readings_count")
+
+
+def _copy_upsert(session: Session, records: list[dict]) -> None:
+    """PostgreSQL fast path: stage with COPY, then one INSERT .. ON CONFLICT DO UPDATE.
+
+    Records are unique per key (they come from one accumulator), which ON CONFLICT requires; LEAST and
+    GREATEST ignore NULLs in PostgreSQL, which is exactly the min/max rule wanted here.
+    """
+    cols = ", ".join(ROLLUP_COLUMNS)
+    updates = [f"{c} = energy_rollups.{c} + EXCLUDED.{c}" for c in _ADDITIVE] + [
+        "voltage_min = LEAST(energy_rollups.voltage_min, EXCLUDED.voltage_min)",
+        "voltage_max = GREATEST(energy_rollups.voltage_max, EXCLUDED.voltage_max)",
+    ]
+    with stage_rows(session, "energy_rollups", ROLLUP_COLUMNS, records) as cur:
+        cur.execute(
+            f"INSERT INTO energy_rollups ({cols}) SELECT {cols} FROM energy_rollups_stage "
+            "ORDER BY resolution, entity_kind, entity_id, bucket_start "
+            "ON CONFLICT (resolution, entity_kind, entity_id, bucket_start) DO UPDATE SET "
+            + ", ".join(updates)
+        )
+
+
 def upsert_rollups(session: Session, records: Iterable[dict], chunk: int = 2000) -> None:
     """Add records into energy_rollups (insert, or add sums/counts and widen min/max)."""
     records = list(records)
     if not records:
         return
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    if dialect == "postgresql":
+        _copy_upsert(session, records)
+        return
+    insert = sqlite.insert
     table = EnergyRollup.__table__
     stmt = insert(table)
     ex = stmt.excluded
-    additive = ("consumption_wh", "production_wh", "voltage_sum", "voltage_count", "pf_sum")
-    set_ = {name: table.c[name] + ex[name] for name in additive + ("pf_count", "readings_count")}
+    set_ = {name: table.c[name] + ex[name] for name in _ADDITIVE}
     set_["voltage_min"] = _least(table.c.voltage_min, ex.voltage_min)
     set_["voltage_max"] = _greatest(table.c.voltage_max, ex.voltage_max)
     stmt = stmt.on_conflict_do_update(
