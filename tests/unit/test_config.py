@@ -1,0 +1,30 @@
+"""Settings: unset means embedded, URLs are normalised, bad values name the setting."""
+
+import pytest
+
+from dashboard.config import load_settings
+
+
+def test_unset_services_mean_embedded_defaults(tmp_path):
+    s = load_settings({"DATA_DIR": str(tmp_path)})
+    assert s.database_url == f"sqlite:///{tmp_path / 'aggregator.db'}"
+    assert s.redis_url is None and s.s3_endpoint is None
+    assert (s.host, s.port, s.demo_data) == ("127.0.0.1", 8050, True)
+    # a secret is generated once and kept, so restarts keep browser sessions valid
+    assert load_settings({"DATA_DIR": str(tmp_path)}).secret_key == s.secret_key
+    assert oct((tmp_path / "secret_key").stat().st_mode)[-3:] == "600"
+
+
+def test_postgres_urls_are_pinned_to_psycopg2(tmp_path):
+    for url in ("postgres://u@h/db", "postgresql://u@h/db"):
+        s = load_settings({"DATA_DIR": str(tmp_path), "DATABASE_URL": url, "SECRET_KEY": "k"})
+        assert s.database_url == "postgresql+psycopg2://u@h/db"
+
+
+def test_demo_data_zero_turns_demo_off(tmp_path):
+    assert load_settings({"DATA_DIR": str(tmp_path), "DEMO_DATA": "0"}).demo_data is False
+
+
+def test_bad_integer_names_the_setting(tmp_path):
+    with pytest.raises(ValueError, match="PORT"):
+        load_settings({"DATA_DIR": str(tmp_path), "PORT": "eighty"})

@@ -1,0 +1,64 @@
+"""The aggregation rule and DST-aware local-day buckets, without a database."""
+
+from datetime import datetime
+
+import pytest
+
+from dashboard.rollups import DeviceInfo, LocalDayBuckets, RollupAccumulator
+
+METER = DeviceInfo(1, "M", house_id=10, pv_park_id=None, kind="meter", direction="consumption")
+PV = DeviceInfo(2, "P", house_id=10, pv_park_id=None, kind="pv", direction="production")
+APPLIANCE = DeviceInfo(3, "A", house_id=10, pv_park_id=None, kind="appliance", direction="consumption")
+PARK = DeviceInfo(4, "K", house_id=None, pv_park_id=7, kind="pv", direction="production")
+
+
+def rows_by_key(acc):
+    return {(r["resolution"], r["entity_kind"], r["entity_id"]): r for r in acc.records()}
+
+
+def test_house_consumption_is_meters_only_and_appliances_get_their_own_rollup():
+    acc = RollupAccumulator("UTC")
+    ts = datetime(2026, 6, 1, 12, 5)
+    acc.add(METER, ts, 100.0, 231.0, 0.95)
+    acc.add(APPLIANCE, ts, 40.0, 229.0, 0.8)
+    acc.add(PV, ts, 70.0, 232.0, 1.0)
+    rows = rows_by_key(acc)
+    house = rows[("hour", "house", 10)]
+    assert (house["consumption_wh"], house["production_wh"]) == (100.0, 70.0)
+    # house voltage/PF statistics come from the meter only
+    assert (house["voltage_min"], house["voltage_max"], house["voltage_count"]) == (231.0, 231.0, 1)
+    assert rows[("hour", "device", 3)]["consumption_wh"] == 40.0
+    assert ("hour", "device", 1) not in rows  # meters are their house's rollup already
+    assert ("15min", "device", 3) not in rows  # device breakdowns: hour and day only
+
+
+def test_park_production_goes_to_the_park():
+    acc = RollupAccumulator("UTC")
+    acc.add(PARK, datetime(2026, 6, 1, 12), 500.0, None, None)
+    park = rows_by_key(acc)[("day", "pv_park", 7)]
+    assert park["production_wh"] == 500.0 and park["consumption_wh"] == 0.0
+    assert park["voltage_min"] is None and park["voltage_count"] == 0
+
+
+def test_records_are_sorted_by_primary_key_for_lock_order():
+    acc = RollupAccumulator("UTC")
+    for minute in (50, 5, 30):
+        acc.add(METER, datetime(2026, 6, 1, 12, minute), 1.0, None, None)
+    keys = [(r["resolution"], r["entity_kind"], r["entity_id"], r["bucket_start"]) for r in acc.records()]
+    assert keys == sorted(keys)
+
+
+@pytest.mark.parametrize(
+    ("utc", "expected_midnight_utc"),
+    [
+        (datetime(2026, 3, 28, 21, 59), datetime(2026, 3, 27, 22, 0)),  # 23:59 local, +02:00
+        (datetime(2026, 3, 28, 22, 0), datetime(2026, 3, 28, 22, 0)),  # 00:00 local on the 23-hour day
+        (datetime(2026, 3, 29, 20, 59), datetime(2026, 3, 28, 22, 0)),  # 23:59 local, now +03:00
+        (datetime(2026, 3, 29, 21, 0), datetime(2026, 3, 29, 21, 0)),
+        (datetime(2026, 10, 25, 0, 30), datetime(2026, 10, 24, 21, 0)),  # the 25-hour day
+        (datetime(2026, 10, 25, 21, 59), datetime(2026, 10, 24, 21, 0)),
+        (datetime(2026, 10, 25, 22, 0), datetime(2026, 10, 25, 22, 0)),
+    ],
+)
+def test_local_day_buckets_are_dst_aware(utc, expected_midnight_utc):
+    assert LocalDayBuckets("Europe/Athens")(utc) == expected_midnight_utc
