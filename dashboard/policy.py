@@ -35,3 +35,50 @@ def allowed(permission: str, role: str) -> bool:
         return role in ROLE_MATRIX[permission]
     except KeyError as exc:  # a typo in a route must fail loudly, not open or close silently
         raise KeyError(f"Unknown permission {permission!r}; add it to ROLE_MATRIX") from exc
+
+
+def routes_by_permission(app) -> dict[str, list[str]]:
+    """'METHOD /path' strings per permission, read from the registered routes (for docs and tests)."""
+    out: dict[str, list[str]] = {}
+    for rule in app.url_map.iter_rules():
+        permission = getattr(app.view_functions[rule.endpoint], "permission", None)
+        if permission:
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                out.setdefault(permission, []).append(f"{method} {rule.rule}")
+    return out
+
+
+def _compact(routes: list[str]) -> list[str]:
+    """'GET /x' + 'GET /x/<int:id>' -> 'GET /x[/{id}]'; methods sharing a path are joined."""
+    import re
+
+    paths: dict[str, set[str]] = {}
+    for route in routes:
+        method, path = route.split(" ", 1)
+        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", "{id}", path)
+        paths.setdefault(path, set()).add(method)
+    merged: dict[str, set[str]] = {}
+    for path, methods in paths.items():
+        base = path.removesuffix("/{id}")
+        suffix = "[/{id}]" if path != base and base in paths and paths[base] == methods else ""
+        key = base + suffix if suffix else path
+        if suffix and base in merged:
+            del merged[base]
+        if not (path == base and base + "/{id}" in paths and paths[base + "/{id}"] == methods):
+            merged[key] = methods
+    return sorted(f"{'/'.join(sorted(m))} {p}" for p, m in merged.items())
+
+
+def role_table_markdown(app) -> str:
+    """The README's role matrix, generated from ROLE_MATRIX and the routes that use each permission."""
+    roles = (ADMIN, ANALYST, CONSUMER, THIRD_PARTY)
+    routes = routes_by_permission(app)
+    lines = [
+        "| permission | endpoints | " + " | ".join(roles) + " |",
+        "|---|---|" + "---|" * len(roles),
+    ]
+    for permission, allowed_roles in ROLE_MATRIX.items():
+        endpoints = "<br>".join(f"`{r}`" for r in _compact(routes.get(permission, [])))
+        marks = " | ".join("yes" if role in allowed_roles else "-" for role in roles)
+        lines.append(f"| `{permission}` | {endpoints} | {marks} |")
+    return "\n".join(lines)
