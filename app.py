@@ -37,8 +37,13 @@ def navbar():
             for label, path, roles in NAVIGATION
             if scope.role in roles
         ]
-        links.append(dbc.NavItem(dbc.NavLink(f"Log out ({scope.username})", href="/auth/logout",
-                                             id="nav-logout", external_link=True)))
+        links.append(
+            dbc.NavItem(
+                dbc.NavLink(
+                    f"Log out ({scope.username})", href="/auth/logout", id="nav-logout", external_link=True
+                )
+            )
+        )
     return dbc.NavbarSimple(links, brand="Aggregator", brand_href="/", color="primary", dark=True)
 
 
@@ -69,14 +74,16 @@ def create_app(settings: Settings | None = None) -> Dash:
 
 
 def main() -> None:
-    from dashboard.runtime import start_background, prepare_embedded
+    from dashboard.runtime import prepare_embedded, start_background
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
     app = create_app(settings)
     prepare_embedded(app.server, settings)
     start_background(app.server, settings)
-    print(f"\nAggregator Web App: http://{settings.host}:{settings.port}  (API docs: /api/docs)\n", flush=True)
+    print(
+        f"\nAggregator Web App: http://{settings.host}:{settings.port}  (API docs: /api/docs)\n", flush=True
+    )
     app.run(host=settings.host, port=settings.port, debug=False, threaded=True)
 
 

@@ -57,7 +57,11 @@ def cmd_import_csv(settings, args) -> None:
     from dashboard.scope import system_scope
 
     result = import_csv(
-        _factory(settings), system_scope(), Path(args.file), settings.timezone, settings.derive_energy_max_gap_s
+        _factory(settings),
+        system_scope(),
+        Path(args.file),
+        settings.timezone,
+        settings.derive_energy_max_gap_s,
     )
     print(f"Imported {result.accepted} readings ({result.duplicates} already stored)")
 
@@ -118,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=10.0)
     p.add_argument("--iterations", type=int, help="stop after this many ticks")
     p.set_defaults(func=cmd_simulate)
-    sub.add_parser("prune-logs", help="delete access-log rows past the retention").set_defaults(func=cmd_prune_logs)
+    sub.add_parser("prune-logs", help="delete access-log rows past the retention").set_defaults(
+        func=cmd_prune_logs
+    )
     return parser
 
 

@@ -67,9 +67,7 @@ def create_user(
         raise ValidationFailed(details=problems)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise ValidationFailed(details=[{"field": "username", "message": "already taken"}])
-    user = User(
-        username=username, password_hash=hash_password(password), role=role, created_at=utcnow()
-    )
+    user = User(username=username, password_hash=hash_password(password), role=role, created_at=utcnow())
     for house_id in house_ids or []:
         house = session.get(House, house_id)
         if house is None:
@@ -100,9 +98,7 @@ def create_api_key(session: Session, name: str) -> tuple[ApiKey, str]:
 
 
 def api_key_scope(session: Session, key: str) -> Scope | None:
-    row = session.scalar(
-        select(ApiKey).where(ApiKey.key_hash == _key_hash(key), ApiKey.revoked_at.is_(None))
-    )
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == _key_hash(key), ApiKey.revoked_at.is_(None)))
     if row is None:
         return None
     return Scope(role="third_party", api_key_id=row.id, username=f"api-key:{row.name}")
@@ -127,9 +123,7 @@ def check_login_allowed(session: Session, settings: Settings, username: str, cli
         )
 
 
-def authenticate(
-    session: Session, settings: Settings, username: str, password: str, client: str
-) -> User:
+def authenticate(session: Session, settings: Settings, username: str, password: str, client: str) -> User:
     check_login_allowed(session, settings, username, client)
     user = session.scalar(select(User).where(User.username == username))
     ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
@@ -159,9 +153,7 @@ def user_scope(session: Session, user: User) -> Scope:
         communities = None
     elif user.role == "consumer":
         houses = frozenset(
-            session.scalars(
-                select(user_houses.c.house_id).where(user_houses.c.user_id == user.id)
-            ).all()
+            session.scalars(select(user_houses.c.house_id).where(user_houses.c.user_id == user.id)).all()
         )
         # Consumers see their own houses only; community aggregates include other households.
         communities = frozenset()

@@ -54,8 +54,13 @@ def read_and_validate(path: Path, now_utc=None, progress: bool = True) -> list[R
         if missing or unknown:
             raise ValidationFailed(
                 "Bad CSV header",
-                details=[{"field": "header", "message": f"missing {missing}, unknown {unknown}; expected "
-                          "device_id,timestamp,power_w[,energy_wh,voltage_v,current_a,power_factor]"}],
+                details=[
+                    {
+                        "field": "header",
+                        "message": f"missing {missing}, unknown {unknown}; expected "
+                        "device_id,timestamp,power_w[,energy_wh,voltage_v,current_a,power_factor]",
+                    }
+                ],
             )
         for line_no, row in enumerate(tqdm(reader, desc="Validating", unit=" rows", disable=not progress), 2):
             reading = validate_reading(line_no, _coerce(row), now_utc, problems)
@@ -71,7 +76,12 @@ def read_and_validate(path: Path, now_utc=None, progress: bool = True) -> list[R
 
 
 def import_csv(
-    factory: sessionmaker[Session], scope: Scope, path: Path, timezone: str, max_gap_s: int, progress: bool = True
+    factory: sessionmaker[Session],
+    scope: Scope,
+    path: Path,
+    timezone: str,
+    max_gap_s: int,
+    progress: bool = True,
 ) -> IngestResult:
     readings = read_and_validate(path, progress=progress)
     accepted = duplicates = 0

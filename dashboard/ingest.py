@@ -25,7 +25,6 @@ from dashboard.rollups import DeviceInfo, RollupAccumulator, upsert_rollups
 from dashboard.schema import Device, Measurement
 from dashboard.scope import Scope
 
-
 COPY_THRESHOLD = 200  # below this, a multi-row INSERT is as fast as COPY
 
 
@@ -61,8 +60,7 @@ def _previous_timestamps(session: Session, firsts: dict[int, datetime]) -> dict[
     if not firsts:
         return {}
     conditions = [
-        and_(Measurement.device_id == device_id, Measurement.ts < ts)
-        for device_id, ts in firsts.items()
+        and_(Measurement.device_id == device_id, Measurement.ts < ts) for device_id, ts in firsts.items()
     ]
     rows = session.execute(
         select(Measurement.device_id, func.max(Measurement.ts))

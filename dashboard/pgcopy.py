@@ -20,7 +20,9 @@ def stage_rows(session: Session, target: str, columns: Sequence[str], rows: Iter
     buf.seek(0)
     cur = session.connection().connection.dbapi_connection.cursor()
     stage = f"{target}_stage"
-    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+    cur.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
     cur.execute(f"TRUNCATE {stage}")
     cur.copy_expert(f"COPY {stage} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buf)
     return cur

@@ -60,9 +60,7 @@ def _entity_filter(
     if community_id is not None:
         if not scope.can_see_community(community_id) or session.get(Community, community_id) is None:
             raise NotFound(f"Community {community_id} not found")
-        houses = select(community_houses.c.house_id).where(
-            community_houses.c.community_id == community_id
-        )
+        houses = select(community_houses.c.house_id).where(community_houses.c.community_id == community_id)
         parks = select(PVPark.id).where(PVPark.community_id == community_id)
         house_cond = and_(r.entity_kind == "house", r.entity_id.in_(houses))
         if not scope.all_houses:

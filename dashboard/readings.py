@@ -125,9 +125,7 @@ def validate_batch(items: Any, max_batch: int, now_utc: datetime | None = None) 
             details=[{"field": "measurements", "message": "must be a non-empty list of readings"}]
         )
     if len(items) > max_batch:
-        raise BatchTooLarge(
-            f"{len(items)} readings in one batch; the limit is {max_batch}. Split the batch."
-        )
+        raise BatchTooLarge(f"{len(items)} readings in one batch; the limit is {max_batch}. Split the batch.")
     now_utc = now_utc or datetime.now(UTC).replace(tzinfo=None)
     problems: list[dict] = []
     readings = [validate_reading(i, item, now_utc, problems) for i, item in enumerate(items)]

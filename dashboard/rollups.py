@@ -181,7 +181,15 @@ ROLLUP_COLUMNS = (
     "pf_count",
     "readings_count",
 )
-_ADDITIVE = ("consumption_wh", "production_wh", "voltage_sum", "voltage_count", "pf_sum", "pf_count", "readings_count")
+_ADDITIVE = (
+    "consumption_wh",
+    "production_wh",
+    "voltage_sum",
+    "voltage_count",
+    "pf_sum",
+    "pf_count",
+    "readings_count",
+)
 
 
 def _copy_upsert(session: Session, records: list[dict]) -> None:
@@ -240,6 +248,4 @@ def delete_rollups_of(session: Session, obj) -> None:
     parent = Device.house_id if kind == "house" else Device.pv_park_id if kind == "pv_park" else None
     if parent is not None:
         devices = select(Device.id).where(parent == obj.id)
-        session.execute(
-            table.delete().where(table.c.entity_kind == "device", table.c.entity_id.in_(devices))
-        )
+        session.execute(table.delete().where(table.c.entity_kind == "device", table.c.entity_id.in_(devices)))

@@ -44,8 +44,11 @@ def prepare_embedded(server: Flask, settings: Settings) -> None:
     if path.exists():
         print("\n" + path.read_text() + f"(kept in {path})", flush=True)
     else:
-        print("Create a login with: .venv/bin/python -m dashboard create-user --username NAME "
-              "--password PASSWORD --role admin", flush=True)
+        print(
+            "Create a login with: .venv/bin/python -m dashboard create-user --username NAME "
+            "--password PASSWORD --role admin",
+            flush=True,
+        )
 
 
 def run_maintenance(server: Flask, settings: Settings) -> None:
@@ -67,7 +70,9 @@ def _maintenance_loop(server: Flask, settings: Settings) -> None:
 
 
 def start_background(server: Flask, settings: Settings) -> None:
-    threading.Thread(target=_maintenance_loop, args=(server, settings), name="maintenance", daemon=True).start()
+    threading.Thread(
+        target=_maintenance_loop, args=(server, settings), name="maintenance", daemon=True
+    ).start()
     if settings.demo_data:
         from dashboard.simulator import start_in_process
 

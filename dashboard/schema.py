@@ -74,9 +74,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
     houses: Mapped[list[House]] = relationship(secondary=user_houses, back_populates="users")
-    communities: Mapped[list[Community]] = relationship(
-        secondary=user_communities, back_populates="users"
-    )
+    communities: Mapped[list[Community]] = relationship(secondary=user_communities, back_populates="users")
 
 
 class House(Base):
@@ -87,9 +85,7 @@ class House(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
     users: Mapped[list[User]] = relationship(secondary=user_houses, back_populates="houses")
-    communities: Mapped[list[Community]] = relationship(
-        secondary=community_houses, back_populates="houses"
-    )
+    communities: Mapped[list[Community]] = relationship(secondary=community_houses, back_populates="houses")
     devices: Mapped[list[Device]] = relationship(back_populates="house", passive_deletes=True)
     pvs: Mapped[list[PV]] = relationship(back_populates="house", cascade="all, delete-orphan")
 
@@ -101,12 +97,8 @@ class Community(Base):
     name: Mapped[str] = mapped_column(String(120), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
-    users: Mapped[list[User]] = relationship(
-        secondary=user_communities, back_populates="communities"
-    )
-    houses: Mapped[list[House]] = relationship(
-        secondary=community_houses, back_populates="communities"
-    )
+    users: Mapped[list[User]] = relationship(secondary=user_communities, back_populates="communities")
+    houses: Mapped[list[House]] = relationship(secondary=community_houses, back_populates="communities")
     pv_parks: Mapped[list[PVPark]] = relationship(back_populates="community")
 
 
@@ -118,9 +110,7 @@ class PVPark(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
-    community_id: Mapped[int | None] = mapped_column(
-        ForeignKey("communities.id", ondelete="SET NULL")
-    )
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id", ondelete="SET NULL"))
     capacity_kw: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
@@ -149,9 +139,7 @@ class Device(Base):
     __table_args__ = (
         CheckConstraint(f"kind IN {DEVICE_KINDS}", name="ck_devices_kind"),
         CheckConstraint(f"direction IN {DIRECTIONS}", name="ck_devices_direction"),
-        CheckConstraint(
-            "(house_id IS NULL) <> (pv_park_id IS NULL)", name="ck_devices_one_location"
-        ),
+        CheckConstraint("(house_id IS NULL) <> (pv_park_id IS NULL)", name="ck_devices_one_location"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -159,12 +147,8 @@ class Device(Base):
     name: Mapped[str] = mapped_column(String(120))
     kind: Mapped[str] = mapped_column(String(20))
     direction: Mapped[str] = mapped_column(String(20))
-    house_id: Mapped[int | None] = mapped_column(
-        ForeignKey("houses.id", ondelete="CASCADE"), index=True
-    )
-    pv_park_id: Mapped[int | None] = mapped_column(
-        ForeignKey("pv_parks.id", ondelete="CASCADE"), index=True
-    )
+    house_id: Mapped[int | None] = mapped_column(ForeignKey("houses.id", ondelete="CASCADE"), index=True)
+    pv_park_id: Mapped[int | None] = mapped_column(ForeignKey("pv_parks.id", ondelete="CASCADE"), index=True)
     pv_id: Mapped[int | None] = mapped_column(ForeignKey("pvs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
@@ -176,9 +160,7 @@ class Measurement(Base):
 
     __tablename__ = "measurements"
 
-    device_id: Mapped[int] = mapped_column(
-        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
-    )
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
     ts: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
     power_w: Mapped[float] = mapped_column(Float)
     energy_wh: Mapped[float] = mapped_column(Float)

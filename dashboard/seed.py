@@ -164,8 +164,13 @@ def seed_demo(
         session.commit()
         frames = demo.generate_readings(plan, start_ts, end_ts, seed=seed)
         total = 0
-        bar = tqdm(frames, total=len(plan.houses) + 1, desc="Seeding demo readings", unit="house",
-                   disable=not progress)
+        bar = tqdm(
+            frames,
+            total=len(plan.houses) + 1,
+            desc="Seeding demo readings",
+            unit="house",
+            disable=not progress,
+        )
         for frame in bar:
             total += _store_frame(session, frame, devices, timezone)
             session.commit()  # one transaction per house: an interrupted seed leaves whole houses
@@ -191,4 +196,3 @@ def _create_demo_users(session: Session, house_ids: list[int]) -> DemoLogins:
     _row, key = create_api_key(session, "demo third-party app")
     lines.append(f"  third_party API key (send as X-API-Key): {key}")
     return DemoLogins(lines)
-

@@ -70,7 +70,10 @@ def http_sender(url: str, headers: dict[str, str]) -> Callable[[list[dict]], Non
 
     def send(items: list[dict]) -> None:
         response = requests.post(
-            url.rstrip("/") + "/api/v1/measurements", json={"measurements": items}, headers=headers, timeout=10
+            url.rstrip("/") + "/api/v1/measurements",
+            json={"measurements": items},
+            headers=headers,
+            timeout=10,
         )
         response.raise_for_status()
 

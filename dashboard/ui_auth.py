@@ -8,9 +8,11 @@ from the pathname the browser sends). Callbacks then read `ui_scope()` for role 
 from __future__ import annotations
 
 import json
+import time
 
 from dash import html
-from flask import Flask, jsonify, request
+from flask import Flask, g, jsonify, request
+from flask_jwt_extended import create_access_token, get_jwt, set_access_cookies
 
 from dashboard.api.common import db
 from dashboard.auth import resolve_scope
@@ -38,6 +40,26 @@ def ui_scope() -> Scope | None:
 
 
 def install_callback_guard(server: Flask) -> None:
+    @server.after_request
+    def _refresh_browser_session(response):
+        """Implicit refresh: a cookie session used in its second half gets a fresh access cookie, so an
+        active analyst is not logged out mid-work while an idle tab still expires."""
+        scope = g.get("scope")
+        cookie = server.config.get("JWT_ACCESS_COOKIE_NAME", "access_token_cookie")
+        if scope is None or scope.user_id is None or "Authorization" in request.headers:
+            return response
+        if not request.cookies.get(cookie):
+            return response
+        try:
+            claims = get_jwt()
+        except RuntimeError:  # no JWT was verified in this request
+            return response
+        lifetime = server.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()
+        if claims and claims["exp"] - time.time() < lifetime / 2:
+            token = create_access_token(identity=claims["sub"], additional_claims={"role": scope.role})
+            set_access_cookies(response, token)
+        return response
+
     @server.before_request
     def _guard_dash_callbacks():
         if request.path.endswith("/_dash-update-component") and request.method == "POST":

@@ -34,7 +34,9 @@ def layout(error: str | None = None, next: str = "/", **_kwargs):  # noqa: A002 
                                     autoComplete="current-password",
                                 ),
                                 dbc.Input(type="hidden", name="next", value=next or "/"),
-                                dbc.Button("Log in", id="login-submit", type="submit", className="mt-3 w-100"),
+                                dbc.Button(
+                                    "Log in", id="login-submit", type="submit", className="mt-3 w-100"
+                                ),
                             ],
                             action="/auth/login",
                             method="POST",

@@ -121,7 +121,12 @@ def main() -> None:
     db_url = PG_ADMIN.rsplit("/", 1)[0] + "/" + db_name
     tmp = Path(f"/tmp/{db_name}")
     tmp.mkdir()
-    env = os.environ | {"DATABASE_URL": db_url, "DATA_DIR": str(tmp), "DEMO_DATA": "0", "SECRET_KEY": "bench-" + "k" * 40}
+    env = os.environ | {
+        "DATABASE_URL": db_url,
+        "DATA_DIR": str(tmp),
+        "DEMO_DATA": "0",
+        "SECRET_KEY": "bench-" + "k" * 40,
+    }
     env.pop("REDIS_URL", None)
     settings = load_settings(env)
     engine = make_engine(settings)
@@ -233,7 +238,9 @@ def main() -> None:
         lat_ms = sorted(x * 1000 for x in latencies)
         p50 = statistics.median(lat_ms)
         p99 = lat_ms[int(0.99 * (len(lat_ms) - 1))]
-        print(f"ingest-to-visible under 1,000 readings/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(lat_ms)} probes)")
+        print(
+            f"ingest-to-visible under 1,000 readings/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(lat_ms)} probes)"
+        )
 
         rss = [rss_mb(p) for p in worker_pids(gunicorn.pid)]
         print(f"gunicorn worker RSS: {', '.join(f'{r:.0f}' for r in rss)} MB")
@@ -266,7 +273,9 @@ def main() -> None:
     print("\n| measure | value | target |\n|---|---|---|")
     print(f"| API ingest throughput ({args.clients} clients, batches of {args.batch}, {args.workers} gunicorn workers) "
           f"| {throughput:,.0f} readings/s | >= 20,000 |")  # fmt: skip
-    print(f"| ingest-to-visible p50 / p99 (1,000 readings/s background) | {p50:.1f} / {p99:.1f} ms | p99 <= 100 ms |")
+    print(
+        f"| ingest-to-visible p50 / p99 (1,000 readings/s background) | {p50:.1f} / {p99:.1f} ms | p99 <= 100 ms |"
+    )
     print(f"| raw PostgreSQL COPY of the same rows (the limit) | {copy_rate:,.0f} readings/s | - |")
     print(f"| gunicorn worker RSS after the run | {max(rss):.0f} MB max | < 400 MB |")
     print(f"\nmachine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}, "

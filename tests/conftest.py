@@ -36,14 +36,18 @@ def pg_url():
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - any connection failure means the service is missing
-        service_missing("PostgreSQL", f"{exc.__class__.__name__}; run `make services` or set TEST_PG_ADMIN_URL")
+        service_missing(
+            "PostgreSQL", f"{exc.__class__.__name__}; run `make services` or set TEST_PG_ADMIN_URL"
+        )
     name = f"aggtest_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     with admin.connect() as conn:
         conn.execute(
-            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"),
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"
+            ),
             {"n": name},
         )
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))

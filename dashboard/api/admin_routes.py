@@ -34,7 +34,10 @@ def list_api_keys():
 
 
 @bp.post("/api-keys")
-@requires("api_keys:manage", body={"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}})
+@requires(
+    "api_keys:manage",
+    body={"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+)
 def post_api_key():
     """Create a third-party API key; the key is in this response only."""
     row, key = create_api_key(db(), json_body().get("name"))

@@ -20,7 +20,7 @@ from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 
 from dashboard.api.common import current_scope, db, json_body, public, requires, services
-from dashboard.auth import authenticate, revoke_token, utcnow
+from dashboard.auth import authenticate, revoke_token
 from dashboard.errors import DomainError, Unauthorized, ValidationFailed
 from dashboard.schema import User
 

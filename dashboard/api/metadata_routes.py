@@ -17,9 +17,9 @@ from sqlalchemy.exc import IntegrityError
 
 from dashboard.api.common import current_scope, db, json_body, requires
 from dashboard.auth import create_user, hash_password, utcnow
-from dashboard.rollups import delete_rollups_of
 from dashboard.errors import Conflict, NotFound, ValidationFailed
-from dashboard.schema import DEVICE_KINDS, DIRECTIONS, ROLES, PV, Community, Device, House, PVPark, User
+from dashboard.rollups import delete_rollups_of
+from dashboard.schema import DEVICE_KINDS, DIRECTIONS, PV, ROLES, Community, Device, House, PVPark, User
 from dashboard.scope import Scope
 
 bp = Blueprint("metadata", __name__, url_prefix="/api/v1")
@@ -201,7 +201,8 @@ def _validate(resource: Resource, data: dict, creating: bool) -> dict:
     for name in resource.relations:
         value = data.get(name)
         if value is not None and (
-            not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            not isinstance(value, list)
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
         ):
             problems.append({"field": name, "message": "must be a list of integer ids"})
     if problems:

@@ -34,11 +34,7 @@ ERROR_SCHEMA = {
 
 
 def documented_rules(app) -> list:
-    return [
-        rule
-        for rule in app.url_map.iter_rules()
-        if rule.rule.startswith(DOCUMENTED_PREFIXES)
-    ]
+    return [rule for rule in app.url_map.iter_rules() if rule.rule.startswith(DOCUMENTED_PREFIXES)]
 
 
 def openapi_path(rule: str) -> str:
@@ -65,9 +61,18 @@ def build_openapi(app) -> dict:
                 ],
                 "responses": {
                     "200": {"description": "OK"},
-                    "401": {"description": "Not authenticated", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
-                    "403": {"description": "Role not allowed", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
-                    "422": {"description": "Invalid or missing input", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
+                    "401": {
+                        "description": "Not authenticated",
+                        "content": {"application/json": {"schema": ERROR_SCHEMA}},
+                    },
+                    "403": {
+                        "description": "Role not allowed",
+                        "content": {"application/json": {"schema": ERROR_SCHEMA}},
+                    },
+                    "422": {
+                        "description": "Invalid or missing input",
+                        "content": {"application/json": {"schema": ERROR_SCHEMA}},
+                    },
                 },
             }
             if permission:

@@ -84,7 +84,9 @@ def test_third_party_gets_aggregates_but_not_single_houses(client, loaded):
 
 
 def test_fifteen_minute_resolution_and_gaps_are_absent(client, loaded):
-    series = energy(client, loaded.headers["admin"], resolution="15min", house_id=loaded.house1).json["series"]
+    series = energy(client, loaded.headers["admin"], resolution="15min", house_id=loaded.house1).json[
+        "series"
+    ]
     assert len(series) == 8
     assert series[0]["consumption_kwh"] == pytest.approx(0.25)
     hourly = energy(client, loaded.headers["admin"], house_id=loaded.house2).json["series"]
@@ -129,5 +131,11 @@ def test_raw_measurements_are_scoped(client, loaded):
     ]  # fmt: skip
     assert r.json["measurements"][0]["energy_wh"] == pytest.approx(250.0)
     other = params | {"device_id": "H2-MAIN"}
-    assert client.get("/api/v1/measurements", query_string=other, headers=loaded.headers["consumer"]).status_code == 404
-    assert client.get("/api/v1/measurements", query_string=params, headers=loaded.headers["api_key"]).status_code == 403
+    assert (
+        client.get("/api/v1/measurements", query_string=other, headers=loaded.headers["consumer"]).status_code
+        == 404
+    )
+    assert (
+        client.get("/api/v1/measurements", query_string=params, headers=loaded.headers["api_key"]).status_code
+        == 403
+    )

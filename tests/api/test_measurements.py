@@ -14,7 +14,11 @@ T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 
 def reading(device="H1-MAIN", minutes=0, **extra):
-    body = {"device_id": device, "timestamp": (T0 + timedelta(minutes=minutes)).isoformat(), "power_w": 1200.0}
+    body = {
+        "device_id": device,
+        "timestamp": (T0 + timedelta(minutes=minutes)).isoformat(),
+        "power_w": 1200.0,
+    }
     return body | extra
 
 
@@ -68,7 +72,11 @@ def test_appliances_are_not_added_on_top_of_the_house_meter(client, world, facto
 
 
 def test_missing_energy_is_derived_from_power_and_gap_capped(client, world, factory):
-    items = [reading(minutes=0, power_w=1200.0), reading(minutes=15, power_w=2000.0), reading(minutes=75, power_w=400.0)]
+    items = [
+        reading(minutes=0, power_w=1200.0),
+        reading(minutes=15, power_w=2000.0),
+        reading(minutes=75, power_w=400.0),
+    ]
     assert post(client, world.headers["admin"], items).status_code == 200
     with factory() as s:
         energies = s.scalars(select(Measurement.energy_wh).order_by(Measurement.ts)).all()
@@ -108,7 +116,9 @@ def test_bad_reading_rejects_the_whole_batch_and_changes_nothing(client, world, 
 
 def test_malformed_json_is_rejected(client, world):
     r = client.post(
-        "/api/v1/measurements", data="{not json", headers=world.headers["admin"] | {"Content-Type": "application/json"}
+        "/api/v1/measurements",
+        data="{not json",
+        headers=world.headers["admin"] | {"Content-Type": "application/json"},
     )
     assert r.status_code == 422
     assert r.json["error"] == "Invalid or missing input"

@@ -17,7 +17,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(pg_url, tmp_path, *args, check=True):
-    env = os.environ | {"DATABASE_URL": pg_url, "DATA_DIR": str(tmp_path), "DEMO_DATA": "0", "SECRET_KEY": TEST_SECRET}
+    env = os.environ | {
+        "DATABASE_URL": pg_url,
+        "DATA_DIR": str(tmp_path),
+        "DEMO_DATA": "0",
+        "SECRET_KEY": TEST_SECRET,
+    }
     result = subprocess.run([sys.executable, "-m", "dashboard", *args], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=300)  # fmt: skip
     if check:
@@ -32,9 +37,30 @@ def count(factory, model):
 
 def test_init_db_and_create_user_and_api_key(app, pg_url, tmp_path, factory):
     assert "Database ready" in cli(pg_url, tmp_path, "init-db").stdout
-    out = cli(pg_url, tmp_path, "create-user", "--username", "ops", "--password", "long-password", "--role", "analyst")
+    out = cli(
+        pg_url,
+        tmp_path,
+        "create-user",
+        "--username",
+        "ops",
+        "--password",
+        "long-password",
+        "--role",
+        "analyst",
+    )
     assert "Created analyst 'ops'" in out.stdout
-    bad = cli(pg_url, tmp_path, "create-user", "--username", "x", "--password", "short", "--role", "admin", check=False)
+    bad = cli(
+        pg_url,
+        tmp_path,
+        "create-user",
+        "--username",
+        "x",
+        "--password",
+        "short",
+        "--role",
+        "admin",
+        check=False,
+    )
     assert bad.returncode == 2 and "password" in bad.stderr
     key = cli(pg_url, tmp_path, "create-api-key", "--name", "partner").stdout.strip().splitlines()[-1]
     assert key.startswith("agk_")
@@ -50,7 +76,10 @@ def write_csv(path: Path, rows: list[str]) -> Path:
 
 @pytest.mark.parametrize("n_rows", [50, 1500])  # below and above the COPY threshold
 def test_import_csv_is_idempotent_and_feeds_rollups(world, pg_url, tmp_path, factory, n_rows):
-    rows = [f"H1-MAIN,2026-02-{1 + i // 96:02d}T{(i % 96) // 4:02d}:{15 * (i % 4):02d}:00Z,1000,250,230" for i in range(n_rows)]
+    rows = [
+        f"H1-MAIN,2026-02-{1 + i // 96:02d}T{(i % 96) // 4:02d}:{15 * (i % 4):02d}:00Z,1000,250,230"
+        for i in range(n_rows)
+    ]
     path = write_csv(tmp_path / "readings.csv", rows)
     out = cli(pg_url, tmp_path, "import-csv", str(path))
     assert f"Imported {n_rows} readings (0 already stored)" in out.stdout
@@ -76,7 +105,10 @@ def test_bad_csv_changes_nothing_and_names_the_lines(world, pg_url, tmp_path, fa
     result = cli(pg_url, tmp_path, "import-csv", str(write_csv(tmp_path / "bad.csv", rows)), check=False)
     assert result.returncode == 2
     assert "'line': 3" in result.stderr and "'line': 4" in result.stderr and "'line': 5" in result.stderr
-    unknown = write_csv(tmp_path / "unknown.csv", ["H1-MAIN,2026-02-01T00:00:00Z,1,1,230", "NOPE,2026-02-01T00:00:00Z,1,1,230"])
+    unknown = write_csv(
+        tmp_path / "unknown.csv",
+        ["H1-MAIN,2026-02-01T00:00:00Z,1,1,230", "NOPE,2026-02-01T00:00:00Z,1,1,230"],
+    )
     assert cli(pg_url, tmp_path, "import-csv", str(unknown), check=False).returncode == 2
     assert count(factory, Measurement) == 0
     assert count(factory, EnergyRollup) == 0

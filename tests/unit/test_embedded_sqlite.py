@@ -12,14 +12,40 @@ def test_login_ingest_and_read_on_the_embedded_database(sqlite_app, tmp_path):
         house = House(name="h", created_at=utcnow())
         s.add(house)
         s.flush()
-        s.add(Device(serial="M", name="m", kind="meter", direction="consumption", house_id=house.id, created_at=utcnow()))
+        s.add(
+            Device(
+                serial="M",
+                name="m",
+                kind="meter",
+                direction="consumption",
+                house_id=house.id,
+                created_at=utcnow(),
+            )
+        )
         create_user(s, "root", "password123", "admin")
         s.commit()
     client = sqlite_app.server.test_client()
-    token = client.post("/api/v1/auth/login", json={"username": "root", "password": "password123"}).json["access_token"]
+    token = client.post("/api/v1/auth/login", json={"username": "root", "password": "password123"}).json[
+        "access_token"
+    ]
     headers = {"Authorization": f"Bearer {token}"}
-    items = [{"device_id": "M", "timestamp": f"2026-01-01T00:{m:02d}:00Z", "power_w": 400, "energy_wh": 100} for m in (0, 15, 30, 45)]
-    assert client.post("/api/v1/measurements", json={"measurements": items}, headers=headers).json == {"accepted": 4, "duplicates": 0}
-    assert client.post("/api/v1/measurements", json={"measurements": items}, headers=headers).json == {"accepted": 0, "duplicates": 4}
-    r = client.get("/api/v1/energy", query_string={"resolution": "hour", "start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"}, headers=headers)
-    assert r.json["series"] == [{"timestamp": "2026-01-01T00:00:00Z", "consumption_kwh": 0.4, "production_kwh": 0.0, "net_kwh": 0.4}]
+    items = [
+        {"device_id": "M", "timestamp": f"2026-01-01T00:{m:02d}:00Z", "power_w": 400, "energy_wh": 100}
+        for m in (0, 15, 30, 45)
+    ]
+    assert client.post("/api/v1/measurements", json={"measurements": items}, headers=headers).json == {
+        "accepted": 4,
+        "duplicates": 0,
+    }
+    assert client.post("/api/v1/measurements", json={"measurements": items}, headers=headers).json == {
+        "accepted": 0,
+        "duplicates": 4,
+    }
+    r = client.get(
+        "/api/v1/energy",
+        query_string={"resolution": "hour", "start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"},
+        headers=headers,
+    )
+    assert r.json["series"] == [
+        {"timestamp": "2026-01-01T00:00:00Z", "consumption_kwh": 0.4, "production_kwh": 0.0, "net_kwh": 0.4}
+    ]
