@@ -21,6 +21,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     Table,
     UniqueConstraint,
 )
@@ -268,3 +269,65 @@ class InjectedAnomaly(Base):
     kind: Mapped[str] = mapped_column(String(40))
     start: Mapped[datetime] = mapped_column(DateTime)
     end: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ModelVersion(Base):
+    """One trained model stored (encrypted) in the object store; at most one active per slot.
+
+    A slot is what a forecast request names: target, product, horizon, scope, model and strategy.
+    Activating an older version is the rollback.
+    """
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        CheckConstraint("target IN ('consumption', 'production')", name="ck_model_versions_target"),
+        CheckConstraint("product IN ('next-24-hours', 'short-term')", name="ck_model_versions_product"),
+        Index(
+            "ix_model_versions_slot",
+            "target",
+            "product",
+            "horizon",
+            "scope_kind",
+            "scope_id",
+            "model",
+            "strategy",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(String(40), unique=True)
+    target: Mapped[str] = mapped_column(String(16))
+    product: Mapped[str] = mapped_column(String(16))
+    horizon: Mapped[int] = mapped_column(Integer)
+    scope_kind: Mapped[str] = mapped_column(String(16))  # all | community | house
+    scope_id: Mapped[int | None] = mapped_column(Integer)
+    model: Mapped[str] = mapped_column(String(20))
+    strategy: Mapped[str] = mapped_column(String(12))
+    object_key: Mapped[str] = mapped_column(String(255))
+    trained_at: Mapped[datetime] = mapped_column(DateTime)
+    trained_by: Mapped[int | None] = mapped_column(Integer)
+    data_start: Mapped[datetime | None] = mapped_column(DateTime)
+    data_end: Mapped[datetime | None] = mapped_column(DateTime)
+    metrics_json: Mapped[str] = mapped_column(Text, default="{}")
+    features_json: Mapped[str] = mapped_column(Text, default="[]")
+    libraries_json: Mapped[str] = mapped_column(Text, default="{}")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ModelRun(Base):
+    """Audit log of training and forecast runs (spec 1.7: kept 90 days)."""
+
+    __tablename__ = "model_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # train | forecast
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    api_key_id: Mapped[int | None] = mapped_column(Integer)
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    parameters_json: Mapped[str] = mapped_column(Text, default="{}")
+    duration_ms: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(16))  # ok | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    metrics_json: Mapped[str | None] = mapped_column(Text)
+    model_version: Mapped[str | None] = mapped_column(String(40))

@@ -181,16 +181,22 @@ def seed_demo(
 
 
 def _create_demo_users(session: Session, house_ids: list[int]) -> DemoLogins:
+    """One login per role (consumers linked to their houses and those houses' communities)."""
     lines = ["Demo logins (random passwords, made on first start):"]
     accounts = [
         ("admin", "admin", []),
         ("analyst", "analyst", []),
         ("consumer", "consumer", house_ids[:1]),
         ("prosumer", "consumer", house_ids[1:3]),
+        ("partner", "third_party", []),
     ]
     for username, role, houses in accounts:
         password = secrets.token_urlsafe(9)
-        create_user(session, username, password, role, houses)
+        user = create_user(session, username, password, role, houses)
+        for house in user.houses:
+            for community in house.communities:
+                if community not in user.communities:
+                    user.communities.append(community)
         scope = f" (houses {', '.join(map(str, houses))})" if houses else ""
         lines.append(f"  {role:<11} username {username:<9} password {password}{scope}")
     _row, key = create_api_key(session, "demo third-party app")
