@@ -21,8 +21,8 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Text,
     Table,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
