@@ -68,12 +68,12 @@ def create_user(
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise ValidationFailed(details=[{"field": "username", "message": "already taken"}])
     user = User(username=username, password_hash=hash_password(password), role=role, created_at=utcnow())
+    session.add(user)  # before linking houses, so autoflush sees a pending user
     for house_id in house_ids or []:
         house = session.get(House, house_id)
         if house is None:
             raise ValidationFailed(details=[{"field": "house_ids", "message": f"no house {house_id}"}])
         user.houses.append(house)
-    session.add(user)
     session.flush()
     return user
 

@@ -27,7 +27,9 @@ def model_key(secret_key: str, explicit_b64: str | None = None) -> bytes:
     if explicit_b64:
         key = base64.b64decode(explicit_b64)
         if len(key) != 32:
-            raise ValueError("MODEL_ENCRYPTION_KEY must be 32 bytes, base64-encoded (openssl rand -base64 32)")
+            raise ValueError(
+                "MODEL_ENCRYPTION_KEY must be 32 bytes, base64-encoded (openssl rand -base64 32)"
+            )
         return key
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"aggregator model store").derive(
         secret_key.encode()

@@ -30,7 +30,7 @@ def prepare_embedded(server: Flask, settings: Settings) -> None:
     services = server.extensions["aggregator"]
     if not settings.demo_data:
         return
-    from dashboard.seed import database_is_empty, seed_demo  # pvlib and friends: only when seeding
+    from dashboard.seed import backfill_demo, database_is_empty, seed_demo  # pvlib: only when seeding
 
     with services.session_factory() as session:
         empty = database_is_empty(session)
@@ -41,6 +41,10 @@ def prepare_embedded(server: Flask, settings: Settings) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(logins.text() + "\n")
+    else:
+        added = backfill_demo(services.session_factory, settings.timezone)
+        if added:
+            print(f"Backfilled {added} demo readings since the last run", flush=True)
     if path.exists():
         print("\n" + path.read_text() + f"(kept in {path})", flush=True)
     else:

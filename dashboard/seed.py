@@ -202,3 +202,38 @@ def _create_demo_users(session: Session, house_ids: list[int]) -> DemoLogins:
     _row, key = create_api_key(session, "demo third-party app")
     lines.append(f"  third_party API key (send as X-API-Key): {key}")
     return DemoLogins(lines)
+
+
+def backfill_demo(
+    factory: sessionmaker[Session], timezone: str, max_days: int = 14, progress: bool = True
+) -> int:
+    """After a restart, fill the gap since the last demo reading from the same deterministic model, so
+    the demo's history stays continuous (at most `max_days`; older gaps stay gaps)."""
+    from dashboard.schema import Measurement
+    from dashboard.simulator import demo_plan_for
+
+    plan = demo_plan_for(factory, timezone)
+    if plan is None:
+        return 0
+    with factory() as session:
+        last = session.scalar(select(func.max(Measurement.ts)))
+        rows = session.execute(
+            select(
+                Device.id, Device.serial, Device.house_id, Device.pv_park_id, Device.kind, Device.direction
+            )
+        ).all()
+    devices = {r.serial: DeviceInfo(*r) for r in rows}
+    now = pd.Timestamp.now(tz="UTC").floor("15min")
+    start = max(
+        pd.Timestamp(last, tz="UTC").floor("15min") + pd.Timedelta(minutes=15),
+        now - pd.Timedelta(days=max_days),
+    )
+    if last is None or start >= now:
+        return 0
+    total = 0
+    with factory() as session:
+        for frame in tqdm(demo.generate_readings(plan, start, now), total=len(plan.houses) + 1,
+                          desc="Backfilling demo readings", unit="house", disable=not progress):  # fmt: skip
+            total += _store_frame(session, frame, devices, timezone)
+            session.commit()
+    return total

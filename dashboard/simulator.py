@@ -34,8 +34,12 @@ def demo_plan_for(factory, timezone: str, seed: int = 7) -> demo.DemoPlan | None
     return plan if {d.key for d in plan.devices} <= serials else None
 
 
-def live_batch(plan: demo.DemoPlan, at: pd.Timestamp, seed: int = 7) -> list[dict]:
-    return [demo.live_reading(plan, device, at, seed=seed) for device in plan.devices]
+def live_batch(plan: demo.DemoPlan, at: pd.Timestamp, interval_s: float) -> list[dict]:
+    """One reading per device; each reports the energy of its own reporting interval, as meters do."""
+    batch = [demo.live_reading(plan, device, at) for device in plan.devices]
+    for reading in batch:
+        reading["energy_wh"] = round(reading["power_w"] * interval_s / 3600.0, 4)
+    return batch
 
 
 def run_loop(
@@ -49,7 +53,7 @@ def run_loop(
     while not stop.is_set() and (iterations is None or done < iterations):
         at = pd.Timestamp.now(tz="UTC").floor("s")
         try:
-            send(live_batch(plan, at))
+            send(live_batch(plan, at, interval_s))
         except Exception:  # a failed tick is logged and retried on the next one
             log.exception("Simulator tick failed")
         done += 1

@@ -120,7 +120,11 @@ RESOURCES = [
         "communities",
         Community,
         {"name": Field(str, required=True)},
-        lambda c: {"id": c.id, "name": c.name, "house_ids": _ids(c.houses)},
+        # Third-party apps learn a community's size, never which houses are in it.
+        lambda c, scope=None: (
+            {"id": c.id, "name": c.name, "house_count": len(c.houses)}
+            | ({} if scope is not None and scope.role == "third_party" else {"house_ids": _ids(c.houses)})
+        ),
         lambda scope: true() if scope.community_ids is None else Community.id.in_(scope.community_ids),
         read_permission="communities:read",
         relations={"house_ids": ("houses", House)},
@@ -233,6 +237,13 @@ def _get_visible(resource: Resource, object_id: int) -> Any:
     return obj
 
 
+def _json(resource: Resource, obj: Any) -> dict:
+    """Serialise for the caller; to_json functions that accept a scope may redact by role."""
+    if "scope" in resource.to_json.__code__.co_varnames:
+        return resource.to_json(obj, scope=current_scope())
+    return resource.to_json(obj)
+
+
 def _commit_or_conflict() -> None:
     try:
         db().commit()
@@ -254,10 +265,10 @@ def _register(resource: Resource) -> None:
         objs = db().scalars(
             select(resource.model).where(resource.visible(current_scope())).order_by(resource.model.id)
         )
-        return jsonify({resource.name.replace("-", "_"): [resource.to_json(o) for o in objs]})
+        return jsonify({resource.name.replace("-", "_"): [_json(resource, o) for o in objs]})
 
     def get_view(object_id: int):
-        return jsonify(resource.to_json(_get_visible(resource, object_id)))
+        return jsonify(_json(resource, _get_visible(resource, object_id)))
 
     def create_view():
         data = _validate(resource, json_body(), creating=True)
@@ -271,7 +282,7 @@ def _register(resource: Resource) -> None:
             resource.before_save(obj, data, True)
         session.add(obj)
         _commit_or_conflict()
-        return jsonify(resource.to_json(obj)), 201
+        return jsonify(_json(resource, obj)), 201
 
     def update_view(object_id: int):
         obj = _get_visible(resource, object_id)
@@ -280,7 +291,7 @@ def _register(resource: Resource) -> None:
         if resource.before_save:
             resource.before_save(obj, data, False)
         _commit_or_conflict()
-        return jsonify(resource.to_json(obj))
+        return jsonify(_json(resource, obj))
 
     def delete_view(object_id: int):
         obj = _get_visible(resource, object_id)
