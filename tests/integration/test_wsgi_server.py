@@ -45,9 +45,9 @@ def test_gunicorn_serves_login_ingest_and_scoped_reads(world, pg_url, tmp_path):
     try:
         for _ in range(120):
             try:
-                if requests.get(base + "/healthz", timeout=1).status_code == 200:
+                if requests.get(base + "/healthz", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # refused, or accepted while workers still boot
                 time.sleep(0.25)
         else:
             raise AssertionError(proc.stdout.read1().decode() if proc.stdout else "gunicorn did not start")
