@@ -133,5 +133,22 @@ def s3_settings(s3_server, tmp_path):
     )
 
 
+@pytest.fixture(scope="session")
+def redis_url():
+    """A Redis database index of its own for this test session, emptied before and after."""
+    import redis
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        service_missing("Redis", f"{exc.__class__.__name__}; run `make services` or set TEST_REDIS_URL")
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
 def utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)

@@ -1,0 +1,207 @@
+"""One enqueue/status interface, two runners: RQ on Redis (production) and threads (embedded default).
+
+Jobs are named by dotted path ("jobs.maintenance.prune_logs") so the web process never imports job code
+it does not run, and both runners resolve the same names. A job reports progress with
+`report_progress()`, which works under either runner.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import importlib
+import threading
+import time
+import traceback
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from dashboard.config import Settings
+
+# Per-queue default timeouts (seconds): training may take minutes, a forecast must not hang a request.
+QUEUES = {"training": 1800, "forecast": 60, "default": 600}
+FINAL = ("finished", "failed")
+
+
+class JobNotFound(KeyError):
+    pass
+
+
+@dataclass
+class JobStatus:
+    id: str
+    status: str  # queued | started | finished | failed
+    progress: float | None = None
+    message: str | None = None
+    result: Any = None
+    error: str | None = None
+    enqueued_at: datetime | None = None
+    ended_at: datetime | None = None
+    meta: dict = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "progress": self.progress,
+            "message": self.message,
+            "result": self.result,
+            "error": self.error,
+            "enqueued_at": self.enqueued_at.isoformat() if self.enqueued_at else None,
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+        }
+
+
+class JobQueue(Protocol):
+    def enqueue(self, func_path: str, *args, queue: str = "default", timeout_s: int | None = None,
+                retries: int = 0, retry_intervals_s: list[int] | None = None, job_id: str | None = None,
+                **kwargs) -> str: ...  # fmt: skip
+    def status(self, job_id: str) -> JobStatus: ...
+    def wait(self, job_id: str, timeout_s: float) -> JobStatus: ...
+
+
+def resolve(func_path: str):
+    module, _, name = func_path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+# ---- progress, from inside a job ---------------------------------------------------------------------
+
+_current: contextvars.ContextVar[JobStatus | None] = contextvars.ContextVar("current_job", default=None)
+
+
+def report_progress(fraction: float, message: str | None = None) -> None:
+    """Publish a running job's progress (0..1); a no-op outside a job."""
+    fraction = max(0.0, min(1.0, float(fraction)))
+    local = _current.get()
+    if local is not None:
+        local.progress, local.message = fraction, message
+        return
+    try:
+        from rq import get_current_job
+    except ImportError:  # pragma: no cover
+        return
+    job = get_current_job()
+    if job is not None:
+        job.meta["progress"], job.meta["message"] = fraction, message
+        job.save_meta()
+
+
+def _wait(queue: JobQueue, job_id: str, timeout_s: float) -> JobStatus:
+    deadline = time.monotonic() + timeout_s
+    status = queue.status(job_id)
+    while status.status not in FINAL and time.monotonic() < deadline:
+        time.sleep(0.05)
+        status = queue.status(job_id)
+    return status
+
+
+class InProcessJobQueue:
+    """Threads in the app process, with the same semantics as RQ (retries with back-off included)."""
+
+    def __init__(self, max_workers: int = 2):
+        self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="job")
+        self.jobs: dict[str, JobStatus] = {}
+        self.lock = threading.Lock()
+
+    def enqueue(self, func_path, *args, queue="default", timeout_s=None, retries=0, retry_intervals_s=None,
+                job_id=None, **kwargs) -> str:  # fmt: skip
+        resolve(func_path)  # fail now, in the caller, on a wrong name
+        job_id = job_id or uuid.uuid4().hex
+        status = JobStatus(job_id, "queued", enqueued_at=datetime.now(UTC))
+        with self.lock:
+            self.jobs[job_id] = status
+        intervals = retry_intervals_s or [0]
+
+        def run() -> None:
+            _current.set(status)
+            for attempt in range(retries + 1):
+                status.status = "started"
+                try:
+                    status.result = resolve(func_path)(*args, **kwargs)
+                    status.status, status.error = "finished", None
+                    break
+                except Exception:  # noqa: BLE001 - a job's failure is data for its status
+                    status.error = traceback.format_exc(limit=5)
+                    status.status = "failed"
+                    if attempt < retries:
+                        status.status = "queued"
+                        time.sleep(intervals[min(attempt, len(intervals) - 1)])
+            status.ended_at = datetime.now(UTC)
+
+        self.pool.submit(contextvars.copy_context().run, run)
+        return job_id
+
+    def status(self, job_id: str) -> JobStatus:
+        try:
+            return self.jobs[job_id]
+        except KeyError:
+            raise JobNotFound(job_id) from None
+
+    def wait(self, job_id: str, timeout_s: float) -> JobStatus:
+        return _wait(self, job_id, timeout_s)
+
+
+class RQJobQueue:
+    """RQ on Redis. Workers: `rq worker --with-scheduler training forecast default` (make worker)."""
+
+    STATUS = {"finished": "finished", "failed": "failed", "started": "started", "stopped": "failed",
+              "canceled": "failed"}  # fmt: skip
+
+    def __init__(self, redis_url: str):
+        from redis import Redis
+
+        self.redis = Redis.from_url(redis_url)
+
+    def enqueue(self, func_path, *args, queue="default", timeout_s=None, retries=0, retry_intervals_s=None,
+                job_id=None, **kwargs) -> str:  # fmt: skip
+        from rq import Queue, Retry
+
+        retry = Retry(max=retries, interval=retry_intervals_s or 0) if retries else None
+        job = Queue(queue, connection=self.redis).enqueue(
+            func_path, args=args, kwargs=kwargs, job_timeout=timeout_s or QUEUES.get(queue, 600),
+            retry=retry, job_id=job_id, result_ttl=7 * 24 * 3600, failure_ttl=7 * 24 * 3600,
+        )  # fmt: skip
+        return job.id
+
+    def status(self, job_id: str) -> JobStatus:
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        try:
+            job = Job.fetch(job_id, connection=self.redis)
+        except NoSuchJobError:
+            raise JobNotFound(job_id) from None
+        raw = job.get_status(refresh=True)
+        state = self.STATUS.get(str(getattr(raw, "value", raw)), "queued")
+        result = job.latest_result()
+        error = None
+        if state == "failed" and result is not None:
+            error = result.exc_string
+        return JobStatus(
+            id=job.id,
+            status=state,
+            progress=job.meta.get("progress"),
+            message=job.meta.get("message"),
+            result=job.return_value() if state == "finished" else None,
+            error=error,
+            enqueued_at=job.enqueued_at,
+            ended_at=job.ended_at,
+        )
+
+    def wait(self, job_id: str, timeout_s: float) -> JobStatus:
+        return _wait(self, job_id, timeout_s)
+
+
+_in_process: InProcessJobQueue | None = None
+
+
+def job_queue_from_settings(settings: Settings) -> JobQueue:
+    global _in_process
+    if settings.redis_url:
+        return RQJobQueue(settings.redis_url)
+    if _in_process is None:  # one pool per process, shared by every app instance in it
+        _in_process = InProcessJobQueue()
+    return _in_process
