@@ -94,6 +94,11 @@ def refresh():
 @requires("auth:me")
 def logout():
     """Revoke the access token in the Authorization header (send the refresh token to revoke it too)."""
+    if current_scope().api_key_id is not None:
+        raise ValidationFailed(
+            "API keys are not sessions: an admin revokes them with DELETE /api/v1/api-keys/{id}",
+            details=[{"field": "X-API-Key", "message": "logout revokes bearer tokens only"}],
+        )
     try:
         verify_jwt_in_request(locations=["headers"], verify_type=False)
     except (JWTExtendedException, PyJWTError) as exc:
