@@ -27,8 +27,11 @@ PAGE_ROLES = {
 def _is_page_router(payload: dict) -> bool:
     """True only when every output of the callback belongs to Dash's page router."""
     output = payload.get("output", "")
-    parts = [p for p in output.split("...") if p] if isinstance(output, str) else []
-    return bool(parts) and all(p in PAGE_ROUTER_OUTPUTS for p in parts)
+    if not isinstance(output, str):
+        return False
+    # Dash writes several outputs as "..a.prop...b.prop.."
+    parts = output[2:-2].split("...") if output.startswith("..") and output.endswith("..") else [output]
+    return set(parts) == set(PAGE_ROUTER_OUTPUTS)
 
 
 def ui_scope() -> Scope | None:
