@@ -10,6 +10,7 @@ import io
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
@@ -133,18 +134,20 @@ class S3ObjectStore:
             self.bucket, check_key(key), io.BytesIO(data), len(data), metadata=metadata or {}
         )
 
-    def _missing(self, exc: Exception) -> bool:
-        return getattr(exc, "code", None) in ("NoSuchKey", "NoSuchObject", "NoSuchBucket")
-
-    def get_bytes(self, key: str) -> bytes:
+    @contextmanager
+    def _missing_as_not_found(self, key: str):
         from minio.error import S3Error
 
         try:
-            response = self.client.get_object(self.bucket, check_key(key))
+            yield
         except S3Error as exc:
-            if self._missing(exc):
+            if exc.code in ("NoSuchKey", "NoSuchObject", "NoSuchBucket"):
                 raise ObjectNotFound(key) from None
             raise
+
+    def get_bytes(self, key: str) -> bytes:
+        with self._missing_as_not_found(key):
+            response = self.client.get_object(self.bucket, check_key(key))
         try:
             return response.read()
         finally:
@@ -152,14 +155,8 @@ class S3ObjectStore:
             response.release_conn()
 
     def get_metadata(self, key: str) -> dict[str, str]:
-        from minio.error import S3Error
-
-        try:
+        with self._missing_as_not_found(key):
             stat = self.client.stat_object(self.bucket, check_key(key))
-        except S3Error as exc:
-            if self._missing(exc):
-                raise ObjectNotFound(key) from None
-            raise
         prefix = "x-amz-meta-"
         return {k[len(prefix) :].lower(): v for k, v in stat.metadata.items() if k.lower().startswith(prefix)}
 
