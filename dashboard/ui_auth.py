@@ -66,8 +66,13 @@ def install_callback_guard(server: Flask) -> None:
     @server.before_request
     def _guard_dash_callbacks():
         if request.path.endswith("/_dash-update-component") and request.method == "POST":
-            payload = json.loads(request.get_data(cache=True) or b"{}")
-            if _is_page_router(payload):
+            try:
+                payload = json.loads(request.get_data(cache=True) or b"{}")
+            except ValueError:
+                return jsonify(
+                    {"error": "Invalid or missing input", "detail": "callback body is not JSON"}
+                ), 400
+            if isinstance(payload, dict) and _is_page_router(payload):
                 return None
             if ui_scope() is None:
                 return jsonify({"error": "Authentication required", "detail": "log in at /login"}), 401

@@ -137,3 +137,14 @@ def test_consumer_cannot_post_for_another_house(client, world, factory):
     assert r.json["details"][0]["field"] == "device_id"
     assert count(factory) == 0
     assert post(client, world.headers["consumer"], [reading("H1-MAIN", energy_wh=1.0)]).status_code == 200
+
+
+def test_body_over_the_size_limit_is_413_before_parsing(client, world, factory):
+    huge = b'{"measurements": [' + b" " * (9 * 1024 * 1024) + b"]}"
+    r = client.post(
+        "/api/v1/measurements",
+        data=huge,
+        headers=world.headers["admin"] | {"Content-Type": "application/json"},
+    )
+    assert r.status_code == 413 and r.json["error"]
+    assert count(factory) == 0

@@ -112,3 +112,9 @@ def test_logged_in_router_renders_the_page_for_allowed_roles_only(ui, world):
     csrf = cookie_login(ui, "consumer")
     page = ui.post("/_dash-update-component", json=router_payload("/"), headers=csrf).get_data(as_text=True)
     assert "overview-demand" in page and "consumer (consumer)" in page
+
+
+def test_malformed_callback_body_gets_a_clear_400(ui):
+    r = ui.post("/_dash-update-component", data="{not json", content_type="application/json")
+    assert r.status_code == 400 and r.json["error"] == "Invalid or missing input"
+    assert ui.get("/healthz").status_code == 200
