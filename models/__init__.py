@@ -1,4 +1,26 @@
 """Forecasting domain: features, forecasters, intervals and metrics.
 
-Pure pandas/numpy/xgboost/statsmodels: no SQL, no Flask, no RQ (see docs/architecture in README).
+Pure pandas/numpy/xgboost/statsmodels: no SQL, no Flask, no RQ. `make_forecaster(cfg)` gives a
+`Forecaster` with `fit(y) -> FitReport`, `predict(history, origin) -> DataFrame[point, lower, upper]`
+and `to_bytes()` / `Forecaster.from_bytes()`.
 """
+
+from models.base import FitReport, Forecaster
+from models.config import ForecastConfig
+
+
+def make_forecaster(cfg: ForecastConfig) -> Forecaster:
+    if cfg.model == "xgboost":
+        from models.xgb import XGBoostForecaster
+
+        return XGBoostForecaster(cfg)
+    if cfg.model == "sarima":
+        from models.sarima import SarimaForecaster
+
+        return SarimaForecaster(cfg)
+    from models.baselines import SeasonalNaiveForecaster
+
+    return SeasonalNaiveForecaster(cfg)
+
+
+__all__ = ["FitReport", "ForecastConfig", "Forecaster", "make_forecaster"]

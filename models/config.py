@@ -1,0 +1,56 @@
+"""What a forecast is asked for, validated once."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+PRODUCTS = {"next-24-hours": ("1h", 24), "short-term": ("15min", None)}
+MODELS = ("xgboost", "sarima", "seasonal_naive")
+STRATEGIES = ("direct", "recursive")
+TARGETS = ("consumption", "production")
+MAX_SHORT_TERM_HORIZON = 20
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    product: str = "next-24-hours"
+    horizon: int = 24
+    model: str = "xgboost"
+    strategy: str = "direct"
+    target: str = "consumption"
+    interval: float = 0.9
+    timezone: str = "Europe/Athens"
+    country: str = "GR"
+    latitude: float = 37.98
+    longitude: float = 23.73
+
+    def __post_init__(self) -> None:
+        if self.product not in PRODUCTS:
+            raise ValueError(f"product must be one of {', '.join(PRODUCTS)}")
+        if self.product == "next-24-hours" and self.horizon != 24:
+            raise ValueError("next-24-hours forecasts exactly 24 hourly steps")
+        if self.product == "short-term" and not (
+            isinstance(self.horizon, int) and 1 <= self.horizon <= MAX_SHORT_TERM_HORIZON
+        ):
+            raise ValueError(f"short-term horizon must be an integer from 1 to {MAX_SHORT_TERM_HORIZON}")
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {', '.join(TARGETS)}")
+        if not 0.5 <= self.interval < 1:
+            raise ValueError("interval must be within [0.5, 1)")
+
+    @property
+    def step(self) -> pd.Timedelta:
+        return pd.Timedelta(PRODUCTS[self.product][0])
+
+    @property
+    def steps_per_day(self) -> int:
+        return int(pd.Timedelta(days=1) / self.step)
+
+    def as_dict(self) -> dict:
+        return asdict(self)

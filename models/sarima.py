@@ -1,0 +1,68 @@
+"""SARIMA (statsmodels SARIMAX) sized to train in seconds.
+
+Seasonality as regressors (dynamic harmonic regression): daily Fourier terms (4 pairs), weekly Fourier
+terms (3 pairs) and a weekend/holiday flag, with ARIMA(2,0,1) errors, fitted on the last 4 weeks
+(hourly) or 2 weeks (15-minute). A seasonal order of 24 or 96 steps would make the state space large
+and the fit slow; measured, the seasonal-AR(24) variant was also less accurate (MAPE 0.53 against
+0.26 for weekly naive on the demo aggregate). Forecasting from an origin re-runs the Kalman filter
+with the fitted parameters over the window before it (no refit), then forecasts the horizon.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+from models.base import Forecaster
+from models.features import Grid
+
+WINDOW_DAYS = {"next-24-hours": 28, "short-term": 14}
+
+
+class SarimaForecaster(Forecaster):
+    max_eval_origins = 40  # one Kalman pass per hold-out origin
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.params: np.ndarray | None = None
+
+    def _orders(self):
+        return (2, 0, 1), (0, 0, 0, 0)
+
+    def _exog(self, grid: Grid, positions: np.ndarray) -> np.ndarray:
+        hour = grid.calendar["hour"][positions]
+        hour_of_week = grid.calendar["dow"][positions] * 24 + hour
+        cols = [grid.calendar["weekend_or_holiday"][positions]]
+        for k in range(1, 4):
+            cols += [np.sin(2 * np.pi * k * hour_of_week / 168), np.cos(2 * np.pi * k * hour_of_week / 168)]
+        for k in range(1, 5):  # the daily cycle
+            cols += [np.sin(2 * np.pi * k * hour / 24), np.cos(2 * np.pi * k * hour / 24)]
+        return np.column_stack(cols)
+
+    def _model(self, grid: Grid, end: int) -> SARIMAX:
+        start = max(0, end - WINDOW_DAYS[self.cfg.product] * grid.spd)
+        positions = np.arange(start, end)
+        order, seasonal = self._orders()
+        return SARIMAX(grid.y[positions], exog=self._exog(grid, positions), order=order, seasonal_order=seasonal,
+                       trend="c", enforce_stationarity=True, enforce_invertibility=False)  # fmt: skip
+
+    def _fit(self, grid: Grid, origins: np.ndarray) -> None:
+        end = int(origins[-1]) + self.cfg.horizon  # every training target lies before the hold-out
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence chatter; the hold-out metrics judge the fit
+            result = self._model(grid, end).fit(disp=False, maxiter=60, method="lbfgs")
+        self.params = np.asarray(result.params)
+        self.feature_list = ["arima(2,0,1)", "daily fourier x4", "weekly fourier x3", "weekend_or_holiday"]
+
+    def _paths(self, grid: Grid, origins: np.ndarray) -> np.ndarray:
+        h = self.cfg.horizon
+        out = np.empty((len(origins), h))
+        for i, origin in enumerate(origins):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = self._model(grid, int(origin)).filter(self.params)
+                future = self._exog(grid, np.arange(origin, origin + h))
+                out[i] = np.asarray(result.forecast(h, exog=future))
+        return out

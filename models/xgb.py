@@ -1,0 +1,74 @@
+"""XGBoost forecasters: `direct` (one model per lead, non-recursive) and `recursive` (a one-step model
+fed its own predictions)."""
+
+from __future__ import annotations
+
+import numpy as np
+from xgboost import XGBRegressor
+
+from models.base import Forecaster
+from models.features import Grid, features
+
+# Absolute-error loss forecasts the conditional median: household load is spiky (EV sessions, water
+# heaters), and the median is what MAPE and MAE reward. Shallow, regularised trees: a year of hourly
+# data is only ~8,000 rows per lead. Measured on the demo aggregate (docs/benchmarks.md).
+PARAMS = {
+    "objective": "reg:absoluteerror",
+    "n_estimators": 400,
+    "max_depth": 5,
+    "learning_rate": 0.03,
+    "subsample": 0.7,
+    "colsample_bytree": 0.8,
+    "min_child_weight": 20,
+    "reg_lambda": 5.0,
+    "tree_method": "hist",
+    "n_jobs": 2,
+    "random_state": 0,
+}
+
+
+def _train(x: np.ndarray, y: np.ndarray) -> XGBRegressor:
+    ok = ~np.isnan(y)
+    model = XGBRegressor(**PARAMS)
+    model.fit(x[ok], y[ok])
+    return model
+
+
+class XGBoostForecaster(Forecaster):
+    max_eval_origins = 1500
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.models: list[XGBRegressor] = []
+        if cfg.strategy == "recursive":
+            self.max_eval_origins = 150  # each hold-out path is predicted step by step
+
+    def _fit(self, grid: Grid, origins: np.ndarray) -> None:
+        leads = range(1, self.cfg.horizon + 1) if self.cfg.strategy == "direct" else [1]
+        self.models = []
+        for lead in leads:
+            x, names = features(grid, origins, lead, self.cfg)
+            self.models.append(_train(x, grid.y[origins + lead - 1]))
+        self.feature_list = names
+
+    def _predict(self, model: XGBRegressor, grid: Grid, origins: np.ndarray, lead: int) -> np.ndarray:
+        return model.predict(features(grid, origins, lead, self.cfg)[0])
+
+    def _paths(self, grid: Grid, origins: np.ndarray) -> np.ndarray:
+        if self.cfg.strategy == "direct":
+            return np.column_stack(
+                [self._predict(m, grid, origins, lead) for lead, m in enumerate(self.models, 1)]
+            )
+        out = np.empty((len(origins), self.cfg.horizon))
+        model = self.models[0]
+        saved = grid.y
+        for i, origin in enumerate(origins):
+            y = saved.copy()
+            y[origin:] = np.nan  # the future is unknown; predictions fill it step by step
+            grid.y = y
+            for step in range(self.cfg.horizon):
+                value = float(self._predict(model, grid, np.array([origin + step]), 1)[0])
+                y[origin + step] = max(value, 0.0)
+                out[i, step] = y[origin + step]
+        grid.y = saved
+        return out
