@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -68,7 +68,7 @@ class Settings:
     derive_energy_max_gap_s: int = 900
     simulator_interval_s: int = 10
     cookie_secure: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
+    model_encryption_key: str | None = None
 
     @property
     def embedded_database(self) -> bool:
@@ -116,4 +116,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         derive_energy_max_gap_s=_int(env, "DERIVE_ENERGY_MAX_GAP_S", 900),
         simulator_interval_s=_int(env, "SIMULATOR_INTERVAL_S", 10),
         cookie_secure=_bool(env.get("COOKIE_SECURE"), False),
+        model_encryption_key=env.get("MODEL_ENCRYPTION_KEY") or None,
     )

@@ -1,0 +1,204 @@
+"""Forecasting service: series from rollups (scoped), training into the model store, forecasts out of it,
+and the run log. The faces (endpoints, jobs) call these; the maths lives in models/.
+
+`as_of` makes backtests honest: training uses only intervals that start before it, and a forecast
+starts at `as_of` floored to the resolution with history strictly before it. Without it, training ends
+and forecasting starts at the first interval after the last complete one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from dashboard.auth import utcnow
+from dashboard.errors import Forbidden, ValidationFailed
+from dashboard.model_store import ModelStore, Slot
+from dashboard.queries import energy_series
+from dashboard.schema import ModelRun, WeatherObservation
+from dashboard.scope import Scope
+from models import FitReport, ForecastConfig, make_forecaster
+from models.config import MAX_SHORT_TERM_HORIZON, MODELS, STRATEGIES
+
+TRAIN_DAYS = {"next-24-hours": 365, "short-term": 90}
+HISTORY_DAYS = 35  # a forecast needs a few weeks of lags (4 weekly same-time values)
+RUN_LOG_RETENTION_DAYS = 90  # spec 1.7
+
+
+@dataclass(frozen=True)
+class ForecastTask:
+    cfg: ForecastConfig
+    slot: Slot
+    as_of: datetime | None  # naive UTC
+
+    def origin(self) -> pd.Timestamp:
+        step = self.cfg.step
+        if self.as_of is not None:
+            return pd.Timestamp(self.as_of, tz="UTC").floor(step)
+        return pd.Timestamp(datetime.now(UTC)).floor(step)  # the interval now under way is incomplete
+
+
+def resolve_task(scope: Scope, target: str, product: str, params: dict) -> ForecastTask:
+    """Validate parameters (query string or JSON body) against the spec and the caller's scope."""
+    problems: list[dict] = []
+
+    def integer(name):
+        value = params.get(name)
+        if value in (None, ""):
+            return None
+        try:
+            if isinstance(value, bool) or float(value) != int(float(value)):
+                raise ValueError
+            return int(float(value))
+        except (TypeError, ValueError):
+            problems.append({"field": name, "message": "must be an integer"})
+            return None
+
+    horizon = integer("horizon") if product == "short-term" else 24
+    house_id, community_id = integer("house_id"), integer("community_id")
+    model = params.get("model") or "xgboost"
+    strategy = params.get("strategy") or "direct"
+    as_of = None
+    if params.get("as_of"):
+        try:
+            from dashboard.readings import parse_timestamp
+
+            as_of = parse_timestamp(str(params["as_of"]).replace(" ", "+"))
+        except ValueError as exc:
+            problems.append({"field": "as_of", "message": str(exc)})
+    if product == "short-term" and not any(p["field"] == "horizon" for p in problems):
+        if horizon is None or not 1 <= horizon <= MAX_SHORT_TERM_HORIZON:
+            problems.append(
+                {"field": "horizon", "message": f"an integer from 1 to {MAX_SHORT_TERM_HORIZON} is required"}
+            )
+    if model not in MODELS:
+        problems.append({"field": "model", "message": f"one of {', '.join(MODELS)}"})
+    if strategy not in STRATEGIES:
+        problems.append({"field": "strategy", "message": f"one of {', '.join(STRATEGIES)}"})
+    if problems:
+        raise ValidationFailed(details=problems)
+    cfg = ForecastConfig(product=product, horizon=horizon, model=model, strategy=strategy, target=target)
+    kind, scope_id = _scope_of(scope, house_id, community_id)
+    return ForecastTask(cfg, Slot(target, product, cfg.horizon, kind, scope_id, model, strategy), as_of)
+
+
+def _scope_of(scope: Scope, house_id: int | None, community_id: int | None) -> tuple[str, int | None]:
+    if house_id is not None and community_id is not None:
+        raise ValidationFailed(
+            details=[{"field": "house_id", "message": "give house_id or community_id, not both"}]
+        )
+    if house_id is not None:
+        if not scope.per_house_allowed:
+            raise ValidationFailed(
+                details=[{"field": "house_id", "message": "third-party apps get aggregates only"}]
+            )
+        if not scope.can_see_house(house_id):
+            raise ValidationFailed(details=[{"field": "house_id", "message": "not a house you may see"}])
+        return "house", house_id
+    if community_id is not None:
+        if not scope.can_see_community(community_id):
+            raise ValidationFailed(
+                details=[{"field": "community_id", "message": "not a community you may see"}]
+            )
+        return "community", community_id
+    if scope.all_houses:
+        return "all", None
+    if scope.house_ids and len(scope.house_ids) == 1:
+        return "house", next(iter(scope.house_ids))  # a consumer's only house is their default
+    raise ValidationFailed(details=[{"field": "house_id", "message": "name one of your houses"}])
+
+
+def load_series(
+    session: Session, scope: Scope, task: ForecastTask, end: pd.Timestamp, days: int
+) -> pd.Series:
+    resolution = "hour" if task.cfg.product == "next-24-hours" else "15min"
+    start = end - pd.Timedelta(days=days)
+    kwargs = {"house_id": task.slot.scope_id} if task.slot.scope_kind == "house" else {}
+    if task.slot.scope_kind == "community":
+        kwargs = {"community_id": task.slot.scope_id}
+    rows = energy_series(session, scope, resolution, start.tz_localize(None).to_pydatetime(),
+                         end.tz_localize(None).to_pydatetime(), **kwargs)  # fmt: skip
+    column = f"{task.cfg.target}_kwh"
+    if not rows:
+        return pd.Series(dtype=float)
+    index = pd.DatetimeIndex([r["timestamp"] for r in rows]).tz_convert("UTC")
+    return pd.Series([r[column] for r in rows], index=index, dtype=float)
+
+
+def load_weather(session: Session, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame | None:
+    rows = session.execute(
+        select(WeatherObservation.time, WeatherObservation.temperature_c, WeatherObservation.irradiance_wm2)
+        .where(
+            WeatherObservation.time >= start.tz_localize(None),
+            WeatherObservation.time < end.tz_localize(None),
+        )
+        .order_by(WeatherObservation.time)
+    ).all()
+    if not rows:
+        return None
+    frame = pd.DataFrame(rows, columns=["time", "temperature_c", "irradiance_wm2"])
+    frame["time"] = pd.to_datetime(frame["time"]).dt.tz_localize("UTC")
+    return frame.groupby("time").mean()  # several locations: their mean
+
+
+def train(
+    session: Session, store: ModelStore, scope: Scope, task: ForecastTask
+) -> tuple[int, str, FitReport]:
+    """Fit on the scope's history before the origin, store and activate. Returns (id, version, report)."""
+    end = task.origin()
+    y = load_series(session, scope, task, end, TRAIN_DAYS[task.cfg.product])
+    weather = load_weather(session, end - pd.Timedelta(days=TRAIN_DAYS[task.cfg.product] + 8), end)
+    forecaster = make_forecaster(task.cfg)
+    try:
+        report = forecaster.fit(y, exog=weather)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), details=[{"field": "data", "message": str(exc)}]) from exc
+    row = store.save(session, task.slot, forecaster, report, scope.user_id)
+    return row.id, row.version, report
+
+
+def forecast(session: Session, store: ModelStore, scope: Scope, task: ForecastTask):
+    """Forecast from the slot's active model (falling back to older versions). Returns (version, frame)."""
+    origin = task.origin()
+    row, forecaster = store.load_active(session, task.slot)
+    y = load_series(session, scope, task, origin, HISTORY_DAYS)
+    if y.empty:
+        raise ValidationFailed(details=[{"field": "as_of", "message": "no data before the forecast origin"}])
+    weather = load_weather(session, origin - pd.Timedelta(days=HISTORY_DAYS), origin)
+    return row.version, forecaster.predict(y, origin, weather)
+
+
+def log_run(session: Session, kind: str, scope: Scope | None, params: dict, started: float, outcome: str,
+            error: str | None = None, metrics: dict | None = None, version: str | None = None,
+            job_id: str | None = None) -> None:  # fmt: skip
+    session.add(
+        ModelRun(
+            kind=kind,
+            at=utcnow(),
+            user_id=scope.user_id if scope else None,
+            api_key_id=scope.api_key_id if scope else None,
+            job_id=job_id,
+            parameters_json=json.dumps(params, default=str),
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            outcome=outcome,
+            error=error,
+            metrics_json=json.dumps(metrics) if metrics else None,
+            model_version=version,
+        )  # fmt: skip
+    )
+
+
+def prune_run_log(session: Session, retention_days: int = RUN_LOG_RETENTION_DAYS) -> int:
+    cutoff = utcnow() - timedelta(days=retention_days)
+    return session.execute(delete(ModelRun).where(ModelRun.at < cutoff)).rowcount
+
+
+def require_training_role(scope: Scope) -> None:
+    if scope.role not in ("admin", "analyst"):
+        raise Forbidden("Only admins and analysts train models")
