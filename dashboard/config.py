@@ -69,6 +69,7 @@ class Settings:
     simulator_interval_s: int = 10
     cookie_secure: bool = False
     model_encryption_key: str | None = None
+    train_wait_s: int = 120
 
     @property
     def embedded_database(self) -> bool:
@@ -117,4 +118,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         simulator_interval_s=_int(env, "SIMULATOR_INTERVAL_S", 10),
         cookie_secure=_bool(env.get("COOKIE_SECURE"), False),
         model_encryption_key=env.get("MODEL_ENCRYPTION_KEY") or None,
+        train_wait_s=_int(env, "TRAIN_WAIT_S", 120),
     )

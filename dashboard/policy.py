@@ -27,6 +27,13 @@ ROLE_MATRIX: dict[str, frozenset[str]] = {
     "users:write": frozenset({ADMIN}),
     "api_keys:manage": frozenset({ADMIN}),
     "access_log:read": frozenset({ADMIN}),
+    # The spec's /aggregator endpoints: training for analysts and admins, forecasts for every role
+    # within its scope (third-party apps: all houses or a community only).
+    "forecast:train": frozenset({ADMIN, ANALYST}),
+    "forecast:read": frozenset({ADMIN, ANALYST, CONSUMER, THIRD_PARTY}),
+    "models:read": frozenset({ADMIN, ANALYST}),
+    "models:activate": frozenset({ADMIN}),
+    "jobs:read": frozenset({ADMIN, ANALYST}),
 }
 
 

@@ -12,6 +12,7 @@ from dashboard.api.common import Services
 from dashboard.auth import init_jwt
 from dashboard.config import Settings, load_settings
 from dashboard.db import make_engine, make_session_factory, migrate
+from jobs import context as jobs_context
 
 
 def create_server(settings: Settings | None = None) -> Flask:
@@ -29,6 +30,7 @@ def create_server(settings: Settings | None = None) -> Flask:
     server.extensions["aggregator"] = Services(settings, engine, session_factory)
     init_jwt(server, settings, session_factory)
     register_api(server)
+    jobs_context.configure(settings)  # in-process jobs see this app's database and store
 
     @server.get("/healthz")
     def healthz():

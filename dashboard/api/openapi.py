@@ -53,7 +53,7 @@ def build_openapi(app) -> dict:
                 "summary": doc,
                 "parameters": [
                     {"name": arg, "in": "path", "required": True, "schema": {"type": "integer"}}
-                    for arg in sorted(rule.arguments)
+                    for arg in sorted(rule.arguments - set(rule.defaults or {}))
                 ]
                 + [
                     {"name": name, "in": "query", "description": text, "schema": {"type": "string"}}

@@ -1,0 +1,169 @@
+"""The spec's endpoints (section 1.4.1), answering exactly its bodies, plus jobs and model versions.
+
+Training runs as a job (RQ, or in-process when embedded): the request waits up to TRAIN_WAIT_S for the
+result and answers the spec body; `?async=true` answers 202 with a job id at once. Forecasts run in the
+web process from the cached active model: a queue round trip would cost more than the whole forecast.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from flask import Blueprint, jsonify, request
+from sqlalchemy import select
+
+from dashboard import forecasting
+from dashboard.api.common import current_scope, db, requires, services
+from dashboard.errors import DomainError, NotFound, ValidationFailed
+from dashboard.jobqueue import JobNotFound, job_queue_from_settings
+from dashboard.model_store import ModelStore, ModelUnavailable
+from dashboard.queries import iso_utc
+from dashboard.schema import ModelVersion
+from dashboard.storage import object_store_from_settings
+from jobs import context as jobs_context
+
+bp = Blueprint("forecasting", __name__)
+PARAMS_DOC = {
+    "horizon": "short-term only: steps of 15 minutes, 1-20",
+    "model": "xgboost (default) | sarima",
+    "strategy": "direct (default) | recursive",
+    "house_id": "optional: one house in your scope",
+    "community_id": "optional: a community",
+    "as_of": "optional ISO 8601: train on / forecast from data before it",
+    "async": "train only: true answers 202 with a job id",
+}
+
+
+def _params() -> dict:
+    body = request.get_json(silent=True) if request.data else None
+    if request.data and not isinstance(body, dict):
+        raise ValidationFailed(
+            details=[{"field": "body", "message": "send a JSON object or query parameters"}]
+        )
+    return {k: v for k, v in request.args.items()} | (body or {})
+
+
+def model_store() -> ModelStore:
+    svc = services()
+    if not hasattr(svc, "model_store"):
+        svc.model_store = ModelStore(svc.settings, object_store_from_settings(svc.settings))
+    return svc.model_store
+
+
+def _scope_fields(scope) -> dict:
+    return {k: sorted(v) if isinstance(v, frozenset) else v for k, v in scope.__dict__.items()}
+
+
+def spec_error(status: int, error: str, detail: str | None = None):
+    body = {"error": error}
+    if detail:
+        body["detail"] = detail
+    return jsonify(body), status
+
+
+@requires("forecast:train", query=PARAMS_DOC)
+def train(target: str, product: str):
+    """Train a forecaster on the scope's history and store it (encrypted) as the active version."""
+    scope = current_scope()
+    params = _params()
+    forecasting.resolve_task(scope, target, product, params)  # 422 now, before anything is queued
+    jobs_context.configure(services().settings)  # in-process jobs follow the app that enqueued them
+    queue = job_queue_from_settings(services().settings)
+    job_params = {k: v for k, v in params.items() if k != "async"}
+    job_id = queue.enqueue("jobs.training.train_model", target, product, job_params, _scope_fields(scope),
+                           queue="training", retries=2, retry_intervals_s=[10, 30])  # fmt: skip
+    if str(params.get("async", "")).lower() in ("1", "true", "yes"):
+        return jsonify({"job_id": job_id, "status": "queued", "status_url": f"/api/v1/jobs/{job_id}"}), 202
+    status = queue.wait(job_id, services().settings.train_wait_s)
+    if status.status == "finished" and not status.result.get("failed"):
+        return jsonify(status.result)
+    if status.status == "finished":
+        return spec_error(500, "Training failed", status.result.get("detail"))
+    if status.status == "failed":
+        detail = (status.error or "").strip().splitlines()[-1:] or [""]
+        return spec_error(500, "Training failed", detail[0][:500])
+    return jsonify({"job_id": job_id, "status": status.status, "status_url": f"/api/v1/jobs/{job_id}"}), 202
+
+
+@requires("forecast:read", query=PARAMS_DOC)
+def forecast(target: str, product: str):
+    """Forecast with the active model of the slot (history blue, forecast red on the Forecasts page)."""
+    scope = current_scope()
+    params = _params()
+    task = forecasting.resolve_task(scope, target, product, params)
+    started = time.perf_counter()
+    try:
+        version, frame = forecasting.forecast(db(), model_store(), scope, task)
+    except (ModelUnavailable, DomainError) as exc:
+        forecasting.log_run(db(), "forecast", scope, params, started, "failed", error=str(exc))
+        db().commit()
+        if isinstance(exc, ValidationFailed):
+            raise
+        return spec_error(500, "Model missing or forecast failed", "train a model for this scope first")
+    forecasting.log_run(db(), "forecast", scope, params | {"target": target, "product": product}, started, "ok",
+                        version=version)  # fmt: skip
+    db().commit()
+    rows = [
+        {
+            "timestamp": ts.strftime("%Y-%m-%d %H:%M:%S"),
+            "forecasted_energy_usage": round(float(r.point), 6),
+            "lower": round(float(r.lower), 6),
+            "upper": round(float(r.upper), 6),
+        }
+        for ts, r in frame.iterrows()
+    ]
+    return jsonify({"forecast": rows})
+
+
+# The spec's literal paths, one rule each, so the OpenAPI document lists exactly them.
+for _target in ("consumption", "production"):
+    for _product in ("next-24-hours", "short-term"):
+        for _verb, _view in (("train", train), ("forecast", forecast)):
+            bp.add_url_rule(
+                f"/aggregator/{_target}/{_verb}/{_product}",
+                endpoint=f"{_verb}_{_target}_{_product.replace('-', '_')}",
+                view_func=_view,
+                methods=["POST"],
+                defaults={"target": _target, "product": _product},
+            )
+
+
+@bp.get("/api/v1/jobs/<job_id>")
+@requires("jobs:read")
+def job_status(job_id: str):
+    """Status, progress and result of a background job."""
+    try:
+        status = job_queue_from_settings(services().settings).status(job_id)
+    except JobNotFound:
+        raise NotFound(f"Job {job_id} not found") from None
+    return jsonify(status.as_json())
+
+
+def _version_json(row: ModelVersion) -> dict:
+    return {
+        "id": row.id, "version": row.version, "target": row.target, "product": row.product,
+        "horizon": row.horizon, "scope_kind": row.scope_kind, "scope_id": row.scope_id, "model": row.model,
+        "strategy": row.strategy, "trained_at": iso_utc(row.trained_at), "is_active": row.is_active,
+        "data_start": iso_utc(row.data_start) if row.data_start else None,
+        "data_end": iso_utc(row.data_end) if row.data_end else None,
+        "metrics": json.loads(row.metrics_json), "features": json.loads(row.features_json),
+        "libraries": json.loads(row.libraries_json),
+    }  # fmt: skip
+
+
+@bp.get("/api/v1/models")
+@requires("models:read")
+def list_models():
+    """Stored model versions, newest first, with their metrics and whether each is active."""
+    rows = db().scalars(select(ModelVersion).order_by(ModelVersion.id.desc()).limit(500))
+    return jsonify({"models": [_version_json(r) for r in rows]})
+
+
+@bp.post("/api/v1/models/<int:model_id>/activate")
+@requires("models:activate")
+def activate_model(model_id: int):
+    """Make this version the active one of its slot (rollback)."""
+    row = model_store().activate(db(), model_id)
+    db().commit()
+    return jsonify(_version_json(row))

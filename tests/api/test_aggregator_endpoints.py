@@ -1,0 +1,164 @@
+"""The spec's /aggregator endpoints: exact bodies, errors, roles and scope; jobs and model versions."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+
+from dashboard.seed import seed_demo
+
+END = datetime(2026, 6, 20, 0, 0, tzinfo=UTC)
+AS_OF = "2026-06-19T00:00:00Z"
+
+
+@dataclass
+class Demo:
+    headers: dict
+    house1: int
+    house2: int
+
+
+@pytest.fixture
+def demo(app, factory):
+    """24 days of demo readings (4 houses) before END, and request headers for its users."""
+    from flask_jwt_extended import create_access_token
+    from sqlalchemy import select
+
+    from dashboard.auth import create_api_key
+    from dashboard.schema import House, User
+
+    seed_demo(factory, "Europe/Athens", houses=4, days=24, end=END, progress=False)
+    with factory() as s:
+        users = {u.username: u for u in s.scalars(select(User))}
+        houses = sorted(s.scalars(select(House.id)))
+        _row, key = create_api_key(s, "tests")
+        s.commit()
+        consumer_house = users["consumer"].houses[0].id
+    with app.server.app_context():
+        headers = {
+            n: {"Authorization": f"Bearer {create_access_token(identity=str(u.id))}"}
+            for n, u in users.items()
+        }
+    headers["api_key"] = {"X-API-Key": key}
+    return Demo(headers, consumer_house, next(h for h in houses if h != consumer_house))
+
+
+def post(client, path, headers, **params):
+    return client.post(path, query_string=params, headers=headers)
+
+
+def test_train_answers_the_spec_body(client, demo):
+    r = post(client, "/aggregator/consumption/train/next-24-hours", demo.headers["analyst"], as_of=AS_OF)
+    assert r.status_code == 200, r.json
+    assert r.json["message"] == "Model trained and saved to MinIO successfully"
+    assert {"mse", "mae", "r2", "model_version", "mape", "coverage"} <= set(r.json)
+    assert "horizon" not in r.json
+    short = client.post("/aggregator/consumption/train/short-term", json={"horizon": 8, "as_of": AS_OF},
+                        headers=demo.headers["admin"])  # fmt: skip
+    assert short.status_code == 200 and short.json["horizon"] == 8
+
+
+def test_forecast_answers_the_spec_body_with_a_band(client, demo):
+    assert (
+        post(
+            client, "/aggregator/consumption/train/next-24-hours", demo.headers["admin"], as_of=AS_OF
+        ).status_code
+        == 200
+    )
+    r = post(client, "/aggregator/consumption/forecast/next-24-hours", demo.headers["analyst"], as_of=AS_OF)
+    assert r.status_code == 200, r.json
+    rows = r.json["forecast"]
+    assert len(rows) == 24 and set(rows[0]) == {"timestamp", "forecasted_energy_usage", "lower", "upper"}
+    assert rows[0]["timestamp"] == "2026-06-19 00:00:00" and rows[-1]["timestamp"] == "2026-06-19 23:00:00"
+    assert all(x["lower"] <= x["forecasted_energy_usage"] <= x["upper"] for x in rows)
+    assert all(x["lower"] >= 0 for x in rows)
+
+
+def test_forecast_without_a_model_is_the_spec_500(client, demo):
+    r = post(client, "/aggregator/production/forecast/next-24-hours", demo.headers["admin"], as_of=AS_OF)
+    assert r.status_code == 500 and r.json["error"] == "Model missing or forecast failed"
+
+
+@pytest.mark.parametrize("horizon", ["0", "21", "x", ""])
+def test_bad_horizon_is_the_spec_422(client, demo, horizon):
+    r = post(client, "/aggregator/consumption/train/short-term", demo.headers["admin"], horizon=horizon)
+    assert r.status_code == 422 and r.json["error"] == "Invalid or missing input"
+    assert r.json["details"][0]["field"] == "horizon"
+
+
+def test_training_failure_is_the_spec_500_with_a_reason(client, demo):
+    r = post(
+        client,
+        "/aggregator/consumption/train/next-24-hours",
+        demo.headers["admin"],
+        as_of="2026-05-30T00:00:00Z",
+    )
+    assert r.status_code == 500 and r.json["error"] == "Training failed"
+    assert "Not enough data" in r.json["detail"]
+
+
+def test_roles_and_scope(client, demo):
+    assert (
+        post(client, "/aggregator/consumption/train/next-24-hours", demo.headers["consumer"]).status_code
+        == 403
+    )
+    assert (
+        post(client, "/aggregator/consumption/train/next-24-hours", demo.headers["api_key"]).status_code
+        == 403
+    )
+    other = post(
+        client,
+        "/aggregator/consumption/forecast/next-24-hours",
+        demo.headers["consumer"],
+        house_id=demo.house2,
+    )
+    assert other.status_code == 422 and other.json["details"][0]["field"] == "house_id"
+    house = post(
+        client,
+        "/aggregator/consumption/forecast/next-24-hours",
+        demo.headers["api_key"],
+        house_id=demo.house1,
+    )
+    assert house.status_code == 422
+
+
+def test_async_training_reports_through_the_jobs_api(client, demo):
+    r = post(
+        client,
+        "/aggregator/consumption/train/next-24-hours",
+        demo.headers["admin"],
+        as_of=AS_OF,
+        **{"async": "true"},
+    )
+    assert r.status_code == 202
+    url = r.json["status_url"]
+    for _ in range(600):
+        status = client.get(url, headers=demo.headers["analyst"]).json
+        if status["status"] in ("finished", "failed"):
+            break
+        time.sleep(0.1)
+    assert status["status"] == "finished" and status["progress"] == 1.0
+    assert status["result"]["message"] == "Model trained and saved to MinIO successfully"
+    assert client.get(url, headers=demo.headers["consumer"]).status_code == 403
+
+
+def test_model_versions_list_and_activate_to_roll_back(client, demo):
+    for _ in range(2):
+        post(client, "/aggregator/consumption/train/next-24-hours", demo.headers["admin"], as_of=AS_OF)
+    models = client.get("/api/v1/models", headers=demo.headers["analyst"]).json["models"]
+    newest, older = models[0], models[1]
+    assert newest["is_active"] and not older["is_active"] and newest["metrics"]["mae"] > 0
+    assert (
+        client.post(f"/api/v1/models/{older['id']}/activate", headers=demo.headers["analyst"]).status_code
+        == 403
+    )
+    r = client.post(f"/api/v1/models/{older['id']}/activate", headers=demo.headers["admin"])
+    assert r.status_code == 200 and r.json["is_active"]
+    states = {
+        m["id"]: m["is_active"]
+        for m in client.get("/api/v1/models", headers=demo.headers["admin"]).json["models"]
+    }
+    assert states == {older["id"]: True, newest["id"]: False}
