@@ -8,6 +8,7 @@ web process from the cached active model: a queue round trip would cost more tha
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 from flask import Blueprint, jsonify, request
@@ -24,6 +25,7 @@ from dashboard.storage import object_store_from_settings
 from jobs import context as jobs_context
 
 bp = Blueprint("forecasting", __name__)
+log = logging.getLogger(__name__)
 PARAMS_DOC = {
     "horizon": "short-term only: steps of 15 minutes, 1-20",
     "model": "xgboost (default) | sarima",
@@ -71,8 +73,13 @@ def train(target: str, product: str):
     jobs_context.configure(services().settings)  # in-process jobs follow the app that enqueued them
     queue = job_queue_from_settings(services().settings)
     job_params = {k: v for k, v in params.items() if k != "async"}
-    job_id = queue.enqueue("jobs.training.train_model", target, product, job_params, _scope_fields(scope),
-                           queue="training", retries=2, retry_intervals_s=[10, 30])  # fmt: skip
+    try:
+        job_id = queue.enqueue("jobs.training.train_model", target, product, job_params, _scope_fields(scope),
+                               queue="training", retries=2, retry_intervals_s=[10, 30])  # fmt: skip
+    except Exception as exc:  # the queue (Redis) is unreachable: say so in the spec's body
+        log.exception("Could not enqueue training")
+        return spec_error(500, "Training failed", f"the job queue is unavailable: {exc.__class__.__name__}")
+
     if str(params.get("async", "")).lower() in ("1", "true", "yes"):
         return jsonify({"job_id": job_id, "status": "queued", "status_url": f"/api/v1/jobs/{job_id}"}), 202
     status = queue.wait(job_id, services().settings.train_wait_s)
@@ -95,12 +102,16 @@ def forecast(target: str, product: str):
     started = time.perf_counter()
     try:
         version, frame = forecasting.forecast(db(), model_store(), scope, task)
-    except (ModelUnavailable, DomainError) as exc:
-        forecasting.log_run(db(), "forecast", scope, params, started, "failed", error=str(exc))
+    except Exception as exc:  # every failure answers the spec's body; bad input stays a 422
+        db().rollback()
+        forecasting.log_run(db(), "forecast", scope, params, started, "failed", error=str(exc)[:2000])
         db().commit()
         if isinstance(exc, ValidationFailed):
             raise
-        return spec_error(500, "Model missing or forecast failed", "train a model for this scope first")
+        if not isinstance(exc, ModelUnavailable | DomainError):
+            log.exception("Forecast failed")
+        hint = "train a model for this scope first" if isinstance(exc, ModelUnavailable) else None
+        return spec_error(500, "Model missing or forecast failed", hint)
     forecasting.log_run(db(), "forecast", scope, params | {"target": target, "product": product}, started, "ok",
                         version=version)  # fmt: skip
     db().commit()

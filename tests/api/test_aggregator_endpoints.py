@@ -162,3 +162,26 @@ def test_model_versions_list_and_activate_to_roll_back(client, demo):
         for m in client.get("/api/v1/models", headers=demo.headers["admin"]).json["models"]
     }
     assert states == {older["id"]: True, newest["id"]: False}
+
+
+def test_unreachable_job_queue_is_the_spec_500_and_the_server_stays_up(tmp_path):
+    from flask_jwt_extended import create_access_token
+
+    from app import create_app
+    from dashboard.auth import create_user
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(tmp_path, REDIS_URL="redis://127.0.0.1:1/0"))  # nothing listens there
+    services = app.server.extensions["aggregator"]
+    with services.session_factory() as s:
+        user = create_user(s, "ops", "long-password", "admin")
+        s.commit()
+        user_id = user.id
+    with app.server.app_context():
+        headers = {"Authorization": f"Bearer {create_access_token(identity=str(user_id))}"}
+    client = app.server.test_client()
+    r = client.post("/aggregator/consumption/train/next-24-hours", headers=headers)
+    assert r.status_code == 500 and r.json["error"] == "Training failed"
+    assert "job queue is unavailable" in r.json["detail"]
+    assert client.get("/healthz").status_code == 200
+    services.engine.dispose()
