@@ -88,11 +88,50 @@ def cmd_simulate(settings, args) -> None:
 def cmd_prune_logs(settings, _args) -> None:
     from dashboard.api import prune_access_log
     from dashboard.auth import prune_revoked_tokens
+    from dashboard.forecasting import prune_run_log
 
     with session_scope(_factory(settings)) as session:
         n = prune_access_log(session, settings.access_log_retention_days)
         t = prune_revoked_tokens(session)
-    print(f"Pruned {n} access-log rows and {t} expired revoked tokens")
+        r = prune_run_log(session)
+    print(f"Pruned {n} access-log rows, {r} model run-log rows and {t} expired revoked tokens")
+
+
+def cmd_backtest(settings, args) -> None:
+    """Rolling-origin backtest on the stored rollups: per-lead MAE and MAPE beside the baselines."""
+    import warnings
+
+    from dashboard import forecasting
+    from dashboard.scope import system_scope
+    from models import ForecastConfig
+    from models.backtest import backtest
+
+    warnings.simplefilter("ignore")
+    params = {k: v for k, v in {"horizon": args.horizon, "house_id": args.house_id, "community_id": args.community_id,
+                                "as_of": args.as_of}.items() if v is not None}  # fmt: skip
+    task = forecasting.resolve_task(system_scope(), args.target, args.product, params)
+    days = forecasting.TRAIN_DAYS[args.product] + args.origins + 1
+    with _factory(settings)() as session:
+        end = task.origin()
+        y = forecasting.load_series(session, system_scope(), task, end, days)
+        weather = forecasting.load_weather(session, end - __import__("pandas").Timedelta(days=days), end)
+    if y.empty:
+        sys.exit("No data for this scope: seed-demo or import-csv first.")
+    print(f"{args.target} {args.product} (horizon {task.cfg.horizon}), {args.origins} daily origins, "
+          f"data {y.index[0]:%Y-%m-%d} to {y.index[-1]:%Y-%m-%d %H:%M} UTC")  # fmt: skip
+    for combo in args.models.split(","):
+        model, strategy = combo.split(":")
+        cfg = ForecastConfig(product=args.product, horizon=task.cfg.horizon, model=model, strategy=strategy,
+                             target=args.target)  # fmt: skip
+        table = backtest(y, cfg, args.origins, exog=weather)
+        overall = table.attrs["overall"]
+        print(f"\n{model} {strategy}: MAPE {overall['model']:.3f} | persistence {overall['persistence']:.3f} | "
+              f"weekly naive {overall['weekly_naive']:.3f} | better than weekly naive "
+              f"{1 - overall['model'] / overall['weekly_naive']:.0%}")  # fmt: skip
+        print("lead  MAE model  MAPE model  MAPE persistence  MAPE weekly naive")
+        for lead, row in table.iterrows():
+            print(f"{lead:>4}  {row['mae_model']:9.3f}  {row['mape_model']:10.3f}  {row['mape_persistence']:16.3f}  "
+                  f"{row['mape_weekly_naive']:17.3f}")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,6 +161,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=10.0)
     p.add_argument("--iterations", type=int, help="stop after this many ticks")
     p.set_defaults(func=cmd_simulate)
+    p = sub.add_parser("backtest", help="rolling-origin backtest of the forecasters on stored data")
+    p.add_argument("--target", choices=["consumption", "production"], default="consumption")
+    p.add_argument("--product", choices=["next-24-hours", "short-term"], default="next-24-hours")
+    p.add_argument("--horizon", type=int, help="short-term steps (1-20)")
+    p.add_argument("--origins", type=int, default=28)
+    p.add_argument("--house-id", type=int)
+    p.add_argument("--community-id", type=int)
+    p.add_argument("--as-of", help="ISO 8601: the backtest ends here")
+    p.add_argument("--models", default="xgboost:direct,xgboost:recursive,sarima:direct")
+    p.set_defaults(func=cmd_backtest)
     sub.add_parser("prune-logs", help="delete access-log rows past the retention").set_defaults(
         func=cmd_prune_logs
     )

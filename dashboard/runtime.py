@@ -57,9 +57,12 @@ def prepare_embedded(server: Flask, settings: Settings) -> None:
 
 def run_maintenance(server: Flask, settings: Settings) -> None:
     services = server.extensions["aggregator"]
+    from dashboard.forecasting import prune_run_log
+
     with session_scope(services.session_factory) as session:
         pruned = prune_access_log(session, settings.access_log_retention_days)
         prune_revoked_tokens(session)
+        prune_run_log(session)  # training and forecast logs: 90 days (spec 1.7)
     if pruned:
         log.info("Pruned %d access-log rows older than %d days", pruned, settings.access_log_retention_days)
 

@@ -112,3 +112,16 @@ def test_bad_csv_changes_nothing_and_names_the_lines(world, pg_url, tmp_path, fa
     assert cli(pg_url, tmp_path, "import-csv", str(unknown), check=False).returncode == 2
     assert count(factory, Measurement) == 0
     assert count(factory, EnergyRollup) == 0
+
+
+def test_backtest_prints_per_lead_errors_beside_the_baselines(app, pg_url, tmp_path, factory):
+    from datetime import UTC, datetime
+
+    from dashboard.seed import seed_demo
+
+    seed_demo(factory, "Europe/Athens", houses=4, days=40, end=datetime(2026, 6, 20, tzinfo=UTC), progress=False)
+    out = cli(pg_url, tmp_path, "backtest", "--target", "consumption", "--product", "short-term", "--horizon", "8",
+              "--origins", "3", "--as-of", "2026-06-20T00:00:00Z", "--models", "xgboost:direct").stdout  # fmt: skip
+    assert "xgboost direct: MAPE" in out and "weekly naive" in out
+    leads = [line.split()[0] for line in out.splitlines() if line[:4].strip().isdigit()]
+    assert leads == [str(i) for i in range(1, 9)]
