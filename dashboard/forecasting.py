@@ -154,6 +154,11 @@ def train(
     end = task.origin()
     y = load_series(session, scope, task, end, TRAIN_DAYS[task.cfg.product])
     weather = load_weather(session, end - pd.Timedelta(days=TRAIN_DAYS[task.cfg.product] + 8), end)
+    if y.empty:
+        raise ValidationFailed(
+            "No readings for this scope before the origin",
+            details=[{"field": "data", "message": "no readings"}],
+        )
     forecaster = make_forecaster(task.cfg)
     try:
         report = forecaster.fit(y, exog=weather)

@@ -66,6 +66,10 @@ class Forecaster:
     def fit(self, y: pd.Series, exog: pd.DataFrame | None = None) -> FitReport:
         started = time.perf_counter()
         y = y.dropna()
+        if len(y) < 2:
+            raise ValueError(
+                f"Not enough data: need at least {MIN_HISTORY_DAYS + 8} days, got {len(y)} values"
+            )
         grid = make_grid(y, self.cfg, exog=exog)
         h, spd = self.cfg.horizon, grid.spd
         origins = np.arange(MIN_HISTORY_DAYS * spd + 1, len(grid.y) - h + 1)

@@ -185,3 +185,11 @@ def test_unreachable_job_queue_is_the_spec_500_and_the_server_stays_up(tmp_path)
     assert "job queue is unavailable" in r.json["detail"]
     assert client.get("/healthz").status_code == 200
     services.engine.dispose()
+
+
+def test_training_with_no_data_fails_at_once_without_retries(client, world):
+    started = time.perf_counter()
+    r = client.post("/aggregator/consumption/train/next-24-hours", headers=world.headers["admin"])
+    assert r.status_code == 500 and r.json["error"] == "Training failed"
+    assert "No readings" in r.json["detail"]
+    assert time.perf_counter() - started < 5  # a data problem is not retried with back-off

@@ -119,7 +119,9 @@ def test_backtest_prints_per_lead_errors_beside_the_baselines(app, pg_url, tmp_p
 
     from dashboard.seed import seed_demo
 
-    seed_demo(factory, "Europe/Athens", houses=4, days=40, end=datetime(2026, 6, 20, tzinfo=UTC), progress=False)
+    seed_demo(
+        factory, "Europe/Athens", houses=4, days=40, end=datetime(2026, 6, 20, tzinfo=UTC), progress=False
+    )
     out = cli(pg_url, tmp_path, "backtest", "--target", "consumption", "--product", "short-term", "--horizon", "8",
               "--origins", "3", "--as-of", "2026-06-20T00:00:00Z", "--models", "xgboost:direct").stdout  # fmt: skip
     assert "xgboost direct: MAPE" in out and "weekly naive" in out

@@ -144,3 +144,8 @@ def test_backtest_reports_per_lead_errors_beside_the_baselines(synthetic_hourly)
 def test_too_little_data_is_a_clear_error(synthetic_hourly):
     with pytest.raises(ValueError, match="Not enough data"):
         make_forecaster(NEXT24).fit(synthetic_hourly[0].iloc[: 10 * 24])
+
+
+def test_empty_history_is_a_clear_error():
+    with pytest.raises(ValueError, match="Not enough data"):
+        make_forecaster(NEXT24).fit(pd.Series(dtype=float))
