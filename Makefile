@@ -33,9 +33,10 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "Installing Debian chromium for the browser tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null; }
 
-## An RQ worker for the job queue (needs REDIS_URL); --with-scheduler runs retries with back-off.
+## The RQ workers (needs REDIS_URL): training + maintenance (forking, failover in ~30 s, retries with
+## back-off) and forecasts (non-forking, models stay cached). `make worker KINDS=forecast` starts one kind.
 worker: $(VENV)/.runtime
-	$(BIN)/rq worker --url "$${REDIS_URL:?set REDIS_URL}" --with-scheduler training forecast default
+	$(BIN)/python -m jobs.worker $(KINDS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

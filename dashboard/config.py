@@ -70,6 +70,7 @@ class Settings:
     cookie_secure: bool = False
     model_encryption_key: str | None = None
     train_wait_s: int = 120
+    forecast_wait_s: int = 10
 
     @property
     def embedded_database(self) -> bool:
@@ -119,4 +120,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         cookie_secure=_bool(env.get("COOKIE_SECURE"), False),
         model_encryption_key=env.get("MODEL_ENCRYPTION_KEY") or None,
         train_wait_s=_int(env, "TRAIN_WAIT_S", 120),
+        forecast_wait_s=_int(env, "FORECAST_WAIT_S", 10),
     )

@@ -40,6 +40,7 @@ class JobStatus:
     enqueued_at: datetime | None = None
     ended_at: datetime | None = None
     meta: dict = field(default_factory=dict)
+    done: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     def as_json(self) -> dict:
         return {
@@ -57,7 +58,7 @@ class JobStatus:
 class JobQueue(Protocol):
     def enqueue(self, func_path: str, *args, queue: str = "default", timeout_s: int | None = None,
                 retries: int = 0, retry_intervals_s: list[int] | None = None, job_id: str | None = None,
-                **kwargs) -> str: ...  # fmt: skip
+                result_ttl_s: int | None = None, **kwargs) -> str: ...  # fmt: skip
     def status(self, job_id: str) -> JobStatus: ...
     def wait(self, job_id: str, timeout_s: float) -> JobStatus: ...
 
@@ -89,15 +90,6 @@ def report_progress(fraction: float, message: str | None = None) -> None:
         job.save_meta()
 
 
-def _wait(queue: JobQueue, job_id: str, timeout_s: float) -> JobStatus:
-    deadline = time.monotonic() + timeout_s
-    status = queue.status(job_id)
-    while status.status not in FINAL and time.monotonic() < deadline:
-        time.sleep(0.05)
-        status = queue.status(job_id)
-    return status
-
-
 class InProcessJobQueue:
     """Threads in the app process, with the same semantics as RQ (retries with back-off included)."""
 
@@ -107,7 +99,7 @@ class InProcessJobQueue:
         self.lock = threading.Lock()
 
     def enqueue(self, func_path, *args, queue="default", timeout_s=None, retries=0, retry_intervals_s=None,
-                job_id=None, **kwargs) -> str:  # fmt: skip
+                job_id=None, result_ttl_s=None, **kwargs) -> str:  # fmt: skip
         resolve(func_path)  # fail now, in the caller, on a wrong name
         job_id = job_id or uuid.uuid4().hex
         status = JobStatus(job_id, "queued", enqueued_at=datetime.now(UTC))
@@ -130,6 +122,7 @@ class InProcessJobQueue:
                         status.status = "queued"
                         time.sleep(intervals[min(attempt, len(intervals) - 1)])
             status.ended_at = datetime.now(UTC)
+            status.done.set()
 
         self.pool.submit(contextvars.copy_context().run, run)
         return job_id
@@ -141,7 +134,9 @@ class InProcessJobQueue:
             raise JobNotFound(job_id) from None
 
     def wait(self, job_id: str, timeout_s: float) -> JobStatus:
-        return _wait(self, job_id, timeout_s)
+        status = self.status(job_id)
+        status.done.wait(timeout_s)  # wakes the moment the job ends: no polling delay on the answer
+        return status
 
 
 class RQJobQueue:
@@ -156,13 +151,14 @@ class RQJobQueue:
         self.redis = Redis.from_url(redis_url)
 
     def enqueue(self, func_path, *args, queue="default", timeout_s=None, retries=0, retry_intervals_s=None,
-                job_id=None, **kwargs) -> str:  # fmt: skip
+                job_id=None, result_ttl_s=None, **kwargs) -> str:  # fmt: skip
         from rq import Queue, Retry
 
         retry = Retry(max=retries, interval=retry_intervals_s or 0) if retries else None
+        ttl = result_ttl_s or 7 * 24 * 3600
         job = Queue(queue, connection=self.redis).enqueue(
             func_path, args=args, kwargs=kwargs, job_timeout=timeout_s or QUEUES.get(queue, 600),
-            retry=retry, job_id=job_id, result_ttl=7 * 24 * 3600, failure_ttl=7 * 24 * 3600,
+            retry=retry, job_id=job_id, result_ttl=ttl, failure_ttl=ttl,
         )  # fmt: skip
         return job.id
 
@@ -192,7 +188,25 @@ class RQJobQueue:
         )
 
     def wait(self, job_id: str, timeout_s: float) -> JobStatus:
-        return _wait(self, job_id, timeout_s)
+        """Block on the job's result stream (XREAD) instead of polling, so a fast job answers at once.
+
+        A result is written per attempt; a failed attempt with retries left is followed by another, so
+        the loop reads on until the status is final or the time is up."""
+        from rq.results import Result
+
+        deadline = time.monotonic() + timeout_s
+        status = self.status(job_id)
+        last_id = "0-0"
+        while status.status not in FINAL:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                break
+            # block at most 1 s at a time: a job that ends without a result (killed) shows in its status
+            got = self.redis.xread({Result.get_key(job_id): last_id}, block=min(remaining_ms, 1000))
+            if got:
+                last_id = got[0][1][-1][0]
+            status = self.status(job_id)
+        return status
 
 
 _in_process: InProcessJobQueue | None = None

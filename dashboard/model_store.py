@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,6 +28,7 @@ from dashboard.storage import ObjectNotFound, ObjectStore
 from models import FitReport, Forecaster
 
 log = logging.getLogger(__name__)
+MODEL_CACHE_SIZE = 64  # loaded models per process; an XGBoost direct model is about 1-3 MB in memory
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class ModelStore:
     def __init__(self, settings: Settings, objects: ObjectStore):
         self.objects = objects
         self.key = model_key(settings.secret_key, settings.model_encryption_key)
-        self._cache: dict[int, Forecaster] = {}
+        self._cache: OrderedDict[int, Forecaster] = OrderedDict()  # least recently used first
         self._lock = threading.Lock()
 
     def save(self, session: Session, slot: Slot, forecaster: Forecaster, report: FitReport,
@@ -91,14 +93,19 @@ class ModelStore:
         return row
 
     def load(self, row: ModelVersion) -> Forecaster:
+        """The version's forecaster, from the process cache or the store. Versions are immutable, so the cache
+        needs no invalidation: activating another version changes which id `load_active` asks for."""
         with self._lock:
             hit = self._cache.get(row.id)
-        if hit is not None:
-            return hit
+            if hit is not None:
+                self._cache.move_to_end(row.id)
+                return hit
         blob = self.objects.get_bytes(row.object_key)
         forecaster = Forecaster.from_bytes(decrypt(self.key, blob, row.object_key))
         with self._lock:
             self._cache[row.id] = forecaster
+            while len(self._cache) > MODEL_CACHE_SIZE:  # bounded: a worker serving many scopes stays small
+                self._cache.popitem(last=False)
         return forecaster
 
     def load_active(self, session: Session, slot: Slot) -> tuple[ModelVersion, Forecaster]:

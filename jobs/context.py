@@ -29,6 +29,18 @@ def configure(settings: Settings) -> None:
     _configured = settings
 
 
+def scope_from_fields(fields: dict):
+    """The caller's Scope from the plain fields a job carries (frozensets travel as lists)."""
+    from dashboard.scope import Scope
+
+    return Scope(**{k: frozenset(v) if isinstance(v, list) else v for k, v in fields.items()})
+
+
+def scope_fields(scope) -> dict:
+    """The inverse of `scope_from_fields`: plain data RQ can carry."""
+    return {k: sorted(v) if isinstance(v, frozenset) else v for k, v in scope.__dict__.items()}
+
+
 def services() -> JobServices:
     from dashboard.db import make_engine, make_session_factory
     from dashboard.model_store import ModelStore

@@ -1,46 +1,74 @@
 """Train one forecaster and store it: the job behind POST /aggregator/{target}/train/{product}.
 
 Arguments are plain data (the caller's resolved scope and parameters), so RQ can carry them; the
-result is the spec's response body. A failure raises, which RQ retries with back-off.
+result is the spec's response body, or `{"failed": True, "detail"}`.
+
+Two kinds of failure, two remedies (spec 1.3):
+- an attempt that raises (database or object store briefly away) is tried again inside the job after a
+  back-off of 5 s, then 15 s; a data problem (no readings, too little history) is final at once;
+- a job whose worker dies (SIGKILL, a lost machine) cannot retry itself: RQ requeues it, without delay,
+  when its heartbeat expires (jobs/worker.py bounds that to about 30 s), up to ABANDONED_RETRIES times.
+The back-off lives here rather than in RQ's scheduled retries because RQ's scheduler lock outlives a
+killed worker by a minute, which would stretch the failover bound.
 """
 
 from __future__ import annotations
 
+import resource
 import time
 
-from jobs.context import services
+from jobs.context import scope_fields, scope_from_fields, services
+
+BACKOFF_S = (5, 15)  # waits before the second and third attempt after a transient failure
+ABANDONED_RETRIES = 2  # requeues of a job whose worker died
+
+
+def enqueue_training(queue, target: str, product: str, params: dict, scope) -> str:
+    """Queue `train_model` the one way the API and the tests do: on the training queue, requeued at once
+    (no back-off) when its worker dies."""
+    return queue.enqueue("jobs.training.train_model", target, product, params, scope_fields(scope),
+                         queue="training", retries=ABANDONED_RETRIES)  # fmt: skip
 
 
 def train_model(target: str, product: str, params: dict, scope_fields: dict) -> dict:
     from dashboard import forecasting
     from dashboard.errors import ValidationFailed
     from dashboard.jobqueue import report_progress
-    from dashboard.scope import Scope
+
+    scope = scope_from_fields(scope_fields)
+    task = forecasting.resolve_task(scope, target, product, params)
+    logged = params | {"target": target, "product": product}
+    for attempt, backoff in enumerate((*BACKOFF_S, None), start=1):
+        started = time.perf_counter()
+        report_progress(0.05, "loading history" if attempt == 1 else f"loading history (attempt {attempt})")
+        try:
+            return _train_once(task, scope, logged, started, target, product)
+        except ValidationFailed as exc:  # a data problem: final, so say it instead of retrying
+            _log_failure(scope, logged, started, exc.message)
+            return {"failed": True, "detail": exc.message}
+        except Exception as exc:  # noqa: BLE001 - transient (database, object store): back off, try again
+            detail = f"{exc.__class__.__name__}: {exc}"[:500]
+            _log_failure(scope, logged, started, detail)
+            if backoff is None:
+                return {"failed": True, "detail": f"{detail} (after {attempt} attempts)"}
+            report_progress(
+                0.0, f"attempt {attempt} failed ({exc.__class__.__name__}); retrying in {backoff} s"
+            )
+            time.sleep(backoff)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _train_once(task, scope, logged: dict, started: float, target: str, product: str) -> dict:
+    from dashboard import forecasting
+    from dashboard.jobqueue import report_progress
 
     svc = services()
-    scope = Scope(**{k: frozenset(v) if isinstance(v, list) else v for k, v in scope_fields.items()})
-    task = forecasting.resolve_task(scope, target, product, params)
-    started = time.perf_counter()
-    report_progress(0.05, "loading history")
     with svc.session_factory() as session:
-        try:
-            report_progress(0.2, "fitting")
-            model_id, version, report = forecasting.train(session, svc.store, scope, task)
-            forecasting.log_run(session, "train", scope, params | {"target": target, "product": product}, started,
-                                "ok", metrics=report.metrics, version=version)  # fmt: skip
-            session.commit()
-        except ValidationFailed as exc:  # a data problem: permanent, so report it instead of retrying
-            session.rollback()
-            forecasting.log_run(session, "train", scope, params | {"target": target, "product": product}, started,
-                                "failed", error=exc.message[:2000])  # fmt: skip
-            session.commit()
-            return {"failed": True, "detail": exc.message}
-        except Exception as exc:  # transient (database, object store): raise, so the queue retries
-            session.rollback()
-            forecasting.log_run(session, "train", scope, params | {"target": target, "product": product}, started,
-                                "failed", error=str(exc)[:2000])  # fmt: skip
-            session.commit()
-            raise
+        report_progress(0.2, "fitting")
+        model_id, version, report = forecasting.train(session, svc.store, scope, task)
+        forecasting.log_run(session, "train", scope, logged, started, "ok", metrics=report.metrics,
+                            version=version)  # fmt: skip
+        session.commit()
     report_progress(1.0, "stored")
     m = report.metrics
     body = {
@@ -58,8 +86,24 @@ def train_model(target: str, product: str, params: dict, scope_fields: dict) -> 
         "coverage": m["coverage"],
         "skill_vs_weekly_naive": m["skill_vs_weekly_naive"],
         "training_seconds": report.seconds,
+        # peak resident memory of the process that trained (the RQ work horse; the app when embedded)
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     return body
+
+
+def _log_failure(scope, logged: dict, started: float, error: str) -> None:
+    """Record a failed attempt; the log must not turn one failure into another (database still away)."""
+    from dashboard import forecasting
+
+    try:
+        with services().session_factory() as session:
+            forecasting.log_run(session, "train", scope, logged, started, "failed", error=error[:2000])
+            session.commit()
+    except Exception:  # noqa: BLE001
+        import logging
+
+        logging.getLogger(__name__).exception("Could not log a failed training attempt")
 
 
 def prune_logs() -> dict:

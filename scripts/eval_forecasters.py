@@ -46,7 +46,6 @@ def series():
 
 def run(case, queue):
     warnings.simplefilter("ignore")
-    import pandas as pd
 
     from models import ForecastConfig, make_forecaster
 

@@ -1,31 +1,34 @@
 """The spec's endpoints (section 1.4.1), answering exactly its bodies, plus jobs and model versions.
 
-Training runs as a job (RQ, or in-process when embedded): the request waits up to TRAIN_WAIT_S for the
-result and answers the spec body; `?async=true` answers 202 with a job id at once. Forecasts run in the
-web process from the cached active model: a queue round trip would cost more than the whole forecast.
+Training and forecasting run as jobs (RQ, or in-process when embedded). A train request waits up to
+TRAIN_WAIT_S for the result and answers the spec body; `?async=true` answers 202 with a job id at once.
+A forecast request waits up to FORECAST_WAIT_S for a forecast worker, which keeps loaded models cached
+(jobs/worker.py), so the web process never loads XGBoost or a model into its own memory.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
 from dashboard import forecasting
 from dashboard.api.common import current_scope, db, requires, services
-from dashboard.errors import DomainError, NotFound, ValidationFailed
+from dashboard.errors import NotFound, ValidationFailed
 from dashboard.jobqueue import JobNotFound, job_queue_from_settings
-from dashboard.model_store import ModelStore, ModelUnavailable
+from dashboard.model_store import ModelStore
 from dashboard.queries import iso_utc
 from dashboard.schema import ModelVersion
 from dashboard.storage import object_store_from_settings
 from jobs import context as jobs_context
+from jobs.context import scope_fields
+from jobs.training import enqueue_training
 
 bp = Blueprint("forecasting", __name__)
 log = logging.getLogger(__name__)
+FORECAST_RESULT_TTL_S = 600  # a forecast answers one waiting request; keep it only for inspection
 PARAMS_DOC = {
     "horizon": "short-term only: steps of 15 minutes, 1-20",
     "model": "xgboost (default) | sarima",
@@ -53,10 +56,6 @@ def model_store() -> ModelStore:
     return svc.model_store
 
 
-def _scope_fields(scope) -> dict:
-    return {k: sorted(v) if isinstance(v, frozenset) else v for k, v in scope.__dict__.items()}
-
-
 def spec_error(status: int, error: str, detail: str | None = None):
     body = {"error": error}
     if detail:
@@ -74,8 +73,7 @@ def train(target: str, product: str):
     queue = job_queue_from_settings(services().settings)
     job_params = {k: v for k, v in params.items() if k != "async"}
     try:
-        job_id = queue.enqueue("jobs.training.train_model", target, product, job_params, _scope_fields(scope),
-                               queue="training", retries=2, retry_intervals_s=[10, 30])  # fmt: skip
+        job_id = enqueue_training(queue, target, product, job_params, scope)
     except Exception as exc:  # the queue (Redis) is unreachable: say so in the spec's body
         log.exception("Could not enqueue training")
         return spec_error(500, "Training failed", f"the job queue is unavailable: {exc.__class__.__name__}")
@@ -98,33 +96,31 @@ def forecast(target: str, product: str):
     """Forecast with the active model of the slot (history blue, forecast red on the Forecasts page)."""
     scope = current_scope()
     params = _params()
-    task = forecasting.resolve_task(scope, target, product, params)
-    started = time.perf_counter()
+    forecasting.resolve_task(scope, target, product, params)  # 422 now, before anything is queued
+    settings = services().settings
+    jobs_context.configure(settings)
+    queue = job_queue_from_settings(settings)
     try:
-        version, frame = forecasting.forecast(db(), model_store(), scope, task)
-    except Exception as exc:  # every failure answers the spec's body; bad input stays a 422
-        db().rollback()
-        forecasting.log_run(db(), "forecast", scope, params, started, "failed", error=str(exc)[:2000])
-        db().commit()
-        if isinstance(exc, ValidationFailed):
-            raise
-        if not isinstance(exc, ModelUnavailable | DomainError):
-            log.exception("Forecast failed")
-        hint = "train a model for this scope first" if isinstance(exc, ModelUnavailable) else None
-        return spec_error(500, "Model missing or forecast failed", hint)
-    forecasting.log_run(db(), "forecast", scope, params | {"target": target, "product": product}, started, "ok",
-                        version=version)  # fmt: skip
-    db().commit()
-    rows = [
-        {
-            "timestamp": ts.strftime("%Y-%m-%d %H:%M:%S"),
-            "forecasted_energy_usage": round(float(r.point), 6),
-            "lower": round(float(r.lower), 6),
-            "upper": round(float(r.upper), 6),
-        }
-        for ts, r in frame.iterrows()
-    ]
-    return jsonify({"forecast": rows})
+        job_id = queue.enqueue("jobs.forecasting.forecast", target, product, params, scope_fields(scope),
+                               queue="forecast", result_ttl_s=FORECAST_RESULT_TTL_S)  # fmt: skip
+    except Exception as exc:  # the queue (Redis) is unreachable: say so in the spec's body
+        log.exception("Could not enqueue a forecast")
+        return spec_error(500, "Model missing or forecast failed",
+                          f"the job queue is unavailable: {exc.__class__.__name__}")  # fmt: skip
+    status = queue.wait(job_id, settings.forecast_wait_s)
+    if status.status != "finished":
+        detail = (
+            f"no forecast worker answered within {settings.forecast_wait_s} s: start one with `make worker`"
+            if status.status in ("queued", "started")
+            else "the forecast job failed"
+        )
+        return spec_error(500, "Model missing or forecast failed", detail)
+    result = status.result
+    if result.get("failed") == "input":
+        raise ValidationFailed(result["detail"], details=result.get("details"))
+    if result.get("failed"):
+        return spec_error(500, "Model missing or forecast failed", result.get("detail"))
+    return jsonify({"forecast": result["forecast"]})
 
 
 # The spec's literal paths, one rule each, so the OpenAPI document lists exactly them.

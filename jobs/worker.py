@@ -1,0 +1,104 @@
+"""The RQ worker classes `make worker` starts, and why they differ from RQ's defaults.
+
+Failover (spec 1.3): a training job whose worker dies (SIGKILL, a lost machine) stays in RQ's
+started-job registry until its heartbeat expires; the next maintenance pass of any live worker then
+requeues it (it has retries left) and a live worker finishes it. RQ's heartbeat lasts the monitoring
+interval plus a fixed 60 s and maintenance runs every 600 s, so a dead worker's job would wait up to
+about 11 minutes (and an idle worker blocks on Redis for 405 s between maintenance passes).
+`FailoverWorker` makes the grace configurable and wakes for maintenance on time; with `make worker`'s
+settings a killed job is requeued (at once, jobs/training.py) within
+
+    job_monitoring_interval + WORKER_HEARTBEAT_GRACE_S + maintenance_interval  (5 + 15 + 10 = 30 s)
+
+(tests/integration/test_worker_failover.py kills a real worker and measures it).
+
+Forecasts: `ForecastWorker` runs jobs in its own process (RQ's SimpleWorker, no fork per job), so the
+models it has loaded stay in its cache and a warm forecast costs milliseconds. A forking worker would
+throw the cache away with every work horse and pay the model load on every request.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from rq.worker import SimpleWorker, Worker
+
+DEFAULT_HEARTBEAT_GRACE_S = 15
+
+
+def heartbeat_grace_s() -> int:
+    """Seconds a job's heartbeat outlives the monitoring interval: long enough to ride out a busy
+    Redis or a paused process, short enough that a dead worker's job is picked up quickly."""
+    return max(5, int(os.environ.get("WORKER_HEARTBEAT_GRACE_S", DEFAULT_HEARTBEAT_GRACE_S)))
+
+
+class FailoverWorker(Worker):
+    """Forking worker (training, maintenance) whose abandoned jobs are noticed in seconds, not minutes."""
+
+    def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
+        interval = self.job_monitoring_interval
+        if job.timeout and job.timeout > 0:
+            interval = min(job.timeout - working_time, interval)
+        return int(interval) + heartbeat_grace_s()
+
+    @property
+    def dequeue_timeout(self) -> int:
+        """An idle worker waits for jobs at most one maintenance interval, so it still cleans up on time."""
+        return max(1, min(self.worker_ttl - 15, int(self.maintenance_interval)))
+
+
+class ForecastWorker(SimpleWorker):
+    """Non-forking worker for the forecast queue: the model cache survives from one job to the next."""
+
+
+# How `make worker` starts each kind (and the tests start the same): one place for the flags.
+WORKER_ARGS = {
+    "training": ["--worker-class", "jobs.worker.FailoverWorker", "--with-scheduler",
+                 "--job-monitoring-interval", "5", "--maintenance-interval", "10", "training", "default"],
+    "forecast": ["--worker-class", "jobs.worker.ForecastWorker", "forecast"],
+}  # fmt: skip
+
+
+def worker_command(kind: str, redis_url: str, rq: str = "rq") -> list[str]:
+    return [rq, "worker", "--url", redis_url, *WORKER_ARGS[kind]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m jobs.worker [training|forecast ...]`: run the named workers (default both) until one
+    exits or a signal arrives; scale out by running this on more machines against the same Redis."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    kinds = (argv if argv is not None else sys.argv[1:]) or list(WORKER_ARGS)
+    unknown = [k for k in kinds if k not in WORKER_ARGS]
+    if unknown:
+        print(f"unknown worker kind {unknown}; choose from {', '.join(WORKER_ARGS)}", file=sys.stderr)
+        return 2
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        print("set REDIS_URL (e.g. redis://127.0.0.1:6379/0): workers take jobs from Redis", file=sys.stderr)
+        return 2
+    rq = str(Path(sys.executable).parent / "rq")
+    procs = [subprocess.Popen(worker_command(k, redis_url, rq)) for k in kinds]
+
+    def stop(*_):
+        for p in procs:
+            p.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    finally:
+        stop()
+        for p in procs:
+            p.wait()
+    return max(p.returncode or 0 for p in procs)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
