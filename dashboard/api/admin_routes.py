@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
 from dashboard.api.common import db, int_param, json_body, requires
+from dashboard.api.openapi import responds
 from dashboard.auth import create_api_key, utcnow
 from dashboard.errors import NotFound
 from dashboard.queries import iso_utc
@@ -34,6 +35,7 @@ def list_api_keys():
 
 
 @bp.post("/api-keys")
+@responds(201)
 @requires(
     "api_keys:manage",
     body={"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
@@ -46,6 +48,7 @@ def post_api_key():
 
 
 @bp.delete("/api-keys/<int:key_id>")
+@responds(204)
 @requires("api_keys:manage")
 def revoke_api_key(key_id: int):
     """Revoke a third-party API key."""

@@ -6,6 +6,7 @@ missing one. Writes need `metadata:write` (users: `users:write`), i.e. admins.
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from sqlalchemy import false, select, true
 from sqlalchemy.exc import IntegrityError
 
 from dashboard.api.common import current_scope, db, json_body, requires
+from dashboard.api.openapi import responds
 from dashboard.auth import create_user, hash_password, utcnow
 from dashboard.errors import Conflict, NotFound, ValidationFailed
 from dashboard.rollups import delete_rollups_of
@@ -182,6 +184,19 @@ RESOURCES = [
 ]
 
 
+def _nullable(resource: Resource, name: str) -> bool:
+    """Whether the field's column takes NULL; fields without a column of their own (password) do."""
+    column = resource.model.__table__.columns.get(name)
+    return column is None or column.nullable
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float (e.g. 10**400)
+        return False
+
+
 def _validate(resource: Resource, data: dict, creating: bool) -> dict:
     problems = []
     allowed = set(resource.fields) | set(resource.relations)
@@ -192,10 +207,14 @@ def _validate(resource: Resource, data: dict, creating: bool) -> dict:
         if value is None:
             if creating and spec.required and not (resource.name == "users" and name == "password"):
                 problems.append({"field": name, "message": "is required"})
+            elif not creating and name in data and (spec.required or not _nullable(resource, name)):
+                problems.append({"field": name, "message": "may not be null"})
             continue
         bad_bool = isinstance(value, bool) and spec.type is not bool
         if bad_bool or not isinstance(value, spec.type):
             problems.append({"field": name, "message": f"must be a {spec.schema_type}"})
+        elif spec.schema_type in ("integer", "number") and not _finite(value):
+            problems.append({"field": name, "message": "must be a finite number"})
         elif spec.choices and value not in spec.choices:
             problems.append({"field": name, "message": f"one of {', '.join(spec.choices)}"})
         elif spec.positive and not value > 0:
@@ -204,7 +223,7 @@ def _validate(resource: Resource, data: dict, creating: bool) -> dict:
             problems.append({"field": name, "message": "1 to 120 characters"})
     for name in resource.relations:
         value = data.get(name)
-        if value is not None and (
+        if name in data and (
             not isinstance(value, list)
             or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
         ):
@@ -302,21 +321,23 @@ def _register(resource: Resource) -> None:
 
     label = resource.name.replace("-", " ")
     views = [
-        ("list", "", ["GET"], list_view, resource.read_permission, f"List the {label} you may see.", None),
-        ("get", "/<int:object_id>", ["GET"], get_view, resource.read_permission, f"One of the {label}.", None),
-        ("create", "", ["POST"], create_view, resource.write_permission, f"Create one of the {label}.", body_schema),
+        ("list", "", ["GET"], list_view, resource.read_permission, f"List the {label} you may see.", None, 200),
+        ("get", "/<int:object_id>", ["GET"], get_view, resource.read_permission, f"One of the {label}.", None,
+         200),
+        ("create", "", ["POST"], create_view, resource.write_permission, f"Create one of the {label}.",
+         body_schema, 201),
         ("update", "/<int:object_id>", ["PATCH"], update_view, resource.write_permission,
-         f"Change one of the {label}.", body_schema),
+         f"Change one of the {label}.", body_schema, 200),
         ("delete", "/<int:object_id>", ["DELETE"], delete_view, resource.write_permission,
-         f"Delete one of the {label}.", None),
+         f"Delete one of the {label}.", None, 204),
     ]  # fmt: skip
-    for action, suffix, methods, view, permission, doc, body in views:
+    for action, suffix, methods, view, permission, doc, body, status in views:
         view.__doc__ = doc
         view.__name__ = f"{resource.name.replace('-', '_')}_{action}"
         bp.add_url_rule(
             f"/{resource.name}{suffix}",
             endpoint=view.__name__,
-            view_func=requires(permission, body=body)(view),
+            view_func=responds(status)(requires(permission, body=body)(view)),
             methods=methods,
         )
 

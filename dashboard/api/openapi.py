@@ -4,9 +4,11 @@ and Swagger UI served from the locally installed swagger-ui-bundle (no CDN)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import swagger_ui_bundle
 from flask import Blueprint, current_app, jsonify, send_from_directory
+from werkzeug.routing import BaseConverter, FloatConverter, IntegerConverter, UUIDConverter
 
 from dashboard.api.common import public
 from dashboard.policy import ROLE_MATRIX
@@ -33,6 +35,38 @@ ERROR_SCHEMA = {
 }
 
 
+SUCCESS_DESCRIPTIONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
+
+
+def responds(*statuses: int):
+    """Declare the status(es) a route answers on success (default: 204 for DELETE, else 200)."""
+
+    def decorate(view: Callable) -> Callable:
+        view.success_statuses = statuses
+        return view
+
+    return decorate
+
+
+def success_statuses(view: Callable, method: str) -> tuple[int, ...]:
+    """The declared success statuses, else the app's convention: deletes answer 204, the rest 200."""
+    declared = getattr(view, "success_statuses", None)
+    if declared:
+        return tuple(declared)
+    return (204,) if method == "DELETE" else (200,)
+
+
+def path_parameter_schema(converter: BaseConverter) -> dict:
+    """The JSON schema of a path parameter, from the werkzeug converter that parses it."""
+    if isinstance(converter, IntegerConverter):
+        return {"type": "integer"}
+    if isinstance(converter, FloatConverter):
+        return {"type": "number"}
+    if isinstance(converter, UUIDConverter):
+        return {"type": "string", "format": "uuid"}
+    return {"type": "string"}  # default, string, path, any
+
+
 def documented_rules(app) -> list:
     return [rule for rule in app.url_map.iter_rules() if rule.rule.startswith(DOCUMENTED_PREFIXES)]
 
@@ -47,12 +81,18 @@ def build_openapi(app) -> dict:
         view = app.view_functions[rule.endpoint]
         permission = getattr(view, "permission", None)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            statuses = success_statuses(view, method)
             doc = (view.__doc__ or rule.endpoint).strip().splitlines()[0]
             op: dict = {
                 "operationId": f"{rule.endpoint}_{method.lower()}",
                 "summary": doc,
                 "parameters": [
-                    {"name": arg, "in": "path", "required": True, "schema": {"type": "integer"}}
+                    {
+                        "name": arg,
+                        "in": "path",
+                        "required": True,
+                        "schema": path_parameter_schema(rule._converters[arg]),
+                    }
                     for arg in sorted(rule.arguments - set(rule.defaults or {}))
                 ]
                 + [
@@ -60,7 +100,7 @@ def build_openapi(app) -> dict:
                     for name, text in getattr(view, "query_params", {}).items()
                 ],
                 "responses": {
-                    "200": {"description": "OK"},
+                    **{str(s): {"description": SUCCESS_DESCRIPTIONS.get(s, "Success")} for s in statuses},
                     "401": {
                         "description": "Not authenticated",
                         "content": {"application/json": {"schema": ERROR_SCHEMA}},

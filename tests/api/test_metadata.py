@@ -360,12 +360,6 @@ def test_unknown_referenced_house_changes_nothing(client, world, factory):
     assert count(factory, Device) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: PATCH with null for a required field is not validated (dashboard/api/metadata_routes.py "
-    "_validate skips None when not creating, _apply then writes None) and the NOT NULL violation "
-    "answers 409 Conflict instead of 422",
-)
 @pytest.mark.parametrize(
     ("resource", "field"), [("houses", "name"), ("devices", "kind"), ("pv-parks", "capacity_kw")]
 )
@@ -378,11 +372,6 @@ def test_patch_with_null_for_a_required_field_is_422(client, world, factory, res
     assert r.json["details"][0]["field"] == field
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: non-finite numbers pass validation (dashboard/api/metadata_routes.py _validate checks "
-    "`value > 0` only): capacity_kw=Infinity is stored and answered as the invalid JSON token Infinity",
-)
 @pytest.mark.parametrize("raw", ["Infinity", "1e999"])
 def test_infinite_capacity_is_422(client, world, factory, raw):
     before = count(factory, PVPark)
