@@ -117,7 +117,7 @@ def cmd_backtest(settings, args) -> None:
         weather = forecasting.load_weather(session, end - __import__("pandas").Timedelta(days=days), end)
     if y.empty:
         sys.exit("No data for this scope: seed-demo or import-csv first.")
-    print(f"{args.target} {args.product} (horizon {task.cfg.horizon}), {args.origins} daily origins, "
+    print(f"{args.target} {args.product} (horizon {task.cfg.horizon}), {args.origins} days of back-to-back origins, "
           f"data {y.index[0]:%Y-%m-%d} to {y.index[-1]:%Y-%m-%d %H:%M} UTC")  # fmt: skip
     for combo in args.models.split(","):
         model, strategy = combo.split(":")

@@ -7,7 +7,13 @@ import numpy as np
 from xgboost import XGBRegressor
 
 from models.base import Forecaster
-from models.features import Grid, features
+from models.features import Grid, _window_mean, features
+
+# Features measured in the series' own units; divided by the level of the week before the origin, so
+# the trees learn shapes and ratios rather than absolute kWh. Trees cannot extrapolate: a model trained
+# on a mild autumn would cap a cold winter's load at the autumn's highest values. Normalised, a winter
+# evening is "1.4x the weekly mean" like an autumn one, whatever the absolute level.
+LEVEL_FEATURES = ("lag_", "same_time_", "mean_same", "max_same", "mean_last", "change_")
 
 # Absolute-error loss forecasts the conditional median: household load is spiky (EV sessions, water
 # heaters), and the median is what MAPE and MAE reward. Shallow, regularised trees: a year of hourly
@@ -40,19 +46,33 @@ class XGBoostForecaster(Forecaster):
     def __init__(self, cfg):
         super().__init__(cfg)
         self.models: list[XGBRegressor] = []
+        self.level_floor = 1e-6
         if cfg.strategy == "recursive":
             self.max_eval_origins = 150  # each hold-out path is predicted step by step
 
     def _fit(self, grid: Grid, origins: np.ndarray) -> None:
         leads = range(1, self.cfg.horizon + 1) if self.cfg.strategy == "direct" else [1]
         self.models = []
+        # a floor keeps near-empty weeks (a new PV, a vacant house) from dividing by almost nothing
+        self.level_floor = max(1e-6, 0.05 * float(np.nanmean(np.abs(grid.y[: origins[-1]]))))
         for lead in leads:
-            x, names = features(grid, origins, lead, self.cfg)
-            self.models.append(_train(x, grid.y[origins + lead - 1]))
+            x, names, level = self._design(grid, origins, lead)
+            self.models.append(_train(x, grid.y[origins + lead - 1] / level))
         self.feature_list = names
 
+    def _design(self, grid: Grid, origins: np.ndarray, lead: int) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """Features with the level-dependent ones divided by the weekly level; returns (x, names, level)."""
+        x, names = features(grid, origins, lead, self.cfg)
+        level = _window_mean(grid.y, np.asarray(origins, dtype=int), 7 * grid.spd)
+        level = np.where(np.isfinite(level) & (level > self.level_floor), level, self.level_floor)
+        cols = [i for i, name in enumerate(names) if name.startswith(LEVEL_FEATURES)]
+        x = x.copy()
+        x[:, cols] /= level[:, None]
+        return np.column_stack([x, level]), [*names, "level_last_week"], level
+
     def _predict(self, model: XGBRegressor, grid: Grid, origins: np.ndarray, lead: int) -> np.ndarray:
-        return model.predict(features(grid, origins, lead, self.cfg)[0])
+        x, _names, level = self._design(grid, origins, lead)
+        return model.predict(x) * level
 
     def _paths(self, grid: Grid, origins: np.ndarray) -> np.ndarray:
         if self.cfg.strategy == "direct":

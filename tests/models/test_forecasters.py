@@ -3,8 +3,6 @@ they did not train on."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -115,12 +113,11 @@ def test_production_forecast_follows_the_sun(demo_series):
     assert night["point"][(local_hours >= 21) | (local_hours <= 4)].max() < 0.05 * night["point"].max()
 
 
-def test_sarima_trains_in_seconds_and_beats_both_baselines_short_term(demo_series):
+def test_sarima_beats_both_baselines_short_term(demo_series):
+    # how fast it trains and predicts is measured by `make bench-forecast`, not asserted here
     y = demo_series["consumption"].iloc[-90 * 96 :]
     f = make_forecaster(ForecastConfig(model="sarima", product="short-term", horizon=8))
-    started = time.perf_counter()
     m = f.fit(y).metrics
-    assert time.perf_counter() - started < 30
     assert m["mape"] < m["mape_persistence"] and m["mape"] < m["mape_weekly_naive"], m
     fc = f.predict(y, y.index[-20])
     assert (fc["lower"] <= fc["point"]).all() and (fc["point"] <= fc["upper"]).all()
