@@ -34,6 +34,15 @@ ROLE_MATRIX: dict[str, frozenset[str]] = {
     "models:read": frozenset({ADMIN, ANALYST}),
     "models:activate": frozenset({ADMIN}),
     "jobs:read": frozenset({ADMIN, ANALYST}),
+    # Anomalies, voltage events, power-factor trends and load profiles (/api/v1/analytics/...). Not for
+    # third-party apps: three of the four are per-house by nature (dashboard.analytics answers them 403),
+    # and the one aggregate, the scope's load profile, is derivable from the 15-minute series they
+    # already get from energy:read. Granting the permission would make the matrix promise routes that
+    # mostly refuse; consumers get their own houses only (Scope, checked inside dashboard.analytics).
+    "analytics:read": frozenset({ADMIN, ANALYST, CONSUMER}),
+    # Summary exports (/api/v1/exports/summary): every role within its scope; third-party apps get
+    # aggregates, and per-house rows only under pseudonymous ids (dashboard/exports.py).
+    "exports:read": frozenset({ADMIN, ANALYST, CONSUMER, THIRD_PARTY}),
 }
 
 

@@ -9,7 +9,16 @@ from flask import Flask, g, jsonify, request
 from sqlalchemy import delete
 from werkzeug.exceptions import HTTPException
 
-from dashboard.api import admin_routes, auth_routes, data_routes, forecast_routes, metadata_routes, openapi
+from dashboard.api import (
+    admin_routes,
+    analytics_routes,
+    auth_routes,
+    data_routes,
+    export_routes,
+    forecast_routes,
+    metadata_routes,
+    openapi,
+)
 from dashboard.api.common import services
 from dashboard.auth import utcnow
 from dashboard.errors import DomainError, RateLimited
@@ -40,6 +49,8 @@ def register_api(app: Flask) -> None:
         metadata_routes.bp,
         admin_routes.bp,
         forecast_routes.bp,
+        analytics_routes.bp,
+        export_routes.bp,
         openapi.bp,
     ):
         app.register_blueprint(blueprint)

@@ -1,0 +1,104 @@
+"""Summary exports over HTTP: CSV (streamed, units in the header names) or JSON, scoped.
+
+The numbers and the scope rules live in `dashboard.exports`; this face parses the query string and
+writes the rows out.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, jsonify, request
+
+from dashboard.api.common import current_scope, db, int_param, requires, services, time_param
+from dashboard.errors import ValidationFailed
+from dashboard.exports import Summary, summary
+
+bp = Blueprint("exports", __name__, url_prefix="/api/v1/exports")
+
+TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
+
+
+def bool_param(name: str) -> bool:
+    raw = request.args.get(name, "").strip().lower()
+    if raw in TRUE:
+        return True
+    if raw in FALSE:
+        return False
+    raise ValidationFailed(details=[{"field": name, "message": "true or false"}])
+
+
+def _cell(value) -> str:
+    return "" if value is None else str(value)
+
+
+def csv_lines(result: Summary) -> Iterator[str]:
+    """The CSV one line at a time, so a long export starts arriving at once."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for values in [result.columns, *([_cell(row[c]) for c in result.columns] for row in result.rows)]:
+        writer.writerow(values)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+
+
+@bp.get("/summary")
+@requires(
+    "exports:read",
+    query={
+        "period": "daily | weekly | monthly (local days; ISO weeks, Monday first; calendar months)",
+        "start": "ISO 8601 with offset: days whose local midnight is at or after it",
+        "end": "ISO 8601 with offset, exclusive; at most three years after start",
+        "format": "csv (default, streamed attachment) | json",
+        "house_id": "optional: one house (not for third-party apps)",
+        "community_id": "optional: a community's houses and PV parks",
+        "per_house": "optional: true gives one row per house and period (pseudonymous ids for "
+        "third-party apps)",
+    },
+)
+def get_summary():
+    """Summary statistics per day, week or month: energy (kWh), average and peak power (kW), voltage
+    event intervals and mean power factor."""
+    period = request.args.get("period", "")
+    output = request.args.get("format", "csv")
+    if output not in ("csv", "json"):
+        raise ValidationFailed(details=[{"field": "format", "message": "csv or json"}])
+    start, end = time_param("start"), time_param("end")
+    settings = services().settings
+    result = summary(
+        db(),
+        current_scope(),
+        period,
+        start,
+        end,
+        timezone=settings.timezone,
+        secret_key=settings.secret_key,
+        house_id=int_param("house_id", request.args.get("house_id")),
+        community_id=int_param("community_id", request.args.get("community_id")),
+        per_house=bool_param("per_house"),
+    )
+    if output == "json":
+        return jsonify(
+            {
+                "period": result.period,
+                "timezone": result.timezone,
+                "per_house": result.per_house,
+                "pseudonymous_house_ids": result.pseudonymous,
+                "columns": result.columns,
+                "rows": result.rows,
+            }
+        )
+    zone = ZoneInfo(settings.timezone)  # the file is named by local dates, like its rows
+    first, last = (t.replace(tzinfo=UTC).astimezone(zone) for t in (start, end))
+    suffix = "_per_house" if result.per_house else ""
+    name = f"summary_{result.period}_{first:%Y%m%d}_{last:%Y%m%d}{suffix}.csv"
+    return Response(
+        csv_lines(result),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

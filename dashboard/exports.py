@@ -1,0 +1,309 @@
+"""Summary statistics per local day, ISO week or month for a scope: the data behind the Exports page and
+`GET /api/v1/exports/summary`.
+
+Read from the rollups, never from raw readings, so a three-year export costs O(days x houses):
+- energy and power factor from the `day` rollups, whose buckets start at local midnight (DST-aware:
+  23- and 25-hour days). Weeks (ISO, Monday first) and months are groups of those local days;
+- peak demand from the `15min` rollups: 4 x the kWh of the period's largest quarter hour, summed over
+  the scope (the aggregate's own peak, not a sum of per-house peaks);
+- voltage: counting EN 50160 *events* needs the raw readings (dashboard.analytics.voltage_events, capped
+  at 366 days and 500,000 readings), too dear for a multi-year export. So the column is
+  `voltage_event_intervals`: 15-minute meter (or park inverter) intervals whose minimum voltage was
+  below 0.9 Un or maximum above 1.1 Un (Un = 230 V), counted per entity. One long sag spanning three
+  intervals counts three; two short sags in one interval count one.
+- `avg_kw` is mean consumption power over the period's hours inside the range (energy / time);
+  `peak_kw` is the highest 15-minute mean consumption power.
+
+A day belongs to the export when its local midnight lies in [start, end). Periods at the range's edges
+may be partial: `period_start`/`period_end` (local dates, end exclusive) and `hours` say which part.
+Periods without any reading are absent (a gap is absent, not zero), as in the energy series.
+
+Scope: the caller's Scope filters in SQL (dashboard.queries._entity_filter): a consumer sums their own
+houses, a `house_id` outside the scope is NotFound, a third-party app naming a house is Forbidden. Rows
+per house (`per_house=True`) carry real house ids for roles that may see single houses and, for
+third-party apps, a pseudonym: a keyed hash (HMAC-SHA256 with the app's SECRET_KEY) of the house id,
+stable across calls but not reversible without the key. Per-house rows list houses only; PV parks
+count in the aggregate rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Date, and_, case, cast, func, or_, select
+from sqlalchemy.orm import Session
+
+from dashboard.errors import ValidationFailed
+from dashboard.queries import _entity_filter
+from dashboard.rollups import LocalDayBuckets
+from dashboard.schema import EnergyRollup
+from dashboard.scope import Scope
+
+PERIODS = ("daily", "weekly", "monthly")
+MAX_RANGE = timedelta(days=3 * 365 + 1)  # three years, one of them a leap year
+NOMINAL_V = 230.0
+SAG_BELOW_V = 0.9 * NOMINAL_V
+SWELL_ABOVE_V = 1.1 * NOMINAL_V
+COLUMNS = (
+    "period",
+    "period_start",
+    "period_end",
+    "hours",
+    "consumption_kwh",
+    "production_kwh",
+    "net_kwh",
+    "avg_kw",
+    "peak_kw",
+    "voltage_event_intervals",
+    "mean_power_factor",
+)
+HOUSE_COLUMN = "house_id"  # inserted after period_end in per-house exports
+
+
+@dataclass
+class _DayStats:
+    consumption_wh: float = 0.0
+    production_wh: float = 0.0
+    pf_sum: float = 0.0
+    pf_count: int = 0
+    peak_wh: float | None = None  # the day's largest 15-minute consumption
+    voltage_intervals: int = 0
+    has_energy: bool = False
+
+
+@dataclass(frozen=True)
+class LocalDay:
+    day: date
+    start: datetime  # naive UTC of local midnight
+    end: datetime  # naive UTC of the next local midnight
+
+    @property
+    def hours(self) -> float:
+        return (self.end - self.start).total_seconds() / 3600.0
+
+
+@dataclass
+class Summary:
+    period: str
+    timezone: str
+    per_house: bool
+    pseudonymous: bool
+    columns: list[str]
+    rows: list[dict] = field(default_factory=list)
+
+
+def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    """As the rollups compute it (dashboard.rollups.LocalDayBuckets)."""
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
+
+
+def local_days(start: datetime, end: datetime, timezone: str) -> list[LocalDay]:
+    """The local days whose midnight lies in [start, end) (naive UTC bounds)."""
+    zone = ZoneInfo(timezone)
+    day = start.replace(tzinfo=UTC).astimezone(zone).date()
+    if _local_midnight(day, zone) < start:
+        day += timedelta(days=1)
+    out = []
+    midnight = _local_midnight(day, zone)
+    while midnight < end:
+        following = _local_midnight(day + timedelta(days=1), zone)
+        out.append(LocalDay(day, midnight, following))
+        day, midnight = day + timedelta(days=1), following
+    return out
+
+
+def period_label(day: date, period: str) -> str:
+    if period == "daily":
+        return day.isoformat()
+    if period == "weekly":
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{day.year}-{day.month:02d}"
+
+
+def pseudonym(house_id: int, secret_key: str) -> str:
+    """A stable, keyed, one-way id for a house: the same house gives the same pseudonym on every call."""
+    digest = hmac.new(secret_key.encode(), f"house:{house_id}".encode(), hashlib.sha256).hexdigest()
+    return "h-" + digest[:16]
+
+
+def check_request(period: str, start: datetime, end: datetime) -> None:
+    problems = []
+    if period not in PERIODS:
+        problems.append({"field": "period", "message": "one of daily, weekly, monthly"})
+    if end <= start:
+        problems.append({"field": "end", "message": "must be after start"})
+    elif end - start > MAX_RANGE:
+        problems.append({"field": "end", "message": "at most three years (1096 days) per export"})
+    if problems:
+        raise ValidationFailed(details=problems)
+
+
+# ---- queries ------------------------------------------------------------------------------------------
+
+
+def _day_rollups(session, where, per_house: bool, first: datetime, last: datetime) -> list[tuple]:
+    """(entity or None, local-midnight bucket, consumption, production, pf_sum, pf_count)."""
+    r = EnergyRollup
+    key = r.entity_id if per_house else None
+    columns = [r.bucket_start, func.sum(r.consumption_wh), func.sum(r.production_wh)]
+    columns += [func.sum(r.pf_sum), func.sum(r.pf_count)]
+    stmt = select(*([key] if per_house else []), *columns).where(
+        r.resolution == "day", r.bucket_start >= first, r.bucket_start < last, where
+    )
+    stmt = stmt.group_by(*([key] if per_house else []), r.bucket_start)
+    rows = session.execute(stmt).all()
+    return [tuple(row) if per_house else (None, *row) for row in rows]
+
+
+def _violation() -> ColumnElement:
+    r = EnergyRollup
+    return case((or_(r.voltage_min < SAG_BELOW_V, r.voltage_max > SWELL_ABOVE_V), 1), else_=0)
+
+
+def _quarter_stats_postgres(session, where, per_house, first, last, timezone) -> Iterable[tuple]:
+    """(entity or None, local date, peak 15-min Wh, voltage intervals), grouped in the database."""
+    r = EnergyRollup
+
+    def local_day(column):
+        return cast(func.timezone(timezone, func.timezone("UTC", column)), Date)
+
+    window = and_(r.resolution == "15min", r.bucket_start >= first, r.bucket_start < last, where)
+    if per_house:
+        day = local_day(r.bucket_start)
+        stmt = (
+            select(r.entity_id, day, func.max(r.consumption_wh), func.sum(_violation()))
+            .where(window)
+            .group_by(r.entity_id, day)
+        )
+        return session.execute(stmt).all()
+    quarters = (
+        select(
+            r.bucket_start.label("bucket"),
+            func.sum(r.consumption_wh).label("wh"),
+            func.sum(_violation()).label("violations"),
+        )
+        .where(window)
+        .group_by(r.bucket_start)
+        .subquery()
+    )
+    day = local_day(quarters.c.bucket)
+    stmt = select(day, func.max(quarters.c.wh), func.sum(quarters.c.violations)).group_by(day)
+    return [(None, *row) for row in session.execute(stmt).all()]
+
+
+def _quarter_stats_python(session, where, per_house, first, last, timezone) -> Iterable[tuple]:
+    """The same as the PostgreSQL path, grouped here (the embedded SQLite has no time zones)."""
+    r = EnergyRollup
+    bucket_day = LocalDayBuckets(timezone)
+    zone = ZoneInfo(timezone)
+    sums: dict[tuple, list] = {}  # (entity, bucket) -> [wh, violations]
+    stmt = select(r.entity_id, r.bucket_start, r.consumption_wh, _violation()).where(
+        r.resolution == "15min", r.bucket_start >= first, r.bucket_start < last, where
+    )
+    for entity, bucket, wh, violation in session.execute(stmt).yield_per(10_000):
+        acc = sums.setdefault((entity if per_house else None, bucket), [0.0, 0])
+        acc[0] += wh or 0.0
+        acc[1] += int(violation or 0)
+    days: dict[tuple, list] = {}
+    for (entity, bucket), (wh, violations) in sums.items():
+        day = bucket_day(bucket).replace(tzinfo=UTC).astimezone(zone).date()
+        acc = days.setdefault((entity, day), [None, 0])
+        acc[0] = wh if acc[0] is None else max(acc[0], wh)
+        acc[1] += violations
+    return [(entity, day, peak, violations) for (entity, day), (peak, violations) in days.items()]
+
+
+# ---- the summary --------------------------------------------------------------------------------------
+
+
+def summary(
+    session: Session,
+    scope: Scope,
+    period: str,
+    start: datetime,
+    end: datetime,
+    timezone: str,
+    secret_key: str,
+    house_id: int | None = None,
+    community_id: int | None = None,
+    per_house: bool = False,
+) -> Summary:
+    """Summary rows per period (and per house when `per_house`) in [start, end) (naive-UTC bounds)."""
+    check_request(period, start, end)
+    where = _entity_filter(session, scope, house_id, community_id)  # NotFound / Forbidden first
+    if per_house:
+        where = and_(where, EnergyRollup.entity_kind == "house")
+    pseudonymous = per_house and not scope.per_house_allowed
+    columns = list(COLUMNS)
+    if per_house:
+        columns.insert(3, HOUSE_COLUMN)
+    out = Summary(period, timezone, per_house, pseudonymous, columns)
+    days = local_days(start, end, timezone)
+    if not days:
+        return out
+    first, last = days[0].start, days[-1].end
+    by_midnight = {d.start: d.day for d in days}
+    zone = ZoneInfo(timezone)
+
+    stats: dict[tuple, _DayStats] = {}
+    for entity, bucket, cons, prod, pf_sum, pf_count in _day_rollups(session, where, per_house, first, last):
+        day = by_midnight.get(bucket) or bucket.replace(tzinfo=UTC).astimezone(zone).date()
+        s = stats.setdefault((entity, day), _DayStats())
+        s.consumption_wh += cons or 0.0
+        s.production_wh += prod or 0.0
+        s.pf_sum += pf_sum or 0.0
+        s.pf_count += int(pf_count or 0)
+        s.has_energy = True
+    quarter_stats = (
+        _quarter_stats_postgres if session.get_bind().dialect.name == "postgresql" else _quarter_stats_python
+    )
+    for entity, day, peak_wh, violations in quarter_stats(session, where, per_house, first, last, timezone):
+        s = stats.setdefault((entity, day), _DayStats())
+        if peak_wh is not None:
+            s.peak_wh = peak_wh if s.peak_wh is None else max(s.peak_wh, peak_wh)
+        s.voltage_intervals += int(violations or 0)
+
+    periods: dict[str, list[LocalDay]] = {}
+    for d in days:
+        periods.setdefault(period_label(d.day, period), []).append(d)
+    entities = sorted({entity for entity, _day in stats}, key=lambda e: -1 if e is None else e)
+    labels = {e: (pseudonym(e, secret_key) if pseudonymous else e) for e in entities}
+    for label, members in periods.items():
+        rows = []
+        for entity in entities:
+            day_stats = [stats[(entity, d.day)] for d in members if (entity, d.day) in stats]
+            if not any(s.has_energy for s in day_stats):
+                continue
+            row = _row(label, members, day_stats) | {HOUSE_COLUMN: labels[entity]}
+            rows.append({column: row[column] for column in columns})  # in column order
+        if pseudonymous:  # the order of real ids must not show through
+            rows.sort(key=lambda row: row[HOUSE_COLUMN])
+        out.rows.extend(rows)
+    return out
+
+
+def _row(label: str, members: list[LocalDay], day_stats: list[_DayStats]) -> dict:
+    hours = sum(d.hours for d in members)
+    consumption_kwh = sum(s.consumption_wh for s in day_stats) / 1000.0
+    production_kwh = sum(s.production_wh for s in day_stats) / 1000.0
+    peaks = [s.peak_wh for s in day_stats if s.peak_wh is not None]
+    pf_count = sum(s.pf_count for s in day_stats)
+    return {
+        "period": label,
+        "period_start": members[0].day.isoformat(),
+        "period_end": (members[-1].day + timedelta(days=1)).isoformat(),
+        "hours": round(hours, 4),
+        "consumption_kwh": round(consumption_kwh, 6),
+        "production_kwh": round(production_kwh, 6),
+        "net_kwh": round(consumption_kwh - production_kwh, 6),
+        "avg_kw": round(consumption_kwh / hours, 6),
+        "peak_kw": round(max(peaks) * 4.0 / 1000.0, 6) if peaks else None,
+        "voltage_event_intervals": sum(s.voltage_intervals for s in day_stats),
+        "mean_power_factor": round(sum(s.pf_sum for s in day_stats) / pf_count, 4) if pf_count else None,
+    }
