@@ -127,7 +127,8 @@ def cmd_backtest(settings, args) -> None:
         overall = table.attrs["overall"]
         print(f"\n{model} {strategy}: MAPE {overall['model']:.3f} | persistence {overall['persistence']:.3f} | "
               f"weekly naive {overall['weekly_naive']:.3f} | better than weekly naive "
-              f"{1 - overall['model'] / overall['weekly_naive']:.0%}")  # fmt: skip
+              f"{1 - overall['model'] / overall['weekly_naive']:.0%} | better than persistence "
+              f"{1 - overall['model'] / overall['persistence']:.0%}")  # fmt: skip
         print("lead  MAE model  MAPE model  MAPE persistence  MAPE weekly naive")
         for lead, row in table.iterrows():
             print(f"{lead:>4}  {row['mae_model']:9.3f}  {row['mape_model']:10.3f}  {row['mape_persistence']:16.3f}  "

@@ -58,6 +58,7 @@ class Settings:
     port: int
     secret_key: str
     demo_data: bool
+    demo_days: int = 365
     timezone: str = "Europe/Athens"
     max_batch_readings: int = 10_000
     access_log_retention_days: int = 90
@@ -108,6 +109,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         port=_int(env, "PORT", 8050),
         secret_key=env.get("SECRET_KEY") or _persistent_secret(data_dir),
         demo_data=_bool(env.get("DEMO_DATA"), True),
+        demo_days=max(14, _int(env, "DEMO_DAYS", 365)),
         timezone=env.get("TIMEZONE") or "Europe/Athens",
         max_batch_readings=_int(env, "MAX_BATCH_READINGS", 10_000),
         access_log_retention_days=_int(env, "ACCESS_LOG_RETENTION_DAYS", 90),

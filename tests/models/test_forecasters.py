@@ -146,3 +146,21 @@ def test_too_little_data_is_a_clear_error(synthetic_hourly):
 def test_empty_history_is_a_clear_error():
     with pytest.raises(ValueError, match="Not enough data"):
         make_forecaster(NEXT24).fit(pd.Series(dtype=float))
+
+
+@pytest.mark.parametrize(
+    ("product", "resample", "horizon", "days"),
+    [("next-24-hours", "1h", 24, 365), ("short-term", None, 8, 90)],
+)
+def test_backtest_on_the_demo_meets_the_bars(demo_series, product, resample, horizon, days):
+    """What a `make run` user gets from `python -m dashboard backtest --origins 28` on the year of demo
+    history: the last 28 days forecast from back-to-back origins by a model trained before them."""
+    y = demo_series["consumption"].iloc[-days * 96 - 37 :]  # ends at an odd clock time
+    y = y.resample(resample).sum() if resample else y
+    cfg = ForecastConfig(product=product, horizon=horizon)
+    overall = backtest(y, cfg, origins=28, exog=demo_series["weather"]).attrs["overall"]  # as the CLI does
+    assert 1 - overall["model"] / overall["weekly_naive"] >= (0.2 if product == "next-24-hours" else 0.3), (
+        overall
+    )
+    if product == "short-term":
+        assert 1 - overall["model"] / overall["persistence"] >= 0.3, overall
