@@ -42,10 +42,25 @@ class FailoverWorker(Worker):
             interval = min(job.timeout - working_time, interval)
         return int(interval) + heartbeat_grace_s()
 
+    def run_maintenance_tasks(self) -> None:
+        """RQ's own maintenance, then the app's scheduled job: once a day, across all workers (a Redis
+        key taken with NX and a day's expiry decides which), prune the run and access logs (spec 1.7)."""
+        super().run_maintenance_tasks()
+        if "default" in self.queue_names() and self.connection.set(
+            PRUNE_LOCK_KEY, self.name, nx=True, ex=PRUNE_EVERY_S
+        ):
+            from rq import Queue
+
+            Queue("default", connection=self.connection).enqueue("jobs.training.prune_logs", job_timeout=600)
+
     @property
     def dequeue_timeout(self) -> int:
         """An idle worker waits for jobs at most one maintenance interval, so it still cleans up on time."""
         return max(1, min(self.worker_ttl - 15, int(self.maintenance_interval)))
+
+
+PRUNE_LOCK_KEY = "aggregator:maintenance:prune-logs"
+PRUNE_EVERY_S = 24 * 3600
 
 
 class ForecastWorker(SimpleWorker):

@@ -208,3 +208,34 @@ def test_forecast_is_served_by_a_forecast_worker(seeded, workers, redis, rq_app)
     assert "make worker" in r.json["detail"]
     assert 3 <= time.monotonic() - started < 10
     assert client.get("/healthz").status_code == 200
+
+
+def test_training_workers_prune_logs_once_a_day(app, factory, workers, redis, redis_url):
+    from datetime import timedelta
+
+    from rq.job import Job
+    from rq.registry import FinishedJobRegistry
+
+    from dashboard.auth import utcnow
+    from dashboard.schema import ModelRun
+    from jobs.worker import PRUNE_LOCK_KEY
+
+    with factory() as s:
+        for age_days in (100, 1):
+            s.add(ModelRun(kind="forecast", at=utcnow() - timedelta(days=age_days), parameters_json="{}",
+                           duration_ms=1.0, outcome="ok"))  # fmt: skip
+        s.commit()
+    workers.start("training")
+    workers.start("training")
+    deadline = time.monotonic() + 60
+    registry = FinishedJobRegistry("default", connection=redis)
+    while not registry.get_job_ids():
+        assert time.monotonic() < deadline, "no worker ran the daily prune"
+        time.sleep(0.2)
+    time.sleep(3)  # both workers have run maintenance by now; only one may have enqueued the prune
+    jobs = [Job.fetch(j, connection=redis) for j in registry.get_job_ids()]
+    assert [j.func_name for j in jobs] == ["jobs.training.prune_logs"]
+    assert jobs[0].return_value()["model_runs"] == 1
+    assert redis.ttl(PRUNE_LOCK_KEY) > 23 * 3600  # the next one in a day
+    with factory() as s:
+        assert [r.at > utcnow() - timedelta(days=2) for r in s.scalars(select(ModelRun))] == [True]
