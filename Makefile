@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: run test install install-dev services browser worker lint format bench-ingest clean
+.PHONY: run test install install-dev services browser worker lint format bench-ingest bench-forecast clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ format: $(VENV)/.dev
 ## Ingestion throughput and ingest-to-visible latency through gunicorn + PostgreSQL (docs/benchmarks.md).
 bench-ingest: $(VENV)/.dev services
 	$(BIN)/python scripts/bench_ingest.py
+
+## Forecast latency (warm/cold) and training time through gunicorn, RQ workers, PostgreSQL and S3.
+bench-forecast: $(VENV)/.dev services
+	$(BIN)/python scripts/bench_forecast.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache test-artifacts

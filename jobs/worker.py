@@ -64,7 +64,27 @@ PRUNE_EVERY_S = 24 * 3600
 
 
 class ForecastWorker(SimpleWorker):
-    """Non-forking worker for the forecast queue: the model cache survives from one job to the next."""
+    """Non-forking worker for the forecast queue: the model cache survives from one job to the next.
+
+    It imports the forecasting stack and opens its database and store connections when it starts, so
+    the first forecast after a (re)start pays only for its model (read, decrypt, unpickle), not for
+    importing XGBoost and statsmodels (about half a second)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        warm_up()
+
+
+def warm_up() -> None:
+    import models.sarima  # noqa: F401 - statsmodels' state space code
+    import models.xgb  # noqa: F401 - xgboost and scikit-learn
+    from dashboard import forecasting  # noqa: F401
+    from jobs.context import services
+
+    try:
+        services()  # engine, session factory, object store client
+    except Exception:  # noqa: BLE001 - a missing setting shows in the first job's answer instead
+        pass
 
 
 # How `make worker` starts each kind (and the tests start the same): one place for the flags.

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from dashboard import forecasting
 from dashboard.api.common import current_scope, db, requires, services
+from dashboard.api.openapi import responds
 from dashboard.errors import NotFound, ValidationFailed
 from dashboard.jobqueue import JobNotFound, job_queue_from_settings
 from dashboard.model_store import ModelStore
@@ -63,6 +64,7 @@ def spec_error(status: int, error: str, detail: str | None = None):
     return jsonify(body), status
 
 
+@responds(200, 202)  # 202: still running after TRAIN_WAIT_S, or ?async=true
 @requires("forecast:train", query=PARAMS_DOC)
 def train(target: str, product: str):
     """Train a forecaster on the scope's history and store it (encrypted) as the active version."""
