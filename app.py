@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent
 # (label, path, roles that see it). Pages added by later work join this list.
 NAVIGATION = [
     ("Overview", "/", {"admin", "analyst", "consumer"}),
+    ("Exports", "/exports", {"admin", "analyst", "consumer"}),
     ("API docs", "/api/docs", {"admin", "analyst"}),
 ]
 

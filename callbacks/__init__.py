@@ -1,7 +1,8 @@
 """Dash callbacks, one module per page, each exposing register_callbacks(app)."""
 
-from callbacks import overview
+from callbacks import exports, overview
 
 
 def register_all(app) -> None:
     overview.register_callbacks(app)
+    exports.register_callbacks(app)

@@ -21,6 +21,7 @@ from dashboard.scope import Scope
 PAGE_ROUTER_OUTPUTS = ("_pages_content.children", "_pages_store.data")
 PAGE_ROLES = {
     "/": {"admin", "analyst", "consumer"},
+    "/exports": {"admin", "analyst", "consumer"},
 }
 
 

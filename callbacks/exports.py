@@ -1,0 +1,151 @@
+"""Exports page callbacks: summary statistics per day, week or month, previewed and downloaded as CSV.
+
+The numbers come from the export service (`dashboard.exports.summary`) and the CSV from the API's own
+writer (`dashboard.api.export_routes.csv_lines`), so the page and `GET /api/v1/exports/summary` give the
+same columns and units. The scope always comes from the server-side cookie (`ui_scope()`); a house id
+sent by the browser is only ever checked against it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from dash import Input, Output, State, no_update
+from sqlalchemy import select
+
+from dashboard.api.common import db, services
+from dashboard.api.export_routes import csv_lines
+from dashboard.errors import DomainError, NotFound, ValidationFailed
+from dashboard.exports import COLUMNS, Summary, _local_midnight, summary
+from dashboard.schema import House
+from dashboard.scope import Scope
+from dashboard.ui_auth import ui_scope
+
+ALL = "all"
+DEFAULT_DAYS = 30
+NO_HOUSE = "That house is not in your scope: no data."
+
+
+def local_today(timezone: str) -> date:
+    return datetime.now(UTC).astimezone(ZoneInfo(timezone)).date()
+
+
+def default_range(timezone: str) -> tuple[date, date]:
+    """The last 30 local days, today included (the picker's end date is inclusive)."""
+    today = local_today(timezone)
+    return today - timedelta(days=DEFAULT_DAYS - 1), today
+
+
+def scope_options(session, scope: Scope) -> list[dict]:
+    """ "All houses"/"All my houses" plus each house the caller may see, built on the server."""
+    label = "All houses" if scope.all_houses else "All my houses"
+    stmt = select(House.id, House.name).order_by(House.name, House.id)
+    if not scope.all_houses:
+        stmt = stmt.where(House.id.in_(sorted(scope.house_ids)))
+    houses = session.execute(stmt).all()
+    return [{"label": label, "value": ALL}] + [
+        {"label": f"{name} (#{house_id})", "value": str(house_id)} for house_id, name in houses
+    ]
+
+
+def _date(raw, field: str) -> date:
+    try:
+        return date.fromisoformat(str(raw)[:10])
+    except (TypeError, ValueError):
+        raise ValidationFailed(details=[{"field": field, "message": "a date, YYYY-MM-DD"}]) from None
+
+
+def chosen_house(session, scope: Scope, choice) -> int | None:
+    """None for the whole scope; else a house id the scope allows (NotFound otherwise)."""
+    if choice in (None, "", ALL):
+        return None
+    try:
+        house_id = int(choice)
+    except (TypeError, ValueError):
+        raise NotFound(NO_HOUSE) from None
+    if not scope.can_see_house(house_id) or session.get(House, house_id) is None:
+        raise NotFound(NO_HOUSE)
+    return house_id
+
+
+def run_summary(scope: Scope, period, start_date, end_date, choice) -> tuple[Summary, int | None]:
+    """The export service for the page's inputs: local dates [start_date, end_date], both inclusive.
+    Returns the summary and the checked house id (None for the whole scope)."""
+    settings = services().settings
+    zone = ZoneInfo(settings.timezone)
+    first, last = _date(start_date, "start_date"), _date(end_date, "end_date")
+    session = db()
+    house_id = chosen_house(session, scope, choice)
+    result = summary(
+        session,
+        scope,
+        str(period or ""),  # check_request refuses anything but daily, weekly, monthly
+        _local_midnight(first, zone),
+        _local_midnight(last + timedelta(days=1), zone),
+        timezone=settings.timezone,
+        secret_key=settings.secret_key,
+        house_id=house_id,
+    )
+    return result, house_id
+
+
+def error_text(exc: DomainError) -> str:
+    details = "; ".join(f"{d.get('field', '')}: {d.get('message', '')}".strip(": ") for d in exc.details)
+    return f"{exc.message} ({details})" if details else exc.message
+
+
+def csv_filename(result: Summary, start_date, end_date, house_id) -> str:
+    first = _date(start_date, "start_date")
+    last = _date(end_date, "end_date") + timedelta(days=1)  # exclusive, as the API names its files
+    suffix = f"_house{house_id}" if house_id is not None else ""
+    return f"summary_{result.period}_{first:%Y%m%d}_{last:%Y%m%d}{suffix}.csv"
+
+
+def register_callbacks(app) -> None:
+    @app.callback(
+        Output("exports-table", "data"),
+        Output("exports-message", "children"),
+        Output("exports-message", "color"),
+        Output("exports-message", "is_open"),
+        Input("exports-period", "value"),
+        Input("exports-range", "start_date"),
+        Input("exports-range", "end_date"),
+        Input("exports-scope", "value"),
+    )
+    def preview(period, start_date, end_date, choice):
+        scope = ui_scope()
+        if scope is None:  # the request guard already refused anonymous calls; belt and braces
+            return [], "Please log in.", "danger", True
+        try:
+            result, _house_id = run_summary(scope, period, start_date, end_date, choice)
+        except DomainError as exc:
+            return [], error_text(exc), "danger", True
+        if not result.rows:
+            return [], "No readings in this range.", "info", True
+        rows = [{column: row[column] for column in COLUMNS} for row in result.rows]
+        return rows, "", "info", False
+
+    @app.callback(
+        Output("exports-download", "data"),
+        Output("exports-download-status", "children"),
+        Input("exports-download-button", "n_clicks"),
+        State("exports-period", "value"),
+        State("exports-range", "start_date"),
+        State("exports-range", "end_date"),
+        State("exports-scope", "value"),
+        prevent_initial_call=True,
+    )
+    def download(n_clicks, period, start_date, end_date, choice):
+        if not n_clicks:
+            return no_update, no_update
+        scope = ui_scope()
+        if scope is None:
+            return None, "Please log in."
+        try:
+            result, house_id = run_summary(scope, period, start_date, end_date, choice)
+        except DomainError as exc:
+            return None, error_text(exc)
+        content = "".join(csv_lines(result))
+        name = csv_filename(result, start_date, end_date, house_id)
+        return {"content": content, "filename": name, "type": "text/csv"}, f"{len(result.rows)} row(s)."
