@@ -42,7 +42,7 @@ def train_model(target: str, product: str, params: dict, scope_fields: dict) -> 
         started = time.perf_counter()
         report_progress(0.05, "loading history" if attempt == 1 else f"loading history (attempt {attempt})")
         try:
-            return _train_once(task, scope, logged, started, target, product)
+            return _train_once(task, scope, logged, started, product)
         except ValidationFailed as exc:  # a data problem: final, so say it instead of retrying
             _log_failure(scope, logged, started, exc.message)
             return {"failed": True, "detail": exc.message}
@@ -58,7 +58,7 @@ def train_model(target: str, product: str, params: dict, scope_fields: dict) -> 
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _train_once(task, scope, logged: dict, started: float, target: str, product: str) -> dict:
+def _train_once(task, scope, logged: dict, started: float, product: str) -> dict:
     from dashboard import forecasting
     from dashboard.jobqueue import report_progress
 
