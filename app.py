@@ -16,15 +16,20 @@ from dash import Dash, html
 from callbacks import register_all
 from dashboard.config import Settings, load_settings
 from dashboard.server import create_server
-from dashboard.ui_auth import install_callback_guard, ui_scope
+from dashboard.ui_auth import PAGE_ROLES, install_callback_guard, ui_scope
 
 ROOT = Path(__file__).resolve().parent
 
-# (label, path, roles that see it). Pages added by later work join this list.
+# (label, path, roles that see it): the pages' roles are PAGE_ROLES, checked again by each page's guard.
 NAVIGATION = [
-    ("Overview", "/", {"admin", "analyst", "consumer"}),
-    ("Exports", "/exports", {"admin", "analyst", "consumer"}),
-    ("API docs", "/api/docs", {"admin", "analyst"}),
+    ("Overview", "/", PAGE_ROLES["/"]),
+    ("Real-Time", "/real-time", PAGE_ROLES["/real-time"]),
+    ("Historical", "/historical", PAGE_ROLES["/historical"]),
+    ("Forecasts", "/forecasts", PAGE_ROLES["/forecasts"]),
+    ("Analytics", "/analytics", PAGE_ROLES["/analytics"]),
+    ("Exports", "/exports", PAGE_ROLES["/exports"]),
+    ("Admin", "/admin", PAGE_ROLES["/admin"]),
+    ("API docs", "/api/docs", frozenset({"admin", "analyst"})),
 ]
 
 

@@ -1,8 +1,10 @@
 """Dash callbacks, one module per page, each exposing register_callbacks(app)."""
 
-from callbacks import exports, overview
+from callbacks import admin, analytics, exports, forecasts, historical, overview, realtime
+
+PAGES = (overview, realtime, historical, forecasts, analytics, exports, admin)
 
 
 def register_all(app) -> None:
-    overview.register_callbacks(app)
-    exports.register_callbacks(app)
+    for module in PAGES:
+        module.register_callbacks(app)

@@ -8,52 +8,28 @@ sent by the browser is only ever checked against it.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from dash import Input, Output, State, no_update
-from sqlalchemy import select
 
+from callbacks.common import ALL, NO_HOUSE, error_text, local_today
+from callbacks.common import parse_date as _date
 from dashboard.api.common import db, services
 from dashboard.api.export_routes import csv_lines
-from dashboard.errors import DomainError, NotFound, ValidationFailed
+from dashboard.errors import DomainError, NotFound
 from dashboard.exports import COLUMNS, Summary, _local_midnight, summary
 from dashboard.schema import House
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
 
-ALL = "all"
 DEFAULT_DAYS = 30
-NO_HOUSE = "That house is not in your scope: no data."
-
-
-def local_today(timezone: str) -> date:
-    return datetime.now(UTC).astimezone(ZoneInfo(timezone)).date()
 
 
 def default_range(timezone: str) -> tuple[date, date]:
     """The last 30 local days, today included (the picker's end date is inclusive)."""
     today = local_today(timezone)
     return today - timedelta(days=DEFAULT_DAYS - 1), today
-
-
-def scope_options(session, scope: Scope) -> list[dict]:
-    """ "All houses"/"All my houses" plus each house the caller may see, built on the server."""
-    label = "All houses" if scope.all_houses else "All my houses"
-    stmt = select(House.id, House.name).order_by(House.name, House.id)
-    if not scope.all_houses:
-        stmt = stmt.where(House.id.in_(sorted(scope.house_ids)))
-    houses = session.execute(stmt).all()
-    return [{"label": label, "value": ALL}] + [
-        {"label": f"{name} (#{house_id})", "value": str(house_id)} for house_id, name in houses
-    ]
-
-
-def _date(raw, field: str) -> date:
-    try:
-        return date.fromisoformat(str(raw)[:10])
-    except (TypeError, ValueError):
-        raise ValidationFailed(details=[{"field": field, "message": "a date, YYYY-MM-DD"}]) from None
 
 
 def chosen_house(session, scope: Scope, choice) -> int | None:
@@ -88,11 +64,6 @@ def run_summary(scope: Scope, period, start_date, end_date, choice) -> tuple[Sum
         house_id=house_id,
     )
     return result, house_id
-
-
-def error_text(exc: DomainError) -> str:
-    details = "; ".join(f"{d.get('field', '')}: {d.get('message', '')}".strip(": ") for d in exc.details)
-    return f"{exc.message} ({details})" if details else exc.message
 
 
 def csv_filename(result: Summary, start_date, end_date, house_id) -> str:

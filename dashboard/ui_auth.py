@@ -19,9 +19,16 @@ from dashboard.auth import resolve_scope
 from dashboard.scope import Scope
 
 PAGE_ROUTER_OUTPUTS = ("_pages_content.children", "_pages_store.data")
+BROWSER_ROLES = frozenset({"admin", "analyst", "consumer"})  # third-party apps have no UI
+# Which roles may open each page (navigation shows the same); every callback re-checks on the server.
 PAGE_ROLES = {
-    "/": {"admin", "analyst", "consumer"},
-    "/exports": {"admin", "analyst", "consumer"},
+    "/": BROWSER_ROLES,
+    "/real-time": BROWSER_ROLES,
+    "/historical": BROWSER_ROLES,
+    "/forecasts": BROWSER_ROLES,
+    "/analytics": BROWSER_ROLES,
+    "/exports": BROWSER_ROLES,
+    "/admin": frozenset({"admin"}),
 }
 
 

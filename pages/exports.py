@@ -5,7 +5,8 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dash_table, dcc, html
 
-from callbacks.exports import ALL, default_range, scope_options
+from callbacks.common import ALL, scope_options
+from callbacks.exports import default_range
 from dashboard.api.common import db, services
 from dashboard.exports import COLUMNS
 from dashboard.ui_auth import PAGE_ROLES, page_guard

@@ -15,13 +15,10 @@ import requests
 
 from tests.conftest import TEST_SECRET
 from tests.factories import PASSWORD
+from tests.ui.browser_helpers import shot
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -51,20 +48,6 @@ def live_server(pg_url, tmp_path_factory, pg_app):
     proc.wait(timeout=20)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            "Debian chromium is missing: `make test` installs it (apt-get install chromium chromium-driver)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture
 def page(browser, live_server, world, client):
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
@@ -78,11 +61,6 @@ def page(browser, live_server, world, client):
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     yield page
     context.close()
-
-
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def log_in(page, username: str, password: str = PASSWORD) -> None:

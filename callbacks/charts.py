@@ -1,0 +1,108 @@
+"""Figure helpers every page shares: the spec's colours, the rollup picked by range, gaps kept as gaps.
+
+- Colours: forecasts show history in blue, the forecast in red and the confidence range in orange (spec
+  section "Forecasts"); consumption and production keep one colour each on every page.
+- `resolution_for` picks the finest rollup (15 min, hour, day) that keeps a trace at or under
+  MAX_POINTS points, so no chart ever ships more than 5,000 points per trace.
+- `with_gaps` inserts a None wherever consecutive samples are further apart than one step: Plotly then
+  breaks the line (or leaves the bar out) instead of joining across missing data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import plotly.graph_objects as go
+
+MAX_POINTS = 5_000
+HISTORY_BLUE = "#1f77b4"
+FORECAST_RED = "#d62728"
+BAND_ORANGE = "rgba(255, 127, 14, 0.35)"
+BAND_ORANGE_LINE = "#ff7f0e"
+CONSUMPTION = "#1f77b4"
+PRODUCTION = "#2ca02c"
+NET = "#7f7f7f"
+STEPS = {"15min": timedelta(minutes=15), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+
+
+def resolution_for(start: datetime, end: datetime, max_points: int = MAX_POINTS) -> str:
+    """The finest rollup whose bucket count over [start, end) stays within max_points."""
+    for resolution in ("15min", "hour", "day"):
+        if (end - start) / STEPS[resolution] <= max_points:
+            return resolution
+    return "day"
+
+
+def to_local(ts_utc: str | datetime, timezone: str) -> datetime:
+    """An ISO 'Z' string or naive-UTC datetime as a naive local wall-clock time for the x axis."""
+    if isinstance(ts_utc, str):
+        ts = datetime.fromisoformat(ts_utc.replace("Z", "+00:00"))
+    else:
+        ts = ts_utc.replace(tzinfo=ZoneInfo("UTC")) if ts_utc.tzinfo is None else ts_utc
+    return ts.astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
+
+
+def with_gaps(times: list[datetime], values: list, step: timedelta) -> tuple[list, list]:
+    """Insert (midpoint, None) wherever two samples are more than `step` apart (times in UTC or any
+    monotonic clock), so a line breaks at missing data instead of joining across it."""
+    out_t: list = []
+    out_v: list = []
+    previous = None
+    for ts, value in zip(times, values, strict=True):
+        if previous is not None and ts - previous > step * 1.5:
+            out_t.append(previous + (ts - previous) / 2)
+            out_v.append(None)
+        out_t.append(ts)
+        out_v.append(value)
+        previous = ts
+    return out_t, out_v
+
+
+def empty_figure(message: str, height: int = 320) -> go.Figure:
+    """A blank chart that says why it is blank (no data, not allowed, an error)."""
+    fig = go.Figure()
+    fig.update_layout(
+        height=height,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[
+            {"text": message, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}
+        ],
+        margin={"l": 40, "r": 20, "t": 30, "b": 40},
+    )
+    return fig
+
+
+def base_layout(
+    fig: go.Figure, title: str | None = None, y_title: str | None = None, height: int = 360
+) -> go.Figure:
+    fig.update_layout(
+        title=title,
+        height=height,
+        margin={"l": 50, "r": 20, "t": 40 if title else 20, "b": 40},
+        legend={"orientation": "h", "y": -0.15},
+        yaxis_title=y_title,
+        hovermode="x unified",
+        template="plotly_white",
+    )
+    return fig
+
+
+def max_trace_points(figure: dict | go.Figure) -> int:
+    """The longest trace of a figure (for tests and the UI benchmark's 5,000-point check)."""
+    data = figure.to_dict()["data"] if isinstance(figure, go.Figure) else figure.get("data", [])
+    return max((_length(trace.get("x")) or _length(trace.get("y")) for trace in data), default=0)
+
+
+def _length(values) -> int:
+    """Points in a trace array: a list, or Plotly's typed-array dict {"dtype", "bdata"[, "shape"]}."""
+    if values is None:
+        return 0
+    if isinstance(values, dict) and "bdata" in values:
+        import base64
+
+        import numpy as np
+
+        return len(base64.b64decode(values["bdata"])) // np.dtype(values["dtype"]).itemsize
+    return len(values)

@@ -1,0 +1,5 @@
+"""Forecasts page callbacks (placeholder until built)."""
+
+
+def register_callbacks(app) -> None:
+    return None

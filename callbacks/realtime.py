@@ -1,0 +1,5 @@
+"""Real-Time page callbacks (placeholder until built)."""
+
+
+def register_callbacks(app) -> None:
+    return None

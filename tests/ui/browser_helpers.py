@@ -1,0 +1,45 @@
+"""Helpers for the Playwright tests (fixtures live in tests/ui/conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+
+
+def shot(page, name: str) -> Path:
+    """Save a full-page screenshot as a test artifact (test-artifacts/screenshots/NAME.png)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def graph_traces(page, graph_id: str) -> list[dict]:
+    """The traces a dcc.Graph has drawn in the browser: name, colour, point count, first/last x."""
+    return page.evaluate(
+        """(id) => {
+            const el = document.querySelector('#' + id + ' .js-plotly-plot');
+            if (!el || !el.data) return [];
+            return el.data.map(t => ({
+                name: t.name || null, type: t.type || 'scatter',
+                color: (t.line && t.line.color) || (t.marker && t.marker.color) || t.fillcolor || null,
+                fillcolor: t.fillcolor || null,
+                points: (t.y || []).filter(v => v !== null).length, length: (t.x || []).length,
+                x0: t.x && t.x.length ? String(t.x[0]) : null,
+                x1: t.x && t.x.length ? String(t.x[t.x.length - 1]) : null }));
+        }""",
+        graph_id,
+    )
+
+
+def wait_for_traces(page, graph_id: str, timeout: float = 20_000) -> list[dict]:
+    """Wait until the graph has at least one trace with a non-null point, then return the traces."""
+    page.wait_for_function(
+        """(id) => { const el = document.querySelector('#' + id + ' .js-plotly-plot');
+                     return !!(el && el.data && el.data.some(t => (t.y || []).some(v => v !== null))); }""",
+        arg=graph_id,
+        timeout=timeout,
+    )
+    return graph_traces(page, graph_id)
