@@ -1,5 +1,390 @@
-"""Historical page callbacks (placeholder until built)."""
+"""Historical page callbacks: consumption and production energy (kWh) as bars, and summary panels.
+
+Ranges:
+- "24 h": the 24 hourly buckets ending with the current (still filling) hour;
+- "7 d": the 168 hourly buckets ending with the current hour. Hourly rather than daily: 7 daily bars
+  would hide the daily load and solar shape and any gap shorter than a day, while 168 bars stay
+  readable and far below the 5,000-point cap;
+- "Custom": local days [first, last], both included (DST-correct naive-UTC bounds from
+  `local_days_range`). Bars "Auto" means daily beyond CUSTOM_DAILY_AFTER_DAYS local days, else the
+  finest rollup `resolution_for` allows within BAR_BUDGET bars (15 min up to 4 days, hourly up to 14);
+  an explicit bar size is honoured unless a trace would exceed MAX_POINTS, then the next coarser one.
+
+Daily bars are rollup rows keyed by the UTC instant of local midnight (dashboard/rollups.py), so one bar
+is exactly one local day, 23 or 25 hours long on DST change days, labelled with its local date.
+
+Every expected bucket is on the x axis; a bucket without readings has y None (no bar), never zero.
+The scope comes from the cookie (`ui_scope()`); the browser's scope choice is only checked against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import dash_bootstrap_components as dbc
+import plotly.io as pio
+from dash import Input, Output, html
+
+from callbacks.charts import (
+    CONSUMPTION,
+    MAX_POINTS,
+    NET,
+    PRODUCTION,
+    STEPS,
+    empty_figure,
+    resolution_for,
+    to_local,
+)
+from callbacks.common import (
+    error_text,
+    local_days_range,
+    local_midnight_utc,
+    local_today,
+    parse_date,
+    resolve_choice,
+)
+from dashboard.api.common import db, services
+from dashboard.errors import DomainError, Forbidden, ValidationFailed
+from dashboard.policy import allowed
+from dashboard.queries import energy_series
+from dashboard.scope import Scope
+from dashboard.ui_auth import ui_scope
+
+RANGE_24H, RANGE_7D, RANGE_CUSTOM = "24h", "7d", "custom"
+RANGE_OPTIONS = [
+    {"label": "24 h", "value": RANGE_24H},
+    {"label": "7 d", "value": RANGE_7D},
+    {"label": "Custom", "value": RANGE_CUSTOM},
+]
+BARS_AUTO = "auto"
+BARS_LABELS = {BARS_AUTO: "Auto", "15min": "15 min", "hour": "Hourly", "day": "Daily"}
+RESOLUTION_NAMES = {"15min": "15-minute", "hour": "Hourly", "day": "Daily"}
+BUCKET_UNITS = {"15min": "15 min", "hour": "hour", "day": "day"}
+CUSTOM_DAILY_AFTER_DAYS = 14
+BAR_BUDGET = 400  # bars a custom range shows at most when its bar size is "Auto" (before daily)
+DEFAULT_CUSTOM_DAYS = 30
+MAX_CUSTOM_DAYS = MAX_POINTS  # daily bars: one point per local day, never more than 5,000
+
+
+def bars_options(enabled: bool) -> list[dict]:
+    return [{"label": text, "value": value, "disabled": not enabled} for value, text in BARS_LABELS.items()]
+
+
+def default_custom_range(timezone: str) -> tuple[date, date]:
+    """The last 30 local days, today included."""
+    today = local_today(timezone)
+    return today - timedelta(days=DEFAULT_CUSTOM_DAYS - 1), today
+
+
+@dataclass(frozen=True)
+class Window:
+    """What to draw: naive-UTC [start, end), the rollup, and every expected bucket start in order."""
+
+    start: datetime
+    end: datetime
+    resolution: str
+    buckets: list[datetime]
+    description: str
+    note: str | None = None
+
+
+def floor_to(ts: datetime, step: timedelta) -> datetime:
+    epoch = datetime(1970, 1, 1)
+    return ts - (ts - epoch) % step
+
+
+def _grid(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
+    out, ts = [], start
+    while ts < end:
+        out.append(ts)
+        ts += step
+    return out
+
+
+def _local_text(ts: datetime, zone: ZoneInfo) -> str:
+    """A naive-UTC instant as local wall-clock text with the zone's abbreviation (EET/EEST)."""
+    return ts.replace(tzinfo=UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def window_for(range_choice, start_date, end_date, bars, timezone: str, now: datetime) -> Window:
+    """The window for the page's controls; `now` is naive UTC. ValidationFailed for bad dates."""
+    if range_choice in (RANGE_24H, RANGE_7D):
+        hours = 24 if range_choice == RANGE_24H else 7 * 24
+        end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        start = end - timedelta(hours=hours)
+        zone = ZoneInfo(timezone)
+        text = "last 24 hours" if range_choice == RANGE_24H else "last 7 days"
+        return Window(
+            start,
+            end,
+            "hour",
+            _grid(start, end, STEPS["hour"]),
+            f"Hourly bars, {text}: {_local_text(start, zone)} to {_local_text(end, zone)}",
+        )
+    if range_choice != RANGE_CUSTOM:
+        raise ValidationFailed(details=[{"field": "range", "message": "one of 24h, 7d, custom"}])
+    first, last = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
+    start, end = local_days_range(first, last, timezone)  # refuses a reversed range
+    days = (last - first).days + 1
+    if days > MAX_CUSTOM_DAYS:
+        raise ValidationFailed(
+            details=[{"field": "end_date", "message": f"at most {MAX_CUSTOM_DAYS:,} local days"}]
+        )
+    note = None
+    if bars in STEPS:
+        resolution = bars
+        if (end - start) / STEPS[resolution] > MAX_POINTS:
+            resolution = resolution_for(start, end)
+            note = (
+                f"{BARS_LABELS[bars]} bars would exceed {MAX_POINTS:,} per chart: "
+                f"showing {RESOLUTION_NAMES[resolution].lower()} bars."
+            )
+    elif days > CUSTOM_DAILY_AFTER_DAYS:
+        resolution = "day"
+    else:
+        resolution = resolution_for(start, end, max_points=BAR_BUDGET)
+    if resolution == "day":
+        buckets = [local_midnight_utc(first + timedelta(days=i), timezone) for i in range(days)]
+    else:
+        step = STEPS[resolution]
+        start = floor_to(start, step)  # local midnight is on the grid unless the zone's offset is odd
+        buckets = _grid(start, end, step)
+    description = (
+        f"{RESOLUTION_NAMES[resolution]} bars, local days {first.isoformat()} to {last.isoformat()} "
+        f"({days} day{'s' if days != 1 else ''}, {timezone})"
+    )
+    return Window(start, end, resolution, buckets, description, note)
+
+
+@dataclass
+class Series:
+    """Values per expected bucket (None = no readings) with local labels for the axis and hover."""
+
+    window: Window
+    x: list = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    consumption: list[float | None] = field(default_factory=list)
+    production: list[float | None] = field(default_factory=list)
+
+
+def day_label(midnight_utc: datetime, timezone: str) -> tuple[str, str]:
+    """(x value, hover label) of the local day starting at this naive-UTC midnight: '25 h' on the
+    autumn DST change day, '23 h' in spring."""
+    day = to_local(midnight_utc, timezone).date()
+    hours = round(
+        (local_midnight_utc(day + timedelta(days=1), timezone) - midnight_utc).total_seconds() / 3600
+    )
+    return day.isoformat(), f"{day:%a %Y-%m-%d} ({hours} h)"
+
+
+def build_series(rows: list[dict], window: Window, timezone: str) -> Series:
+    zone = ZoneInfo(timezone)
+    by_bucket = {datetime.fromisoformat(row["timestamp"].replace("Z", "")): row for row in rows}
+    series = Series(window)
+    for bucket in window.buckets:
+        if window.resolution == "day":
+            x, label = day_label(bucket, timezone)
+        else:
+            x, label = to_local(bucket, timezone).isoformat(), _local_text(bucket, zone)
+        row = by_bucket.get(bucket)
+        series.x.append(x)
+        series.labels.append(label)
+        series.consumption.append(None if row is None else row["consumption_kwh"])
+        series.production.append(None if row is None else row["production_kwh"])
+    return series
+
+
+@dataclass(frozen=True)
+class Stats:
+    total: float
+    average: float | None
+    maximum: float | None
+    maximum_at: str | None
+
+
+def stats(values: list[float | None], labels: list[str]) -> Stats:
+    present = [(v, label) for v, label in zip(values, labels, strict=True) if v is not None]
+    if not present:
+        return Stats(0.0, None, None, None)
+    total = sum(v for v, _ in present)
+    best, at = max(present, key=lambda pair: pair[0])  # the first bucket wins a tie
+    return Stats(total, total / len(present), best, at if best > 0 else None)  # all zero: no "when"
+
+
+def expected_buckets(window: Window, now: datetime) -> int:
+    """Buckets of the window that have begun by now (future buckets cannot have readings yet)."""
+    return sum(1 for bucket in window.buckets if bucket <= now)
+
+
+def _kwh(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.3f} kWh"
+
+
+def _line(label: str, value_id: str, text: str) -> html.Div:
+    return html.Div([html.Span(f"{label}: ", className="text-muted"), html.Strong(text, id=value_id)])
+
+
+def _energy_card(kind: str, title: str, colour: str, st: Stats, unit: str) -> dbc.Col:
+    body = [
+        html.H6(title, className="mb-2", style={"color": colour}),
+        _line("Total", f"historical-{kind}-total", _kwh(st.total)),
+        _line(f"Average per {unit}", f"historical-{kind}-average", _kwh(st.average)),
+        _line(f"Maximum per {unit}", f"historical-{kind}-max", _kwh(st.maximum)),
+        _line("Maximum at", f"historical-{kind}-max-at", st.maximum_at or "-"),
+    ]
+    return dbc.Col(dbc.Card(dbc.CardBody(body), className="h-100"), md=3)
+
+
+def summary_cards(series: Series, now: datetime) -> dbc.Row:
+    unit = BUCKET_UNITS[series.window.resolution]
+    cons = stats(series.consumption, series.labels)
+    prod = stats(series.production, series.labels)
+    net = cons.total - prod.total
+    with_data = sum(1 for v in series.consumption if v is not None)
+    expected = expected_buckets(series.window, now)
+    share = f" ({100.0 * with_data / expected:.1f} %)" if expected else ""
+    balance = "net import" if net > 0 else "net export" if net < 0 else "balanced"
+    net_card = dbc.Card(
+        dbc.CardBody(
+            [
+                html.H6("Net balance", className="mb-2", style={"color": NET}),
+                html.H4(_kwh(net), id="historical-net", className="mb-1"),
+                html.Div(f"consumption - production: {balance}", className="text-muted small"),
+            ]
+        ),
+        className="h-100",
+    )
+    coverage_card = dbc.Card(
+        dbc.CardBody(
+            [
+                html.H6("Data coverage", className="mb-2"),
+                html.H4(f"{with_data} / {expected}{share}", id="historical-coverage", className="mb-1"),
+                html.Div(f"{unit} buckets with readings / expected so far", className="text-muted small"),
+            ]
+        ),
+        className="h-100",
+    )
+    return dbc.Row(
+        [
+            _energy_card("consumption", "Consumption", CONSUMPTION, cons, unit),
+            _energy_card("production", "Production", PRODUCTION, prod, unit),
+            dbc.Col(net_card, md=3),
+            dbc.Col(coverage_card, md=3),
+        ],
+        className="g-3",
+    )
+
+
+@lru_cache(maxsize=1)
+def _template() -> dict:
+    """The plotly_white template as JSON, built once (plotly's own figure objects validate every
+    property and rebuild the template: 20-40 ms per figure, most of a callback's budget)."""
+    return pio.templates["plotly_white"].to_plotly_json()
+
+
+def bar_figure(series: Series, name: str, values: list, colour: str, choice_label: str) -> dict:
+    """One bar per expected bucket (None = no bar) at local wall-clock x, as a plain figure dict with
+    the look of `charts.base_layout` (title, margins, plotly_white)."""
+    window = series.window
+    if window.resolution == "day":
+        # x is the local date: the bar is centred on it, half a day either side
+        first, last = date.fromisoformat(series.x[0]), date.fromisoformat(series.x[-1])
+        lo = datetime.combine(first, datetime.min.time()) - timedelta(hours=12)
+        hi = datetime.combine(last, datetime.min.time()) + timedelta(hours=12)
+    else:
+        half = STEPS[window.resolution] / 2
+        lo = datetime.fromisoformat(series.x[0]) - half
+        hi = datetime.fromisoformat(series.x[-1]) + half
+    trace = {
+        "type": "bar",
+        "x": series.x,
+        "y": values,
+        "name": name,
+        "marker": {"color": colour},
+        "customdata": series.labels,
+        "hovertemplate": "%{customdata}<br>%{y:,.3f} kWh<extra>" + name + "</extra>",
+    }
+    layout = {
+        "title": {"text": f"{name}, {choice_label}"},
+        "height": 320,
+        "margin": {"l": 50, "r": 20, "t": 40, "b": 40},
+        "xaxis": {"type": "date", "range": [lo.isoformat(), hi.isoformat()]},
+        "yaxis": {"title": {"text": f"kWh per {BUCKET_UNITS[window.resolution]}"}, "rangemode": "tozero"},
+        "hovermode": "closest",
+        "showlegend": False,
+        "bargap": 0.1,
+        # The repeated local hour of an autumn DST change has two buckets at one wall-clock time:
+        # stacked, both hours' energy shows (the hover names each with its zone abbreviation).
+        "barmode": "stack",
+        "template": _template(),
+    }
+    return {"data": [trace], "layout": layout}
+
+
+def historical_view(scope: Scope, range_choice, start_date, end_date, bars, choice, now: datetime):
+    """(consumption figure, production figure, summary, caption, message, colour) for the controls.
+    Raises DomainError for a choice outside the scope or bad dates."""
+    if not allowed("energy:read", scope.role):
+        raise Forbidden("Your role cannot read energy data")
+    timezone = services().settings.timezone
+    session = db()
+    picked = resolve_choice(session, scope, choice)
+    window = window_for(range_choice, start_date, end_date, bars, timezone, now)
+    rows = energy_series(session, scope, window.resolution, window.start, window.end, **picked.params)
+    series = build_series(rows, window, timezone)
+    consumption = bar_figure(series, "Consumption", series.consumption, CONSUMPTION, picked.label)
+    production = bar_figure(series, "Production", series.production, PRODUCTION, picked.label)
+    caption = f"{window.description}; {len(window.buckets)} buckets. {picked.label}."
+    if not rows:
+        message, colour = "No readings in this range.", "info"
+    elif window.note:
+        message, colour = window.note, "info"
+    else:
+        message, colour = "", "info"
+    return consumption, production, summary_cards(series, now), caption, message, colour
 
 
 def register_callbacks(app) -> None:
-    return None
+    @app.callback(
+        Output("historical-dates", "disabled"),
+        Output("historical-bars", "options"),
+        Input("historical-range", "value"),
+    )
+    def custom_controls(range_choice):
+        if ui_scope() is None:  # the request guard already refused anonymous calls; belt and braces
+            return True, bars_options(False)
+        custom = range_choice == RANGE_CUSTOM
+        return not custom, bars_options(custom)
+
+    @app.callback(
+        Output("historical-consumption", "figure"),
+        Output("historical-production", "figure"),
+        Output("historical-summary", "children"),
+        Output("historical-caption", "children"),
+        Output("historical-message", "children"),
+        Output("historical-message", "color"),
+        Output("historical-message", "is_open"),
+        Input("historical-range", "value"),
+        Input("historical-dates", "start_date"),
+        Input("historical-dates", "end_date"),
+        Input("historical-bars", "value"),
+        Input("historical-scope", "value"),
+    )
+    def update(range_choice, start_date, end_date, bars, choice):
+        scope = ui_scope()
+        if scope is None:
+            blank = empty_figure("Please log in.")
+            return blank, blank, None, "", "Please log in.", "danger", True
+        now = datetime.now(UTC).replace(tzinfo=None)
+        try:
+            cons, prod, summary, caption, message, colour = historical_view(
+                scope, range_choice, start_date, end_date, bars, choice, now
+            )
+        except DomainError as exc:
+            text = error_text(exc)
+            blank = empty_figure("No data: " + text)
+            return blank, blank, None, "", text, "danger", True
+        return cons, prod, summary, caption, message, colour, bool(message)
