@@ -1,13 +1,148 @@
-"""Admin page (placeholder until built). Callbacks: callbacks/admin.py."""
+"""Admin (admins only): users, houses and devices, API keys, model versions (list, activate) and jobs.
+
+The layout holds the forms and empty table containers; the tables are built by the callbacks in
+callbacks/admin.py, each of which re-checks the caller's role on the server.
+"""
 
 import dash
-from dash import html
+import dash_bootstrap_components as dbc
+from dash import dcc, html
 
+from callbacks.admin import TABS
+from callbacks.common import ALL, scope_options
+from dashboard.api.common import db
+from dashboard.schema import ROLES
 from dashboard.ui_auth import PAGE_ROLES, page_guard
 
 dash.register_page(__name__, path="/admin", title="Admin - Aggregator")
 
 
+def _field(label: str, control, md: int) -> dbc.Col:
+    return dbc.Col([dbc.Label(label, html_for=control.id), control], md=md)
+
+
+def _message(name: str) -> dbc.Alert:
+    return dbc.Alert(
+        id=f"admin-{name}-message", is_open=False, color="info", dismissable=True, className="mt-3"
+    )
+
+
+def _table(name: str) -> dcc.Loading:
+    return dcc.Loading(html.Div(id=f"admin-{name}-table", className="mt-3"))
+
+
+def users_tab(options: list[dict]) -> html.Div:
+    form = dbc.Row(
+        [
+            _field("Username", dbc.Input(id="admin-user-username", maxLength=80, autoComplete="off"), md=2),
+            _field(
+                "Password (8+ characters)",
+                dbc.Input(id="admin-user-password", type="password", autoComplete="new-password"),
+                md=2,
+            ),
+            _field(
+                "Role",
+                dcc.Dropdown(
+                    id="admin-user-role",
+                    options=[{"label": role, "value": role} for role in ROLES],
+                    value="consumer",
+                    clearable=False,
+                ),
+                md=2,
+            ),
+            _field(
+                "Houses (consumers)",
+                dcc.Dropdown(id="admin-user-houses", options=options, multi=True, placeholder="None"),
+                md=4,
+            ),
+            dbc.Col(dbc.Button("Create user", id="admin-user-create", color="primary"), md=2),
+        ],
+        className="g-3 align-items-end",
+    )
+    return html.Div(
+        [form, _message("users"), dcc.Store(id="admin-users-changed", data=0), _table("users")],
+        className="pt-3",
+    )
+
+
+def houses_tab(options: list[dict]) -> html.Div:
+    """`options`: all houses, the communities, then each house (the device table's filter)."""
+    device_filter = dbc.Row(
+        [
+            dbc.Col(html.H5("Devices", className="mb-0"), width="auto"),
+            dbc.Col(
+                dcc.Dropdown(
+                    id="admin-devices-house",
+                    options=options,
+                    value=ALL,
+                    clearable=False,
+                ),
+                md=4,
+            ),
+        ],
+        className="g-3 align-items-center mt-4",
+    )
+    return html.Div([html.H5("Houses"), _table("houses"), device_filter, _table("devices")], className="pt-3")
+
+
+def keys_tab() -> html.Div:
+    form = dbc.Row(
+        [
+            _field("Name of the third-party app", dbc.Input(id="admin-key-name", maxLength=120), md=4),
+            dbc.Col(dbc.Button("Create API key", id="admin-key-create", color="primary"), md=2),
+        ],
+        className="g-3 align-items-end",
+    )
+    return html.Div(
+        [form, _message("keys"), dcc.Store(id="admin-keys-changed", data=0), _table("keys")], className="pt-3"
+    )
+
+
+def models_tab() -> html.Div:
+    return html.Div(
+        [
+            html.P(
+                "Each slot (target, product, horizon, scope, model, strategy) has at most one active version; "
+                "activating an older version rolls the slot back to it.",
+                className="text-muted",
+            ),
+            dbc.Button("Refresh", id="admin-models-refresh", color="secondary", size="sm"),
+            _message("models"),
+            dcc.Store(id="admin-models-changed", data=0),
+            _table("models"),
+        ],
+        className="pt-3",
+    )
+
+
+def jobs_tab() -> html.Div:
+    return html.Div(
+        [
+            html.P("Recent training and forecast runs, newest first.", className="text-muted"),
+            dbc.Button("Refresh", id="admin-jobs-refresh", color="secondary", size="sm"),
+            _table("jobs"),
+        ],
+        className="pt-3",
+    )
+
+
 @page_guard("/admin", PAGE_ROLES["/admin"])
 def layout(scope, **_kwargs):
-    return html.Div([html.H2("Admin"), html.P("Coming soon.")])
+    session = db()
+    content = {
+        "users": users_tab(scope_options(session, scope)[1:]),  # the houses, without "All houses"
+        "houses": houses_tab(scope_options(session, scope, communities=True)),
+        "keys": keys_tab(),
+        "models": models_tab(),
+        "jobs": jobs_tab(),
+    }
+    return html.Div(
+        [
+            html.H2("Admin"),
+            dbc.Tabs(
+                [dbc.Tab(content[tab_id], label=label, tab_id=tab_id) for tab_id, label in TABS.items()],
+                id="admin-tabs",
+                active_tab="users",
+            ),
+        ]
+    )
