@@ -1,13 +1,139 @@
-"""Analytics page (placeholder until built). Callbacks: callbacks/analytics.py."""
+"""Analytics: consumption anomalies, EN 50160 voltage events, power-factor trends and load profiles for one
+house or all the caller's houses over a range of local days. Callbacks: callbacks/analytics.py."""
 
 import dash
-from dash import html
+import dash_bootstrap_components as dbc
+from dash import dcc, html
 
+from callbacks.analytics import MAX_DAYS, default_range
+from callbacks.charts import empty_figure
+from callbacks.common import ALL, scope_options
+from dashboard.api.common import db, services
 from dashboard.ui_auth import PAGE_ROLES, page_guard
 
 dash.register_page(__name__, path="/analytics", title="Analytics - Aggregator")
 
+GRAPH_CONFIG = {"displaylogo": False}
+
+
+def _section(prefix: str, title: str, intro: str, below=None, above=None) -> dbc.Card:
+    """A card: message, optional content above the chart, the chart, optional content below it."""
+    body = [
+        html.P(intro, className="text-muted small mb-2"),
+        dbc.Alert(id=f"analytics-{prefix}-message", is_open=False, color="info", className="py-2"),
+    ]
+    if above is not None:
+        body.append(above)
+    body.append(
+        dcc.Loading(
+            dcc.Graph(id=f"analytics-{prefix}-graph", figure=empty_figure("Loading..."), config=GRAPH_CONFIG)
+        )
+    )
+    if below is not None:
+        body.append(below)
+    return dbc.Card(
+        [dbc.CardHeader(html.H5(title, className="mb-0")), dbc.CardBody(body)],
+        className="mb-4",
+        id=f"analytics-{prefix}-card",
+    )
+
 
 @page_guard("/analytics", PAGE_ROLES["/analytics"])
 def layout(scope, **_kwargs):
-    return html.Div([html.H2("Analytics"), html.P("Coming soon.")])
+    timezone = services().settings.timezone
+    first, last = default_range(timezone)
+    options = scope_options(db(), scope, communities=False)
+    # the first house by default: per-house analyses are quick, the whole scope costs one pass per house
+    choice = options[1]["value"] if len(options) > 1 else ALL
+    controls = dbc.Row(
+        [
+            dbc.Col(
+                [
+                    dbc.Label("House"),
+                    dcc.Dropdown(
+                        id="analytics-scope",
+                        options=options,
+                        value=choice,
+                        clearable=False,
+                    ),
+                ],
+                md=4,
+            ),
+            dbc.Col(
+                [
+                    dbc.Label(f"Local days ({timezone}), both included, at most {MAX_DAYS}"),
+                    html.Div(
+                        [
+                            dcc.DatePickerRange(
+                                id="analytics-range",
+                                start_date=first.isoformat(),
+                                end_date=last.isoformat(),
+                                max_date_allowed=last.isoformat(),
+                                display_format="YYYY-MM-DD",
+                                first_day_of_week=1,
+                                minimum_nights=0,
+                            ),
+                            dbc.Button(
+                                "Last 7 days",
+                                id="analytics-last-7",
+                                size="sm",
+                                color="secondary",
+                                outline=True,
+                                className="ms-2",
+                            ),
+                            dbc.Button(
+                                "Last 30 days",
+                                id="analytics-last-30",
+                                size="sm",
+                                color="secondary",
+                                outline=True,
+                                className="ms-2",
+                            ),
+                        ],  # fmt: skip
+                        className="d-flex align-items-center flex-wrap",
+                    ),
+                ],
+                md=8,
+            ),
+        ],
+        className="g-3 mb-4",
+    )
+    anomalies = _section(
+        "anomaly",
+        "Anomalies",
+        "Consumption spikes, unusual night load and stuck meters, judged against each house's own "
+        "history (the four weeks before the range included). One house: its consumption with each "
+        "anomaly shaded; all houses: the count per house and kind.",
+        above=html.Div(id="analytics-anomaly-counts", className="mb-2"),
+        below=html.Div(id="analytics-anomaly-table"),
+    )
+    voltage = _section(
+        "voltage",
+        "Voltage events (EN 50160)",
+        "Sags below 0.9 Un, swells above 1.1 Un and interruptions at or below 0.05 Un, from the meters' "
+        "raw readings: count and total duration per house and kind, and when they happened.",
+        below=html.Div(id="analytics-voltage-table"),
+    )
+    power_factor = _section(
+        "pf",
+        "Power factor",
+        "Daily time-weighted mean power factor (line) and the share of time below 0.9 (bars), per local day.",
+        below=html.Div(id="analytics-pf-table"),
+    )
+    profile = _section(
+        "profile",
+        "Load profile",
+        "Average daily consumption profile by local 15-minute slot, weekdays and weekends apart; peak "
+        "15-minute power and load factor (mean / peak) over the range.",
+        above=dbc.Row(id="analytics-profile-stats", className="g-2 mb-2"),
+    )
+    return html.Div(
+        [
+            html.H2("Analytics"),
+            controls,
+            anomalies,
+            voltage,
+            power_factor,
+            profile,
+        ]
+    )
