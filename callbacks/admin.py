@@ -27,7 +27,7 @@ from callbacks.charts import to_local
 from callbacks.common import error_text, resolve_choice
 from dashboard.api.common import db, services
 from dashboard.api.forecast_routes import model_store
-from dashboard.auth import create_api_key, create_user, utcnow
+from dashboard.auth import create_api_key, create_user, revoke_api_key
 from dashboard.errors import DomainError, NotFound, ValidationFailed
 from dashboard.policy import allowed
 from dashboard.schema import (
@@ -291,10 +291,7 @@ def key_created_message(name: str, key: str):
 
 
 def revoke_key(session, target: dict) -> str:
-    row = session.get(ApiKey, row_id(target))
-    if row is None:
-        raise NotFound("No such API key")
-    row.revoked_at = row.revoked_at or utcnow()  # as DELETE /api/v1/api-keys/<id>
+    row = revoke_api_key(session, row_id(target))  # as DELETE /api/v1/api-keys/<id>
     session.commit()
     return f"API key '{row.name}' ({row.prefix}...) revoked."
 

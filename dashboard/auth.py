@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from dashboard.config import Settings
-from dashboard.errors import RateLimited, Unauthorized, ValidationFailed
+from dashboard.errors import NotFound, RateLimited, Unauthorized, ValidationFailed
 from dashboard.schema import ROLES, ApiKey, LoginFailure, RevokedToken, User, user_houses
 from dashboard.scope import Scope
 
@@ -95,6 +95,15 @@ def create_api_key(session: Session, name: str) -> tuple[ApiKey, str]:
     session.add(row)
     session.flush()
     return row, key
+
+
+def revoke_api_key(session: Session, key_id: int) -> ApiKey:
+    """Revoke a key (idempotent: the first revocation time is kept); NotFound for an unknown id."""
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound(f"API key {key_id} not found")
+    row.revoked_at = row.revoked_at or utcnow()
+    return row
 
 
 def api_key_scope(session: Session, key: str) -> Scope | None:

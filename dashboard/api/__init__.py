@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
 from flask import Flask, g, jsonify, request
-from sqlalchemy import delete
+from sqlalchemy import delete, or_, update
 from werkzeug.exceptions import HTTPException
 
 from dashboard.api import (
@@ -22,7 +23,7 @@ from dashboard.api import (
 from dashboard.api.common import services
 from dashboard.auth import utcnow
 from dashboard.errors import DomainError, RateLimited
-from dashboard.schema import ApiAccessLog
+from dashboard.schema import ApiAccessLog, ApiKey
 
 log = logging.getLogger(__name__)
 API_PREFIXES = ("/api/", "/aggregator/")
@@ -106,6 +107,18 @@ def register_api(app: Flask) -> None:
             try:
                 with services().engine.begin() as conn:
                     conn.execute(ApiAccessLog.__table__.insert(), entry)
+                    if entry["api_key_id"] is not None:  # "last used", at most one write a minute per key
+                        conn.execute(
+                            update(ApiKey)
+                            .where(
+                                ApiKey.id == entry["api_key_id"],
+                                or_(
+                                    ApiKey.last_used_at.is_(None),
+                                    ApiKey.last_used_at < entry["at"] - timedelta(minutes=1),
+                                ),
+                            )
+                            .values(last_used_at=entry["at"])
+                        )
             except Exception:  # the log must never break the request it describes
                 log.exception("Could not write the access log")
         return response

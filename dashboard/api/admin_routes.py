@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
+from dashboard import auth
 from dashboard.api.common import db, int_param, json_body, requires
 from dashboard.api.openapi import responds
-from dashboard.auth import create_api_key, utcnow
-from dashboard.errors import NotFound
+from dashboard.auth import create_api_key
 from dashboard.queries import iso_utc
 from dashboard.schema import ApiAccessLog, ApiKey
 
@@ -52,10 +52,7 @@ def post_api_key():
 @requires("api_keys:manage")
 def revoke_api_key(key_id: int):
     """Revoke a third-party API key."""
-    row = db().get(ApiKey, key_id)
-    if row is None:
-        raise NotFound(f"API key {key_id} not found")
-    row.revoked_at = row.revoked_at or utcnow()
+    auth.revoke_api_key(db(), key_id)
     db().commit()
     return "", 204
 

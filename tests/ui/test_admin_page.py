@@ -442,6 +442,7 @@ def test_create_an_api_key_shown_once_then_revoke_it(admin_ui, world, factory, a
     rows = table_rows(table, "admin-keys-rows")
     grafana = next(r for r in rows if r[0] == "Grafana")
     assert grafana[1] == f"{key[:12]}..." and grafana[4] == "no" and grafana[5] == "Revoke"
+    assert grafana[3] != "never"  # the call to /auth/me above is recorded as the key's last use
     assert {b["index"] for b in buttons(table, KEY_REVOKE)} == {
         row.id,
         row.id - 1,
@@ -466,7 +467,7 @@ def test_api_key_errors_are_clear(admin_ui, world, factory):
     body = post(admin_ui, key_action(create=1, name="   "), csrf).json["response"]
     assert body["admin-keys-message"]["children"].endswith("(name: 1 to 120 characters)")
     body = post(admin_ui, key_action(revoke=999999), csrf).json["response"]
-    assert body["admin-keys-message"]["children"] == "No such API key"
+    assert body["admin-keys-message"]["children"] == "API key 999999 not found"
     assert db_state(factory) == before
 
 
