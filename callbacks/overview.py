@@ -1,20 +1,140 @@
-"""Overview callbacks: the scope always comes from the server-side cookie, never from the browser."""
+"""Overview callbacks: totals, user distribution and the last 24 hours of the caller's whole scope.
 
-from datetime import UTC, datetime, timedelta
+The scope always comes from the server-side cookie (`ui_scope()`); the page sends nothing but the
+refresh tick. Energy comes from the rollups (`energy_series`), never from raw readings over long ranges:
+- "last 24 h": the 24 hourly buckets ending with the current hour (kWh);
+- "today": the 15-minute buckets since local midnight (DST-aware `local_midnight_utc`; kWh);
+- "now" (kW): each device's mean power over the last 5 minutes of readings, summed per direction with
+  the rollups' rule (a bounded query on the (device_id, ts) key); when nothing reported in those
+  5 minutes, the latest complete 15-minute rollup bucket of the last hour (its energy x 4).
+"""
 
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import plotly.graph_objects as go
 from dash import Input, Output, no_update
+from sqlalchemy import exists, func, select
 
-from dashboard.api.common import db
+from callbacks.charts import CONSUMPTION, PRODUCTION, base_layout, empty_figure, to_local
+from callbacks.common import Choice, local_midnight_utc, local_today
+from callbacks.realtime import floor_to, mean_power, scope_devices, utcnow
+from dashboard.api.common import db, services
 from dashboard.queries import energy_series
+from dashboard.readings import FUTURE_TOLERANCE
+from dashboard.schema import PV, Device, House, community_houses
+from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
 
+HOUR = timedelta(hours=1)
+QUARTER = timedelta(minutes=15)
+NOW_WINDOW = timedelta(minutes=5)
 
-def last_24h_totals(scope) -> tuple[float, float, float]:
-    end = datetime.now(UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    series = energy_series(db(), scope, "hour", end - timedelta(hours=24), end)
+
+def _next_hour(now: datetime) -> datetime:
+    return now.replace(minute=0, second=0, microsecond=0) + HOUR
+
+
+def last_24h_series(scope: Scope, now: datetime | None = None) -> list[dict]:
+    """Hourly kWh of the 24 hourly buckets ending with the current one (missing hours absent)."""
+    end = _next_hour(now or utcnow())
+    return energy_series(db(), scope, "hour", end - timedelta(hours=24), end)
+
+
+def totals(series: list[dict]) -> tuple[float, float, float]:
     consumption = sum(p["consumption_kwh"] for p in series)
     production = sum(p["production_kwh"] for p in series)
     return consumption, production, consumption - production
+
+
+def last_24h_totals(scope: Scope) -> tuple[float, float, float]:
+    return totals(last_24h_series(scope))
+
+
+def today_totals(scope: Scope, timezone: str, now: datetime) -> tuple[float, float, float]:
+    """kWh since local midnight (a local day may last 23 or 25 hours; the bounds are exact)."""
+    start = local_midnight_utc(local_today(timezone), timezone)
+    end = floor_to(now, QUARTER) + QUARTER
+    return totals(energy_series(db(), scope, "15min", start, end))
+
+
+def power_now(scope: Scope, now: datetime, timezone: str) -> tuple[float | None, float | None, str]:
+    """(demand kW, production kW, where the numbers come from)."""
+    session = db()
+    devices = scope_devices(session, scope, Choice())
+    consumption, production, reporting = mean_power(
+        session, devices, now - NOW_WINDOW, now + FUTURE_TOLERANCE
+    )
+    if reporting:
+        note = f"Now: mean power of the last 5 minutes ({reporting} device(s) reporting)."
+        return (consumption or 0.0) / 1000.0, (production or 0.0) / 1000.0, note
+    end = floor_to(now, QUARTER)  # the current quarter is still filling
+    series = energy_series(session, scope, "15min", end - HOUR, end)
+    if series:
+        last = series[-1]
+        bucket = datetime.fromisoformat(last["timestamp"].replace("Z", ""))
+        note = (
+            "Now: no reading in the last 5 minutes; the 15-minute interval "
+            f"{to_local(bucket, timezone):%H:%M}-{to_local(bucket + QUARTER, timezone):%H:%M} (energy x 4)."
+        )
+        return last["consumption_kwh"] * 4, last["production_kwh"] * 4, note
+    return None, None, "Now: no reading in the last hour."
+
+
+def distribution(scope: Scope) -> dict[str, int]:
+    """Houses in the scope: consumers (no production device nor PV), prosumers (a production device or
+    a PV) and community members (in at least one community)."""
+    h = House
+    producing = exists().where(
+        Device.house_id == h.id, Device.direction == "production", Device.kind != "appliance"
+    ) | exists().where(PV.house_id == h.id)
+    member = exists().where(community_houses.c.house_id == h.id)
+    stmt = select(
+        func.count(),
+        func.count().filter(producing),
+        func.count().filter(member),
+    ).select_from(h)
+    if not scope.all_houses:
+        stmt = stmt.where(h.id.in_(sorted(scope.house_ids or ())))
+    houses, prosumers, members = db().execute(stmt).one()
+    return {"houses": houses, "consumers": houses - prosumers, "prosumers": prosumers, "members": members}
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def day_chart(series: list[dict], timezone: str, now: datetime) -> go.Figure:
+    """Hourly consumption and production of the last 24 h as bars: a missing hour is a missing bar."""
+    if not series:
+        return empty_figure("No readings in the last 24 hours.", height=280)
+    xs = [to_local(p["timestamp"], timezone) for p in series]
+    fig = go.Figure()
+    for name, key, colour in (("Consumption", "consumption_kwh", CONSUMPTION), ("Production", "production_kwh",
+                                                                                 PRODUCTION)):  # fmt: skip
+        fig.add_trace(
+            go.Bar(
+                x=[x.strftime("%Y-%m-%d %H:%M") for x in xs],
+                y=[p[key] for p in series],
+                name=name,
+                marker={"color": colour},
+                hovertemplate="%{y:.2f} kWh",
+            )
+        )
+    end = _next_hour(now)
+    base_layout(fig, y_title="kWh per hour", height=280)
+    fig.update_layout(
+        barmode="group",
+        xaxis={
+            "range": [
+                f"{to_local(end - timedelta(hours=24), timezone):%Y-%m-%d %H:%M}",
+                f"{to_local(end, timezone):%Y-%m-%d %H:%M}",
+            ],
+            "title": f"Local time ({timezone}), hour starts",
+        },
+    )
+    return fig
 
 
 def register_callbacks(app) -> None:
@@ -29,3 +149,49 @@ def register_callbacks(app) -> None:
         if scope is None:  # the request guard already refused anonymous calls; belt and braces
             return no_update, no_update, no_update
         return tuple(f"{value:,.1f}" for value in last_24h_totals(scope))
+
+    @app.callback(
+        Output("overview-demand-now", "children"),
+        Output("overview-production-now", "children"),
+        Output("overview-net-now", "children"),
+        Output("overview-now-note", "children"),
+        Output("overview-demand-today", "children"),
+        Output("overview-production-today", "children"),
+        Output("overview-net-today", "children"),
+        Output("overview-chart", "figure"),
+        Output("overview-updated", "children"),
+        Input("overview-refresh", "n_intervals"),
+    )
+    def update_now_today_chart(_n):
+        scope = ui_scope()
+        if scope is None:
+            return ("-",) * 7 + (empty_figure("Please log in."), "")
+        timezone = services().settings.timezone
+        now = utcnow()
+        demand_now, production_now, note = power_now(scope, now, timezone)
+        net_now = None if demand_now is None else demand_now - (production_now or 0.0)
+        today = today_totals(scope, timezone, now)
+        chart = day_chart(last_24h_series(scope, now), timezone, now)
+        return (
+            fmt(demand_now, 2),
+            fmt(production_now, 2),
+            fmt(net_now, 2),
+            note,
+            *(fmt(v) for v in today),
+            chart,
+            f"Updated {to_local(now, timezone):%H:%M:%S} ({timezone}); refreshes every 30 s.",
+        )
+
+    @app.callback(
+        Output("overview-houses", "children"),
+        Output("overview-consumers", "children"),
+        Output("overview-prosumers", "children"),
+        Output("overview-members", "children"),
+        Input("overview-refresh", "n_intervals"),
+    )
+    def update_distribution(_n):
+        scope = ui_scope()
+        if scope is None:
+            return "-", "-", "-", "-"
+        counts = distribution(scope)
+        return tuple(str(counts[k]) for k in ("houses", "consumers", "prosumers", "members"))

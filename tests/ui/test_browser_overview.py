@@ -1,0 +1,55 @@
+"""The Overview in chromium on the demo server (6 houses x 30 days, the live simulator posting every 5 s):
+the cards fill with numbers (now, today, last 24 h), the distribution adds up to the caller's houses,
+the 24-hour chart has its two traces, and there are no console errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ui.browser_helpers import shot, wait_for_traces
+
+pytestmark = pytest.mark.browser
+KINDS = ("demand", "production", "net")
+
+
+def number(page, element_id: str) -> float:
+    return float(page.inner_text(f"#{element_id}").replace(",", ""))
+
+
+def wait_for_number(page, element_id: str, timeout: float = 20_000) -> float:
+    page.wait_for_function(
+        "(id) => { const t = document.getElementById(id)?.innerText.trim();"
+        " return !!t && t !== '-' && !isNaN(parseFloat(t.replace(/,/g, ''))); }",
+        arg=element_id,
+        timeout=timeout,
+    )
+    return number(page, element_id)
+
+
+@pytest.mark.parametrize(("username", "houses"), [("analyst", 6), ("consumer", 1)])
+def test_overview_cards_distribution_and_chart(open_as, username, houses):
+    page = open_as(username, "/")
+    values = {
+        (kind, window): wait_for_number(page, f"overview-{kind}{suffix}")
+        for kind in KINDS
+        for window, suffix in (("now", "-now"), ("today", "-today"), ("24h", ""))
+    }
+    for window in ("now", "today", "24h"):
+        assert values[("demand", window)] > 0, window  # the simulator keeps the scope consuming
+        assert values[("production", window)] >= 0
+        # net = demand - production, up to the rounding of the shown numbers
+        net = values[("demand", window)] - values[("production", window)]
+        assert values[("net", window)] == pytest.approx(net, abs=0.02), window
+    assert "last 5 minutes" in page.inner_text("#overview-now-note")  # live readings, not the fallback
+
+    assert wait_for_number(page, "overview-houses") == houses
+    consumers, prosumers = number(page, "overview-consumers"), number(page, "overview-prosumers")
+    assert consumers + prosumers == houses
+    assert 0 <= number(page, "overview-members") <= houses
+
+    traces = wait_for_traces(page, "overview-chart")
+    assert [t["name"] for t in traces] == ["Consumption", "Production"]
+    assert traces[0]["color"] == "#1f77b4" and traces[1]["color"] == "#2ca02c"
+    assert 23 <= traces[0]["points"] <= 24  # one bar per hour of the last 24 h (demo: no missing hour)
+    shot(page, f"overview-{username}")
+    assert page.errors == []
