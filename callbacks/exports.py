@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from dash import Input, Output, State, no_update
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, html, no_update
 
 from callbacks.common import ALL, NO_HOUSE, error_text, local_today
 from callbacks.common import parse_date as _date
@@ -73,9 +74,29 @@ def csv_filename(result: Summary, start_date, end_date, house_id) -> str:
     return f"summary_{result.period}_{first:%Y%m%d}_{last:%Y%m%d}{suffix}.csv"
 
 
+def cell_text(value) -> str:
+    """A summary value as the preview shows it: the CSV's text (empty for no data)."""
+    return "" if value is None else str(value)
+
+
+def summary_table(rows: list[dict]) -> dbc.Table:
+    """The preview: the CSV's columns (units in the names) and values, one row per period."""
+    return dbc.Table(
+        [
+            html.Thead(html.Tr([html.Th(column) for column in COLUMNS])),
+            html.Tbody([html.Tr([html.Td(cell_text(row[column])) for column in COLUMNS]) for row in rows]),
+        ],
+        id="exports-rows",
+        bordered=True,
+        hover=True,
+        size="sm",
+        striped=True,
+    )
+
+
 def register_callbacks(app) -> None:
     @app.callback(
-        Output("exports-table", "data"),
+        Output("exports-table", "children"),
         Output("exports-message", "children"),
         Output("exports-message", "color"),
         Output("exports-message", "is_open"),
@@ -94,8 +115,7 @@ def register_callbacks(app) -> None:
             return [], error_text(exc), "danger", True
         if not result.rows:
             return [], "No readings in this range.", "info", True
-        rows = [{column: row[column] for column in COLUMNS} for row in result.rows]
-        return rows, "", "info", False
+        return summary_table(result.rows), "", "info", False
 
     @app.callback(
         Output("exports-download", "data"),

@@ -3,12 +3,11 @@ as CSV (the same columns and units as `GET /api/v1/exports/summary`). Callbacks:
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import dash_table, dcc, html
+from dash import dcc, html
 
 from callbacks.common import ALL, scope_options
 from callbacks.exports import default_range
 from dashboard.api.common import db, services
-from dashboard.exports import COLUMNS
 from dashboard.ui_auth import PAGE_ROLES, page_guard
 
 dash.register_page(__name__, path="/exports", title="Exports - Aggregator")
@@ -78,16 +77,6 @@ def layout(scope, **_kwargs):
             ),
             dcc.Download(id="exports-download"),
             dbc.Alert(id="exports-message", is_open=False, color="info"),
-            dcc.Loading(
-                dash_table.DataTable(
-                    id="exports-table",
-                    columns=[{"name": column, "id": column} for column in COLUMNS],
-                    data=[],
-                    page_size=31,
-                    sort_action="native",
-                    style_table={"overflowX": "auto"},
-                    style_cell={"fontFamily": "inherit", "fontSize": "0.9rem"},
-                )
-            ),
+            dcc.Loading(html.Div(id="exports-table", className="table-responsive")),
         ]
     )

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from callbacks.exports import default_range
+from callbacks.exports import cell_text, default_range
 from dashboard.auth import user_scope
 from dashboard.exports import COLUMNS, _local_midnight, summary
 from dashboard.schema import User
@@ -23,7 +23,7 @@ API_HEADER = (
 )
 INPUTS = ("exports-period.value", "exports-range.start_date", "exports-range.end_date", "exports-scope.value")
 PREVIEW_OUTPUTS = [
-    ("exports-table", "data"),
+    ("exports-table", "children"),
     ("exports-message", "children"),
     ("exports-message", "color"),
     ("exports-message", "is_open"),
@@ -102,6 +102,23 @@ def service_rows(app, factory, username, start, end, period="daily", house_id=No
     return result.rows
 
 
+def table(body) -> list[dict]:
+    """The preview table's rows (Dash component JSON) as {column: cell text}; [] when there is none."""
+    children = body["exports-table"]["children"]
+    if not children:
+        return []
+    head, tbody = children["props"]["children"]
+    names = [th["props"]["children"] for th in head["props"]["children"]["props"]["children"]]
+    return [
+        dict(zip(names, [td["props"]["children"] for td in tr["props"]["children"]], strict=True))
+        for tr in tbody["props"]["children"]
+    ]
+
+
+def as_cells(rows: list[dict]) -> list[dict]:
+    return [{column: cell_text(row[column]) for column in COLUMNS} for row in rows]
+
+
 def post(ui, payload, headers=None):
     return ui["client"].post("/_dash-update-component", json=payload, headers=headers or {})
 
@@ -113,9 +130,9 @@ def test_analyst_preview_is_the_services_rows(exports_ui, app, factory, world, p
     assert r.status_code == 200
     body = r.json["response"]
     expected = service_rows(app, factory, "analyst", exports_ui["start"], exports_ui["end"], period)
-    assert body["exports-table"]["data"] == expected
+    assert table(body) == as_cells(expected)
     assert body["exports-message"]["is_open"] is False
-    total = sum(row["consumption_kwh"] for row in body["exports-table"]["data"])
+    total = sum(float(row["consumption_kwh"]) for row in table(body))
     assert total == pytest.approx(3 * 4 * (H1_WH + H2_WH) / 1000.0)
     if period == "daily":
         assert len(expected) == 3
@@ -126,12 +143,12 @@ def test_analyst_preview_is_the_services_rows(exports_ui, app, factory, world, p
 def test_analyst_preview_of_one_house(exports_ui, app, factory, world):
     csrf = cookie_login(exports_ui["client"], "analyst")
     payload = preview_payload("daily", exports_ui["start"], exports_ui["end"], str(world.house2))
-    data = post(exports_ui, payload, csrf).json["response"]["exports-table"]["data"]
+    data = table(post(exports_ui, payload, csrf).json["response"])
     expected = service_rows(
         app, factory, "analyst", exports_ui["start"], exports_ui["end"], house_id=world.house2
     )
-    assert data == expected
-    assert [row["consumption_kwh"] for row in data] == [pytest.approx(4 * H2_WH / 1000.0)] * 3
+    assert data == as_cells(expected)
+    assert [float(row["consumption_kwh"]) for row in data] == [pytest.approx(4 * H2_WH / 1000.0)] * 3
 
 
 def test_download_is_the_apis_csv_with_units_in_the_header(exports_ui, app, factory, world):
@@ -166,9 +183,9 @@ def test_download_is_the_apis_csv_with_units_in_the_header(exports_ui, app, fact
 def test_consumer_sees_only_their_house(exports_ui, app, factory, world):
     csrf = cookie_login(exports_ui["client"], "consumer")
     payload = preview_payload("daily", exports_ui["start"], exports_ui["end"], "all")
-    data = post(exports_ui, payload, csrf).json["response"]["exports-table"]["data"]
-    assert data == service_rows(app, factory, "consumer", exports_ui["start"], exports_ui["end"])
-    assert [row["consumption_kwh"] for row in data] == [pytest.approx(4 * H1_WH / 1000.0)] * 3
+    data = table(post(exports_ui, payload, csrf).json["response"])
+    assert data == as_cells(service_rows(app, factory, "consumer", exports_ui["start"], exports_ui["end"]))
+    assert [float(row["consumption_kwh"]) for row in data] == [pytest.approx(4 * H1_WH / 1000.0)] * 3
 
 
 def test_consumer_posting_another_house_gets_no_data(exports_ui, world):
@@ -177,7 +194,7 @@ def test_consumer_posting_another_house_gets_no_data(exports_ui, world):
     r = post(exports_ui, preview_payload("daily", exports_ui["start"], exports_ui["end"], forged), csrf)
     assert r.status_code == 200
     body = r.json["response"]
-    assert body["exports-table"]["data"] == []
+    assert table(body) == []
     assert body["exports-message"]["is_open"] is True and body["exports-message"]["color"] == "danger"
     assert "not in your scope" in body["exports-message"]["children"]
     assert "36.0" not in r.get_data(as_text=True)  # house B's 4 x 9 kWh a day
@@ -189,7 +206,7 @@ def test_consumer_posting_another_house_gets_no_data(exports_ui, world):
     assert "not in your scope" in body["exports-download-status"]["children"]
     for junk in ("999999", "not-a-number", 3.5):  # unknown ids and garbage are refused alike
         payload = preview_payload("daily", exports_ui["start"], exports_ui["end"], junk)
-        assert post(exports_ui, payload, csrf).json["response"]["exports-table"]["data"] == []
+        assert table(post(exports_ui, payload, csrf).json["response"]) == []
 
 
 def test_no_cookie_is_refused(exports_ui):
@@ -212,7 +229,7 @@ def test_bad_range_shows_a_message_not_a_crash(exports_ui):
     csrf = cookie_login(exports_ui["client"], "analyst")
     payload = preview_payload("daily", exports_ui["end"], exports_ui["start"], "all")  # reversed
     body = post(exports_ui, payload, csrf).json["response"]
-    assert body["exports-table"]["data"] == [] and body["exports-message"]["color"] == "danger"
+    assert table(body) == [] and body["exports-message"]["color"] == "danger"
     payload = preview_payload("hourly", exports_ui["start"], exports_ui["end"], "all")
     assert "period" in post(exports_ui, payload, csrf).json["response"]["exports-message"]["children"]
 
