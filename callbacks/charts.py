@@ -71,6 +71,8 @@ def empty_figure(message: str, height: int = 320) -> go.Figure:
             {"text": message, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}
         ],
         margin={"l": 40, "r": 20, "t": 30, "b": 40},
+        paper_bgcolor="white",
+        plot_bgcolor="white",
     )
     return fig
 
