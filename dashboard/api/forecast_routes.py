@@ -64,24 +64,90 @@ def spec_error(status: int, error: str, detail: str | None = None):
     return jsonify(body), status
 
 
-@responds(200, 202)  # 202: still running after TRAIN_WAIT_S, or ?async=true
-@requires("forecast:train", query=PARAMS_DOC)
-def train(target: str, product: str):
-    """Train a forecaster on the scope's history and store it (encrypted) as the active version."""
-    scope = current_scope()
-    params = _params()
+class QueueUnavailable(Exception):
+    """The job queue (Redis) could not take the job; `detail` says so in the spec's words."""
+
+    def __init__(self, exc: Exception):
+        super().__init__(f"the job queue is unavailable: {exc.__class__.__name__}")
+        self.detail = str(self)
+
+
+class ForecastFailed(Exception):
+    """No forecast: the model is missing, the job failed or no worker answered (the spec's 500)."""
+
+    def __init__(self, detail: str | None):
+        super().__init__(detail or "Model missing or forecast failed")
+        self.detail = detail
+
+
+def start_training(scope, target: str, product: str, params: dict) -> str:
+    """Validate (ValidationFailed before anything is queued) and queue a training job; its id.
+
+    Raises QueueUnavailable when the queue cannot take it. Shared by the API and the Forecasts page."""
     forecasting.resolve_task(scope, target, product, params)  # 422 now, before anything is queued
     jobs_context.configure(services().settings)  # in-process jobs follow the app that enqueued them
     queue = job_queue_from_settings(services().settings)
     job_params = {k: v for k, v in params.items() if k != "async"}
     try:
-        job_id = enqueue_training(queue, target, product, job_params, scope)
-    except Exception as exc:  # the queue (Redis) is unreachable: say so in the spec's body
+        return enqueue_training(queue, target, product, job_params, scope)
+    except Exception as exc:  # the queue (Redis) is unreachable
         log.exception("Could not enqueue training")
-        return spec_error(500, "Training failed", f"the job queue is unavailable: {exc.__class__.__name__}")
+        raise QueueUnavailable(exc) from exc
+
+
+def enqueue_forecast(scope, target: str, product: str, params: dict) -> str:
+    """Validate (ValidationFailed before anything is queued) and queue a forecast on the `forecast`
+    queue; its job id. Raises QueueUnavailable when the queue cannot take it."""
+    forecasting.resolve_task(scope, target, product, params)  # 422 now, before anything is queued
+    settings = services().settings
+    jobs_context.configure(settings)
+    queue = job_queue_from_settings(settings)
+    try:
+        return queue.enqueue("jobs.forecasting.forecast", target, product, params, scope_fields(scope),
+                             queue="forecast", result_ttl_s=FORECAST_RESULT_TTL_S)  # fmt: skip
+    except Exception as exc:  # the queue (Redis) is unreachable
+        log.exception("Could not enqueue a forecast")
+        raise QueueUnavailable(exc) from exc
+
+
+def forecast_result(job_id: str) -> dict:
+    """Wait up to FORECAST_WAIT_S for a queued forecast: the job's result, `{"version", "forecast": [rows]}`.
+    Raises ValidationFailed (bad input, the caller's 422) or ForecastFailed (the spec's 500)."""
+    settings = services().settings
+    status = job_queue_from_settings(settings).wait(job_id, settings.forecast_wait_s)
+    if status.status != "finished":
+        raise ForecastFailed(
+            f"no forecast worker answered within {settings.forecast_wait_s} s: start one with `make worker`"
+            if status.status in ("queued", "started")
+            else "the forecast job failed"
+        )
+    result = status.result
+    if result.get("failed") == "input":
+        raise ValidationFailed(result["detail"], details=result.get("details"))
+    if result.get("failed"):
+        raise ForecastFailed(result.get("detail"))
+    return result
+
+
+def run_forecast(scope, target: str, product: str, params: dict) -> dict:
+    """Forecast with the slot's active model and wait for it (see enqueue_forecast, forecast_result).
+    Shared by the API and the Forecasts page."""
+    return forecast_result(enqueue_forecast(scope, target, product, params))
+
+
+@responds(200, 202)  # 202: still running after TRAIN_WAIT_S, or ?async=true
+@requires("forecast:train", query=PARAMS_DOC)
+def train(target: str, product: str):
+    """Train a forecaster on the scope's history and store it (encrypted) as the active version."""
+    params = _params()
+    try:
+        job_id = start_training(current_scope(), target, product, params)
+    except QueueUnavailable as exc:  # say so in the spec's body
+        return spec_error(500, "Training failed", exc.detail)
 
     if str(params.get("async", "")).lower() in ("1", "true", "yes"):
         return jsonify({"job_id": job_id, "status": "queued", "status_url": f"/api/v1/jobs/{job_id}"}), 202
+    queue = job_queue_from_settings(services().settings)
     status = queue.wait(job_id, services().settings.train_wait_s)
     if status.status == "finished" and not status.result.get("failed"):
         return jsonify(status.result)
@@ -96,32 +162,10 @@ def train(target: str, product: str):
 @requires("forecast:read", query=PARAMS_DOC)
 def forecast(target: str, product: str):
     """Forecast with the active model of the slot (history blue, forecast red on the Forecasts page)."""
-    scope = current_scope()
-    params = _params()
-    forecasting.resolve_task(scope, target, product, params)  # 422 now, before anything is queued
-    settings = services().settings
-    jobs_context.configure(settings)
-    queue = job_queue_from_settings(settings)
     try:
-        job_id = queue.enqueue("jobs.forecasting.forecast", target, product, params, scope_fields(scope),
-                               queue="forecast", result_ttl_s=FORECAST_RESULT_TTL_S)  # fmt: skip
-    except Exception as exc:  # the queue (Redis) is unreachable: say so in the spec's body
-        log.exception("Could not enqueue a forecast")
-        return spec_error(500, "Model missing or forecast failed",
-                          f"the job queue is unavailable: {exc.__class__.__name__}")  # fmt: skip
-    status = queue.wait(job_id, settings.forecast_wait_s)
-    if status.status != "finished":
-        detail = (
-            f"no forecast worker answered within {settings.forecast_wait_s} s: start one with `make worker`"
-            if status.status in ("queued", "started")
-            else "the forecast job failed"
-        )
-        return spec_error(500, "Model missing or forecast failed", detail)
-    result = status.result
-    if result.get("failed") == "input":
-        raise ValidationFailed(result["detail"], details=result.get("details"))
-    if result.get("failed"):
-        return spec_error(500, "Model missing or forecast failed", result.get("detail"))
+        result = run_forecast(current_scope(), target, product, _params())
+    except (ForecastFailed, QueueUnavailable) as exc:  # the spec's body; ValidationFailed answers 422
+        return spec_error(500, "Model missing or forecast failed", exc.detail)
     return jsonify({"forecast": result["forecast"]})
 
 
