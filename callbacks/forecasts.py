@@ -49,6 +49,7 @@ from dashboard.queries import energy_series
 from dashboard.schema import ModelVersion
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
+from jobs.training import TRAIN_FUNC
 
 TARGETS = ("consumption", "production")
 PRODUCTS = ("next-24-hours", "short-term")
@@ -257,8 +258,10 @@ def checked_job_ids(raw) -> list[str] | None:
 
 
 def is_training_status(status) -> bool:
-    """A finished job must carry a training's answer (the model version, or `failed: True` with why); a
-    forecast's answer (`forecast`, or `failed: "input" | "model"`) or any other job's is not shown."""
+    """Only training jobs are shown: the queue records each job's function; a finished job must also
+    carry a training's answer (the model version, or `failed: True` with why), never a forecast's."""
+    if status.func != TRAIN_FUNC:
+        return False
     if status.status != "finished":
         return True
     result = status.result

@@ -40,6 +40,7 @@ class JobStatus:
     enqueued_at: datetime | None = None
     ended_at: datetime | None = None
     meta: dict = field(default_factory=dict)
+    func: str | None = None  # the job's function ("jobs.training.train_model"), to tell job kinds apart
     done: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     def as_json(self) -> dict:
@@ -102,7 +103,7 @@ class InProcessJobQueue:
                 job_id=None, result_ttl_s=None, **kwargs) -> str:  # fmt: skip
         resolve(func_path)  # fail now, in the caller, on a wrong name
         job_id = job_id or uuid.uuid4().hex
-        status = JobStatus(job_id, "queued", enqueued_at=datetime.now(UTC))
+        status = JobStatus(job_id, "queued", enqueued_at=datetime.now(UTC), func=func_path)
         with self.lock:
             self.jobs[job_id] = status
         intervals = retry_intervals_s or [0]
@@ -185,6 +186,7 @@ class RQJobQueue:
             error=error,
             enqueued_at=job.enqueued_at,
             ended_at=job.ended_at,
+            func=job.func_name,
         )
 
     def wait(self, job_id: str, timeout_s: float) -> JobStatus:

@@ -23,10 +23,13 @@ BACKOFF_S = (5, 15)  # waits before the second and third attempt after a transie
 ABANDONED_RETRIES = 2  # requeues of a job whose worker died
 
 
+TRAIN_FUNC = "jobs.training.train_model"  # job status records it: the UI shows only these jobs
+
+
 def enqueue_training(queue, target: str, product: str, params: dict, scope) -> str:
     """Queue `train_model` the one way the API and the tests do: on the training queue, requeued at once
     (no back-off) when its worker dies."""
-    return queue.enqueue("jobs.training.train_model", target, product, params, scope_fields(scope),
+    return queue.enqueue(TRAIN_FUNC, target, product, params, scope_fields(scope),
                          queue="training", retries=ABANDONED_RETRIES)  # fmt: skip
 
 

@@ -41,6 +41,7 @@ def test_result_comes_back(queue):
     status = queue.wait(job_id, 30)
     assert (status.status, status.result, status.error) == ("finished", 5, None)
     assert status.ended_at is not None
+    assert status.func == "tests.jobs_for_tests.add"  # the UI tells training jobs from others by it
 
 
 def test_failure_carries_the_error_text(queue):
