@@ -95,7 +95,7 @@ BAD_CASES = [
     ("power_factor", {"power_factor": 1.2}),
     ("voltage_v", {"voltage_v": 1200.0}),
     ("voltage_v", {"voltage_v": -5.0}),
-    ("timestamp", {"timestamp": (datetime.now(UTC) + timedelta(minutes=10)).isoformat()}),
+    ("timestamp", {"timestamp": (datetime.now(UTC) + timedelta(days=1)).isoformat()}),
     ("device_id", {"device_id": "NO-SUCH-DEVICE"}),
     ("device_id", {"device_id": 42}),
     ("power", {"power": 5}),
