@@ -9,18 +9,34 @@ from the server-side cookie (`ui_scope()`); the house the browser sends is only 
 The range is a span of local days (both included) in `Settings.timezone`, turned into naive-UTC bounds
 with `local_days_range` (DST-aware). The service accepts at most 366 days; the page allows 365 local
 days, which stays within that limit even when the range gains an hour at the autumn DST change.
+
+Anomalies of one house take tens of milliseconds and are judged in the callback. Every house of a
+scope with several costs ~15 ms per house (seconds at 200 houses), so that scan runs as a background
+job (`jobs.analytics.anomaly_scan`, on the app's job queue: threads when embedded, RQ with REDIS_URL)
+that the page polls with a dcc.Interval, showing its progress, then the result. The job id, kept in a
+dcc.Store, is made on the server from the user id and a digest of the request (scope and range): on
+every poll the server checks that the id is this user's (a forged or another user's id shows nothing)
+and, when the job is done, that its result is this user's for this range. A job for the same user,
+scope and range is reused for SCAN_REUSE_S, so coming back to the page does not scan again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import math
+import re
+import threading
+import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
-from dash import Input, Output, ctx, html, no_update
+from dash import Input, Output, State, ctx, html, no_update
 from sqlalchemy import select
 
 from callbacks.charts import (
@@ -42,11 +58,16 @@ from callbacks.common import (
 from dashboard import analytics
 from dashboard.api.common import db, services
 from dashboard.errors import DomainError, Forbidden, ValidationFailed
+from dashboard.jobqueue import FINAL, JobNotFound, job_queue_from_settings
 from dashboard.policy import allowed
 from dashboard.queries import energy_series
 from dashboard.schema import House
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
+from jobs import context as jobs_context
+from jobs.analytics import KIND as SCAN_KIND
+
+log = logging.getLogger(__name__)
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 365  # local days per request: the service's 366-day limit, with room for a DST hour
@@ -65,6 +86,14 @@ VOLTAGE_KINDS = {
 }
 PF_LINE, PF_BARS = "#1f77b4", "rgba(214, 39, 40, 0.45)"
 WEEKDAY, WEEKEND = "#1f77b4", "#ff7f0e"
+POLL_MS = 800  # how often the page asks about a running all-houses anomaly scan
+SCAN_REUSE_S = 180  # a scan of the same user, scope and range is reused this long
+SCAN_PREFIX = "anomalies-"
+SCAN_ID = re.compile(r"anomalies-\d+-[0-9a-f]{16}-[0-9a-f]{32}")  # owner, request digest, random part
+NO_SCAN = "This anomaly scan is unknown or has expired: choose the range again."
+SCAN_FAILED = "The anomaly scan failed; choose the range again to retry."
+NO_QUEUE = "The anomaly scan could not be started: the job queue is unavailable."
+HIDDEN, SHOWN = {"display": "none"}, {"display": "block"}
 NOT_ALLOWED = "Your role may not read analytics."
 PLEASE_LOG_IN = "Please log in."
 
@@ -206,7 +235,8 @@ def consumption_figure(req: Request, events: list[dict]) -> go.Figure:
     utc_times = [datetime.fromisoformat(p["timestamp"][:-1]) for p in series]
     kw = [round(p["consumption_kwh"] / hours, 4) for p in series]
     times, values = with_gaps(utc_times, kw, step)
-    local = [to_local(t, req.timezone) if t is not None else None for t in times]
+    # ISO text, not datetimes: plotly validates and encodes a datetime per point (~40 ms a month)
+    local = [to_local(t, req.timezone).isoformat() if t is not None else None for t in times]
     fig = go.Figure(
         go.Scatter(x=local, y=values, mode="lines", name="Consumption (kW)", line={"color": CONSUMPTION})
     )
@@ -261,6 +291,104 @@ def anomaly_count_figure(events: list[dict], names: dict[int, str]) -> go.Figure
             )
     fig.update_layout(barmode="stack")
     return base_layout(fig, "Anomalies per house, by kind", "count")
+
+
+def anomaly_outputs(req: Request, events: list[dict]) -> tuple:
+    """Message (3), figure, counts and table of the anomaly card for the service's events."""
+    names = house_names(e["house_id"] for e in events)
+    if req.house_id is not None:
+        figure = consumption_figure(req, events)
+    elif events:
+        figure = anomaly_count_figure(events, names)
+    else:
+        figure = empty_figure("No anomalies in this range.")
+    if not events:
+        return (*message(f"No anomalies found for {req.label} in this range."), figure, [], [])
+    rows = anomaly_rows(events, names, req.timezone)
+    header = ["House", "Kind", "Start (local)", "End (local)", "Score", "Detail"]
+    note = shown_note(len(events))
+    alert = message(note.strip(), "warning") if note else NO_MESSAGE
+    return (*alert, figure, anomaly_counts(events), table(header, rows, "analytics-anomaly-rows"))
+
+
+def scan_digest(req: Request) -> str:
+    """What a scan answers: the user's scope and the range (so a stored job id names its request)."""
+    scope = req.scope
+    key = {
+        "user": scope.user_id,
+        "role": scope.role,
+        "houses": None if scope.house_ids is None else sorted(scope.house_ids),
+        "start": req.start.isoformat(),
+        "end": req.end.isoformat(),
+        "timezone": req.timezone,
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def scan_owner_prefix(scope: Scope) -> str:
+    return f"{SCAN_PREFIX}{scope.user_id}-"
+
+
+def own_scan_id(scope: Scope, job_id) -> bool:
+    """A job id as `start_scan` makes them, for this user (the server made it: the user id in it is
+    the one the job was queued with)."""
+    return (
+        isinstance(job_id, str)
+        and SCAN_ID.fullmatch(job_id) is not None
+        and job_id.startswith(scan_owner_prefix(scope))
+    )
+
+
+_recent_scans: dict[str, tuple[str, float]] = {}  # request digest -> (job id, monotonic time queued)
+_recent_lock = threading.Lock()
+
+
+def start_scan(req: Request) -> str:
+    """Queue the all-houses scan for this request, or reuse the one queued for it in the last
+    SCAN_REUSE_S (unless it failed or is gone). The job id: owner, request digest, random part."""
+    digest = scan_digest(req)
+    settings = services().settings
+    queue = job_queue_from_settings(settings)
+    now = time.monotonic()
+    with _recent_lock:
+        for key, (_job, at) in list(_recent_scans.items()):
+            if now - at > SCAN_REUSE_S:
+                del _recent_scans[key]
+        recent = _recent_scans.get(digest)
+    if recent is not None:
+        try:
+            if queue.status(recent[0]).status != "failed":
+                return recent[0]
+        except JobNotFound:
+            pass
+    jobs_context.configure(settings)  # in-process jobs follow the app that enqueued them
+    job_id = f"{scan_owner_prefix(req.scope)}{digest}-{uuid.uuid4().hex}"
+    queue.enqueue(
+        "jobs.analytics.anomaly_scan",
+        req.scope.user_id,
+        jobs_context.scope_fields(req.scope),
+        req.start.isoformat(),
+        req.end.isoformat(),
+        req.timezone,
+        job_id=job_id,
+        result_ttl_s=3600,
+    )
+    with _recent_lock:
+        _recent_scans[digest] = (job_id, now)
+    return job_id
+
+
+def scan_result(req: Request, status) -> list[dict] | None:
+    """The events of a finished scan when it is this user's, for this request; else None. Houses the
+    scope no longer sees are dropped (the user's houses may have changed since it was queued)."""
+    result = status.result
+    if not isinstance(result, dict) or result.get("kind") != SCAN_KIND:
+        return None
+    scope = req.scope
+    asked = (result.get("user_id"), result.get("start"), result.get("end"), result.get("timezone"))
+    if asked != (scope.user_id, req.start.isoformat(), req.end.isoformat(), req.timezone):
+        return None
+    return [e for e in result.get("events", []) if scope.can_see_house(e["house_id"])]
 
 
 # ---- voltage events ---------------------------------------------------------------------------------------
@@ -484,6 +612,18 @@ RANGE_INPUTS = (
 )
 
 
+# the all-houses scan: its job id, the poll timer and the progress bar
+SCAN_OUTPUTS = (
+    Output("analytics-anomaly-job", "data"),
+    Output("analytics-anomaly-poll", "disabled"),
+    Output("analytics-anomaly-progress", "value"),
+    Output("analytics-anomaly-progress", "label"),
+    Output("analytics-anomaly-progress-text", "children"),
+    Output("analytics-anomaly-progress-box", "style"),
+)
+SCAN_IDLE = (None, True, 0, "", "", HIDDEN)  # no job, no polling, no bar
+
+
 def _section(prefix: str, *extra: tuple[str, str]) -> list[Output]:
     return [
         Output(f"analytics-{prefix}-message", "children"),
@@ -519,33 +659,59 @@ def register_callbacks(app) -> None:
         *_section(
             "anomaly", ("analytics-anomaly-counts", "children"), ("analytics-anomaly-table", "children")
         ),
+        *SCAN_OUTPUTS,
         *RANGE_INPUTS,
+        Input("analytics-anomaly-poll", "n_intervals"),
+        State("analytics-anomaly-job", "data"),
     )
-    def anomalies_section(choice, start_date, end_date):
+    def anomalies_section(choice, start_date, end_date, _n_intervals, job):
+        """One house: its anomalies at once. Several houses: queue the scan (range changed) or report
+        on it (poll tick): progress while it runs, its events when it is done."""
         scope = ui_scope()
         if scope is None:  # the request guard already refused anonymous calls; belt and braces
-            return _refused(PLEASE_LOG_IN, "danger", 2)
+            return (*_refused(PLEASE_LOG_IN, "danger", 2), *SCAN_IDLE)
         try:
             req = analysis_request(scope, choice, start_date, end_date)
-            events = analytics.anomalies(
-                db(), scope, req.start, req.end, house_id=req.house_id, timezone=req.timezone
-            )
-            names = house_names(e["house_id"] for e in events)
-            if req.house_id is not None:
-                figure = consumption_figure(req, events)
-            elif events:
-                figure = anomaly_count_figure(events, names)
-            else:
-                figure = empty_figure("No anomalies in this range.")
+            if req.house_id is not None or len(analytics.scope_houses(db(), scope)) <= 1:
+                events = analytics.anomalies(
+                    db(), scope, req.start, req.end, house_id=req.house_id, timezone=req.timezone
+                )
+                return (*anomaly_outputs(req, events), *SCAN_IDLE)
         except DomainError as exc:
-            return _refused(error_text(exc), "danger", 2)
-        if not events:
-            return (*message(f"No anomalies found for {req.label} in this range."), figure, [], [])
-        rows = anomaly_rows(events, names, req.timezone)
-        header = ["House", "Kind", "Start (local)", "End (local)", "Score", "Detail"]
-        note = shown_note(len(events))
-        alert = message(note.strip(), "warning") if note else NO_MESSAGE
-        return (*alert, figure, anomaly_counts(events), table(header, rows, "analytics-anomaly-rows"))
+            return (*_refused(error_text(exc), "danger", 2), *SCAN_IDLE)
+        if scope.user_id is None:  # page scopes are users' scopes; nothing to own a job otherwise
+            return (*_refused(NOT_ALLOWED, "danger", 2), *SCAN_IDLE)
+
+        job_id = job.get("job") if isinstance(job, dict) else None
+        polling = ctx.triggered_id == "analytics-anomaly-poll"
+        if polling and not own_scan_id(scope, job_id):
+            return (*_refused(NO_SCAN, "danger", 2), *SCAN_IDLE)  # forged, or another user's job
+        queue = job_queue_from_settings(services().settings)
+        fresh = not polling or job_id.split("-")[2:3] != [scan_digest(req)]
+        try:
+            if fresh:  # a new range, or a tick racing a change of range: this request's scan
+                job_id = start_scan(req)
+            status = queue.status(job_id)
+        except JobNotFound:
+            return (*_refused(NO_SCAN, "danger", 2), *SCAN_IDLE)
+        except Exception:  # noqa: BLE001 - the queue (Redis) is unreachable: say so, never a 500
+            log.exception("Anomaly scan: job queue unavailable")
+            return (*_refused(NO_QUEUE, "danger", 2), *SCAN_IDLE)
+        if status.status == "failed":
+            return (*_refused(SCAN_FAILED, "danger", 2), *SCAN_IDLE)
+        if status.status in FINAL:
+            events = scan_result(req, status)
+            if events is None:
+                return (*_refused(NO_SCAN, "danger", 2), *SCAN_IDLE)
+            return (*anomaly_outputs(req, events), {"job": job_id}, *SCAN_IDLE[1:])
+        percent = round(100 * float(status.progress or 0.0))
+        detail = status.message or ("queued" if status.status == "queued" else "starting")
+        progress = (False, percent, f"{percent}%", f"Scanning {req.label.lower()}: {detail}", SHOWN)
+        if not fresh:  # the card keeps what it shows until the result is in
+            return (*([no_update] * 6), no_update, *progress)
+        text = f"Scanning {req.label.lower()} for anomalies in the background; the list follows."
+        waiting = empty_figure("Scanning every house for anomalies...")
+        return (*message(text), waiting, [], [], {"job": job_id}, *progress)
 
     @app.callback(*_section("voltage", ("analytics-voltage-table", "children")), *RANGE_INPUTS)
     def voltage_section(choice, start_date, end_date):

@@ -100,6 +100,62 @@ def flat_mask(power_kw: np.ndarray, cfg: AnomalyConfig) -> np.ndarray:
     return out
 
 
+def _hour_distances(local_hour: np.ndarray) -> np.ndarray:
+    """[hour, reading]: hours between the reading's local hour and `hour`, around the clock (0..12)."""
+    return np.abs((local_hour[None, :] - np.arange(24)[:, None] + 12) % 24 - 12)
+
+
+def leave_one_day_out_quantiles(
+    y: np.ndarray, y_day: np.ndarray, days: np.ndarray, q: float, min_samples: int
+) -> np.ndarray:
+    """For each day in `days`: the `q` quantile (numpy's default "linear" method) of the samples `y`
+    whose day (`y_day`) is another day; NaN where fewer than `min_samples` such samples remain.
+
+    Exact and vectorised: `y` is sorted once; a day's own samples are at known ranks of the sorted
+    array, so the k-th order statistic of the rest is found by stepping k over those ranks (a day holds
+    a few dozen samples at most), then interpolated exactly as `np.quantile` does.
+    """
+    out = np.full(len(days), np.nan)
+    n = len(y)
+    if n == 0 or len(days) == 0:
+        return out
+    order = np.argsort(y, kind="stable")
+    ys = y[order]
+    by_day = np.lexsort((np.arange(n), y_day[order]))  # ranks in the sorted array, grouped by day
+    grouped = y_day[order][by_day]
+    lo = np.searchsorted(grouped, days, side="left")
+    own = np.searchsorted(grouped, days, side="right") - lo  # samples of each day in the pool
+    m = n - own  # samples left when the day is out
+    width = int(own.max())
+    if width:
+        j = np.arange(width)
+        take = np.minimum(lo[:, None] + j, n - 1)
+        ranks = np.where(j < own[:, None], by_day[take], n)  # ascending per day; n = padding
+    ok = m >= max(min_samples, 1)
+    if not ok.any():
+        return out
+    m, ranks = m[ok], (ranks[ok] if width else None)
+    virtual = (m - 1) * q
+    prev = np.floor(virtual)
+    gamma = virtual - prev
+    prev = prev.astype(np.intp)
+    nxt = np.minimum(prev + 1, m - 1)
+
+    def position(k: np.ndarray) -> np.ndarray:
+        """Index in `ys` of the k-th (0-based) sample left when each day's own ranks are skipped."""
+        k = k.copy()
+        for col in range(width):
+            k += ranks[:, col] <= k
+        return k
+
+    a, b = ys[position(prev)], ys[position(nxt)]
+    diff = b - a  # np.quantile's interpolation (numpy's _lerp), operation for operation
+    value = a + diff * gamma
+    value = np.where(gamma >= 0.5, b - diff * (1 - gamma), value)
+    out[ok] = value
+    return out
+
+
 def hourly_baseline(
     power_kw: np.ndarray, local_hour: np.ndarray, weekend: np.ndarray, day: np.ndarray, cfg: AnomalyConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -108,28 +164,45 @@ def hourly_baseline(
 
     The ceiling of a reading is learned from the OTHER days only (leave one day out): a three-hour
     anomaly would otherwise be a tenth of a month's weekend samples at those hours and raise its own bar.
+    `day` is any integer label of the reading's local day (one day type per day).
     """
     n = len(power_kw)
     median, sigma, ceiling = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     valid = ~np.isnan(power_kw)
+    distance = _hour_distances(local_hour)
+    # the ceiling pool ignores the day type unless configured: one leave-one-day-out table per hour then
+    ceilings: dict[tuple[bool | None, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def ceiling_table(is_weekend: bool, hour: int) -> tuple[np.ndarray, np.ndarray]:
+        key = (is_weekend if cfg.ceiling_by_daytype else None, hour)
+        if key not in ceilings:
+            wide = valid & (distance[hour] <= cfg.ceiling_pool_hours)
+            if cfg.ceiling_by_daytype:
+                wide &= weekend == is_weekend
+            at_hour = local_hour == hour
+            if cfg.ceiling_by_daytype:
+                at_hour &= weekend == is_weekend
+            target_days = np.unique(day[at_hour])
+            values = leave_one_day_out_quantiles(
+                power_kw[wide], day[wide], target_days, cfg.quantile, cfg.min_samples
+            )
+            ceilings[key] = (target_days, values)
+        return ceilings[key]
+
     for is_weekend in (False, True):
+        of_type = weekend == is_weekend
         for hour in range(24):
-            near = np.abs((local_hour - hour + 12) % 24 - 12) <= cfg.pool_hours
-            pool = valid & (weekend == is_weekend) & near
-            target = (weekend == is_weekend) & (local_hour == hour)
-            x = power_kw[pool]
-            if len(x) < cfg.min_samples or not target.any():
+            target = of_type & (local_hour == hour)
+            if not target.any():
+                continue
+            x = power_kw[valid & of_type & (distance[hour] <= cfg.pool_hours)]
+            if len(x) < cfg.min_samples:
                 continue
             med = float(np.median(x))
             median[target] = med
             sigma[target] = float(np.median(np.abs(x - med))) * 1.4826
-            wide = np.abs((local_hour - hour + 12) % 24 - 12) <= cfg.ceiling_pool_hours
-            wide &= valid if not cfg.ceiling_by_daytype else valid & (weekend == is_weekend)
-            y, y_day = power_kw[wide], day[wide]
-            for d in np.unique(day[target]):
-                others = y[y_day != d]
-                if len(others) >= cfg.min_samples:
-                    ceiling[target & (day == d)] = float(np.quantile(others, cfg.quantile))
+            days, values = ceiling_table(is_weekend, hour)
+            ceiling[target] = values[np.searchsorted(days, day[target])]
     return median, sigma, ceiling
 
 

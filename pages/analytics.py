@@ -5,7 +5,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from callbacks.analytics import MAX_DAYS, default_range
+from callbacks.analytics import HIDDEN, MAX_DAYS, POLL_MS, default_range
 from callbacks.charts import empty_figure
 from callbacks.common import ALL, scope_options
 from dashboard.api.common import db, services
@@ -103,8 +103,31 @@ def layout(scope, **_kwargs):
         "Anomalies",
         "Consumption spikes, unusual night load and stuck meters, judged against each house's own "
         "history (the four weeks before the range included). One house: its consumption with each "
-        "anomaly shaded; all houses: the count per house and kind.",
-        above=html.Div(id="analytics-anomaly-counts", className="mb-2"),
+        "anomaly shaded; all houses: the count per house and kind, scanned in the background.",
+        above=html.Div(
+            [
+                # all houses: the background scan's progress (callbacks/analytics.py polls it)
+                html.Div(
+                    [
+                        dbc.Progress(
+                            id="analytics-anomaly-progress",
+                            value=0,
+                            label="",
+                            striped=True,
+                            animated=True,
+                            className="mb-1",
+                        ),
+                        html.Small(id="analytics-anomaly-progress-text", className="text-muted"),
+                    ],
+                    id="analytics-anomaly-progress-box",
+                    style=HIDDEN,
+                    className="mb-2",
+                ),
+                dcc.Store(id="analytics-anomaly-job", storage_type="memory"),
+                dcc.Interval(id="analytics-anomaly-poll", interval=POLL_MS, disabled=True),
+                html.Div(id="analytics-anomaly-counts", className="mb-2"),
+            ]
+        ),
         below=html.Div(id="analytics-anomaly-table"),
     )
     voltage = _section(

@@ -9,18 +9,30 @@ ground truth, as tests/api/test_analytics_scoped.py scores the service."""
 from __future__ import annotations
 
 import re
+import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
-from callbacks.analytics import ANOMALY_KINDS, MAX_DAYS, default_range
+from callbacks.analytics import (
+    ANOMALY_KINDS,
+    MAX_DAYS,
+    NO_SCAN,
+    SCAN_PREFIX,
+    Request,
+    default_range,
+    scan_digest,
+)
 from callbacks.common import local_days_range
 from dashboard import analytics
 from dashboard.auth import hash_password, user_scope
+from dashboard.jobqueue import job_queue_from_settings
 from dashboard.schema import InjectedAnomaly, User
 from dashboard.seed import seed_demo
+from jobs import context as jobs_context
 from tests.api.test_analytics_scoped import CONSUMPTION_KINDS, overlaps
 from tests.factories import PASSWORD
 from tests.ui.test_callback_guard import cookie_login, router_payload
@@ -38,32 +50,74 @@ LOW_PF_MINUTES = range(60, 90)  # house A: 30 of 120 minutes at power factor 0.8
 INTERRUPTION_MINUTES = range(40, 45)  # house B only: 5 min at 5 V
 
 
+# the anomaly card's background scan (several houses): job id, poll timer, progress bar
+SCAN_OUTPUTS = [
+    ("analytics-anomaly-job", "data"),
+    ("analytics-anomaly-poll", "disabled"),
+    ("analytics-anomaly-progress", "value"),
+    ("analytics-anomaly-progress", "label"),
+    ("analytics-anomaly-progress-text", "children"),
+    ("analytics-anomaly-progress-box", "style"),
+]
+POLL = "analytics-anomaly-poll.n_intervals"
+
+
 def outputs_of(section: str) -> list[tuple[str, str]]:
     prefix = f"analytics-{section}"
     base = [(f"{prefix}-message", p) for p in ("children", "color", "is_open")] + [
         (f"{prefix}-graph", "figure")
     ]
-    return base + [(component, "children") for component in SECTIONS[section]]
+    extra = SCAN_OUTPUTS if section == "anomaly" else []
+    return base + [(component, "children") for component in SECTIONS[section]] + extra
 
 
-def payload(section: str, choice, start, end) -> dict:
+def payload(section: str, choice, start, end, job=None, tick: int | None = None) -> dict:
+    """A callback request as the page sends it; for the anomaly card `tick` makes it a poll of `job`."""
     outputs = outputs_of(section)
+    inputs = [
+        {"id": key.split(".")[0], "property": key.split(".")[1], "value": value}
+        for key, value in zip(INPUTS, (choice, start, end), strict=True)
+    ]
+    state = []
+    if section == "anomaly":
+        inputs.append({"id": "analytics-anomaly-poll", "property": "n_intervals", "value": tick or 0})
+        state = [{"id": "analytics-anomaly-job", "property": "data", "value": job}]
     return {
         "output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
         "outputs": [{"id": i, "property": p} for i, p in outputs],
-        "inputs": [
-            {"id": key.split(".")[0], "property": key.split(".")[1], "value": value}
-            for key, value in zip(INPUTS, (choice, start, end), strict=True)
-        ],
-        "changedPropIds": ["analytics-scope.value"],
-        "state": [],
+        "inputs": inputs,
+        "changedPropIds": [POLL] if tick is not None else ["analytics-scope.value"],
+        "state": state,
     }
 
 
-def post(client, section, choice, start, end, headers=None):
+def post(client, section, choice, start, end, headers=None, job=None, tick=None):
     return client.post(
-        "/_dash-update-component", json=payload(section, choice, start, end), headers=headers or {}
+        "/_dash-update-component",
+        json=payload(section, choice, start, end, job, tick),
+        headers=headers or {},
     )
+
+
+def poll(client, csrf, choice, start, end, job, tick: int = 1) -> dict:
+    r = post(client, "anomaly", choice, start, end, csrf, job=job, tick=tick)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    return r.json["response"]
+
+
+def scan(client, csrf, choice, start, end, timeout_s: float = 60.0) -> tuple[dict, dict]:
+    """The anomaly card as the page drives it: the range's response, then polls (as dcc.Interval fires)
+    until polling stops; the first and the last response."""
+    first = body = section(client, csrf, "anomaly", choice, start, end)
+    job, tick = first["analytics-anomaly-job"]["data"], 0
+    deadline = time.monotonic() + timeout_s
+    while body["analytics-anomaly-poll"]["disabled"] is False:
+        assert time.monotonic() < deadline, "the anomaly scan did not finish"
+        time.sleep(0.05)
+        tick += 1
+        body = poll(client, csrf, choice, start, end, job, tick)
+        job = body.get("analytics-anomaly-job", {}).get("data", job)
+    return first, body
 
 
 def section(client, csrf, name, choice, start, end) -> dict:
@@ -244,7 +298,10 @@ def test_house_bs_flat_meter_is_listed_as_stuck_and_house_a_has_none(analytics_u
     csrf = cookie_login(ui["client"], "analyst")
     events = service(app, factory, "analyst", analytics.anomalies, ui)
     assert [(e["house_id"], e["kind"], e["score"]) for e in events] == [(world.house2, "stuck_meter", 2.0)]
-    body = section(ui["client"], csrf, "anomaly", "all", ui["start"], ui["end"])
+    # all houses (two): a background scan, polled until its result is in
+    _first, body = scan(ui["client"], csrf, "all", ui["start"], ui["end"])
+    assert body["analytics-anomaly-progress-box"]["style"] == {"display": "none"}
+    assert body["analytics-anomaly-job"]["data"]["job"].startswith(SCAN_PREFIX)
     drop = ui["drop_day"]
     assert cells(body["analytics-anomaly-table"]["children"]) == [
         [f"House B (#{world.house2})", "Stuck meter", f"{drop} 10:00", f"{drop} 12:00", "2.00 h stuck",
@@ -424,7 +481,13 @@ def test_listed_anomalies_score_against_the_injected_ground_truth(demo_ui, clien
     last = (DEMO_END - timedelta(days=1)).date()
     first = last - timedelta(days=DEMO_DAYS - 29)
     csrf = cookie_login(client, "analyst")
-    body = section(client, csrf, "anomaly", "all", first.isoformat(), last.isoformat())
+    started, body = scan(client, csrf, "all", first.isoformat(), last.isoformat())
+    # twelve houses: the callback answers at once with a progress bar, the scan runs in the background
+    assert started["analytics-anomaly-poll"]["disabled"] is False
+    assert started["analytics-anomaly-progress-box"]["style"] == {"display": "block"}
+    assert "Scanning" in started["analytics-anomaly-message"]["children"]
+    assert started["analytics-anomaly-table"]["children"] == []
+    assert body["analytics-anomaly-poll"]["disabled"] is True
     rows = cells(body["analytics-anomaly-table"]["children"])
     labels = {label: kind for kind, (label, _c) in ANOMALY_KINDS.items()}
     zone = ZoneInfo(DEMO_TZ)
@@ -462,6 +525,14 @@ def test_listed_anomalies_score_against_the_injected_ground_truth(demo_ui, clien
     counts = str(body["analytics-anomaly-counts"]["children"])
     for kind, (label, _c) in ANOMALY_KINDS.items():
         assert f"{label}: {sum(1 for e in events if e['kind'] == kind)}" in counts
+    # the job's batches (five houses at a time) find exactly the service's events, in its order
+    progress = []
+    with factory() as s:
+        batched = analytics.anomalies_in_batches(
+            s, scope, lo, hi, timezone=DEMO_TZ, batch_houses=5, progress=lambda *p: progress.append(p)
+        )
+    assert batched == events
+    assert progress == [(0, DEMO_HOUSES), (5, DEMO_HOUSES), (10, DEMO_HOUSES), (DEMO_HOUSES, DEMO_HOUSES)]
     house = events[0]["house_id"]
     body = section(client, csrf, "anomaly", str(house), first.isoformat(), last.isoformat())
     mine = [e for e in events if e["house_id"] == house]
@@ -469,3 +540,129 @@ def test_listed_anomalies_score_against_the_injected_ground_truth(demo_ui, clien
     assert len(figure["layout"]["shapes"]) == len(mine)  # one shaded window per anomaly
     marked = sum(len(t["x"]) for t in figure["data"] if t["name"].startswith("Anomaly: "))
     assert marked == len(mine) == len(cells(body["analytics-anomaly-table"]["children"]))
+
+
+# ---- the all-houses scan: a background job, checked on every poll -----------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def no_reused_scans():
+    """Each test queues its own scans (the page reuses one per user, scope and range for minutes, and the
+    test database is refilled between tests with the same user ids)."""
+    from callbacks import analytics as page
+
+    page._recent_scans.clear()
+    yield
+    page._recent_scans.clear()
+
+
+def scope_of(factory, username: str):
+    with factory() as s:
+        return user_scope(s, s.scalar(select(User).where(User.username == username)))
+
+
+def scan_request(factory, username: str, ui) -> Request:
+    """The request the page makes of the scan for this user and the fixture's local days."""
+    first, last = (datetime.fromisoformat(ui[k]).date() for k in ("start", "end"))
+    start, end = local_days_range(first, last, ui["timezone"])
+    return Request(scope_of(factory, username), None, "All houses", start, end, ui["timezone"])
+
+
+def shows_nothing(body: dict) -> None:
+    """A refused poll: the message, and no list, counts, chart or job."""
+    assert body["analytics-anomaly-message"] == {"children": NO_SCAN, "color": "danger", "is_open": True}
+    assert body["analytics-anomaly-table"]["children"] == []
+    assert body["analytics-anomaly-counts"]["children"] == []
+    assert body["analytics-anomaly-graph"]["figure"]["data"] == []
+    assert body["analytics-anomaly-job"]["data"] is None
+    assert body["analytics-anomaly-poll"]["disabled"] is True
+
+
+def test_a_forged_or_foreign_scan_id_shows_nothing(analytics_ui, app, factory, world):
+    ui = analytics_ui
+    client, start, end = ui["client"], ui["start"], ui["end"]
+    csrf = cookie_login(client, "analyst")
+    _first, done = scan(client, csrf, "all", start, end)
+    job = done["analytics-anomaly-job"]["data"]
+    stuck = cells(done["analytics-anomaly-table"]["children"])
+    assert [r[:2] for r in stuck] == [[f"House B (#{world.house2})", "Stuck meter"]]
+    assert cells(poll(client, csrf, "all", start, end, job)["analytics-anomaly-table"]["children"]) == stuck
+
+    # the admin (every house too) polling with the analyst's job id: not theirs, so nothing
+    admin = cookie_login(client, "admin")
+    r = post(client, "anomaly", "all", start, end, admin, job=job, tick=3)
+    assert r.status_code == 200
+    shows_nothing(r.json["response"])
+    assert "House B" not in r.get_data(as_text=True) and "Stuck" not in r.get_data(as_text=True)
+    # the admin's own prefix and request digest on a job that does not exist; malformed stores
+    mine = scan_request(factory, "admin", ui)
+    unknown = f"{SCAN_PREFIX}{mine.scope.user_id}-{scan_digest(mine)}-{uuid.uuid4().hex}"
+    for forged in ({"job": unknown}, {"job": 5}, {"job": None}, {"job": SCAN_PREFIX}, "x", None, []):
+        shows_nothing(poll(client, admin, "all", start, end, forged))
+
+    # a job the analyst's parameters started, under an id made up with the admin's prefix and digest:
+    # the id passes, the result's owner does not
+    settings = app.server.extensions["aggregator"].settings
+    jobs_context.configure(settings)
+    queue = job_queue_from_settings(settings)
+    theirs = scan_request(factory, "analyst", ui)
+    disguised = f"{SCAN_PREFIX}{mine.scope.user_id}-{scan_digest(mine)}-{uuid.uuid4().hex}"
+    queue.enqueue("jobs.analytics.anomaly_scan", theirs.scope.user_id, jobs_context.scope_fields(theirs.scope),
+                  theirs.start.isoformat(), theirs.end.isoformat(), theirs.timezone, job_id=disguised)  # fmt: skip
+    assert queue.wait(disguised, 30).status == "finished"
+    shows_nothing(poll(client, admin, "all", start, end, {"job": disguised}))
+
+    # a consumer's "all" is their one house, judged at once whatever job id comes along: no house B
+    consumer = cookie_login(client, "consumer")
+    body = poll(client, consumer, "all", start, end, job)
+    assert (
+        body["analytics-anomaly-job"]["data"] is None and body["analytics-anomaly-poll"]["disabled"] is True
+    )
+    assert "No anomalies found for All my houses" in body["analytics-anomaly-message"]["children"]
+    text = post(client, "anomaly", "all", start, end, consumer, job=job, tick=2).get_data(as_text=True)
+    assert "House B" not in text and "Stuck" not in text
+
+    # no cookie, and a third-party user: refused before any job is looked at
+    assert post(client, "anomaly", "all", start, end, job=job, tick=4).status_code == 401
+    partner = cookie_login(client, "partner")
+    assert post(client, "anomaly", "all", start, end, partner, job=job, tick=4).status_code == 401
+
+
+def test_a_scan_is_reused_for_the_same_request_and_follows_a_new_range(analytics_ui, factory, world):
+    ui = analytics_ui
+    client, start, end = ui["client"], ui["start"], ui["end"]
+    csrf = cookie_login(client, "analyst")
+    job = section(client, csrf, "anomaly", "all", start, end)["analytics-anomaly-job"]["data"]["job"]
+    again = section(client, csrf, "anomaly", "all", start, end)["analytics-anomaly-job"]["data"]["job"]
+    assert again == job  # the same user, scope and range: the same scan
+    assert job.split("-")[2] == scan_digest(scan_request(factory, "analyst", ui))
+
+    later = (datetime.fromisoformat(end) - timedelta(days=1)).date().isoformat()
+    other = section(client, csrf, "anomaly", "all", later, end)["analytics-anomaly-job"]["data"]["job"]
+    assert other != job
+    # a poll tick that raced the change of range (the store still holds the old scan): this range's scan
+    raced = poll(client, csrf, "all", later, end, {"job": job})
+    assert raced["analytics-anomaly-job"]["data"] == {"job": other}
+    _first, done = scan(client, csrf, "all", later, end)
+    assert done["analytics-anomaly-job"]["data"] == {"job": other}
+    # the stuck meter (three local days ago) is outside the last two days
+    assert "No anomalies found for All houses" in done["analytics-anomaly-message"]["children"]
+    _first, done = scan(client, csrf, "all", start, end)
+    assert done["analytics-anomaly-job"]["data"] == {"job": job}
+    assert [r[1] for r in cells(done["analytics-anomaly-table"]["children"])] == ["Stuck meter"]
+
+
+def test_the_scan_job_reports_progress_and_answers_what_the_service_does(analytics_ui, app, factory):
+    ui = analytics_ui
+    settings = app.server.extensions["aggregator"].settings
+    jobs_context.configure(settings)
+    queue = job_queue_from_settings(settings)
+    req = scan_request(factory, "analyst", ui)
+    job = queue.enqueue("jobs.analytics.anomaly_scan", req.scope.user_id, jobs_context.scope_fields(req.scope),
+                        req.start.isoformat(), req.end.isoformat(), req.timezone)  # fmt: skip
+    status = queue.wait(job, 30)
+    assert status.status == "finished", status.error
+    assert (status.progress, status.message) == (1.0, "2 of 2 houses scanned")
+    assert status.result["user_id"] == req.scope.user_id
+    assert status.result["events"] == service(app, factory, "analyst", analytics.anomalies, ui)
+    assert [e["kind"] for e in status.result["events"]] == ["stuck_meter"]

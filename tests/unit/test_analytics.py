@@ -7,8 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard import demo
-from dashboard.analytics_anomalies import AnomalyConfig, detect_anomalies_frame, flat_mask
+from dashboard import analytics_anomalies, demo
+from dashboard.analytics_anomalies import (
+    AnomalyConfig,
+    detect_anomalies_frame,
+    flat_mask,
+    hourly_baseline,
+    leave_one_day_out_quantiles,
+)
 from dashboard.analytics_power import (
     load_profile_frame,
     power_factor_daily_frame,
@@ -125,6 +131,118 @@ def test_a_spike_against_a_quiet_history_is_one_event_with_its_times():
     assert e["score"] == pytest.approx(4, rel=0.1)
     # a report window after the spike sees nothing, though the whole frame is history
     assert detect_anomalies_frame(frame, TZ, start=frame["ts"].iloc[96 * 11]).empty
+
+
+# ---- the vectorised baseline equals the original loop -------------------------------------------------
+
+
+def reference_hourly_baseline(power_kw, local_hour, weekend, day, cfg):
+    """The first implementation, kept as the reference: np.quantile once per (day type, hour, day)."""
+    n = len(power_kw)
+    median, sigma, ceiling = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    valid = ~np.isnan(power_kw)
+    for is_weekend in (False, True):
+        for hour in range(24):
+            near = np.abs((local_hour - hour + 12) % 24 - 12) <= cfg.pool_hours
+            pool = valid & (weekend == is_weekend) & near
+            target = (weekend == is_weekend) & (local_hour == hour)
+            x = power_kw[pool]
+            if len(x) < cfg.min_samples or not target.any():
+                continue
+            med = float(np.median(x))
+            median[target] = med
+            sigma[target] = float(np.median(np.abs(x - med))) * 1.4826
+            wide = np.abs((local_hour - hour + 12) % 24 - 12) <= cfg.ceiling_pool_hours
+            wide &= valid if not cfg.ceiling_by_daytype else valid & (weekend == is_weekend)
+            y, y_day = power_kw[wide], day[wide]
+            for d in np.unique(day[target]):
+                others = y[y_day != d]
+                if len(others) >= cfg.min_samples:
+                    ceiling[target & (day == d)] = float(np.quantile(others, cfg.quantile))
+    return median, sigma, ceiling
+
+
+def assert_same_baseline(got, want) -> None:
+    for g, w in zip(got, want, strict=True):
+        assert np.array_equal(np.isnan(g), np.isnan(w))
+        np.testing.assert_allclose(g[~np.isnan(g)], w[~np.isnan(w)], rtol=1e-12, atol=0)
+
+
+def random_house(rng, days: int, ties: bool, gaps: float):
+    """Readings on a 15-minute grid with a DST-like day (an hour missing, an hour twice) and gaps."""
+    hour = np.tile(np.repeat(np.arange(24), 4), days)
+    day = np.repeat(np.arange(days) * 86_400, 96) + 1_700_000_000
+    if days > 3:  # one short day, one long day
+        short = (day == day[96 * 2]) & (hour == 3)
+        hour, day = hour[~short], day[~short]
+        long_day = np.flatnonzero((day == day[-1]) & (hour == 2))
+        hour, day = np.insert(hour, long_day, 2), np.insert(day, long_day, day[-1])
+    power = rng.gamma(2.0, 0.3, len(hour))
+    if ties:
+        power = np.round(power, 1)  # many equal values: ranks must not matter, only the multiset
+    power[rng.random(len(power)) < gaps] = np.nan
+    weekend = ((day // 86_400) + 3) % 7 >= 5
+    return power, hour, weekend, day
+
+
+def test_leave_one_day_out_quantiles_equal_np_quantile_of_the_other_days():
+    rng = np.random.default_rng(5)
+    for trial in range(200):
+        n_days = int(rng.integers(1, 12))
+        y_day = rng.integers(0, n_days, int(rng.integers(0, 200)))
+        y = rng.normal(size=len(y_day)).round(int(rng.integers(0, 3)))
+        days = np.unique(np.concatenate([y_day, [n_days + 1]]))  # a day with no samples too
+        q = float(rng.choice([0.0, 0.5, 0.9, 0.97, 1.0]))
+        got = leave_one_day_out_quantiles(y, y_day, days, q, min_samples=5)
+        for d, value in zip(days, got, strict=True):
+            others = y[y_day != d]
+            if len(others) < 5:
+                assert np.isnan(value), trial
+            else:
+                assert value == pytest.approx(float(np.quantile(others, q)), rel=1e-12, abs=1e-15), trial
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        AnomalyConfig(),
+        AnomalyConfig(ceiling_by_daytype=True),
+        AnomalyConfig(pool_hours=0, ceiling_pool_hours=0, min_samples=3),
+        AnomalyConfig(pool_hours=2, ceiling_pool_hours=4, quantile=0.5, min_samples=40),
+        AnomalyConfig(quantile=1.0, min_samples=1),
+    ],
+)
+def test_hourly_baseline_equals_the_reference_on_random_houses(cfg):
+    rng = np.random.default_rng(17)
+    for days, ties, gaps in (
+        (1, False, 0.0),
+        (3, True, 0.3),
+        (21, False, 0.05),
+        (40, True, 0.1),
+        (9, False, 1),
+    ):
+        args = random_house(rng, days, ties, gaps)
+        assert_same_baseline(hourly_baseline(*args, cfg), reference_hourly_baseline(*args, cfg))
+
+
+def test_hourly_baseline_and_detection_equal_the_reference_on_demo_houses(monkeypatch):
+    plan = demo.plan_demo(n_houses=8, seed=11)
+    start = pd.Timestamp("2025-10-01", tz="UTC")  # across the autumn DST change
+    frame = demo_frame(plan, start, start + pd.Timedelta(days=45))
+    cfg = AnomalyConfig()
+    for _house, group in frame.groupby("house_id"):
+        regular = analytics_anomalies._regular(group.assign(ts=pd.to_datetime(group["ts"], utc=True)))
+        local = regular.index.tz_convert(TZ)
+        unexplained = (regular["power_kw"] - regular["explained_kw"]).to_numpy(float)
+        values = np.where(flat_mask(regular["power_kw"].to_numpy(float), cfg), np.nan, unexplained)
+        args = (values, np.asarray(local.hour), np.asarray(local.day_of_week >= 5), local.normalize().asi8)
+        assert_same_baseline(hourly_baseline(*args, cfg), reference_hourly_baseline(*args, cfg))
+
+    fast = detect_anomalies_frame(frame, TZ)
+    monkeypatch.setattr(analytics_anomalies, "hourly_baseline", reference_hourly_baseline)
+    reference = detect_anomalies_frame(frame, TZ)
+    assert len(fast) > 5
+    pd.testing.assert_frame_equal(fast, reference)
 
 
 # ---- voltage ------------------------------------------------------------------------------------------
