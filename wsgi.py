@@ -1,7 +1,12 @@
 """WSGI entry point: `gunicorn wsgi:server`. No background threads here (run the simulator and the
 maintenance with `python -m dashboard simulate` / `prune-logs`, or the worker, as separate processes)."""
 
+import gc
+
 from app import create_app
 
 app = create_app()
 server = app.server
+# Everything built so far lives as long as the worker: keep it out of the garbage collector's scans
+# (full collections over it paused requests by ~170 ms, measured on the Analytics callbacks).
+gc.freeze()
