@@ -10,10 +10,13 @@ The range is a span of local days (both included) in `Settings.timezone`, turned
 with `local_days_range` (DST-aware). The service accepts at most 366 days; the page allows 365 local
 days, which stays within that limit even when the range gains an hour at the autumn DST change.
 
-Anomalies of one house take tens of milliseconds and are judged in the callback. Every house of a
-scope with several costs ~15 ms per house (seconds at 200 houses), so that scan runs as a background
-job (`jobs.analytics.anomaly_scan`, on the app's job queue: threads when embedded, RQ with REDIS_URL)
-that the page polls with a dcc.Interval, showing its progress, then the result. The job id, kept in a
+One house is judged in the callbacks (tens of milliseconds). Several houses cost seconds (anomalies
+~15 ms per house; voltage events and power factor read every meter's raw readings, beyond one request's
+row limit at 200 houses over 30 days), so ONE background job (`jobs.analytics.anomaly_scan`, on the
+app's job queue: threads when embedded, RQ with REDIS_URL) computes the three, a batch of houses at a
+time. The anomaly card queues it and polls it with a dcc.Interval, showing its progress; when it is
+done it writes {"job", "done"} into the store, which the voltage and power-factor cards take as an
+input: they then read the same finished result (checked as below) and fill in. The job id, kept in a
 dcc.Store, is made on the server from the user id and a digest of the request (scope and range): on
 every poll the server checks that the id is this user's (a forged or another user's id shows nothing)
 and, when the job is done, that its result is this user's for this range. A job for the same user,
@@ -93,6 +96,7 @@ SCAN_ID = re.compile(r"anomalies-\d+-[0-9a-f]{16}-[0-9a-f]{32}")  # owner, reque
 NO_SCAN = "This anomaly scan is unknown or has expired: choose the range again."
 SCAN_FAILED = "The anomaly scan failed; choose the range again to retry."
 NO_QUEUE = "The anomaly scan could not be started: the job queue is unavailable."
+SCAN_NOT_RUNNING = "The background scan of these houses is not running: choose the range again."
 HIDDEN, SHOWN = {"display": "none"}, {"display": "block"}
 NOT_ALLOWED = "Your role may not read analytics."
 PLEASE_LOG_IN = "Please log in."
@@ -378,9 +382,11 @@ def start_scan(req: Request) -> str:
     return job_id
 
 
-def scan_result(req: Request, status) -> list[dict] | None:
-    """The events of a finished scan when it is this user's, for this request; else None. Houses the
-    scope no longer sees are dropped (the user's houses may have changed since it was queued)."""
+def scan_result(req: Request, status) -> dict | None:
+    """What a finished scan found, when it is this user's, for this request; else None: {"events"
+    (anomalies), "voltage" (as the voltage-events service, or None), "power_factor" (as the power-factor
+    service, or None), "errors" ({section: text})}. Houses the scope no longer sees are dropped (the
+    user's houses may have changed since it was queued)."""
     result = status.result
     if not isinstance(result, dict) or result.get("kind") != SCAN_KIND:
         return None
@@ -388,7 +394,63 @@ def scan_result(req: Request, status) -> list[dict] | None:
     asked = (result.get("user_id"), result.get("start"), result.get("end"), result.get("timezone"))
     if asked != (scope.user_id, req.start.isoformat(), req.end.isoformat(), req.timezone):
         return None
-    return [e for e in result.get("events", []) if scope.can_see_house(e["house_id"])]
+    if not all(key in result for key in ("events", "voltage", "power_factor")):
+        return None
+    sees = scope.can_see_house
+    voltage, days = result["voltage"], result["power_factor"]
+    if voltage is not None:
+        voltage = voltage | {
+            "events": [e for e in voltage["events"] if sees(e["house_id"])],
+            "summary": [s for s in voltage["summary"] if sees(s["house_id"])],
+        }
+    return {
+        "events": [e for e in result["events"] if sees(e["house_id"])],
+        "voltage": voltage,
+        "power_factor": None if days is None else [d for d in days if sees(d["house_id"])],
+        "errors": result.get("errors") or {},
+    }
+
+
+def in_background(req: Request) -> bool:
+    """Several houses: their anomalies, voltage events and power factor come from one background scan."""
+    return req.house_id is None and len(analytics.scope_houses(db(), req.scope)) > 1
+
+
+def finished_scan(req: Request, job) -> tuple[dict | None, str | None]:
+    """For the voltage and power-factor cards: (what this request's finished scan found, None), (None,
+    None) while it runs (or the store names another range's scan, about to be replaced), or (None, the
+    reason) for a forged, foreign, unknown or failed scan, or none at all."""
+    if req.scope.user_id is None:
+        return None, NOT_ALLOWED
+    job_id = job.get("job") if isinstance(job, dict) else None
+    if job_id is None:
+        return None, SCAN_NOT_RUNNING
+    if not own_scan_id(req.scope, job_id):
+        return None, NO_SCAN  # forged, or another user's job
+    if job_id.split("-")[2] != scan_digest(req):
+        return None, None
+    try:
+        status = job_queue_from_settings(services().settings).status(job_id)
+    except JobNotFound:
+        return None, NO_SCAN
+    except Exception:  # noqa: BLE001 - the queue (Redis) is unreachable: say so, never a 500
+        log.exception("Analytics scan: job queue unavailable")
+        return None, NO_QUEUE
+    if status.status == "failed":
+        return None, SCAN_FAILED
+    if status.status not in FINAL:
+        return None, None
+    found = scan_result(req, status)
+    return (None, NO_SCAN) if found is None else (found, None)
+
+
+def waiting(req: Request, what: str, extras: int) -> tuple:
+    """A card while the background scan runs: a note, an empty chart, no table."""
+    text = (
+        f"The {what} of {req.label.lower()} are computed in the background with the anomaly scan "
+        "(progress in the Anomalies card); they follow."
+    )
+    return (*message(text), empty_figure(f"Scanning every house for {what}..."), *([[]] * extras))
 
 
 # ---- voltage events ---------------------------------------------------------------------------------------
@@ -672,7 +734,7 @@ def register_callbacks(app) -> None:
             return (*_refused(PLEASE_LOG_IN, "danger", 2), *SCAN_IDLE)
         try:
             req = analysis_request(scope, choice, start_date, end_date)
-            if req.house_id is not None or len(analytics.scope_houses(db(), scope)) <= 1:
+            if not in_background(req):
                 events = analytics.anomalies(
                     db(), scope, req.start, req.end, house_id=req.house_id, timezone=req.timezone
                 )
@@ -697,13 +759,15 @@ def register_callbacks(app) -> None:
         except Exception:  # noqa: BLE001 - the queue (Redis) is unreachable: say so, never a 500
             log.exception("Anomaly scan: job queue unavailable")
             return (*_refused(NO_QUEUE, "danger", 2), *SCAN_IDLE)
-        if status.status == "failed":
-            return (*_refused(SCAN_FAILED, "danger", 2), *SCAN_IDLE)
+        if status.status == "failed":  # the store names it, so the other cards say so too
+            return (*_refused(SCAN_FAILED, "danger", 2), {"job": job_id, "failed": True}, *SCAN_IDLE[1:])
         if status.status in FINAL:
-            events = scan_result(req, status)
-            if events is None:
+            found = scan_result(req, status)
+            if found is None:
                 return (*_refused(NO_SCAN, "danger", 2), *SCAN_IDLE)
-            return (*anomaly_outputs(req, events), {"job": job_id}, *SCAN_IDLE[1:])
+            # a new store value: the voltage and power-factor cards read the same result now
+            done = {"job": job_id, "done": True}
+            return (*anomaly_outputs(req, found["events"]), done, *SCAN_IDLE[1:])
         percent = round(100 * float(status.progress or 0.0))
         detail = status.message or ("queued" if status.status == "queued" else "starting")
         progress = (False, percent, f"{percent}%", f"Scanning {req.label.lower()}: {detail}", SHOWN)
@@ -713,14 +777,29 @@ def register_callbacks(app) -> None:
         waiting = empty_figure("Scanning every house for anomalies...")
         return (*message(text), waiting, [], [], {"job": job_id}, *progress)
 
-    @app.callback(*_section("voltage", ("analytics-voltage-table", "children")), *RANGE_INPUTS)
-    def voltage_section(choice, start_date, end_date):
+    @app.callback(
+        *_section("voltage", ("analytics-voltage-table", "children")),
+        *RANGE_INPUTS,
+        Input("analytics-anomaly-job", "data"),
+    )
+    def voltage_section(choice, start_date, end_date, job):
+        """One house: its events at once. Several houses: the background scan's, once it is done."""
         scope = ui_scope()
         if scope is None:
             return _refused(PLEASE_LOG_IN, "danger", 1)
         try:
             req = analysis_request(scope, choice, start_date, end_date)
-            result = analytics.voltage_events(db(), scope, req.start, req.end, house_id=req.house_id)
+            if in_background(req):
+                found, refused = finished_scan(req, job)
+                if refused is not None:
+                    return _refused(refused, "danger", 1)
+                if found is None:
+                    return waiting(req, "voltage events", 1)
+                result = found["voltage"]
+                if result is None:
+                    return _refused(f"Voltage events: {found['errors'].get('voltage', '')}", "danger", 1)
+            else:
+                result = analytics.voltage_events(db(), scope, req.start, req.end, house_id=req.house_id)
         except DomainError as exc:
             return _refused(error_text(exc), "danger", 1)
         names = house_names([s["house_id"] for s in result["summary"]])
@@ -747,16 +826,31 @@ def register_callbacks(app) -> None:
             alert = message(f"No voltage events for {req.label} in this range. " + limits, "info")
         return (*alert, figure, table(header, rows, "analytics-voltage-rows"))
 
-    @app.callback(*_section("pf", ("analytics-pf-table", "children")), *RANGE_INPUTS)
-    def power_factor_section(choice, start_date, end_date):
+    @app.callback(
+        *_section("pf", ("analytics-pf-table", "children")),
+        *RANGE_INPUTS,
+        Input("analytics-anomaly-job", "data"),
+    )
+    def power_factor_section(choice, start_date, end_date, job):
+        """One house: its daily power factor at once. Several houses: the background scan's."""
         scope = ui_scope()
         if scope is None:
             return _refused(PLEASE_LOG_IN, "danger", 1)
         try:
             req = analysis_request(scope, choice, start_date, end_date)
-            days = analytics.power_factor_trend(
-                db(), scope, req.start, req.end, house_id=req.house_id, timezone=req.timezone
-            )
+            if in_background(req):
+                found, refused = finished_scan(req, job)
+                if refused is not None:
+                    return _refused(refused, "danger", 1)
+                if found is None:
+                    return waiting(req, "power factors", 1)
+                days = found["power_factor"]
+                if days is None:
+                    return _refused(f"Power factor: {found['errors'].get('power_factor', '')}", "danger", 1)
+            else:
+                days = analytics.power_factor_trend(
+                    db(), scope, req.start, req.end, house_id=req.house_id, timezone=req.timezone
+                )
         except DomainError as exc:
             return _refused(error_text(exc), "danger", 1)
         if not days:

@@ -77,31 +77,40 @@ def _house_rollups(session: Session, scope: Scope, house_id: int | None) -> Colu
     return and_(_entity_filter(session, scope, house_id, None), EnergyRollup.entity_kind == "house")
 
 
-def _house_devices(scope: Scope, house_id: int | None) -> ColumnElement[bool]:
-    """Devices in the houses the request covers (the caller has already checked `house_id`)."""
+def _house_devices(
+    scope: Scope, house_id: int | None, houses: list[int] | None = None
+) -> ColumnElement[bool]:
+    """Devices in the houses the request covers (the caller has already checked `house_id`, and
+    `houses`, a batch, holds only houses the scope may see)."""
     if house_id is not None:
         return Device.house_id == house_id
+    if houses is not None:
+        return Device.house_id.in_(houses) if houses else false()
     if scope.all_houses:
         return Device.house_id.is_not(None)
     return Device.house_id.in_(scope.house_ids)
 
 
-def _meters(scope: Scope, house_id: int | None) -> ColumnElement[bool]:
+def _meters(scope: Scope, house_id: int | None, houses: list[int] | None = None) -> ColumnElement[bool]:
     """House meters: the quality readings of a house, as in the rollups."""
-    return and_(Device.kind == "meter", _house_devices(scope, house_id))
+    return and_(Device.kind == "meter", _house_devices(scope, house_id, houses))
 
 
 def _utc_index(values) -> pd.Series:
     return pd.to_datetime(pd.Series(values), utc=True)
 
 
-def _raw_meter_readings(session, scope, start, end, house_id, column) -> pd.DataFrame:
+class TooManyReadings(ValidationFailed):
+    """More than MAX_ANALYTICS_ROWS raw readings in one request (a batch of houses may be split)."""
+
+
+def _raw_meter_readings(session, scope, start, end, house_id, column, houses=None) -> pd.DataFrame:
     m = Measurement
     df = _read_frame(
         session,
         select(Device.house_id, Device.serial, _epoch_us(session, m.ts), column)
         .join(Device, Device.id == m.device_id)
-        .where(_meters(scope, house_id), m.ts >= start, m.ts < end, column.is_not(None))
+        .where(_meters(scope, house_id, houses), m.ts >= start, m.ts < end, column.is_not(None))
         .order_by(m.device_id, m.ts)
         .limit(MAX_ANALYTICS_ROWS + 1),
         ["house_id", "device", "ts", column.key],
@@ -109,7 +118,7 @@ def _raw_meter_readings(session, scope, start, end, house_id, column) -> pd.Data
         text=("device",),
     )
     if len(df) > MAX_ANALYTICS_ROWS:
-        raise ValidationFailed(
+        raise TooManyReadings(
             details=[
                 {"field": "end", "message": f"more than {MAX_ANALYTICS_ROWS} readings; shorten the range"}
             ]
@@ -316,6 +325,14 @@ def anomalies_in_batches(
 # ---- voltage events -------------------------------------------------------------------------------------
 
 
+def _thresholds(nominal_v: float) -> dict:
+    return {
+        "sag_below": round(0.9 * nominal_v, 3),
+        "swell_above": round(1.1 * nominal_v, 3),
+        "interruption_at_or_below": round(0.05 * nominal_v, 3),
+    }
+
+
 def voltage_events(
     session: Session,
     scope: Scope,
@@ -323,26 +340,25 @@ def voltage_events(
     end: datetime,
     house_id: int | None = None,
     nominal_v: float = 230.0,
+    houses: list[int] | None = None,
 ) -> dict:
-    """EN 50160 voltage events of house meters in [start, end).
+    """EN 50160 voltage events of house meters in [start, end). `houses` limits an all-houses request
+    to those of them the scope may see (a batch of `power_quality_in_batches`).
 
     Returns {"nominal_v", "thresholds_v": {sag, swell, interruption}, "events": [{house_id, device,
     kind, start, end, duration_s, min_voltage_v, max_voltage_v, readings}], "summary": [{house_id,
     kind, count, total_duration_s}] for every house with readings and every kind}.
     """
     start, end = _check_range(start, end)
+    batch = _houses(scope, house_id, houses) if houses is not None else None
     _per_house(scope, house_id)
     if nominal_v <= 0:
         raise ValidationFailed(details=[{"field": "nominal_v", "message": "must be > 0"}])
-    df = _raw_meter_readings(session, scope, start, end, house_id, Measurement.voltage_v)
+    df = _raw_meter_readings(session, scope, start, end, house_id, Measurement.voltage_v, batch)
     events = voltage_events_frame(df, nominal_v, MAX_GAP_S)
     return {
         "nominal_v": nominal_v,
-        "thresholds_v": {
-            "sag_below": round(0.9 * nominal_v, 3),
-            "swell_above": round(1.1 * nominal_v, 3),
-            "interruption_at_or_below": round(0.05 * nominal_v, 3),
-        },
+        "thresholds_v": _thresholds(nominal_v),
         "events": [
             {
                 "house_id": int(e.house_id),
@@ -374,12 +390,15 @@ def power_factor_trend(
     end: datetime,
     house_id: int | None = None,
     timezone: str = DEFAULT_TIMEZONE,
+    houses: list[int] | None = None,
 ) -> list[dict]:
     """Per house and local day: {house_id, day (YYYY-MM-DD), mean_power_factor, share_below_0_9,
-    hours, readings}; mean and share are weighted by each reading's interval (time, not counts)."""
+    hours, readings}; mean and share are weighted by each reading's interval (time, not counts).
+    `houses` limits an all-houses request to those of them the scope may see (a batch)."""
     start, end = _check_range(start, end)
+    batch = _houses(scope, house_id, houses) if houses is not None else None
     _per_house(scope, house_id)
-    df = _raw_meter_readings(session, scope, start, end, house_id, Measurement.power_factor)
+    df = _raw_meter_readings(session, scope, start, end, house_id, Measurement.power_factor, batch)
     daily = power_factor_daily_frame(df, timezone, MAX_GAP_S)
     return [
         {
@@ -434,4 +453,90 @@ def load_profile(
         **profile,
         "peak_at": None if peak_at is None else iso_utc(peak_at.to_pydatetime()),
         "peak_at_local": None if peak_at is None else peak_at.tz_convert(timezone).isoformat(),
+    }
+
+
+# ---- every house of a scope in batches: the Analytics page's background scan ---------------------------------
+
+
+def _split_on_limit(read: Callable[[list[int]], object], chunk: list[int]) -> list:
+    """`read(chunk)` for a batch of houses, halved while the batch holds more raw readings than one request
+    may read (denser meters than the usual 15 minutes); one house over the limit raises TooManyReadings."""
+    try:
+        return [read(chunk)]
+    except TooManyReadings:
+        if len(chunk) == 1:
+            raise
+        mid = len(chunk) // 2
+        return _split_on_limit(read, chunk[:mid]) + _split_on_limit(read, chunk[mid:])
+
+
+def _limit_text(exc: ValidationFailed) -> str:
+    return "; ".join(d.get("message", "") for d in (exc.details or [])) or str(exc)
+
+
+def scan_in_batches(
+    session: Session,
+    scope: Scope,
+    start: datetime,
+    end: datetime,
+    timezone: str = DEFAULT_TIMEZONE,
+    nominal_v: float = 230.0,
+    config: AnomalyConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    batch_houses: int = BATCH_HOUSES,
+) -> dict:
+    """Anomalies, EN 50160 voltage events and the power-factor trend of every house in the scope, read a
+    batch of houses at a time (each batch's raw readings within MAX_ANALYTICS_ROWS, however long the
+    scope; a progress report after each batch: `progress(houses done, houses)`).
+
+    Returns {"anomalies": as `anomalies()`, "voltage": as `voltage_events()`, "power_factor": as
+    `power_factor_trend()`, "errors": {section: text}}: the same answers, in the same order, as one call
+    of each for the whole scope (a house's results never depend on another house). A section whose
+    single house holds more raw readings than a request may read is None, with its error text.
+    """
+    start, end = _check_range(start, end)
+    _per_house(scope, None)
+    if nominal_v <= 0:
+        raise ValidationFailed(details=[{"field": "nominal_v", "message": "must be > 0"}])
+    houses = scope_houses(session, scope)
+    rollup_rows = (end - start + ANOMALY_HISTORY) / timedelta(minutes=15)  # the anomalies' read, per house
+    size = max(1, min(batch_houses, int(MAX_BATCH_ROWS // max(rollup_rows, 1))))
+    events: list[dict] = []
+    voltage: dict | None = {"nominal_v": nominal_v, "thresholds_v": _thresholds(nominal_v), "events": [],
+                            "summary": []}  # fmt: skip
+    days: list[dict] | None = []
+    errors: dict[str, str] = {}
+    if progress is not None:
+        progress(0, len(houses))
+    for i in range(0, len(houses), size):
+        chunk = houses[i : i + size]
+        events += anomalies(session, scope, start, end, timezone=timezone, config=config, houses=chunk)
+        if voltage is not None:
+            try:
+                for part in _split_on_limit(
+                    lambda c: voltage_events(session, scope, start, end, nominal_v=nominal_v, houses=c), chunk
+                ):
+                    voltage["events"] += part["events"]
+                    voltage["summary"] += part["summary"]
+            except TooManyReadings as exc:
+                voltage, errors["voltage"] = None, _limit_text(exc)
+        if days is not None:
+            try:
+                for part in _split_on_limit(
+                    lambda c: power_factor_trend(session, scope, start, end, timezone=timezone, houses=c),
+                    chunk,
+                ):
+                    days += part
+            except TooManyReadings as exc:
+                days, errors["power_factor"] = None, _limit_text(exc)
+        if progress is not None:
+            progress(i + len(chunk), len(houses))
+    if voltage is not None:  # each batch's events are in order; summaries and days follow the houses
+        voltage["events"].sort(key=lambda e: (e["start"], e["house_id"], e["device"]))
+    return {
+        "anomalies": sorted(events, key=lambda e: (e["start"], e["house_id"])),
+        "voltage": voltage,
+        "power_factor": days,
+        "errors": errors,
     }

@@ -103,7 +103,8 @@ def layout(scope, **_kwargs):
         "Anomalies",
         "Consumption spikes, unusual night load and stuck meters, judged against each house's own "
         "history (the four weeks before the range included). One house: its consumption with each "
-        "anomaly shaded; all houses: the count per house and kind, scanned in the background.",
+        "anomaly shaded; all houses: the count per house and kind, scanned in the background together with "
+        "the voltage events and power factor below.",
         above=html.Div(
             [
                 # all houses: the background scan's progress (callbacks/analytics.py polls it)
@@ -134,13 +135,15 @@ def layout(scope, **_kwargs):
         "voltage",
         "Voltage events (EN 50160)",
         "Sags below 0.9 Un, swells above 1.1 Un and interruptions at or below 0.05 Un, from the meters' "
-        "raw readings: count and total duration per house and kind, and when they happened.",
+        "raw readings: count and total duration per house and kind, and when they happened. All houses: "
+        "computed with the anomaly scan in the background.",
         below=html.Div(id="analytics-voltage-table"),
     )
     power_factor = _section(
         "pf",
         "Power factor",
-        "Daily time-weighted mean power factor (line) and the share of time below 0.9 (bars), per local day.",
+        "Daily time-weighted mean power factor (line) and the share of time below 0.9 (bars), per local day. "
+        "All houses: computed with the anomaly scan in the background.",
         below=html.Div(id="analytics-pf-table"),
     )
     profile = _section(

@@ -6,7 +6,10 @@ for all houses over the last 7 and 30 local days (`--repeats` runs each, after o
 the two stages inside it: reading the frame (`consumption_frame`) and the pure detection.
 The database is dropped at the end unless `--keep` (then a later run with the same size reuses it;
 `--drop` just drops it). `--profile` prints a cProfile of one all-houses 7-day run; `--callbacks` also
-times the page's anomaly callback through Dash's endpoint (one house; all houses as a background scan).
+times the page's callbacks through Dash's endpoint: anomalies, voltage events and power factor for one
+house (answered at once) and for all houses (one background scan computes the three; the voltage and
+power-factor cards read its result once it is done), and the scan's wall time until it is on the page.
+`--scan` also times the scan itself (`scan_in_batches`, what the job runs) outside the app.
 
     .venv/bin/python scripts/bench_analytics.py --houses 50 --days 60
 """
@@ -107,6 +110,27 @@ def anomaly_payload(choice: str, first: str, last: str, job=None, tick: int | No
     }
 
 
+def section_payload(name: str, choice: str, first: str, last: str, job=None) -> dict:
+    """The voltage (`voltage`) or power-factor (`pf`) card's request; `job` is the anomaly card's store."""
+    outputs = [(f"analytics-{name}-message", p) for p in ("children", "color", "is_open")] + [
+        (f"analytics-{name}-graph", "figure"),
+        (f"analytics-{name}-table", "children"),
+    ]
+    values = [
+        ("analytics-scope", "value", choice),
+        ("analytics-range", "start_date", first),
+        ("analytics-range", "end_date", last),
+        ("analytics-anomaly-job", "data", job),
+    ]
+    return {
+        "output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
+        "outputs": [{"id": i, "property": p} for i, p in outputs],
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in values],
+        "changedPropIds": ["analytics-anomaly-job.data" if job else "analytics-scope.value"],
+        "state": [],
+    }
+
+
 def bench_callbacks(settings, factory, house_id: int, repeats: int) -> None:
     """The page's anomaly callback through Dash's endpoint (Flask test client, embedded job threads):
     one house answered at once; all houses: the callback that queues the scan, each poll, and the time
@@ -138,20 +162,38 @@ def bench_callbacks(settings, factory, house_id: int, repeats: int) -> None:
         call(anomaly_payload(str(house_id), first, last))  # warm-up
         one = [call(anomaly_payload(str(house_id), first, last))[0] for _ in range(repeats)]
         print(f"{days:2d} days, callback, one house: {summary(one)}")
-        starts, polls, results = [], [], []
+        for name in ("voltage", "pf"):
+            call(section_payload(name, str(house_id), first, last))
+            one = [call(section_payload(name, str(house_id), first, last))[0] for _ in range(repeats)]
+            print(f"{days:2d} days, {name} callback, one house: {summary(one)}")
+        starts, polls, results, fills = [], [], [], {"voltage": [], "pf": []}
+        waits = []
         for _ in range(repeats):
             page._recent_scans.clear()  # a new scan each time, as for a new range
             t0 = time.perf_counter()
             elapsed, body = call(anomaly_payload("all", first, last))
             starts.append(elapsed)
             job, tick = body["analytics-anomaly-job"]["data"], 0
+            for name in ("voltage", "pf"):  # the cards' answer while the scan runs
+                waits.append(call(section_payload(name, "all", first, last, job))[0])
             while body["analytics-anomaly-poll"]["disabled"] is False:
                 time.sleep(0.1)
                 tick += 1
                 elapsed, body = call(anomaly_payload("all", first, last, job, tick))
                 polls.append(elapsed)
+            job = body["analytics-anomaly-job"]["data"]
+            assert job.get("done"), body["analytics-anomaly-message"]
+            for name in ("voltage", "pf"):  # the store changed: both cards read the finished result
+                elapsed, card = call(section_payload(name, "all", first, last, job))
+                assert card[f"analytics-{name}-message"]["color"] != "danger", card[
+                    f"analytics-{name}-message"
+                ]
+                fills[name].append(elapsed)
             results.append((time.perf_counter() - t0) * 1000)
         print(f"{days:2d} days, callback, all houses, queue the scan: {summary(starts)}")
+        print(f"{days:2d} days, voltage/pf callbacks while the scan runs: {summary(waits)}")
+        for name, times in fills.items():
+            print(f"{days:2d} days, {name} callback, all houses, scan done: {summary(times)}")
         print(f"{days:2d} days, callback, all houses, each poll ({len(polls)}): {summary(polls)}")
         print(f"{days:2d} days, all houses, scan result on the page after: {summary(results)}")
 
@@ -165,8 +207,9 @@ def main() -> None:
     ap.add_argument("--drop", action="store_true", help="only drop the database of this size")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument(
-        "--callbacks", action="store_true", help="also time the page's anomaly callback (in-process jobs)"
+        "--callbacks", action="store_true", help="also time the page's callbacks (in-process jobs)"
     )
+    ap.add_argument("--scan", action="store_true", help="also time the page's all-houses scan (the job)")
     args = ap.parse_args()
 
     name = f"aggbench_analytics_{args.houses}x{args.days}"
@@ -229,6 +272,19 @@ def main() -> None:
                         f"{analytics.BATCH_HOUSES}): {summary(batch_times)}  "
                         f"= {statistics.median(batch_times) / len(houses):.1f} ms per house"
                     )
+        if args.scan:
+            for days in (7, 30):
+                start = end - timedelta(days=days)
+                with factory() as s:
+                    scan_times, found = timed(
+                        lambda s=s, a=start: analytics.scan_in_batches(s, ADMIN, a, end, TZ), args.repeats
+                    )
+                print(
+                    f"{days:2d} days, all {len(houses)} houses, the page's scan (anomalies + voltage + power "
+                    f"factor, batches of {analytics.BATCH_HOUSES}): {summary(scan_times)}  "
+                    f"[{len(found['anomalies'])} anomalies, {len(found['voltage']['events'])} voltage events, "
+                    f"{len(found['power_factor'])} house-days; errors {found['errors']}]"
+                )
         if args.callbacks:
             bench_callbacks(settings, factory, houses[0], args.repeats)
         if args.profile:

@@ -15,12 +15,13 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from callbacks.analytics import (
     ANOMALY_KINDS,
     MAX_DAYS,
     NO_SCAN,
+    SCAN_NOT_RUNNING,
     SCAN_PREFIX,
     Request,
     default_range,
@@ -28,9 +29,9 @@ from callbacks.analytics import (
 )
 from callbacks.common import local_days_range
 from dashboard import analytics
-from dashboard.auth import hash_password, user_scope
+from dashboard.auth import create_user, hash_password, user_scope
 from dashboard.jobqueue import job_queue_from_settings
-from dashboard.schema import InjectedAnomaly, User
+from dashboard.schema import Device, House, InjectedAnomaly, Measurement, User
 from dashboard.seed import seed_demo
 from jobs import context as jobs_context
 from tests.api.test_analytics_scoped import CONSUMPTION_KINDS, overlaps
@@ -60,6 +61,8 @@ SCAN_OUTPUTS = [
     ("analytics-anomaly-progress-box", "style"),
 ]
 POLL = "analytics-anomaly-poll.n_intervals"
+STORE = "analytics-anomaly-job.data"
+BACKGROUND = ("voltage", "pf")  # for several houses these cards read the anomaly scan's finished result
 
 
 def outputs_of(section: str) -> list[tuple[str, str]]:
@@ -79,14 +82,18 @@ def payload(section: str, choice, start, end, job=None, tick: int | None = None)
         for key, value in zip(INPUTS, (choice, start, end), strict=True)
     ]
     state = []
+    changed = [POLL] if tick is not None else ["analytics-scope.value"]
     if section == "anomaly":
         inputs.append({"id": "analytics-anomaly-poll", "property": "n_intervals", "value": tick or 0})
         state = [{"id": "analytics-anomaly-job", "property": "data", "value": job}]
+    elif section in BACKGROUND:  # the store is an input: its change (scan done) fills these cards
+        inputs.append({"id": "analytics-anomaly-job", "property": "data", "value": job})
+        changed = [STORE] if job is not None else changed
     return {
         "output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
         "outputs": [{"id": i, "property": p} for i, p in outputs],
         "inputs": inputs,
-        "changedPropIds": [POLL] if tick is not None else ["analytics-scope.value"],
+        "changedPropIds": changed,
         "state": state,
     }
 
@@ -120,10 +127,19 @@ def scan(client, csrf, choice, start, end, timeout_s: float = 60.0) -> tuple[dic
     return first, body
 
 
-def section(client, csrf, name, choice, start, end) -> dict:
-    r = post(client, name, choice, start, end, csrf)
+def section(client, csrf, name, choice, start, end, job=None) -> dict:
+    r = post(client, name, choice, start, end, csrf, job=job)
     assert r.status_code == 200, r.get_data(as_text=True)
     return r.json["response"]
+
+
+def scanned(client, csrf, name, choice, start, end) -> dict:
+    """A voltage or power-factor card for several houses as the page fills it: the anomaly card's scan
+    runs to its end, whose store value ({"job", "done"}) is this card's input."""
+    _first, done = scan(client, csrf, choice, start, end)
+    store = done["analytics-anomaly-job"]["data"]
+    assert store["done"] is True
+    return section(client, csrf, name, choice, start, end, job=store)
 
 
 def cells(component) -> list[list[str]]:
@@ -223,13 +239,14 @@ def test_voltage_events_are_the_services_and_the_posted_sag_and_swell(analytics_
         assert timeline[name]["y"][:2] == [f"House A (#{world.house1})"] * 2
     assert "207" in body["analytics-voltage-message"]["children"]  # the EN 50160 thresholds are stated
 
-    # all houses: house B's interruption too, one row per house
-    body = section(ui["client"], csrf, "voltage", "all", ui["start"], ui["end"])
+    # all houses: from the background scan; house B's interruption too, one row per house
+    body = scanned(ui["client"], csrf, "voltage", "all", ui["start"], ui["end"])
     rows = cells(body["analytics-voltage-table"]["children"])
     assert rows[1] == [f"House B (#{world.house2})", "0", "0.0", "0", "0.0", "1", "5.0"]
     assert set(traces(body["analytics-voltage-graph"]["figure"])) == {"Sag", "Swell", "Interruption"}
     everyone = service(app, factory, "analyst", analytics.voltage_events, ui)
     assert sum(int(r[1]) + int(r[3]) + int(r[5]) for r in rows) == len(everyone["events"]) == 3
+    assert len(rows) == 2 and "3 event(s)" in body["analytics-voltage-message"]["children"]
 
 
 def test_power_factor_trend_is_the_services_and_the_posted_drop(analytics_ui, app, factory, world):
@@ -256,8 +273,8 @@ def test_power_factor_trend_is_the_services_and_the_posted_drop(analytics_ui, ap
     assert body["analytics-pf-message"]["is_open"] is True
     assert f"{mean:.3f}" in body["analytics-pf-message"]["children"]
 
-    # all houses: hours-weighted over both (house B is always at 0.5, so always below 0.9)
-    body = section(ui["client"], csrf, "pf", "all", ui["start"], ui["end"])
+    # all houses, from the background scan: hours-weighted over both (house B is always at 0.5)
+    body = scanned(ui["client"], csrf, "pf", "all", ui["start"], ui["end"])
     line = traces(body["analytics-pf-graph"]["figure"])["Daily mean power factor"]
     assert line["y"] == [
         pytest.approx((0.97 + 0.5) / 2, abs=1e-4),
@@ -533,6 +550,21 @@ def test_listed_anomalies_score_against_the_injected_ground_truth(demo_ui, clien
         )
     assert batched == events
     assert progress == [(0, DEMO_HOUSES), (5, DEMO_HOUSES), (10, DEMO_HOUSES), (DEMO_HOUSES, DEMO_HOUSES)]
+    # the page's scan (anomalies, voltage events, power factor), five houses at a time: each section is the
+    # service's answer for every house in one go
+    with factory() as s:
+        voltage = analytics.voltage_events(s, scope, lo, hi)
+        days = analytics.power_factor_trend(s, scope, lo, hi, timezone=DEMO_TZ)
+        progress = []
+        found = analytics.scan_in_batches(
+            s, scope, lo, hi, timezone=DEMO_TZ, batch_houses=5, progress=lambda *p: progress.append(p)
+        )
+    # events of several batches, interleaved in time: the batches' lists are merged, not concatenated
+    order = [e["house_id"] for e in voltage["events"]]
+    assert len(set(order)) >= 3 and order != sorted(order)
+    assert len({d["house_id"] for d in days}) == DEMO_HOUSES
+    assert found == {"anomalies": events, "voltage": voltage, "power_factor": days, "errors": {}}
+    assert progress == [(0, DEMO_HOUSES), (5, DEMO_HOUSES), (10, DEMO_HOUSES), (DEMO_HOUSES, DEMO_HOUSES)]
     house = events[0]["house_id"]
     body = section(client, csrf, "anomaly", str(house), first.isoformat(), last.isoformat())
     mine = [e for e in events if e["house_id"] == house]
@@ -642,13 +674,13 @@ def test_a_scan_is_reused_for_the_same_request_and_follows_a_new_range(analytics
     assert other != job
     # a poll tick that raced the change of range (the store still holds the old scan): this range's scan
     raced = poll(client, csrf, "all", later, end, {"job": job})
-    assert raced["analytics-anomaly-job"]["data"] == {"job": other}
+    assert raced["analytics-anomaly-job"]["data"]["job"] == other
     _first, done = scan(client, csrf, "all", later, end)
-    assert done["analytics-anomaly-job"]["data"] == {"job": other}
+    assert done["analytics-anomaly-job"]["data"] == {"job": other, "done": True}
     # the stuck meter (three local days ago) is outside the last two days
     assert "No anomalies found for All houses" in done["analytics-anomaly-message"]["children"]
     _first, done = scan(client, csrf, "all", start, end)
-    assert done["analytics-anomaly-job"]["data"] == {"job": job}
+    assert done["analytics-anomaly-job"]["data"] == {"job": job, "done": True}
     assert [r[1] for r in cells(done["analytics-anomaly-table"]["children"])] == ["Stuck meter"]
 
 
@@ -666,3 +698,184 @@ def test_the_scan_job_reports_progress_and_answers_what_the_service_does(analyti
     assert status.result["user_id"] == req.scope.user_id
     assert status.result["events"] == service(app, factory, "analyst", analytics.anomalies, ui)
     assert [e["kind"] for e in status.result["events"]] == ["stuck_meter"]
+    # the same job computes the voltage events and the power-factor trend: the services' answers in one go
+    assert status.result["voltage"] == service(app, factory, "analyst", analytics.voltage_events, ui)
+    assert status.result["power_factor"] == service(app, factory, "analyst", analytics.power_factor_trend, ui)
+    assert status.result["errors"] == {}
+    assert len(status.result["voltage"]["events"]) == 3 and len(status.result["power_factor"]) == 4
+
+
+def raw_rows_per_house(factory, lo, hi) -> dict[int, int]:
+    """Meter readings (with a voltage) of each house in [lo, hi): what the row limit counts."""
+    with factory() as s:
+        rows = s.execute(
+            select(Device.house_id, func.count())
+            .select_from(Measurement)
+            .join(Device, Device.id == Measurement.device_id)
+            .where(Device.kind == "meter", Measurement.ts >= lo, Measurement.ts < hi,
+                   Measurement.voltage_v.is_not(None))
+            .group_by(Device.house_id)
+        ).all()  # fmt: skip
+    return dict(rows)
+
+
+def test_batches_split_under_the_row_limit_and_a_house_over_it_is_reported(demo_ui, factory, monkeypatch):
+    """A batch holding more raw readings than one request may read is halved until it fits, with the
+    same answers; a single house over the limit leaves its section empty with the reason (the anomalies,
+    from rollups, are still found)."""
+    last = (DEMO_END - timedelta(days=1)).date()
+    lo, hi = local_days_range(last - timedelta(days=13), last, DEMO_TZ)
+    scope = scope_of(factory, "analyst")
+    per_house = raw_rows_per_house(factory, lo, hi)
+    assert len(per_house) == DEMO_HOUSES
+    with factory() as s:
+        voltage = analytics.voltage_events(s, scope, lo, hi)
+        days = analytics.power_factor_trend(s, scope, lo, hi, timezone=DEMO_TZ)
+        events = analytics.anomalies(s, scope, lo, hi, timezone=DEMO_TZ)
+    # three houses' readings fit, a batch of six does not: the batches must be split to be read at all
+    monkeypatch.setattr(analytics, "MAX_ANALYTICS_ROWS", 3 * max(per_house.values()))
+    with factory() as s:
+        with pytest.raises(analytics.TooManyReadings):
+            analytics.voltage_events(s, scope, lo, hi, houses=sorted(per_house)[:6])
+        found = analytics.scan_in_batches(s, scope, lo, hi, timezone=DEMO_TZ, batch_houses=6)
+    assert found == {"anomalies": events, "voltage": voltage, "power_factor": days, "errors": {}}
+    # one house over the limit: no voltage events or power factor, and the service's own message
+    monkeypatch.setattr(analytics, "MAX_ANALYTICS_ROWS", min(per_house.values()) - 1)
+    with factory() as s:
+        found = analytics.scan_in_batches(s, scope, lo, hi, timezone=DEMO_TZ, batch_houses=6)
+    assert found["anomalies"] == events and found["voltage"] is None and found["power_factor"] is None
+    assert "shorten the range" in found["errors"]["voltage"] and "shorten" in found["errors"]["power_factor"]
+
+
+def assert_no_section_data(body: dict, name: str, text: str) -> None:
+    """A refused voltage or power-factor card: the message, no chart and no table."""
+    alert = body[f"analytics-{name}-message"]
+    assert alert == {"children": text, "color": "danger", "is_open": True}
+    assert body[f"analytics-{name}-graph"]["figure"]["data"] == []
+    assert all(body[c]["children"] == [] for c in SECTIONS[name])
+
+
+def test_voltage_and_power_factor_of_several_houses_wait_for_the_scan_and_refuse_forged_ids(
+    analytics_ui, app, factory, world
+):
+    ui = analytics_ui
+    client, start, end = ui["client"], ui["start"], ui["end"]
+    csrf = cookie_login(client, "analyst")
+    # no scan in the store (it failed to start or was refused): no data, a message
+    for name in BACKGROUND:
+        assert_no_section_data(section(client, csrf, name, "all", start, end), name, SCAN_NOT_RUNNING)
+    _first, done = scan(client, csrf, "all", start, end)
+    store = done["analytics-anomaly-job"]["data"]
+    filled = {name: section(client, csrf, name, "all", start, end, job=store) for name in BACKGROUND}
+    assert len(cells(filled["voltage"]["analytics-voltage-table"]["children"])) == 2
+    assert len(cells(filled["pf"]["analytics-pf-table"]["children"])) == 2
+    # the analyst's finished scan for another range: the store is about to change, nothing is shown
+    later = (datetime.fromisoformat(end) - timedelta(days=1)).date().isoformat()
+    for name in BACKGROUND:
+        body = section(client, csrf, name, "all", later, end, job=store)
+        assert body[f"analytics-{name}-message"]["color"] == "info"
+        assert "computed in the background" in body[f"analytics-{name}-message"]["children"]
+        assert body[f"analytics-{name}-graph"]["figure"]["data"] == []
+        assert all(body[c]["children"] == [] for c in SECTIONS[name])
+
+    # the admin (every house too) with the analyst's finished job: not theirs, so nothing
+    admin = cookie_login(client, "admin")
+    mine = scan_request(factory, "admin", ui)
+    unknown = f"{SCAN_PREFIX}{mine.scope.user_id}-{scan_digest(mine)}-{uuid.uuid4().hex}"
+    settings = app.server.extensions["aggregator"].settings
+    jobs_context.configure(settings)
+    queue = job_queue_from_settings(settings)
+    theirs = scan_request(factory, "analyst", ui)
+    disguised = f"{SCAN_PREFIX}{mine.scope.user_id}-{scan_digest(mine)}-{uuid.uuid4().hex}"
+    queue.enqueue("jobs.analytics.anomaly_scan", theirs.scope.user_id, jobs_context.scope_fields(theirs.scope),
+                  theirs.start.isoformat(), theirs.end.isoformat(), theirs.timezone, job_id=disguised)  # fmt: skip
+    assert queue.wait(disguised, 30).status == "finished"
+    forged = [store, {"job": unknown, "done": True}, {"job": disguised, "done": True}, {"job": 5, "done": True},
+              {"job": SCAN_PREFIX, "done": True}]  # fmt: skip
+    for job in forged:
+        for name in BACKGROUND:
+            r = post(client, name, "all", start, end, admin, job=job)
+            assert r.status_code == 200
+            assert_no_section_data(r.json["response"], name, NO_SCAN)
+            text = r.get_data(as_text=True)
+            assert "House A" not in text and "House B" not in text and "Interruption" not in text
+    for job in ("x", [], {"done": True}):
+        for name in BACKGROUND:
+            assert_no_section_data(
+                section(client, admin, name, "all", start, end, job=job), name, SCAN_NOT_RUNNING
+            )
+
+    # no cookie and a third-party user: refused before any job is looked at
+    for name in BACKGROUND:
+        assert post(client, name, "all", start, end, job=store).status_code == 401
+        partner = cookie_login(client, "partner")
+        assert post(client, name, "all", start, end, partner, job=store).status_code == 401
+
+
+@pytest.fixture
+def two_house_consumer(analytics_ui, app, world):
+    """A consumer with houses A and C (a third house whose meter swells for 4 minutes), not B."""
+    services = app.server.extensions["aggregator"]
+    with services.session_factory() as s:
+        house = House(name="House C", created_at=datetime.now(UTC).replace(tzinfo=None))
+        s.add(house)
+        s.flush()
+        s.add(Device(serial="H3-MAIN", name="Main meter", kind="meter", direction="consumption",
+                     house_id=house.id, created_at=house.created_at))  # fmt: skip
+        create_user(s, "consumer3", PASSWORD, "consumer", [world.house1, house.id])
+        s.commit()
+        house_c = house.id
+    zone = ZoneInfo(analytics_ui["timezone"])
+    day = datetime.fromisoformat(analytics_ui["drop_day"]).date()
+    t0 = datetime(day.year, day.month, day.day, 14, tzinfo=zone)
+    items = [reading("H3-MAIN", t0 + timedelta(minutes=m), 30.0, 260.0 if 5 <= m < 9 else 229.0, 0.95)
+             for m in range(60)]  # fmt: skip
+    r = analytics_ui["client"].post("/api/v1/measurements", json={"measurements": items},
+                                    headers=world.headers["admin"])  # fmt: skip
+    assert r.status_code == 200, r.get_data(as_text=True)
+    return house_c
+
+
+def test_a_consumers_two_houses_go_through_the_scan_and_hold_only_theirs(
+    analytics_ui, two_house_consumer, app, factory, world
+):
+    ui = analytics_ui
+    client, start, end = ui["client"], ui["start"], ui["end"]
+    house_c = two_house_consumer
+    csrf = cookie_login(client, "consumer3")
+    first, done = scan(client, csrf, "all", start, end)
+    assert first["analytics-anomaly-job"]["data"]["job"].startswith(SCAN_PREFIX)  # a background scan
+    store = done["analytics-anomaly-job"]["data"]
+    mine = [f"House A (#{world.house1})", f"House C (#{house_c})"]
+    voltage = section(client, csrf, "voltage", "all", start, end, job=store)
+    rows = cells(voltage["analytics-voltage-table"]["children"])
+    assert rows == [
+        [mine[0], "1", "3.0", "1", "2.0", "0", "0.0"],
+        [mine[1], "0", "0.0", "1", "4.0", "0", "0.0"],
+    ]
+    assert set(traces(voltage["analytics-voltage-graph"]["figure"])) == {"Sag", "Swell"}
+    pf = section(client, csrf, "pf", "all", start, end, job=store)
+    assert sorted(r[0] for r in cells(pf["analytics-pf-table"]["children"])) == mine
+    days = service(app, factory, "consumer3", analytics.power_factor_trend, ui)
+    assert {d["house_id"] for d in days} == {world.house1, house_c}
+    line = traces(pf["analytics-pf-graph"]["figure"])["Daily mean power factor"]
+    assert line["x"] == sorted({d["day"] for d in days})
+    for name in ("anomaly", *BACKGROUND):
+        job = None if name == "anomaly" else store
+        text = post(client, name, "all", start, end, csrf, job=job).get_data(as_text=True)
+        assert "House B" not in text
+        assert "Stuck" not in text and '"name":"Interruption"' not in text
+    # the job's own result holds their houses only
+    queue = job_queue_from_settings(app.server.extensions["aggregator"].settings)
+    result = queue.status(store["job"]).result
+    seen = {e["house_id"] for e in result["voltage"]["summary"]} | {
+        d["house_id"] for d in result["power_factor"]
+    }
+    assert seen == {world.house1, house_c} and not result["events"]
+    # the analyst's scan id in this consumer's store: not theirs, nothing shown
+    analyst = cookie_login(client, "analyst")
+    _first, theirs = scan(client, analyst, "all", start, end)
+    csrf = cookie_login(client, "consumer3")
+    for name in BACKGROUND:
+        body = section(client, csrf, name, "all", start, end, job=theirs["analytics-anomaly-job"]["data"])
+        assert_no_section_data(body, name, NO_SCAN)
