@@ -60,7 +60,9 @@ class ModelStore:
     def __init__(self, settings: Settings, objects: ObjectStore):
         self.objects = objects
         self.key = model_key(settings.secret_key, settings.model_encryption_key)
-        self._cache: OrderedDict[int, Forecaster] = OrderedDict()  # least recently used first
+        # keyed by object key (unique per version, immutable), not by row id: ids are reused when a
+        # database is restored or recreated while a worker keeps its cache
+        self._cache: OrderedDict[str, Forecaster] = OrderedDict()  # least recently used first
         self._lock = threading.Lock()
 
     def save(self, session: Session, slot: Slot, forecaster: Forecaster, report: FitReport,
@@ -94,16 +96,16 @@ class ModelStore:
 
     def load(self, row: ModelVersion) -> Forecaster:
         """The version's forecaster, from the process cache or the store. Versions are immutable, so the cache
-        needs no invalidation: activating another version changes which id `load_active` asks for."""
+        needs no invalidation: activating another version changes which key `load_active` asks for."""
         with self._lock:
-            hit = self._cache.get(row.id)
+            hit = self._cache.get(row.object_key)
             if hit is not None:
-                self._cache.move_to_end(row.id)
+                self._cache.move_to_end(row.object_key)
                 return hit
         blob = self.objects.get_bytes(row.object_key)
         forecaster = Forecaster.from_bytes(decrypt(self.key, blob, row.object_key))
         with self._lock:
-            self._cache[row.id] = forecaster
+            self._cache[row.object_key] = forecaster
             while len(self._cache) > MODEL_CACHE_SIZE:  # bounded: a worker serving many scopes stays small
                 self._cache.popitem(last=False)
         return forecaster
