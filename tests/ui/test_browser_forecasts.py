@@ -35,14 +35,19 @@ def wait_for_message(page, text: str, timeout: float = 20_000) -> None:
 
 
 def train_and_wait(page) -> str:
-    """Click Train, watch the progress bar, and return the job status text once both jobs ended."""
+    """Click Train, watch the progress bar, and return the job status text once both jobs ended.
+
+    A previous training's status (and full bar) stays on the page until the first poll of the new jobs,
+    so the wait is for a status that differs from the one before the click (new versions or errors)."""
+    before = page.inner_text("#forecasts-job-status") if page.locator("#forecasts-job-status").count() else ""
     page.click("#forecasts-train")
     page.wait_for_selector("#forecasts-progress-box .progress", state="visible", timeout=10_000)
     page.wait_for_function(
-        """() => { const el = document.querySelector('#forecasts-job-status');
-                   if (!el) return false;
+        """(before) => { const el = document.querySelector('#forecasts-job-status');
+                   if (!el || el.innerText === before) return false;
                    const lines = el.innerText.split('\\n').filter(l => l.trim());
                    return lines.length === 2 && lines.every(l => /trained|failed/.test(l)); }""",
+        arg=before,
         timeout=TRAIN_TIMEOUT_MS,
     )
     bar = page.locator("#forecasts-progress .progress-bar")

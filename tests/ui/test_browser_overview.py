@@ -29,11 +29,16 @@ def wait_for_number(page, element_id: str, timeout: float = 20_000) -> float:
 @pytest.mark.parametrize(("username", "houses"), [("analyst", 6), ("consumer", 1)])
 def test_overview_cards_distribution_and_chart(open_as, username, houses):
     page = open_as(username, "/")
-    values = {
-        (kind, window): wait_for_number(page, f"overview-{kind}{suffix}")
+    ids = {
+        (kind, window): f"overview-{kind}{suffix}"
         for kind in KINDS
         for window, suffix in (("now", "-now"), ("today", "-today"), ("24h", ""))
     }
+    for element_id in ids.values():
+        wait_for_number(page, element_id)
+    # one snapshot of every card (JS runs between DOM updates): the 30 s refresh may land between reads
+    texts = page.evaluate("(ids) => ids.map(id => document.getElementById(id).innerText)", list(ids.values()))
+    values = {key: float(text.replace(",", "")) for key, text in zip(ids, texts, strict=True)}
     for window in ("now", "today", "24h"):
         assert values[("demand", window)] > 0, window  # the simulator keeps the scope consuming
         assert values[("production", window)] >= 0
