@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: run test install install-dev services browser worker lint format bench-ingest bench-forecast clean
+.PHONY: run test install install-dev services browser worker lint format bench-ingest bench-forecast bench-ui clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ bench-ingest: $(VENV)/.dev services
 ## Forecast latency (warm/cold) and training time through gunicorn, RQ workers, PostgreSQL and S3.
 bench-forecast: $(VENV)/.dev services
 	$(BIN)/python scripts/bench_forecast.py
+
+## Every page in chromium on 200 houses x 1 year in PostgreSQL: page render, callback p50/p95, points per trace.
+## The seeded database (aggbench_ui) is kept between runs; `ARGS=--reseed` seeds it again.
+bench-ui: $(VENV)/.dev services browser
+	$(BIN)/python scripts/bench_ui.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache test-artifacts
