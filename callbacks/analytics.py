@@ -700,6 +700,27 @@ def _refused(text: str, color: str, extras: int) -> tuple:
     return (*message(text, color), empty_figure(text), *([[]] * extras))
 
 
+def background_or_now(scope, choice, start_date, end_date, job, key: str, label: str, compute):
+    """A section's data: for several houses the finished background scan's `key`, else `compute(req)`
+    now. Returns (req, data, None), or (None, None, outputs) when the section shows a message instead
+    (a refusal, the scan still running, the scan's error for this section)."""
+    what = {"voltage": "voltage events", "power_factor": "power factors"}[key]
+    try:
+        req = analysis_request(scope, choice, start_date, end_date)
+        if not in_background(req):
+            return req, compute(req), None
+        found, refused = finished_scan(req, job)
+        if refused is not None:
+            return None, None, _refused(refused, "danger", 1)
+        if found is None:
+            return None, None, waiting(req, what, 1)
+        if found[key] is None:
+            return None, None, _refused(f"{label}: {found['errors'].get(key, '')}", "danger", 1)
+        return req, found[key], None
+    except DomainError as exc:
+        return None, None, _refused(error_text(exc), "danger", 1)
+
+
 def register_callbacks(app) -> None:
     @app.callback(
         Output("analytics-range", "start_date"),
@@ -787,21 +808,12 @@ def register_callbacks(app) -> None:
         scope = ui_scope()
         if scope is None:
             return _refused(PLEASE_LOG_IN, "danger", 1)
-        try:
-            req = analysis_request(scope, choice, start_date, end_date)
-            if in_background(req):
-                found, refused = finished_scan(req, job)
-                if refused is not None:
-                    return _refused(refused, "danger", 1)
-                if found is None:
-                    return waiting(req, "voltage events", 1)
-                result = found["voltage"]
-                if result is None:
-                    return _refused(f"Voltage events: {found['errors'].get('voltage', '')}", "danger", 1)
-            else:
-                result = analytics.voltage_events(db(), scope, req.start, req.end, house_id=req.house_id)
-        except DomainError as exc:
-            return _refused(error_text(exc), "danger", 1)
+        req, result, shown = background_or_now(
+            scope, choice, start_date, end_date, job, "voltage", "Voltage events",
+            lambda req: analytics.voltage_events(db(), scope, req.start, req.end, house_id=req.house_id),
+        )  # fmt: skip
+        if shown is not None:
+            return shown
         names = house_names([s["house_id"] for s in result["summary"]])
         if not result["summary"]:
             return _refused(f"No voltage readings for {req.label} in this range.", "info", 1)
@@ -836,23 +848,14 @@ def register_callbacks(app) -> None:
         scope = ui_scope()
         if scope is None:
             return _refused(PLEASE_LOG_IN, "danger", 1)
-        try:
-            req = analysis_request(scope, choice, start_date, end_date)
-            if in_background(req):
-                found, refused = finished_scan(req, job)
-                if refused is not None:
-                    return _refused(refused, "danger", 1)
-                if found is None:
-                    return waiting(req, "power factors", 1)
-                days = found["power_factor"]
-                if days is None:
-                    return _refused(f"Power factor: {found['errors'].get('power_factor', '')}", "danger", 1)
-            else:
-                days = analytics.power_factor_trend(
-                    db(), scope, req.start, req.end, house_id=req.house_id, timezone=req.timezone
-                )
-        except DomainError as exc:
-            return _refused(error_text(exc), "danger", 1)
+        req, days, shown = background_or_now(
+            scope, choice, start_date, end_date, job, "power_factor", "Power factor",
+            lambda req: analytics.power_factor_trend(
+                db(), scope, req.start, req.end, house_id=req.house_id, timezone=req.timezone
+            ),
+        )  # fmt: skip
+        if shown is not None:
+            return shown
         if not days:
             return _refused(f"No power-factor readings for {req.label} in this range.", "info", 1)
         names = house_names(d["house_id"] for d in days)
