@@ -43,3 +43,11 @@ def wait_for_traces(page, graph_id: str, timeout: float = 20_000) -> list[dict]:
         timeout=timeout,
     )
     return graph_traces(page, graph_id)
+
+
+def dropdown_labels(page, dropdown_id: str):
+    """Open a dcc.Dropdown and return (its option labels, the options locator) as the browser shows them."""
+    page.click(f"#{dropdown_id}")
+    options = page.locator('[role="option"]')
+    options.first.wait_for(timeout=5_000)
+    return [text.strip() for text in options.all_inner_texts()], options

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from callbacks.charts import CONSUMPTION, PRODUCTION
-from tests.ui.browser_helpers import graph_traces, shot, wait_for_traces
+from tests.ui.browser_helpers import dropdown_labels, graph_traces, shot, wait_for_traces
 
 pytestmark = pytest.mark.browser
 ZONE = ZoneInfo("Europe/Athens")  # the demo server's TIMEZONE (the default)
@@ -80,10 +80,7 @@ def test_ranges_change_the_bars_and_the_panels(open_as):
 def test_consumer_dropdown_holds_only_their_house(open_as):
     page = open_as("consumer", "/historical")
     wait_for_traces(page, "historical-consumption")
-    page.click("#historical-scope")
-    options = page.locator('[role="option"]')
-    options.first.wait_for(timeout=5_000)
-    labels = [text.strip() for text in options.all_inner_texts()]
+    labels, options = dropdown_labels(page, "historical-scope")
     assert labels[0] == "All my houses" and len(labels) == 2, labels  # the demo consumer has one house
     assert not any("Community" in label for label in labels)
     options.nth(1).click()

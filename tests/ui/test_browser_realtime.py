@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.ui.browser_helpers import graph_traces, shot, wait_for_traces
+from tests.ui.browser_helpers import dropdown_labels, graph_traces, shot, wait_for_traces
 
 pytestmark = pytest.mark.browser
 
@@ -95,10 +95,7 @@ def test_scope_and_window_changes_redraw(open_as):
 def test_consumer_sees_only_their_house(open_as):
     page = open_as("consumer", "/real-time")
     wait_for_traces(page, "realtime-graph")
-    page.click("#realtime-scope")
-    options = page.locator('[role="option"]')
-    options.first.wait_for(timeout=5_000)
-    labels = [text.strip() for text in options.all_inner_texts()]
+    labels, options = dropdown_labels(page, "realtime-scope")
     assert labels[0] == "All my houses" and len(labels) == 2, labels  # the demo consumer has one house
     assert not any("Community" in label for label in labels)
     options.nth(1).click()
