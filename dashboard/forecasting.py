@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from dashboard.auth import utcnow
 from dashboard.errors import Forbidden, ValidationFailed
-from dashboard.model_store import ModelStore, Slot
+from dashboard.forecast_cache import cache_key, data_view, is_settled, ttl_s
+from dashboard.model_store import ModelStore, Slot, current_version
 from dashboard.queries import energy_series
 from dashboard.schema import ModelRun, WeatherObservation
 from dashboard.scope import Scope
@@ -170,13 +171,59 @@ def train(
 
 def forecast(session: Session, store: ModelStore, scope: Scope, task: ForecastTask):
     """Forecast from the slot's active model (falling back to older versions). Returns (version, frame)."""
+    row, frame = _forecast(session, store, scope, task)
+    return row.version, frame
+
+
+def _forecast(session: Session, store: ModelStore, scope: Scope, task: ForecastTask):
     origin = task.origin()
     row, forecaster = store.load_active(session, task.slot)
     y = load_series(session, scope, task, origin, HISTORY_DAYS)
     if y.empty:
         raise ValidationFailed(details=[{"field": "as_of", "message": "no data before the forecast origin"}])
     weather = load_weather(session, origin - pd.Timedelta(days=HISTORY_DAYS), origin)
-    return row.version, forecaster.predict(y, origin, weather)
+    return row, forecaster.predict(y, origin, weather)
+
+
+def forecast_rows(frame) -> list[dict]:
+    """The spec's rows: UTC interval start, kWh, and the band around it."""
+    return [
+        {
+            "timestamp": ts.strftime("%Y-%m-%d %H:%M:%S"),
+            "forecasted_energy_usage": round(float(r.point), 6),
+            "lower": round(float(r.lower), 6),
+            "upper": round(float(r.upper), 6),
+        }
+        for ts, r in frame.iterrows()
+    ]
+
+
+def cached_forecast(
+    session: Session, cache, scope: Scope, task: ForecastTask, settled_only: bool = False
+) -> dict | None:
+    """The answer `{"version", "forecast": rows}` already issued for the task's current version and origin,
+    else None. The caller has resolved (checked) the task against its scope."""
+    row = current_version(session, task.slot)
+    return None if row is None else issued_answer(cache, scope, task, row, settled_only)
+
+
+def issued_answer(cache, scope: Scope, task: ForecastTask, row, settled_only: bool = False) -> dict | None:
+    """`cached_forecast` for a known current version `row` (`model_store.current_version`)."""
+    hit = cache.get(cache_key(row.object_key, task.origin(), data_view(scope, task.slot)))
+    if hit is None or (settled_only and not hit["settled"]):
+        return None
+    return hit["answer"]
+
+
+def issue_forecast(session: Session, store: ModelStore, cache, scope: Scope, task: ForecastTask) -> dict:
+    """Forecast and cache the answer `{"version", "forecast": rows}` (dashboard/forecast_cache.py)."""
+    origin = task.origin()
+    row, frame = _forecast(session, store, scope, task)
+    answer = {"version": row.version, "forecast": forecast_rows(frame)}
+    settled = is_settled(origin)
+    key = cache_key(row.object_key, origin, data_view(scope, task.slot))
+    cache.put(key, {"answer": answer, "settled": settled}, ttl_s(origin, task.cfg.step, settled))
+    return answer
 
 
 def log_run(session: Session, kind: str, scope: Scope | None, params: dict, started: float, outcome: str,

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from dashboard.config import Settings
 
 # Per-queue default timeouts (seconds): training may take minutes, a forecast must not hang a request.
-QUEUES = {"training": 1800, "forecast": 60, "default": 600}
+QUEUES = {"training": 1800, "forecast": 60, "publish": 600, "default": 600}
 FINAL = ("finished", "failed")
 
 

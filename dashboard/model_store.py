@@ -117,6 +117,7 @@ class ModelStore:
         ).all()
         active = next((r for r in rows if r.is_active), None)
         # the active version first, then the versions trained before it, newest first
+        # (the first candidate is `current_version`)
         candidates = rows if active is None else [active] + [r for r in rows if r.id < active.id]
         for row in candidates:
             try:
@@ -126,6 +127,16 @@ class ModelStore:
                     "Model version %s could not be loaded (%s); trying the previous one", row.version, exc
                 )
         raise ModelUnavailable(f"No loadable model for {slot}")
+
+
+def current_version(session: Session, slot: Slot) -> ModelVersion | None:
+    """The version a forecast for the slot tries first: the active one, else the newest (`load_active`)."""
+    return session.scalar(
+        select(ModelVersion)
+        .where(*slot.where())
+        .order_by(ModelVersion.is_active.desc(), ModelVersion.id.desc())
+        .limit(1)
+    )
 
 
 def slot_of(row: ModelVersion) -> Slot:

@@ -18,6 +18,7 @@ from dashboard.db import session_scope
 
 log = logging.getLogger(__name__)
 MAINTENANCE_EVERY_S = 3600
+PUBLISH_CHECK_S = 10
 _stop = threading.Event()
 
 
@@ -79,10 +80,30 @@ def _maintenance_loop(server: Flask, settings: Settings) -> None:
         _stop.wait(MAINTENANCE_EVERY_S)
 
 
+def _publish_loop(settings: Settings) -> None:
+    """Embedded (no Redis): queue each 15-minute origin's forecast publication in the in-process job
+    pool, as the RQ workers' maintenance does (jobs/worker.py `schedule_publication`)."""
+    from dashboard.jobqueue import job_queue_from_settings
+    from jobs.forecasting import PUBLISH_QUEUE, due_origin
+
+    published = None
+    while not _stop.wait(PUBLISH_CHECK_S):
+        due = due_origin()
+        if due == published:
+            continue
+        try:
+            job_queue_from_settings(settings).enqueue("jobs.forecasting.publish_due", queue=PUBLISH_QUEUE)
+            published = due
+        except Exception:
+            log.exception("Could not queue the forecast publication; will retry")
+
+
 def start_background(server: Flask, settings: Settings) -> None:
     threading.Thread(
         target=_maintenance_loop, args=(server, settings), name="maintenance", daemon=True
     ).start()
+    if not settings.redis_url:  # with Redis the workers publish (one of them per origin)
+        threading.Thread(target=_publish_loop, args=(settings,), name="publish", daemon=True).start()
     if settings.demo_data:
         from dashboard.simulator import start_in_process
 

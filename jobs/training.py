@@ -72,6 +72,8 @@ def _train_once(task, scope, logged: dict, started: float, product: str) -> dict
         forecasting.log_run(session, "train", scope, logged, started, "ok", metrics=report.metrics,
                             version=version)  # fmt: skip
         session.commit()
+    report_progress(0.95, "stored; forecasting with the new model")
+    _issue_first_forecast(svc, scope, task)
     report_progress(1.0, "stored")
     m = report.metrics
     body = {
@@ -93,6 +95,22 @@ def _train_once(task, scope, logged: dict, started: float, product: str) -> dict
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     return body
+
+
+def _issue_first_forecast(svc, scope, task) -> None:
+    """Issue the new version's forecast from the training origin into the forecast cache, so the page that
+    asked for the training shows it without waiting for a forecast job. Best effort: the model is stored
+    either way, and a forecast request computes it if this did not."""
+    import logging
+
+    from dashboard import forecasting
+    from dashboard.forecast_cache import forecast_cache
+
+    try:
+        with svc.session_factory() as session:
+            forecasting.issue_forecast(session, svc.store, forecast_cache(svc.settings), scope, task)
+    except Exception as exc:  # noqa: BLE001
+        logging.getLogger(__name__).info("No first forecast for the new model: %s", exc)
 
 
 def _log_failure(scope, logged: dict, started: float, error: str) -> None:

@@ -15,6 +15,11 @@ settings a killed job is requeued (at once, jobs/training.py) within
 Forecasts: `ForecastWorker` runs jobs in its own process (RQ's SimpleWorker, no fork per job), so the
 models it has loaded stay in its cache and a warm forecast costs milliseconds. A forking worker would
 throw the cache away with every work horse and pay the model load on every request.
+
+Publishing: every worker's maintenance pass (every 10 s) checks whether the latest 15-minute origin is
+due (SETTLE_S after it); the first to take that origin's Redis key (SET NX) queues
+`jobs.forecasting.publish_due` on the `publish` queue, which the forecast workers serve after their
+`forecast` queue. So each origin is published once, by whichever worker is alive, with no extra process.
 """
 
 from __future__ import annotations
@@ -49,8 +54,9 @@ class FailoverWorker(Worker):
         return int(interval) + heartbeat_grace_s()
 
     def run_maintenance_tasks(self) -> None:
-        """RQ's own maintenance, then the app's scheduled job: once a day, across all workers (a Redis
-        key taken with NX and a day's expiry decides which), prune the run and access logs (spec 1.7)."""
+        """RQ's own maintenance, then the app's scheduled jobs: once a day, across all workers (a Redis
+        key taken with NX and a day's expiry decides which), prune the run and access logs (spec 1.7);
+        once per forecast origin, publish the active models' forecasts."""
         super().run_maintenance_tasks()
         if "default" in self.queue_names() and self.connection.set(
             PRUNE_LOCK_KEY, self.name, nx=True, ex=PRUNE_EVERY_S
@@ -58,6 +64,7 @@ class FailoverWorker(Worker):
             from rq import Queue
 
             Queue("default", connection=self.connection).enqueue("jobs.training.prune_logs", job_timeout=600)
+        schedule_publication(self.connection)
 
     @property
     def dequeue_timeout(self) -> int:
@@ -67,10 +74,28 @@ class FailoverWorker(Worker):
 
 PRUNE_LOCK_KEY = "aggregator:maintenance:prune-logs"
 PRUNE_EVERY_S = 24 * 3600
+PUBLISH_KEY = "aggregator:forecast:published:"  # + the origin: taken (NX) by the worker that queues it
+
+
+def schedule_publication(connection, now=None) -> bool:
+    """Queue the due origin's publication unless a worker already did; True when this call queued it."""
+    from rq import Queue
+
+    from jobs.forecasting import PUBLISH_QUEUE, due_origin
+
+    origin = due_origin(now)
+    try:
+        if not connection.set(f"{PUBLISH_KEY}{origin:%Y-%m-%dT%H:%MZ}", "1", nx=True, ex=PRUNE_EVERY_S):
+            return False
+        Queue(PUBLISH_QUEUE, connection=connection).enqueue("jobs.forecasting.publish_due", job_timeout=600)
+    except Exception:  # noqa: BLE001 - Redis away: RQ's own loop reports it; the next pass tries again
+        return False
+    return True
 
 
 class ForecastWorker(SimpleWorker):
-    """Non-forking worker for the forecast queue: the model cache survives from one job to the next.
+    """Non-forking worker for the forecast and publish queues: the model cache survives from one job to
+    the next.
 
     It imports the forecasting stack and opens its database and store connections when it starts, so
     the first forecast after a (re)start pays only for its model (read, decrypt, unpickle), not for
@@ -79,6 +104,14 @@ class ForecastWorker(SimpleWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         warm_up()
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()
+        schedule_publication(self.connection)
+
+    @property
+    def dequeue_timeout(self) -> int:
+        return max(1, min(self.worker_ttl - 15, int(self.maintenance_interval)))
 
 
 def preload_imports() -> None:
@@ -105,7 +138,8 @@ def warm_up() -> None:
 WORKER_ARGS = {
     "training": ["--worker-class", "jobs.worker.FailoverWorker", "--with-scheduler",
                  "--job-monitoring-interval", "5", "--maintenance-interval", "10", "training", "default"],
-    "forecast": ["--worker-class", "jobs.worker.ForecastWorker", "forecast"],
+    "forecast": ["--worker-class", "jobs.worker.ForecastWorker", "--maintenance-interval", "10",
+                 "forecast", "publish"],
 }  # fmt: skip
 
 

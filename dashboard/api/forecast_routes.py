@@ -2,8 +2,10 @@
 
 Training and forecasting run as jobs (RQ, or in-process when embedded). A train request waits up to
 TRAIN_WAIT_S for the result and answers the spec body; `?async=true` answers 202 with a job id at once.
-A forecast request waits up to FORECAST_WAIT_S for a forecast worker, which keeps loaded models cached
-(jobs/worker.py), so the web process never loads XGBoost or a model into its own memory.
+A forecast request is answered from the forecast cache when that forecast was already issued (by the
+publisher after each origin, or an earlier request; dashboard/forecast_cache.py), else it waits up to
+FORECAST_WAIT_S for a forecast worker, which keeps loaded models cached (jobs/worker.py), so the web
+process never loads XGBoost or a model into its own memory.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dashboard import forecasting
 from dashboard.api.common import current_scope, db, requires, services
 from dashboard.api.openapi import responds
 from dashboard.errors import NotFound, ValidationFailed
+from dashboard.forecast_cache import forecast_cache
 from dashboard.jobqueue import JobNotFound, job_queue_from_settings
 from dashboard.model_store import ModelStore
 from dashboard.queries import iso_utc
@@ -129,9 +132,23 @@ def forecast_result(job_id: str) -> dict:
     return result
 
 
+def cached_answer(scope, task, row=None) -> dict | None:
+    """The forecast already issued for the task's current model version and origin (the publisher's, or
+    an earlier request's), read in the web process without a job; None when there is none yet. `row`:
+    the slot's current version when the caller has it (`model_store.current_version`)."""
+    cache = forecast_cache(services().settings)
+    if row is None:
+        return forecasting.cached_forecast(db(), cache, scope, task)
+    return forecasting.issued_answer(cache, scope, task, row)
+
+
 def run_forecast(scope, target: str, product: str, params: dict) -> dict:
-    """Forecast with the slot's active model and wait for it (see enqueue_forecast, forecast_result).
-    Shared by the API and the Forecasts page."""
+    """The issued forecast if cached, else forecast with the slot's active model and wait for it (see
+    enqueue_forecast, forecast_result). Shared by the API and the Forecasts page."""
+    task = forecasting.resolve_task(scope, target, product, params)  # 422 before anything is read
+    answer = cached_answer(scope, task)
+    if answer is not None:
+        return answer
     return forecast_result(enqueue_forecast(scope, target, product, params))
 
 

@@ -193,3 +193,51 @@ def test_training_with_no_data_fails_at_once_without_retries(client, world):
     assert r.status_code == 500 and r.json["error"] == "Training failed"
     assert "No readings" in r.json["detail"]
     assert time.perf_counter() - started < 5  # a data problem is not retried with back-off
+
+
+def forecast_runs(factory) -> int:
+    """Forecasts computed for requests (each forecast job logs one run; a cached answer logs none)."""
+    from sqlalchemy import func, select
+
+    from dashboard.schema import ModelRun
+
+    with factory() as s:
+        return s.scalar(select(func.count()).select_from(ModelRun).where(ModelRun.kind == "forecast"))
+
+
+def test_an_issued_forecast_is_answered_from_the_cache_and_equals_a_fresh_one(app, client, demo, factory):
+    from dashboard import forecasting
+    from dashboard.forecast_cache import forecast_cache
+    from dashboard.scope import system_scope
+
+    cache = forecast_cache(app.server.extensions["aggregator"].settings)  # in-process: no REDIS_URL here
+    train, path = (
+        "/aggregator/consumption/train/next-24-hours",
+        "/aggregator/consumption/forecast/next-24-hours",
+    )
+    assert post(client, train, demo.headers["admin"], as_of=AS_OF).status_code == 200
+    # the training job issued the new model's forecast from its origin: the request runs no forecast
+    first = post(client, path, demo.headers["analyst"], as_of=AS_OF)
+    assert first.status_code == 200 and len(first.json["forecast"]) == 24
+    assert forecast_runs(factory) == 0
+    # the consumer's default is their own house: another slot, without a model, never the all-houses answer
+    assert post(client, path, demo.headers["consumer"], as_of=AS_OF).status_code == 500
+
+    cache.clear()  # computed again by a forecast job: the same answer
+    fresh = post(client, path, demo.headers["analyst"], as_of=AS_OF)
+    assert fresh.status_code == 200 and forecast_runs(factory) == 2  # the consumer's failed run + this one
+    assert fresh.json == first.json
+    assert post(client, path, demo.headers["admin"], as_of=AS_OF).json == first.json
+    assert forecast_runs(factory) == 2  # answered from the cache
+
+    earlier = post(client, path, demo.headers["analyst"], as_of="2026-06-18T00:00:00Z")
+    assert earlier.json["forecast"][0]["timestamp"] == "2026-06-18 00:00:00" and forecast_runs(factory) == 3
+
+    # a new version has its own forecast, cached under its own key
+    retrained = post(client, train, demo.headers["admin"], as_of=AS_OF)
+    task = forecasting.resolve_task(system_scope(), "consumption", "next-24-hours", {"as_of": AS_OF})
+    with factory() as s:
+        answer = forecasting.cached_forecast(s, cache, system_scope(), task)
+    assert answer["version"] == retrained.json["model_version"]
+    assert post(client, path, demo.headers["analyst"], as_of=AS_OF).json["forecast"] == answer["forecast"]
+    assert forecast_runs(factory) == 3

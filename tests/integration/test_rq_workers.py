@@ -167,47 +167,124 @@ def _headers(app, factory, username):
         return {"Authorization": f"Bearer {create_access_token(identity=str(user_id))}"}
 
 
+def forecast_jobs(redis) -> list[str]:
+    from rq.registry import FinishedJobRegistry
+
+    return FinishedJobRegistry("forecast", connection=redis).get_job_ids()
+
+
 def test_forecast_is_served_by_a_forecast_worker(seeded, workers, redis, rq_app):
+    from rq import Worker
+    from rq.job import Job
+
+    from dashboard.forecast_cache import PREFIX
+
     workers.start("training")
     forecaster = workers.start("forecast")
     workers.wait_registered(redis, 2)
     client = rq_app.server.test_client()
     admin = _headers(rq_app, seeded, "admin")
+    path = "/aggregator/consumption/forecast/next-24-hours"
 
     trained = client.post("/aggregator/consumption/train/next-24-hours", json={"as_of": AS_OF}, headers=admin)
     assert trained.status_code == 200, trained.json
-    for _ in range(2):  # cold (loads the model from S3), then warm (from the worker's cache)
-        r = client.post(
-            "/aggregator/consumption/forecast/next-24-hours", json={"as_of": AS_OF}, headers=admin
-        )
-        assert r.status_code == 200, r.json
-        rows = r.json["forecast"]
-        assert len(rows) == 24 and rows[0]["timestamp"] == "2026-06-19 00:00:00"
-        assert all(x["lower"] <= x["forecasted_energy_usage"] <= x["upper"] for x in rows)
-    from rq import Worker
-    from rq.job import Job
-    from rq.registry import FinishedJobRegistry
+    # the training job issued the new model's forecast from its origin into Redis: no forecast job
+    issued = client.post(path, json={"as_of": AS_OF}, headers=admin)
+    assert issued.status_code == 200, issued.json
+    rows = issued.json["forecast"]
+    assert len(rows) == 24 and rows[0]["timestamp"] == "2026-06-19 00:00:00"
+    assert all(x["lower"] <= x["forecasted_energy_usage"] <= x["upper"] for x in rows)
+    assert forecast_jobs(redis) == []
 
-    names = {w.name for w in Worker.all(connection=redis) if w.queue_names() == ["forecast"]}
-    served = FinishedJobRegistry("forecast", connection=redis).get_job_ids()
-    assert len(served) == 2 and {Job.fetch(j, connection=redis).worker_name for j in served} <= names
+    # another origin: a forecast worker computes it (cold: the model from S3), then it is answered cached
+    for _ in range(2):
+        r = client.post(path, json={"as_of": "2026-06-18T00:00:00Z"}, headers=admin)
+        assert r.status_code == 200, r.json
+        assert len(r.json["forecast"]) == 24 and r.json["forecast"][0]["timestamp"] == "2026-06-18 00:00:00"
+    names = {w.name for w in Worker.all(connection=redis) if w.queue_names() == ["forecast", "publish"]}
+    served = forecast_jobs(redis)
+    assert len(served) == 1 and {Job.fetch(j, connection=redis).worker_name for j in served} <= names
+
+    # the cached answer is the forecast worker's answer: without the cache, computed again, the same
+    assert redis.delete(*redis.keys(f"{PREFIX}*")) == 2
+    again = client.post(path, json={"as_of": AS_OF}, headers=admin)
+    assert again.status_code == 200 and again.json == issued.json and len(forecast_jobs(redis)) == 2
 
     # a consumer naming another house is refused before anything is queued
     consumer = _headers(rq_app, seeded, "consumer")
-    r = client.post(
-        "/aggregator/consumption/forecast/next-24-hours", json={"house_id": 10**6}, headers=consumer
-    )
+    r = client.post(path, json={"house_id": 10**6}, headers=consumer)
     assert r.status_code == 422 and r.json["error"] == "Invalid or missing input"
 
-    # without any forecast worker the request gives up after FORECAST_WAIT_S with the spec's 500
+    # without any forecast worker an uncached forecast gives up after FORECAST_WAIT_S with the spec's 500
     os.killpg(forecaster.pid, signal.SIGTERM)
     forecaster.wait(timeout=20)
     started = time.monotonic()
-    r = client.post("/aggregator/consumption/forecast/next-24-hours", json={"as_of": AS_OF}, headers=admin)
+    r = client.post(path, json={"as_of": "2026-06-17T00:00:00Z"}, headers=admin)
     assert r.status_code == 500 and r.json["error"] == "Model missing or forecast failed"
     assert "make worker" in r.json["detail"]
     assert 3 <= time.monotonic() - started < 10
+    assert client.post(path, json={"as_of": AS_OF}, headers=admin).status_code == 200  # issued: still served
     assert client.get("/healthz").status_code == 200
+
+
+def test_forecast_workers_publish_every_active_model_once_per_origin(
+    app, factory, workers, redis, redis_url, rq_app
+):
+    """After each 15-minute origin (and its settle time) one worker queues the publication; a forecast
+    worker issues every active model's forecast into the cache, so the request after it runs no job."""
+    import pandas as pd
+    from rq import Queue
+    from rq.job import Job
+    from rq.registry import FinishedJobRegistry
+
+    from dashboard import forecasting
+    from dashboard.forecast_cache import PREFIX, forecast_cache
+    from jobs.worker import PUBLISH_KEY, schedule_publication
+
+    end = pd.Timestamp.now(tz="UTC").floor("15min").to_pydatetime()
+    seed_demo(factory, "Europe/Athens", houses=3, days=30, end=end, progress=False)  # up to now
+    workers.start("training")
+    workers.wait_registered(redis, 1)
+    client = rq_app.server.test_client()
+    admin = _headers(rq_app, factory, "admin")
+    r = client.post("/aggregator/consumption/train/next-24-hours", json={"async": True}, headers=admin)
+    assert r.status_code == 202, r.json
+    status = RQJobQueue(redis_url).wait(r.json["job_id"], 600)
+    assert status.status == "finished" and not status.result.get("failed"), status
+    version = status.result["model_version"]
+
+    # forget what the training and the training worker's first maintenance did: no cached forecast, no
+    # queued or taken publication
+    Queue("publish", connection=redis).empty()
+    for key in redis.keys(f"{PREFIX}*") + redis.keys(f"{PUBLISH_KEY}*"):
+        redis.delete(key)
+
+    workers.start("forecast")  # its first maintenance pass takes the due origin and queues the publication
+    registry = FinishedJobRegistry("publish", connection=redis)
+    deadline = time.monotonic() + 120
+    while not registry.get_job_ids():
+        assert time.monotonic() < deadline, "no publication ran"
+        time.sleep(0.2)
+    time.sleep(1)
+    jobs = [Job.fetch(j, connection=redis) for j in registry.get_job_ids()]
+    # (a second one only if a 15-minute origin passed meanwhile: then it finds the forecast cached)
+    assert {j.func_name for j in jobs} == {"jobs.forecasting.publish_due"}
+    assert jobs[0].return_value() == {"issued": 1, "cached": 0, "skipped": 0, "failed": 0}
+    assert not schedule_publication(redis)  # once per origin, whichever worker asks
+
+    from dashboard.scope import system_scope
+
+    scope = system_scope()
+    task = forecasting.resolve_task(scope, "consumption", "next-24-hours", {})
+    cache = forecast_cache(rq_app.server.extensions["aggregator"].settings)
+    with factory() as s:
+        answer = forecasting.cached_forecast(s, cache, scope, task)
+    assert answer is not None and answer["version"] == version and len(answer["forecast"]) == 24
+    origin = task.origin()
+    r = client.post("/aggregator/consumption/forecast/next-24-hours", headers=admin)
+    assert r.status_code == 200 and len(r.json["forecast"]) == 24
+    if task.origin() == origin:  # (an hour boundary between the two would make it another forecast)
+        assert r.json["forecast"] == answer["forecast"] and forecast_jobs(redis) == []
 
 
 def test_training_workers_prune_logs_once_a_day(app, factory, workers, redis, redis_url):
