@@ -19,6 +19,10 @@ from dashboard.server import create_server
 from dashboard.ui_auth import PAGE_ROLES, install_callback_guard, ui_scope
 
 ROOT = Path(__file__).resolve().parent
+log = logging.getLogger(__name__)
+# plotly.js "basic" (scatter, bar, pie: every chart of these pages), from npm's plotly.js-basic-dist-min
+PLOTLY_BASIC = ROOT / "vendor" / "plotly.js-basic-dist-min" / "plotly-basic.min.js"
+PLOTLY_JS_PATH = "/_dash-component-suites/plotly/package_data/plotly.min.js"  # where dcc.Graph loads it
 
 # (label, path, roles that see it): the pages' roles are PAGE_ROLES, checked again by each page's guard.
 NAVIGATION = [
@@ -57,10 +61,41 @@ def serve_layout():
     return html.Div([navbar(), dbc.Container(dash.page_container, className="pt-3", fluid=True)])
 
 
+def bundle_version(path: Path) -> str | None:
+    """The version in a plotly.js bundle's banner ('plotly.js (basic - minified) v4.1.1')."""
+    import re
+
+    with path.open("rb") as f:
+        found = re.search(rb"plotly\.js[^\n]* v(\d+\.\d+\.\d+)", f.read(400))
+    return found.group(1).decode() if found else None
+
+
+def serve_plotly_basic(server) -> bool:
+    """Serve the basic plotly.js bundle (1.2 MB) where dcc.Graph asks for the full one (4.8 MB, every trace
+    type): a fresh tab parses a quarter of the code before its first chart. Only when the bundle has the
+    version plotly.py and Dash were built with; otherwise Dash's own bundle is served and a warning says so."""
+    from flask import request, send_file
+    from plotly.offline import get_plotlyjs_version
+
+    expected, found = get_plotlyjs_version(), bundle_version(PLOTLY_BASIC)
+    if found != expected:
+        log.warning("vendor plotly.js basic is %s, plotly.py wants %s: serving the full bundle", found, expected)
+        return False
+
+    @server.before_request
+    def plotly_basic():
+        if request.path == PLOTLY_JS_PATH:
+            return send_file(PLOTLY_BASIC, mimetype="text/javascript", max_age=24 * 3600, conditional=True)
+        return None
+
+    return True
+
+
 def create_app(settings: Settings | None = None) -> Dash:
     settings = settings or load_settings()
     server = create_server(settings)
     install_callback_guard(server)
+    serve_plotly_basic(server)
     app = Dash(
         __name__,
         server=server,
