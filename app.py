@@ -79,7 +79,9 @@ def serve_plotly_basic(server) -> bool:
 
     expected, found = get_plotlyjs_version(), bundle_version(PLOTLY_BASIC)
     if found != expected:
-        log.warning("vendor plotly.js basic is %s, plotly.py wants %s: serving the full bundle", found, expected)
+        log.warning(
+            "vendor plotly.js basic is %s, plotly.py wants %s: serving the full bundle", found, expected
+        )
         return False
 
     @server.before_request
