@@ -97,9 +97,7 @@ def create_app(settings: Settings | None = None) -> Dash:
     settings = settings or load_settings()
     server = create_server(settings)
     install_callback_guard(server)
-    # the basic bundle is also fetched and compiled (off the main thread: an async script) while the
-    # page's layout and data are on their way, so a chart draws at once instead of waiting for plotly.js
-    early = [{"src": PLOTLY_JS_PATH, "async": "async"}] if serve_plotly_basic(server) else []
+    serve_plotly_basic(server)
     app = Dash(
         __name__,
         server=server,
@@ -109,7 +107,6 @@ def create_app(settings: Settings | None = None) -> Dash:
         serve_locally=True,
         suppress_callback_exceptions=True,
         title="Aggregator",
-        external_scripts=early,
         # flask-jwt-extended's double-submit CSRF: Dash echoes the cookie in this header.
         csrf_token_name="csrf_access_token",
         csrf_header_name="X-CSRF-TOKEN",
