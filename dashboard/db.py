@@ -38,7 +38,12 @@ def make_engine(settings: Settings) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # JIT off: PostgreSQL compiles a plan once its cost passes jit_above_cost, which every all-houses
+    # dashboard query does; on these 0.05-0.5 s aggregates the compilation costs more than it saves
+    # (all houses, 30 days of 15-minute rollups: 0.77-0.90 s with JIT, 0.34-0.40 s without).
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args={"options": "-c jit=off"}
+    )
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
