@@ -92,7 +92,7 @@ def publish_due() -> dict:
         return publish_forecasts(ids)
     queue = job_queue_from_settings(svc.settings)
     for batch in batches:
-        queue.enqueue("jobs.forecasting.publish_forecasts", batch, queue=PUBLISH_QUEUE)
+        queue.enqueue("jobs.forecasting.publish_forecasts", batch, queue=PUBLISH_QUEUE, result_ttl_s=3600)
     return {"versions": len(ids), "batches": len(batches)}
 
 
