@@ -5,12 +5,14 @@ Read from the rollups, never from raw readings, so a three-year export costs O(d
 - energy and power factor from the `day` rollups, whose buckets start at local midnight (DST-aware:
   23- and 25-hour days). Weeks (ISO, Monday first) and months are groups of those local days;
 - peak demand from the `15min` rollups: 4 x the kWh of the period's largest quarter hour, summed over
-  the scope (the aggregate's own peak, not a sum of per-house peaks);
+  the scope (the aggregate's own peak, not a sum of per-house peaks). For the whole fleet, energy and
+  peaks read the fleet's pre-summed rollups (one row per bucket, dashboard.rollups.FLEET);
 - voltage: counting EN 50160 *events* needs the raw readings (dashboard.analytics.voltage_events, capped
   at 366 days and 500,000 readings), too dear for a multi-year export. So the column is
   `voltage_event_intervals`: 15-minute meter (or park inverter) intervals whose minimum voltage was
   below 0.9 Un or maximum above 1.1 Un (Un = 230 V), counted per entity. One long sag spanning three
-  intervals counts three; two short sags in one interval count one.
+  intervals counts three; two short sags in one interval count one. Only those rare rows are read,
+  through a partial index.
 - `avg_kw` is mean consumption power over the period's hours inside the range (energy / time);
   `peak_kw` is the highest 15-minute mean consumption power.
 
@@ -35,20 +37,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Date, and_, case, cast, func, or_, select
+from sqlalchemy import Date, and_, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from dashboard.errors import ValidationFailed
-from dashboard.queries import _entity_filter
+from dashboard.queries import _entity_filter, _sum_filter
 from dashboard.rollups import LocalDayBuckets
-from dashboard.schema import EnergyRollup
+from dashboard.schema import VOLTAGE_OUTSIDE, EnergyRollup
 from dashboard.scope import Scope
 
 PERIODS = ("daily", "weekly", "monthly")
 MAX_RANGE = timedelta(days=3 * 365 + 1)  # three years, one of them a leap year
-NOMINAL_V = 230.0
-SAG_BELOW_V = 0.9 * NOMINAL_V
-SWELL_ABOVE_V = 1.1 * NOMINAL_V
 COLUMNS = (
     "period",
     "period_start",
@@ -161,62 +160,74 @@ def _day_rollups(session, where, per_house: bool, first: datetime, last: datetim
     return [tuple(row) if per_house else (None, *row) for row in rows]
 
 
-def _violation() -> ColumnElement:
+def _local_day_sql(column, timezone: str):
+    """PostgreSQL: the local date of a naive-UTC timestamp column."""
+    return cast(func.timezone(timezone, func.timezone("UTC", column)), Date)
+
+
+def _peaks_postgres(session, sums, per_house, first, last, timezone) -> Iterable[tuple]:
+    """(entity or None, local date, the day's largest 15-minute consumption in Wh), grouped in the database.
+
+    Per house: each house's own largest quarter. Otherwise the aggregate's: its quarters summed over the
+    `sums` rows first (one row per quarter when they are the fleet's pre-summed rollups)."""
     r = EnergyRollup
-    return case((or_(r.voltage_min < SAG_BELOW_V, r.voltage_max > SWELL_ABOVE_V), 1), else_=0)
-
-
-def _quarter_stats_postgres(session, where, per_house, first, last, timezone) -> Iterable[tuple]:
-    """(entity or None, local date, peak 15-min Wh, voltage intervals), grouped in the database."""
-    r = EnergyRollup
-
-    def local_day(column):
-        return cast(func.timezone(timezone, func.timezone("UTC", column)), Date)
-
-    window = and_(r.resolution == "15min", r.bucket_start >= first, r.bucket_start < last, where)
+    window = and_(r.resolution == "15min", r.bucket_start >= first, r.bucket_start < last, sums)
     if per_house:
-        day = local_day(r.bucket_start)
-        stmt = (
-            select(r.entity_id, day, func.max(r.consumption_wh), func.sum(_violation()))
-            .where(window)
-            .group_by(r.entity_id, day)
-        )
+        day = _local_day_sql(r.bucket_start, timezone)
+        stmt = select(r.entity_id, day, func.max(r.consumption_wh)).where(window).group_by(r.entity_id, day)
         return session.execute(stmt).all()
     quarters = (
-        select(
-            r.bucket_start.label("bucket"),
-            func.sum(r.consumption_wh).label("wh"),
-            func.sum(_violation()).label("violations"),
-        )
+        select(r.bucket_start.label("bucket"), func.sum(r.consumption_wh).label("wh"))
         .where(window)
         .group_by(r.bucket_start)
         .subquery()
     )
-    day = local_day(quarters.c.bucket)
-    stmt = select(day, func.max(quarters.c.wh), func.sum(quarters.c.violations)).group_by(day)
+    day = _local_day_sql(quarters.c.bucket, timezone)
+    stmt = select(day, func.max(quarters.c.wh)).group_by(day)
     return [(None, *row) for row in session.execute(stmt).all()]
 
 
-def _quarter_stats_python(session, where, per_house, first, last, timezone) -> Iterable[tuple]:
+def _peaks_python(session, sums, per_house, first, last, timezone) -> Iterable[tuple]:
     """The same as the PostgreSQL path, grouped here (the embedded SQLite has no time zones)."""
     r = EnergyRollup
     bucket_day = LocalDayBuckets(timezone)
     zone = ZoneInfo(timezone)
-    sums: dict[tuple, list] = {}  # (entity, bucket) -> [wh, violations]
-    stmt = select(r.entity_id, r.bucket_start, r.consumption_wh, _violation()).where(
-        r.resolution == "15min", r.bucket_start >= first, r.bucket_start < last, where
+    quarters: dict[tuple, float] = {}  # (entity, bucket) -> Wh
+    stmt = select(r.entity_id, r.bucket_start, r.consumption_wh).where(
+        r.resolution == "15min", r.bucket_start >= first, r.bucket_start < last, sums
     )
-    for entity, bucket, wh, violation in session.execute(stmt).yield_per(10_000):
-        acc = sums.setdefault((entity if per_house else None, bucket), [0.0, 0])
-        acc[0] += wh or 0.0
-        acc[1] += int(violation or 0)
-    days: dict[tuple, list] = {}
-    for (entity, bucket), (wh, violations) in sums.items():
-        day = bucket_day(bucket).replace(tzinfo=UTC).astimezone(zone).date()
-        acc = days.setdefault((entity, day), [None, 0])
-        acc[0] = wh if acc[0] is None else max(acc[0], wh)
-        acc[1] += violations
-    return [(entity, day, peak, violations) for (entity, day), (peak, violations) in days.items()]
+    for entity, bucket, wh in session.execute(stmt).yield_per(10_000):
+        key = (entity if per_house else None, bucket)
+        quarters[key] = quarters.get(key, 0.0) + (wh or 0.0)
+    peaks: dict[tuple, float] = {}
+    for (entity, bucket), wh in quarters.items():
+        key = (entity, bucket_day(bucket).replace(tzinfo=UTC).astimezone(zone).date())
+        peaks[key] = max(peaks.get(key, wh), wh)
+    return [(entity, day, peak) for (entity, day), peak in peaks.items()]
+
+
+def _voltage_intervals(session, where, per_house, first, last, timezone) -> Iterable[tuple]:
+    """(entity or None, local date, 15-minute intervals outside 0.9-1.1 Un), counted per meter entity.
+
+    Reads only the out-of-limit rows, through the partial index ix_rollups_voltage_outside (whose
+    predicate this repeats word for word, so SQLite can use it too)."""
+    r = EnergyRollup
+    outside = and_(
+        r.resolution == "15min",
+        r.bucket_start >= first,
+        r.bucket_start < last,
+        where,
+        text(f"({VOLTAGE_OUTSIDE})"),
+    )
+    bucket_day = LocalDayBuckets(timezone)
+    zone = ZoneInfo(timezone)
+    counts: dict[tuple, int] = {}
+    for entity, bucket in session.execute(select(r.entity_id, r.bucket_start).where(outside)).yield_per(
+        10_000
+    ):
+        key = (entity if per_house else None, bucket_day(bucket).replace(tzinfo=UTC).astimezone(zone).date())
+        counts[key] = counts.get(key, 0) + 1
+    return [(entity, day, n) for (entity, day), n in counts.items()]
 
 
 # ---- the summary --------------------------------------------------------------------------------------
@@ -239,6 +250,8 @@ def summary(
     where = _entity_filter(session, scope, house_id, community_id)  # NotFound / Forbidden first
     if per_house:
         where = and_(where, EnergyRollup.entity_kind == "house")
+    # energy and peaks are sums: the fleet's pre-summed rollups when the scope is the whole fleet
+    sums = where if per_house else _sum_filter(session, scope, house_id, community_id)
     pseudonymous = per_house and not scope.per_house_allowed
     columns = list(COLUMNS)
     if per_house:
@@ -252,7 +265,7 @@ def summary(
     zone = ZoneInfo(timezone)
 
     stats: dict[tuple, _DayStats] = {}
-    for entity, bucket, cons, prod, pf_sum, pf_count in _day_rollups(session, where, per_house, first, last):
+    for entity, bucket, cons, prod, pf_sum, pf_count in _day_rollups(session, sums, per_house, first, last):
         day = by_midnight.get(bucket) or bucket.replace(tzinfo=UTC).astimezone(zone).date()
         s = stats.setdefault((entity, day), _DayStats())
         s.consumption_wh += cons or 0.0
@@ -260,14 +273,13 @@ def summary(
         s.pf_sum += pf_sum or 0.0
         s.pf_count += int(pf_count or 0)
         s.has_energy = True
-    quarter_stats = (
-        _quarter_stats_postgres if session.get_bind().dialect.name == "postgresql" else _quarter_stats_python
-    )
-    for entity, day, peak_wh, violations in quarter_stats(session, where, per_house, first, last, timezone):
+    peaks = _peaks_postgres if session.get_bind().dialect.name == "postgresql" else _peaks_python
+    for entity, day, peak_wh in peaks(session, sums, per_house, first, last, timezone):
         s = stats.setdefault((entity, day), _DayStats())
         if peak_wh is not None:
             s.peak_wh = peak_wh if s.peak_wh is None else max(s.peak_wh, peak_wh)
-        s.voltage_intervals += int(violations or 0)
+    for entity, day, intervals in _voltage_intervals(session, where, per_house, first, last, timezone):
+        stats.setdefault((entity, day), _DayStats()).voltage_intervals += intervals
 
     periods: dict[str, list[LocalDay]] = {}
     for d in days:

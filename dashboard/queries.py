@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from dashboard.errors import Forbidden, NotFound, ValidationFailed
+from dashboard.rollups import FLEET
 from dashboard.schema import Community, Device, EnergyRollup, Measurement, PVPark, community_houses
 from dashboard.scope import Scope
 
@@ -71,6 +72,16 @@ def _entity_filter(
     return and_(r.entity_kind == "house", r.entity_id.in_(scope.house_ids))
 
 
+def _sum_filter(
+    session: Session, scope: Scope, house_id: int | None, community_id: int | None
+) -> ColumnElement[bool]:
+    """Rollup rows whose sum per bucket is the request's total: the fleet's pre-summed row when the
+    request is the whole fleet (every house and PV park), else the entities of `_entity_filter`."""
+    if house_id is None and community_id is None and scope.all_houses:
+        return and_(EnergyRollup.entity_kind == FLEET[0], EnergyRollup.entity_id == FLEET[1])
+    return _entity_filter(session, scope, house_id, community_id)
+
+
 def energy_series(
     session: Session,
     scope: Scope,
@@ -92,7 +103,7 @@ def energy_series(
             r.resolution == resolution,
             r.bucket_start >= start,
             r.bucket_start < end,
-            _entity_filter(session, scope, house_id, community_id),
+            _sum_filter(session, scope, house_id, community_id),
         )
         .group_by(r.bucket_start)
         .order_by(r.bucket_start)

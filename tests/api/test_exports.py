@@ -122,21 +122,37 @@ def test_daily_export_equals_the_15_minute_rollups_of_each_local_day(client, fac
     assert sum(row["voltage_event_intervals"] for row in rows) > 0  # the demo injects voltage events
 
 
-@pytest.mark.parametrize("per_house", [False, True])
-def test_the_embedded_databases_python_grouping_equals_the_postgresql_one(factory, demo, per_house):
+@pytest.mark.parametrize("rows", ["fleet", "houses_and_parks", "per_house"])
+def test_the_embedded_databases_python_grouping_equals_the_postgresql_one(factory, demo, rows):
     """SQLite has no time zones, so dashboard.exports groups quarter hours into local days in Python
-    there; both paths must give the same peaks and voltage counts."""
+    there; both paths must give the same peaks, whether they sum the fleet's pre-summed rows, every
+    house's and park's rows, or stay per house."""
     days = exports.local_days(datetime(2026, 3, 20, 22), datetime(2026, 4, 1, 21), TZ)
     bounds = (days[0].start, days[-1].end)
+    per_house = rows == "per_house"
     with factory() as s:
         where = exports._entity_filter(s, Scope(role="admin"), None, None)
         if per_house:
             where = and_(where, EnergyRollup.entity_kind == "house")
-        in_db = exports._quarter_stats_postgres(s, where, per_house, *bounds, TZ)
-        in_python = exports._quarter_stats_python(s, where, per_house, *bounds, TZ)
-    normal = lambda rows: sorted((e or 0, d, round(w, 6), int(v)) for e, d, w, v in rows)  # noqa: E731
+        if rows == "fleet":
+            where = exports._sum_filter(s, Scope(role="admin"), None, None)
+        in_db = exports._peaks_postgres(s, where, per_house, *bounds, TZ)
+        in_python = exports._peaks_python(s, where, per_house, *bounds, TZ)
+    normal = lambda rows: sorted((e or 0, d, round(w, 6)) for e, d, w in rows)  # noqa: E731
     assert normal(in_db) == normal(in_python)
     assert len(in_db) == len(days) * (len(demo["houses"]) if per_house else 1)
+
+
+def test_the_fleet_peaks_equal_the_peaks_of_the_summed_houses_and_parks(factory, demo):
+    days = exports.local_days(datetime(2026, 3, 20, 22), datetime(2026, 4, 1, 21), TZ)
+    bounds = (days[0].start, days[-1].end)
+    with factory() as s:
+        fleet = exports._peaks_postgres(s, exports._sum_filter(s, Scope(role="admin"), None, None), False,
+                                        *bounds, TZ)  # fmt: skip
+        summed = exports._peaks_postgres(s, exports._entity_filter(s, Scope(role="admin"), None, None), False,
+                                         *bounds, TZ)  # fmt: skip
+    normal = lambda rows: sorted((d, round(w, 6)) for _e, d, w in rows)  # noqa: E731
+    assert normal(fleet) == normal(summed) and len(fleet) == len(days)
 
 
 def test_the_spring_dst_day_has_23_hours_of_buckets(client, factory, demo):

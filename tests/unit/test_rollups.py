@@ -40,12 +40,36 @@ def test_park_production_goes_to_the_park():
     assert park["voltage_min"] is None and park["voltage_count"] == 0
 
 
-def test_records_are_sorted_by_primary_key_for_lock_order():
+def test_records_are_in_lock_order_primary_key_with_the_fleet_last():
     acc = RollupAccumulator("UTC")
     for minute in (50, 5, 30):
         acc.add(METER, datetime(2026, 6, 1, 12, minute), 1.0, None, None)
+        acc.add(PARK, datetime(2026, 6, 1, 12, minute), 1.0, None, None)
     keys = [(r["resolution"], r["entity_kind"], r["entity_id"], r["bucket_start"]) for r in acc.records()]
-    assert keys == sorted(keys)
+    fleet = [k for k in keys if k[1] == "all"]
+    others = [k for k in keys if k[1] != "all"]
+    assert fleet and others
+    assert keys == others + fleet  # the hot fleet rows are locked last, just before the commit
+    assert others == sorted(others) and fleet == sorted(fleet)
+
+
+def test_the_fleet_row_sums_every_house_and_park_but_not_appliances():
+    acc = RollupAccumulator("UTC")
+    ts = datetime(2026, 6, 1, 12, 5)
+    acc.add(METER, ts, 100.0, 231.0, 0.95)
+    acc.add(APPLIANCE, ts, 40.0, 229.0, 0.8)  # a sub-meter: already inside the house meter's 100 Wh
+    acc.add(PV, ts, 70.0, 232.0, 1.0)
+    acc.add(PARK, ts, 500.0, None, None)
+    other_house = DeviceInfo(5, "M2", house_id=11, pv_park_id=None, kind="meter", direction="consumption")
+    acc.add(other_house, ts, 30.0, 200.0, 0.7)
+    rows = rows_by_key(acc)
+    for resolution in ("15min", "hour", "day"):
+        fleet = rows[(resolution, "all", 0)]
+        assert (fleet["consumption_wh"], fleet["production_wh"]) == (130.0, 570.0)
+        assert (fleet["pf_sum"], fleet["pf_count"]) == (0.95 + 0.7, 2)  # meters' quality, as the houses'
+        assert (fleet["voltage_sum"], fleet["voltage_count"]) == (431.0, 2)
+        # extremes are never kept for the fleet: they could not be taken back out of it
+        assert fleet["voltage_min"] is None and fleet["voltage_max"] is None
 
 
 @pytest.mark.parametrize(
