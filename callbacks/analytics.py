@@ -2,7 +2,10 @@
 
 Every number comes from the analytics service (`dashboard.analytics`, the same functions behind
 `GET /api/v1/analytics/...`); this module only turns its answers into tables and figures. Each section
-has its own callback, so one slow or refused analysis never blanks the others. The scope always comes
+has its own callback, so one slow or refused analysis never blanks the others. The sections are tabs
+(pages/analytics.py): a section's callback computes only while its tab is shown and only when what it
+shows (its "shown" store: the request it last answered) differs from the request, so the page draws
+one chart at a time and switching back to a tab costs no computation. The scope always comes
 from the server-side cookie (`ui_scope()`); the house the browser sends is only a choice checked with
 `resolve_choice`, so a forged id yields a message and no data.
 
@@ -14,9 +17,10 @@ One house is judged in the callbacks (tens of milliseconds). Several houses cost
 ~15 ms per house; voltage events and power factor read every meter's raw readings, beyond one request's
 row limit at 200 houses over 30 days), so ONE background job (`jobs.analytics.anomaly_scan`, on the
 app's job queue: threads when embedded, RQ with REDIS_URL) computes the three, a batch of houses at a
-time. The anomaly card queues it and polls it with a dcc.Interval, showing its progress; when it is
-done it writes {"job", "done"} into the store, which the voltage and power-factor cards take as an
-input: they then read the same finished result (checked as below) and fill in. The job id, kept in a
+time. The anomaly callback queues it (whichever of its three tabs is shown) and polls it with a
+dcc.Interval, showing its progress above the tabs; when it is done it writes {"job", "done"} into the
+store, which the voltage and power-factor cards take as an input: they then read the same finished
+result (checked as below) and fill in. The job id, kept in a
 dcc.Store, is made on the server from the user id and a digest of the request (scope and range): on
 every poll the server checks that the id is this user's (a forged or another user's id shows nothing)
 and, when the job is done, that its result is this user's for this range. A job for the same user,
@@ -40,6 +44,7 @@ from datetime import date, datetime, timedelta
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import Input, Output, State, ctx, html, no_update
+from dash.exceptions import PreventUpdate
 from sqlalchemy import select
 
 from callbacks.charts import (
@@ -98,6 +103,12 @@ SCAN_FAILED = "The anomaly scan failed; choose the range again to retry."
 NO_QUEUE = "The anomaly scan could not be started: the job queue is unavailable."
 SCAN_NOT_RUNNING = "The background scan of these houses is not running: choose the range again."
 HIDDEN, SHOWN = {"display": "none"}, {"display": "block"}
+SECTIONS = {  # tab value (the prefix of its components' ids) -> tab label
+    "anomaly": "Anomalies",
+    "voltage": "Voltage events (EN 50160)",
+    "pf": "Power factor",
+    "profile": "Load profile",
+}
 NOT_ALLOWED = "Your role may not read analytics."
 PLEASE_LOG_IN = "Please log in."
 
@@ -448,7 +459,7 @@ def waiting(req: Request, what: str, extras: int) -> tuple:
     """A card while the background scan runs: a note, an empty chart, no table."""
     text = (
         f"The {what} of {req.label.lower()} are computed in the background with the anomaly scan "
-        "(progress in the Anomalies card); they follow."
+        "(progress above); they follow."
     )
     return (*message(text), empty_figure(f"Scanning every house for {what}..."), *([[]] * extras))
 
@@ -672,6 +683,7 @@ RANGE_INPUTS = (
     Input("analytics-range", "start_date"),
     Input("analytics-range", "end_date"),
 )
+TAB_INPUT = Input("analytics-tabs", "value")
 
 
 # the all-houses scan: its job id, the poll timer and the progress bar
@@ -686,6 +698,17 @@ SCAN_OUTPUTS = (
 SCAN_IDLE = (None, True, 0, "", "", HIDDEN)  # no job, no polling, no bar
 
 
+def scan_idle(job) -> tuple:
+    """No scan: the store is cleared only when it names one (so its dependants are not called again)."""
+    return (no_update if job is None else None, *SCAN_IDLE[1:])
+
+
+def shown_key(*request) -> str:
+    """What a section shows, as its "shown" store holds it: the browser's choice, dates (and scan store).
+    Only ever compared to skip work: a forged value can at most keep a tab as it is."""
+    return json.dumps(request, sort_keys=True, default=str)
+
+
 def _section(prefix: str, *extra: tuple[str, str]) -> list[Output]:
     return [
         Output(f"analytics-{prefix}-message", "children"),
@@ -693,6 +716,7 @@ def _section(prefix: str, *extra: tuple[str, str]) -> list[Output]:
         Output(f"analytics-{prefix}-message", "is_open"),
         Output(f"analytics-{prefix}-graph", "figure"),
         *(Output(component, prop) for component, prop in extra),
+        Output(f"analytics-{prefix}-shown", "data"),
     ]
 
 
@@ -745,78 +769,106 @@ def register_callbacks(app) -> None:
         *SCAN_OUTPUTS,
         *RANGE_INPUTS,
         Input("analytics-anomaly-poll", "n_intervals"),
+        TAB_INPUT,
         State("analytics-anomaly-job", "data"),
+        State("analytics-anomaly-shown", "data"),
     )
-    def anomalies_section(choice, start_date, end_date, _n_intervals, job):
-        """One house: its anomalies at once. Several houses: queue the scan (range changed) or report
-        on it (poll tick): progress while it runs, its events when it is done."""
+    def anomalies_section(choice, start_date, end_date, _n_intervals, tab, job, shown):
+        """One house: its anomalies, computed when its tab is shown. Several houses (whichever tab): queue
+        the scan (new range) or report on it (poll tick, tab change): progress while it runs, its events
+        when it is done."""
+        keep = (no_update,) * 7  # the card (6) and its shown store
         scope = ui_scope()
         if scope is None:  # the request guard already refused anonymous calls; belt and braces
-            return (*_refused(PLEASE_LOG_IN, "danger", 2), *SCAN_IDLE)
+            return (*_refused(PLEASE_LOG_IN, "danger", 2), None, *SCAN_IDLE)
         try:
             req = analysis_request(scope, choice, start_date, end_date)
             if not in_background(req):
+                key = shown_key(choice, start_date, end_date)
+                if tab != "anomaly" or shown == key:  # another tab, or shown already: nothing to draw
+                    return (*keep, *scan_idle(job))
                 events = analytics.anomalies(
                     db(), scope, req.start, req.end, house_id=req.house_id, timezone=req.timezone
                 )
-                return (*anomaly_outputs(req, events), *SCAN_IDLE)
+                return (*anomaly_outputs(req, events), key, *scan_idle(job))
         except DomainError as exc:
-            return (*_refused(error_text(exc), "danger", 2), *SCAN_IDLE)
+            return (*_refused(error_text(exc), "danger", 2), None, *scan_idle(job))
         if scope.user_id is None:  # page scopes are users' scopes; nothing to own a job otherwise
-            return (*_refused(NOT_ALLOWED, "danger", 2), *SCAN_IDLE)
+            return (*_refused(NOT_ALLOWED, "danger", 2), None, *SCAN_IDLE)
 
         job_id = job.get("job") if isinstance(job, dict) else None
         polling = ctx.triggered_id == "analytics-anomaly-poll"
         if polling and not own_scan_id(scope, job_id):
-            return (*_refused(NO_SCAN, "danger", 2), *SCAN_IDLE)  # forged, or another user's job
+            return (*_refused(NO_SCAN, "danger", 2), None, *SCAN_IDLE)  # forged, or another user's job
         queue = job_queue_from_settings(services().settings)
-        fresh = not polling or job_id.split("-")[2:3] != [scan_digest(req)]
+        # the store names this request's scan (a tab change, a poll): report on it; else (a new range, a
+        # tick racing a change of range, a retry after a failure) this request's scan
+        current = own_scan_id(scope, job_id) and job_id.split("-")[2] == scan_digest(req)
+        fresh = not current or (not polling and bool(job.get("failed")))
         try:
-            if fresh:  # a new range, or a tick racing a change of range: this request's scan
+            if fresh:
                 job_id = start_scan(req)
-            status = queue.status(job_id)
+            try:
+                status = queue.status(job_id)
+            except JobNotFound:
+                if fresh or polling:
+                    raise
+                # a tab shown after the scan's result expired: scan again rather than show an error
+                fresh, job_id = True, start_scan(req)
+                status = queue.status(job_id)
         except JobNotFound:
-            return (*_refused(NO_SCAN, "danger", 2), *SCAN_IDLE)
+            return (*_refused(NO_SCAN, "danger", 2), None, *SCAN_IDLE)
         except Exception:  # noqa: BLE001 - the queue (Redis) is unreachable: say so, never a 500
             log.exception("Anomaly scan: job queue unavailable")
-            return (*_refused(NO_QUEUE, "danger", 2), *SCAN_IDLE)
+            return (*_refused(NO_QUEUE, "danger", 2), None, *SCAN_IDLE)
         if status.status == "failed":  # the store names it, so the other cards say so too
-            return (*_refused(SCAN_FAILED, "danger", 2), {"job": job_id, "failed": True}, *SCAN_IDLE[1:])
+            failed = {"job": job_id, "failed": True}
+            return (*_refused(SCAN_FAILED, "danger", 2), None, failed, *SCAN_IDLE[1:])
         if status.status in FINAL:
+            done = {"job": job_id, "done": True}
+            key = shown_key(choice, start_date, end_date, done)
+            store = no_update if job == done else done  # a new value: the voltage and power-factor cards
+            if shown == key:  # read the same result now
+                return (*keep, store, *SCAN_IDLE[1:])
             found = scan_result(req, status)
             if found is None:
-                return (*_refused(NO_SCAN, "danger", 2), *SCAN_IDLE)
-            # a new store value: the voltage and power-factor cards read the same result now
-            done = {"job": job_id, "done": True}
-            return (*anomaly_outputs(req, found["events"]), done, *SCAN_IDLE[1:])
+                return (*_refused(NO_SCAN, "danger", 2), None, *SCAN_IDLE)
+            return (*anomaly_outputs(req, found["events"]), key, store, *SCAN_IDLE[1:])
         percent = round(100 * float(status.progress or 0.0))
         detail = status.message or ("queued" if status.status == "queued" else "starting")
         progress = (False, percent, f"{percent}%", f"Scanning {req.label.lower()}: {detail}", SHOWN)
         if not fresh:  # the card keeps what it shows until the result is in
-            return (*([no_update] * 6), no_update, *progress)
+            return (*keep, no_update, *progress)
         text = f"Scanning {req.label.lower()} for anomalies in the background; the list follows."
         waiting = empty_figure("Scanning every house for anomalies...")
-        return (*message(text), waiting, [], [], {"job": job_id}, *progress)
+        return (*message(text), waiting, [], [], None, {"job": job_id}, *progress)
 
     @app.callback(
         *_section("voltage", ("analytics-voltage-table", "children")),
         *RANGE_INPUTS,
+        TAB_INPUT,
         Input("analytics-anomaly-job", "data"),
+        State("analytics-voltage-shown", "data"),
+        prevent_initial_call=True,  # the page opens on the anomalies: no request for a hidden tab
     )
-    def voltage_section(choice, start_date, end_date, job):
-        """One house: its events at once. Several houses: the background scan's, once it is done."""
+    def voltage_section(choice, start_date, end_date, tab, job, shown):
+        """One house: its events at once. Several houses: the background scan's, once it is done. Only
+        while its tab is shown, and only what it does not show already."""
         scope = ui_scope()
         if scope is None:
-            return _refused(PLEASE_LOG_IN, "danger", 1)
-        req, result, shown = background_or_now(
+            return (*_refused(PLEASE_LOG_IN, "danger", 1), None)
+        key = shown_key(choice, start_date, end_date, job)
+        if tab != "voltage" or shown == key:
+            raise PreventUpdate
+        req, result, refused = background_or_now(
             scope, choice, start_date, end_date, job, "voltage", "Voltage events",
             lambda req: analytics.voltage_events(db(), scope, req.start, req.end, house_id=req.house_id),
         )  # fmt: skip
-        if shown is not None:
-            return shown
+        if refused is not None:
+            return (*refused, key)
         names = house_names([s["house_id"] for s in result["summary"]])
         if not result["summary"]:
-            return _refused(f"No voltage readings for {req.label} in this range.", "info", 1)
+            return (*_refused(f"No voltage readings for {req.label} in this range.", "info", 1), key)
         t = result["thresholds_v"]
         header = ["House"]
         for label, _colour in VOLTAGE_KINDS.values():
@@ -836,28 +888,35 @@ def register_callbacks(app) -> None:
         else:
             figure = empty_figure("No voltage events in this range.")
             alert = message(f"No voltage events for {req.label} in this range. " + limits, "info")
-        return (*alert, figure, table(header, rows, "analytics-voltage-rows"))
+        return (*alert, figure, table(header, rows, "analytics-voltage-rows"), key)
 
     @app.callback(
         *_section("pf", ("analytics-pf-table", "children")),
         *RANGE_INPUTS,
+        TAB_INPUT,
         Input("analytics-anomaly-job", "data"),
+        State("analytics-pf-shown", "data"),
+        prevent_initial_call=True,
     )
-    def power_factor_section(choice, start_date, end_date, job):
-        """One house: its daily power factor at once. Several houses: the background scan's."""
+    def power_factor_section(choice, start_date, end_date, tab, job, shown):
+        """One house: its daily power factor at once. Several houses: the background scan's. Only while
+        its tab is shown, and only what it does not show already."""
         scope = ui_scope()
         if scope is None:
-            return _refused(PLEASE_LOG_IN, "danger", 1)
-        req, days, shown = background_or_now(
+            return (*_refused(PLEASE_LOG_IN, "danger", 1), None)
+        key = shown_key(choice, start_date, end_date, job)
+        if tab != "pf" or shown == key:
+            raise PreventUpdate
+        req, days, refused = background_or_now(
             scope, choice, start_date, end_date, job, "power_factor", "Power factor",
             lambda req: analytics.power_factor_trend(
                 db(), scope, req.start, req.end, house_id=req.house_id, timezone=req.timezone
             ),
         )  # fmt: skip
-        if shown is not None:
-            return shown
+        if refused is not None:
+            return (*refused, key)
         if not days:
-            return _refused(f"No power-factor readings for {req.label} in this range.", "info", 1)
+            return (*_refused(f"No power-factor readings for {req.label} in this range.", "info", 1), key)
         names = house_names(d["house_id"] for d in days)
         daily = pf_by_day(days)
         label = req.label if req.house_id is not None else f"{req.label} (time-weighted)"
@@ -873,21 +932,32 @@ def register_callbacks(app) -> None:
             *message(summary + shown_note(len(rows)), "light"),
             pf_figure(daily, label),
             table(header, rows, "analytics-pf-rows"),
+            key,
         )
 
-    @app.callback(*_section("profile", ("analytics-profile-stats", "children")), *RANGE_INPUTS)
-    def load_profile_section(choice, start_date, end_date):
+    @app.callback(
+        *_section("profile", ("analytics-profile-stats", "children")),
+        *RANGE_INPUTS,
+        TAB_INPUT,
+        State("analytics-profile-shown", "data"),
+        prevent_initial_call=True,
+    )
+    def load_profile_section(choice, start_date, end_date, tab, shown):
+        """The load profile, only while its tab is shown and only what it does not show already."""
         scope = ui_scope()
         if scope is None:
-            return _refused(PLEASE_LOG_IN, "danger", 1)
+            return (*_refused(PLEASE_LOG_IN, "danger", 1), None)
+        key = shown_key(choice, start_date, end_date)
+        if tab != "profile" or shown == key:
+            raise PreventUpdate
         try:
             req = analysis_request(scope, choice, start_date, end_date)
             profile = analytics.load_profile(
                 db(), scope, req.start, req.end, house_id=req.house_id, timezone=req.timezone
             )
         except DomainError as exc:
-            return _refused(error_text(exc), "danger", 1)
+            return (*_refused(error_text(exc), "danger", 1), key)
         if profile["peak_kw"] is None:
-            return _refused(f"No consumption readings for {req.label} in this range.", "info", 1)
+            return (*_refused(f"No consumption readings for {req.label} in this range.", "info", 1), key)
         label = req.label if req.house_id is not None else f"{req.label} (summed)"
-        return (*NO_MESSAGE, profile_figure(profile, label), profile_stats(profile, req.timezone))
+        return (*NO_MESSAGE, profile_figure(profile, label), profile_stats(profile, req.timezone), key)

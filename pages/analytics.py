@@ -1,12 +1,15 @@
 """Analytics: consumption anomalies, EN 50160 voltage events, power-factor trends and load profiles for one
-house or all the caller's houses over a range of local days. Callbacks: callbacks/analytics.py."""
+house or all the caller's houses over a range of local days. Callbacks: callbacks/analytics.py.
+
+The four analyses are tabs (dcc.Tabs mounts only the chosen one): the page draws one chart and one table
+at a time, and each tab's callback computes only while its tab is shown (docs/benchmarks.md, "UI").
+The all-houses background scan's progress sits above the tabs, as it feeds three of them."""
 
 import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from callbacks.analytics import HIDDEN, MAX_DAYS, POLL_MS, default_range
-from callbacks.charts import empty_figure
+from callbacks.analytics import HIDDEN, MAX_DAYS, POLL_MS, SECTIONS, default_range
 from callbacks.common import ALL, scope_options
 from dashboard.api.common import db, services
 from dashboard.ui_auth import PAGE_ROLES, page_guard
@@ -14,28 +17,23 @@ from dashboard.ui_auth import PAGE_ROLES, page_guard
 dash.register_page(__name__, path="/analytics", title="Analytics - Aggregator")
 
 GRAPH_CONFIG = {"displaylogo": False}
+TAB_STYLE = {"padding": "0.5rem 1rem"}
+TAB_SELECTED_STYLE = TAB_STYLE | {"fontWeight": "600"}
 
 
-def _section(prefix: str, title: str, intro: str, below=None, above=None) -> dbc.Card:
-    """A card: message, optional content above the chart, the chart, optional content below it."""
+def _section(prefix: str, intro: str, below=None, above=None) -> html.Div:
+    """A tab's content: message, optional content above the chart, the chart, optional content below it.
+    The chart has no figure until its callback answers (no placeholder drawn first)."""
     body = [
         html.P(intro, className="text-muted small mb-2"),
         dbc.Alert(id=f"analytics-{prefix}-message", is_open=False, color="info", className="py-2"),
     ]
     if above is not None:
         body.append(above)
-    body.append(
-        dcc.Loading(
-            dcc.Graph(id=f"analytics-{prefix}-graph", figure=empty_figure("Loading..."), config=GRAPH_CONFIG)
-        )
-    )
+    body.append(dcc.Graph(id=f"analytics-{prefix}-graph", config=GRAPH_CONFIG))
     if below is not None:
         body.append(below)
-    return dbc.Card(
-        [dbc.CardHeader(html.H5(title, className="mb-0")), dbc.CardBody(body)],
-        className="mb-4",
-        id=f"analytics-{prefix}-card",
-    )
+    return html.Div(body, className="pt-3", id=f"analytics-{prefix}-card")
 
 
 @page_guard("/analytics", PAGE_ROLES["/analytics"])
@@ -100,40 +98,15 @@ def layout(scope, **_kwargs):
     )
     anomalies = _section(
         "anomaly",
-        "Anomalies",
         "Consumption spikes, unusual night load and stuck meters, judged against each house's own "
         "history (the four weeks before the range included). One house: its consumption with each "
         "anomaly shaded; all houses: the count per house and kind, scanned in the background together with "
-        "the voltage events and power factor below.",
-        above=html.Div(
-            [
-                # all houses: the background scan's progress (callbacks/analytics.py polls it)
-                html.Div(
-                    [
-                        dbc.Progress(
-                            id="analytics-anomaly-progress",
-                            value=0,
-                            label="",
-                            striped=True,
-                            animated=True,
-                            className="mb-1",
-                        ),
-                        html.Small(id="analytics-anomaly-progress-text", className="text-muted"),
-                    ],
-                    id="analytics-anomaly-progress-box",
-                    style=HIDDEN,
-                    className="mb-2",
-                ),
-                dcc.Store(id="analytics-anomaly-job", storage_type="memory"),
-                dcc.Interval(id="analytics-anomaly-poll", interval=POLL_MS, disabled=True),
-                html.Div(id="analytics-anomaly-counts", className="mb-2"),
-            ]
-        ),
+        "the voltage events and power factor.",
+        above=html.Div(id="analytics-anomaly-counts", className="mb-2"),
         below=html.Div(id="analytics-anomaly-table"),
     )
     voltage = _section(
         "voltage",
-        "Voltage events (EN 50160)",
         "Sags below 0.9 Un, swells above 1.1 Un and interruptions at or below 0.05 Un, from the meters' "
         "raw readings: count and total duration per house and kind, and when they happened. All houses: "
         "computed with the anomaly scan in the background.",
@@ -141,25 +114,63 @@ def layout(scope, **_kwargs):
     )
     power_factor = _section(
         "pf",
-        "Power factor",
         "Daily time-weighted mean power factor (line) and the share of time below 0.9 (bars), per local day. "
         "All houses: computed with the anomaly scan in the background.",
         below=html.Div(id="analytics-pf-table"),
     )
     profile = _section(
         "profile",
-        "Load profile",
         "Average daily consumption profile by local 15-minute slot, weekdays and weekends apart; peak "
         "15-minute power and load factor (mean / peak) over the range.",
         above=dbc.Row(id="analytics-profile-stats", className="g-2 mb-2"),
+    )
+    # all houses: the background scan's progress (callbacks/analytics.py polls it), for whichever tab
+    scan = html.Div(
+        [
+            html.Div(
+                [
+                    dbc.Progress(
+                        id="analytics-anomaly-progress",
+                        value=0,
+                        label="",
+                        striped=True,
+                        animated=True,
+                        className="mb-1",
+                    ),
+                    html.Small(id="analytics-anomaly-progress-text", className="text-muted"),
+                ],
+                id="analytics-anomaly-progress-box",
+                style=HIDDEN,
+                className="mb-2",
+            ),
+            dcc.Store(id="analytics-anomaly-job", storage_type="memory"),
+            dcc.Interval(id="analytics-anomaly-poll", interval=POLL_MS, disabled=True),
+            # what each tab shows (its request), so coming back to a tab does not compute it again
+            *(dcc.Store(id=f"analytics-{prefix}-shown", storage_type="memory") for prefix in SECTIONS),
+        ]
+    )
+    content = {"anomaly": anomalies, "voltage": voltage, "pf": power_factor, "profile": profile}
+    tabs = dcc.Tabs(
+        [
+            dcc.Tab(
+                content[prefix],
+                label=label,
+                value=prefix,
+                id=f"analytics-tab-{prefix}",
+                style=TAB_STYLE,
+                selected_style=TAB_SELECTED_STYLE,
+            )
+            for prefix, label in SECTIONS.items()
+        ],
+        id="analytics-tabs",
+        value="anomaly",
+        colors={"border": "#dee2e6", "primary": "#0d6efd", "background": "#f8f9fa"},  # Bootstrap's
     )
     return html.Div(
         [
             html.H2("Analytics"),
             controls,
-            anomalies,
-            voltage,
-            power_factor,
-            profile,
+            scan,
+            tabs,
         ]
     )

@@ -84,6 +84,7 @@ ANOMALY_OUTPUTS = [
     ("analytics-anomaly-graph", "figure"),
     ("analytics-anomaly-counts", "children"),
     ("analytics-anomaly-table", "children"),
+    ("analytics-anomaly-shown", "data"),
     ("analytics-anomaly-job", "data"),
     ("analytics-anomaly-poll", "disabled"),
     ("analytics-anomaly-progress", "value"),
@@ -94,32 +95,40 @@ ANOMALY_OUTPUTS = [
 
 
 def anomaly_payload(choice: str, first: str, last: str, job=None, tick: int | None = None) -> dict:
-    """The anomaly card's callback request as the browser sends it (a poll when `tick` is given)."""
+    """The anomaly card's callback request as the browser sends it with its tab shown (a poll when
+    `tick` is given)."""
     values = [
         ("analytics-scope", "value", choice),
         ("analytics-range", "start_date", first),
         ("analytics-range", "end_date", last),
         ("analytics-anomaly-poll", "n_intervals", tick or 0),
+        ("analytics-tabs", "value", "anomaly"),
     ]
     return {
         "output": ".." + "...".join(f"{i}.{p}" for i, p in ANOMALY_OUTPUTS) + "..",
         "outputs": [{"id": i, "property": p} for i, p in ANOMALY_OUTPUTS],
         "inputs": [{"id": i, "property": p, "value": v} for i, p, v in values],
         "changedPropIds": ["analytics-anomaly-poll.n_intervals" if tick else "analytics-scope.value"],
-        "state": [{"id": "analytics-anomaly-job", "property": "data", "value": job}],
+        "state": [
+            {"id": "analytics-anomaly-job", "property": "data", "value": job},
+            {"id": "analytics-anomaly-shown", "property": "data", "value": None},  # shows nothing yet
+        ],
     }
 
 
 def section_payload(name: str, choice: str, first: str, last: str, job=None) -> dict:
-    """The voltage (`voltage`) or power-factor (`pf`) card's request; `job` is the anomaly card's store."""
+    """The voltage (`voltage`) or power-factor (`pf`) card's request with its tab shown; `job` is the
+    anomaly card's store."""
     outputs = [(f"analytics-{name}-message", p) for p in ("children", "color", "is_open")] + [
         (f"analytics-{name}-graph", "figure"),
         (f"analytics-{name}-table", "children"),
+        (f"analytics-{name}-shown", "data"),
     ]
     values = [
         ("analytics-scope", "value", choice),
         ("analytics-range", "start_date", first),
         ("analytics-range", "end_date", last),
+        ("analytics-tabs", "value", name),
         ("analytics-anomaly-job", "data", job),
     ]
     return {
@@ -127,7 +136,7 @@ def section_payload(name: str, choice: str, first: str, last: str, job=None) -> 
         "outputs": [{"id": i, "property": p} for i, p in outputs],
         "inputs": [{"id": i, "property": p, "value": v} for i, p, v in values],
         "changedPropIds": ["analytics-anomaly-job.data" if job else "analytics-scope.value"],
-        "state": [],
+        "state": [{"id": f"analytics-{name}-shown", "property": "data", "value": None}],
     }
 
 

@@ -62,6 +62,7 @@ SCAN_OUTPUTS = [
 ]
 POLL = "analytics-anomaly-poll.n_intervals"
 STORE = "analytics-anomaly-job.data"
+TABS = "analytics-tabs.value"
 BACKGROUND = ("voltage", "pf")  # for several houses these cards read the anomaly scan's finished result
 
 
@@ -71,24 +72,34 @@ def outputs_of(section: str) -> list[tuple[str, str]]:
         (f"{prefix}-graph", "figure")
     ]
     extra = SCAN_OUTPUTS if section == "anomaly" else []
-    return base + [(component, "children") for component in SECTIONS[section]] + extra
+    shown = [(f"{prefix}-shown", "data")]  # the request the tab shows (so it is not computed again)
+    return base + [(component, "children") for component in SECTIONS[section]] + shown + extra
 
 
-def payload(section: str, choice, start, end, job=None, tick: int | None = None) -> dict:
-    """A callback request as the page sends it; for the anomaly card `tick` makes it a poll of `job`."""
+def payload(
+    section: str, choice, start, end, job=None, tick: int | None = None, tab=None, shown=None
+) -> dict:
+    """A callback request as the page sends it, with `section`'s tab shown unless `tab` names another;
+    for the anomaly card `tick` makes it a poll of `job`; `shown` is the section's "shown" store."""
     outputs = outputs_of(section)
     inputs = [
         {"id": key.split(".")[0], "property": key.split(".")[1], "value": value}
         for key, value in zip(INPUTS, (choice, start, end), strict=True)
     ]
-    state = []
-    changed = [POLL] if tick is not None else ["analytics-scope.value"]
+    tab_input = {"id": "analytics-tabs", "property": "value", "value": tab or section}
+    changed = [POLL] if tick is not None else [TABS] if tab is not None else ["analytics-scope.value"]
     if section == "anomaly":
         inputs.append({"id": "analytics-anomaly-poll", "property": "n_intervals", "value": tick or 0})
+        inputs.append(tab_input)
         state = [{"id": "analytics-anomaly-job", "property": "data", "value": job}]
     elif section in BACKGROUND:  # the store is an input: its change (scan done) fills these cards
-        inputs.append({"id": "analytics-anomaly-job", "property": "data", "value": job})
+        inputs += [tab_input, {"id": "analytics-anomaly-job", "property": "data", "value": job}]
+        state = []
         changed = [STORE] if job is not None else changed
+    else:
+        inputs.append(tab_input)
+        state = []
+    state.append({"id": f"analytics-{section}-shown", "property": "data", "value": shown})
     return {
         "output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
         "outputs": [{"id": i, "property": p} for i, p in outputs],
@@ -98,10 +109,10 @@ def payload(section: str, choice, start, end, job=None, tick: int | None = None)
     }
 
 
-def post(client, section, choice, start, end, headers=None, job=None, tick=None):
+def post(client, section, choice, start, end, headers=None, job=None, tick=None, tab=None, shown=None):
     return client.post(
         "/_dash-update-component",
-        json=payload(section, choice, start, end, job, tick),
+        json=payload(section, choice, start, end, job, tick, tab, shown),
         headers=headers or {},
     )
 
@@ -127,8 +138,8 @@ def scan(client, csrf, choice, start, end, timeout_s: float = 60.0) -> tuple[dic
     return first, body
 
 
-def section(client, csrf, name, choice, start, end, job=None) -> dict:
-    r = post(client, name, choice, start, end, csrf, job=job)
+def section(client, csrf, name, choice, start, end, job=None, **kwargs) -> dict:
+    r = post(client, name, choice, start, end, csrf, job=job, **kwargs)
     assert r.status_code == 200, r.get_data(as_text=True)
     return r.json["response"]
 
@@ -457,11 +468,103 @@ def test_page_dropdown_holds_the_callers_houses_and_no_community(analytics_ui, a
                                                          f"House B (#{world.house2})"]  # fmt: skip
     picker = component(layout, "analytics-range")
     assert (picker["start_date"], picker["end_date"]) == (analytics_ui["start"], analytics_ui["end"])
+    tabs = component(layout, "analytics-tabs")
+    assert tabs["value"] == "anomaly"  # the anomalies first; every analysis one click away
+    assert [tab["props"]["value"] for tab in tabs["children"]] == list(SECTIONS)
     for section_id in SECTIONS:
-        assert component(layout, f"analytics-{section_id}-graph") is not None
+        graph = component(layout, f"analytics-{section_id}-graph")
+        assert graph is not None and "figure" not in graph  # drawn once, when its data arrives
+        assert component(layout, f"analytics-{section_id}-shown") is not None
     anonymous = app.server.test_client()
     text = anonymous.post("/_dash-update-component", json=router_payload("/analytics")).get_data(as_text=True)
     assert "Please log in" in text and "analytics-anomaly-graph" not in text
+
+
+# ---- tabs: a section computes while its tab is shown, once per request ----------------------------------------
+
+
+def test_a_section_computes_only_on_its_tab_and_once_per_request(analytics_ui, world):
+    ui = analytics_ui
+    client, start, end = ui["client"], ui["start"], ui["end"]
+    csrf = cookie_login(client, "analyst")
+    house, later = str(world.house1), (datetime.fromisoformat(end) - timedelta(days=4)).date().isoformat()
+    for name in ("voltage", "pf", "profile"):
+        # another tab shown: nothing computed, nothing sent
+        r = post(client, name, house, start, end, csrf, tab="anomaly")
+        assert r.status_code == 204 and r.get_data(as_text=True) == ""
+        # its tab: the data, and the request it now shows
+        body = section(client, csrf, name, house, start, end)
+        shown = body[f"analytics-{name}-shown"]["data"]
+        assert shown and body[f"analytics-{name}-graph"]["figure"]["data"]
+        assert body[f"analytics-{name}-message"]["color"] != "danger"
+        # back to its tab with the same request: nothing to compute or draw again
+        r = post(client, name, house, start, end, csrf, tab=name, shown=shown)
+        assert r.status_code == 204
+        # a new range (or house): computed again
+        body = section(client, csrf, name, house, later, end, shown=shown)
+        assert body[f"analytics-{name}-shown"]["data"] not in (None, shown)
+        body = section(client, csrf, name, str(world.house2), start, end, shown=shown)
+        assert body[f"analytics-{name}-shown"]["data"] not in (None, shown)
+
+    # the anomaly card of one house: computed on its tab only; the scan's outputs stay idle on any tab
+    body = section(client, csrf, "anomaly", house, start, end, tab="voltage")
+    assert "analytics-anomaly-graph" not in body and "analytics-anomaly-shown" not in body
+    assert body["analytics-anomaly-poll"]["disabled"] is True
+    body = section(client, csrf, "anomaly", house, start, end)
+    shown = body["analytics-anomaly-shown"]["data"]
+    assert shown and "Consumption (kW)" in traces(body["analytics-anomaly-graph"]["figure"])
+    body = section(client, csrf, "anomaly", house, start, end, tab="anomaly", shown=shown)
+    assert "analytics-anomaly-graph" not in body
+    # a forged "shown" value can only keep a tab as it is: never data of a house out of scope
+    consumer = cookie_login(client, "consumer")
+    body = section(client, consumer, "anomaly", str(world.house2), start, end, shown="forged")
+    assert body["analytics-anomaly-message"]["color"] == "danger"
+
+
+def test_the_scan_runs_for_its_three_tabs_and_a_tab_change_does_not_start_it_again(analytics_ui, factory):
+    ui = analytics_ui
+    client, start, end = ui["client"], ui["start"], ui["end"]
+    csrf = cookie_login(client, "analyst")
+    # all houses with the voltage tab shown: the anomaly callback queues the scan all the same
+    first = section(client, csrf, "anomaly", "all", start, end, tab="voltage")
+    job = first["analytics-anomaly-job"]["data"]
+    assert job["job"].startswith(SCAN_PREFIX) and first["analytics-anomaly-poll"]["disabled"] is False
+    waiting = section(client, csrf, "voltage", "all", start, end, job=job)
+    assert "computed in the background" in waiting["analytics-voltage-message"]["children"]
+    _first, done = scan(client, csrf, "all", start, end)
+    store = done["analytics-anomaly-job"]["data"]
+    assert store == {"job": job["job"], "done": True}  # the same scan, reused
+    shown = done["analytics-anomaly-shown"]["data"]
+    # later tab changes: the finished scan is reported on, not queued again, and not drawn again
+    from callbacks import analytics as page
+
+    page._recent_scans.clear()  # as on the other web worker: a new scan would get a new id
+    for tab in ("voltage", "pf", "anomaly"):
+        body = section(client, csrf, "anomaly", "all", start, end, job=store, tab=tab, shown=shown)
+        assert "analytics-anomaly-job" not in body and "analytics-anomaly-graph" not in body
+        assert body["analytics-anomaly-poll"]["disabled"] is True
+        assert body["analytics-anomaly-progress-box"]["style"] == {"display": "none"}
+    # a tab shown after the scan's result expired (gone from the queue): a new scan, not an error
+    mine = scan_request(factory, "analyst", ui)
+    gone = {"job": f"{SCAN_PREFIX}{mine.scope.user_id}-{scan_digest(mine)}-{uuid.uuid4().hex}", "done": True}
+    body = section(client, csrf, "anomaly", "all", start, end, job=gone, tab="pf", shown=shown)
+    assert body["analytics-anomaly-job"]["data"]["job"] not in (gone["job"], store["job"])
+    assert body["analytics-anomaly-message"]["color"] != "danger"
+    body = section(client, csrf, "voltage", "all", start, end, job=store)
+    assert len(cells(body["analytics-voltage-table"]["children"])) == 2
+    assert (
+        post(
+            client,
+            "voltage",
+            "all",
+            start,
+            end,
+            csrf,
+            job=store,
+            shown=body["analytics-voltage-shown"]["data"],
+        ).status_code
+        == 204
+    )
 
 
 # ---- anomalies scored against the demo generator's ground truth ---------------------------------------------

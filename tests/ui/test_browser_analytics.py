@@ -1,8 +1,8 @@
 """The Analytics page in chromium on the demo server (6 houses x 30 days with injected anomalies and
 voltage events): an analyst picks the house with the most anomalies and sees them listed and marked on
-its consumption chart, the voltage, power-factor and load-profile charts render with data, all houses
-show every house; a consumer's page covers only their house. What the page lists is what
-`GET /api/v1/analytics/...` answers for the same local days."""
+its consumption chart, the voltage, power-factor and load-profile tabs render with data (one chart drawn
+at a time), all houses show every house; a consumer's page covers only their house. What the page lists
+is what `GET /api/v1/analytics/...` answers for the same local days."""
 
 from __future__ import annotations
 
@@ -71,6 +71,13 @@ def injected(db_url: str, lo: datetime, hi: datetime) -> list:
         ).all()
     engine.dispose()
     return rows
+
+
+def show_tab(page, section: str) -> None:
+    """Click an analysis' tab: its content alone is mounted, so the page holds one chart."""
+    page.click(f"#analytics-tab-{section}")
+    page.wait_for_selector(f"#analytics-{section}-graph", timeout=10_000)
+    assert page.locator("#_pages_content .dash-graph").count() == 1
 
 
 def choose(page, dropdown_id: str, label: str) -> None:
@@ -166,21 +173,34 @@ def test_analyst_sees_anomalies_listed_and_marked_and_every_analysis(open_as, de
     if not mine:
         assert "No anomalies found" in page.inner_text("#analytics-anomaly-message")
 
+    shot(page, "analytics-analyst-house")
+
     # power factor: a point per local day; load profile: weekday and weekend lines of 96 slots
     days = api(demo_server, "analyst", "power-factor", lo, hi, house_id=house)["days"]
     assert len(days) >= 29
+    show_tab(page, "pf")
     until(page, lambda: points(chart(page, "analytics-pf-graph"), "Daily mean power factor"), len(days))
     assert label in chart(page, "analytics-pf-graph")["title"]
     profile = api(demo_server, "analyst", "load-profile", lo, hi, house_id=house)
+    show_tab(page, "profile")
     until(page, lambda: page.inner_text("#analytics-profile-peak"), f"{profile['peak_kw']:.2f} kW")
     lines = chart(page, "analytics-profile-graph")["traces"]
     assert [t["length"] for t in lines] == [96, 96] and min(t["points"] for t in lines) >= 90
     summary = api(demo_server, "analyst", "voltage-events", lo, hi, house_id=house)["summary"]
     voltage = lambda: [[r[0], r[1], r[3], r[5]] for r in table_rows(page, "analytics-voltage-rows")]  # noqa: E731
+    show_tab(page, "voltage")
     until(page, voltage, voltage_counts(summary, labels))
-    shot(page, "analytics-analyst-house")
+    shot(page, "analytics-analyst-house-voltage")
+    # back to the anomalies: the same house and days, still listed and marked
+    show_tab(page, "anomaly")
+    until(
+        page, lambda: [r[:4] for r in table_rows(page, "analytics-anomaly-rows")], anomaly_cells(mine, labels)
+    )
+    assert points(chart(page, "analytics-anomaly-graph"), "Consumption (kW)") >= 28 * 96
 
-    # all houses: the anomaly list and counts by kind, every house's voltage row, the event timeline
+    # all houses, from the voltage tab: the background scan (its progress above the tabs) fills every
+    # house's voltage row and the event timeline, the anomaly list and counts by kind, the power factor
+    show_tab(page, "voltage")
     choose(page, "analytics-scope", "All houses")
     result = api(demo_server, "analyst", "voltage-events", lo, hi)
     until(page, voltage, voltage_counts(result["summary"], labels))
@@ -189,6 +209,7 @@ def test_analyst_sees_anomalies_listed_and_marked_and_every_analysis(open_as, de
         timeline = wait_for_traces(page, "analytics-voltage-graph")
         assert sum(t["points"] for t in timeline) == 2 * len(result["events"])  # start and end of each
         assert {t["name"] for t in timeline} == {e["kind"].capitalize() for e in result["events"]}
+    show_tab(page, "anomaly")
     until(
         page,
         lambda: [r[:4] for r in table_rows(page, "analytics-anomaly-rows")],
@@ -198,7 +219,9 @@ def test_analyst_sees_anomalies_listed_and_marked_and_every_analysis(open_as, de
         bars = wait_for_traces(page, "analytics-anomaly-graph")
         assert {t["type"] for t in bars} == {"bar"}
         assert f"{len(events)} anomal" in page.inner_text("#analytics-anomaly-counts")
+    show_tab(page, "pf")
     until(page, lambda: "All houses (time-weighted)" in chart(page, "analytics-pf-graph")["title"], True)
+    show_tab(page, "profile")
     until(page, lambda: "All houses (summed)" in chart(page, "analytics-profile-graph")["title"], True)
     shot(page, "analytics-analyst-all")
     assert page.errors == []
@@ -218,17 +241,21 @@ def test_consumer_sees_only_their_house(open_as, demo_server, demo_db_url):
     mine = names[1]
     assert mine in labels.values()
     summary = api(demo_server, "consumer", "voltage-events", lo, hi)["summary"]
+    show_tab(page, "voltage")
     rows = until(
         page,
         lambda: [[r[0], r[1], r[3], r[5]] for r in table_rows(page, "analytics-voltage-rows")],
         voltage_counts(summary, labels),
     )
     assert [r[0] for r in rows] == [mine]
+    show_tab(page, "profile")
     until(page, lambda: "All my houses" in chart(page, "analytics-profile-graph")["title"], True)
     days = api(demo_server, "consumer", "power-factor", lo, hi)["days"]
     assert {d["house_id"] for d in days} == {h for h, name in labels.items() if name == mine}
+    show_tab(page, "pf")
     until(page, lambda: points(chart(page, "analytics-pf-graph"), "Daily mean power factor"), len(days))
     events = api(demo_server, "consumer", "anomalies", lo, hi)["anomalies"]
+    show_tab(page, "anomaly")
     until(
         page,
         lambda: [r[:4] for r in table_rows(page, "analytics-anomaly-rows")],
