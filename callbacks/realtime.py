@@ -57,7 +57,7 @@ POLL_MS = 5_000
 SETTLE = timedelta(seconds=15)  # a bucket is final this long after its end (readings ingested late)
 SILENT_ALERT = timedelta(seconds=60)  # no reading of the scope for this long: the warning opens
 SILENT_DEVICE = timedelta(minutes=15)  # a device whose latest reading is older is listed as silent
-MAX_SILENT_ROWS = 50
+MAX_SILENT_ROWS = 10  # the longest silent first; a fleet-wide outage lists its count, not 700 rows
 MAX_STATE_POINTS = 2_000  # a state longer than any window can hold is not ours: redraw
 X_FORMAT = "%Y-%m-%d %H:%M:%S"
 TRACES = (("Consumption", CONSUMPTION), ("Production", PRODUCTION))

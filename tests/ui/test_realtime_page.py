@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from callbacks.realtime import x_label
+from callbacks.realtime import MAX_SILENT_ROWS, ScopeDevice, silent_table, x_label
+from dashboard.rollups import DeviceInfo
 from tests.ui.test_callback_guard import cookie_login, router_payload
 
 CHART = [
@@ -344,3 +345,19 @@ def test_buckets_on_the_embedded_sqlite_database_too(sqlite_app):
     status = {k: v for k, v in call(rt, status_payload(), csrf).json["response"].items()}
     assert status["realtime-last-reading"]["children"].startswith("Last reading: ")
     assert "H1-PV" in str(status["realtime-silent-devices"]["children"])  # never reported
+
+
+def test_a_fleet_wide_outage_lists_the_longest_silent_devices_and_counts_the_rest():
+    """Hundreds of silent devices (a gateway down) must not put hundreds of rows on a page re-drawn every
+    5 s: the first MAX_SILENT_ROWS (scope_status sorts the longest silent first) are listed, the rest counted."""
+    now = datetime(2026, 3, 1, 12, 0)
+    silent = [
+        (ScopeDevice(DeviceInfo(i, f"M-{i:03d}", i, None, "meter", "consumption"), f"Meter {i}"),
+         now - timedelta(minutes=20 + i))
+        for i in range(MAX_SILENT_ROWS + 15)
+    ]  # fmt: skip
+    text = str(silent_table(silent, {}, "Europe/Athens", now))
+    assert f"{MAX_SILENT_ROWS + 15} silent device(s)" in text
+    assert "... and 15 more." in text
+    assert text.count("M-0") == MAX_SILENT_ROWS  # M-000 .. M-009 listed, M-010 .. not
+    assert "M-010" not in text
