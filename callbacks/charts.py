@@ -97,6 +97,44 @@ def base_layout(
     return fig
 
 
+def warm_up() -> None:
+    """Build and serialise one figure with the trace types and layout parts the pages use.
+
+    plotly imports its validators lazily, on a process's first figure: ~170-180 ms that the first callback
+    of every web worker paid (the slowest sample of each page in `make bench-ui`). Called once per worker
+    (wsgi.py) before it serves, so no user waits for it."""
+    fig = base_layout(go.Figure(), "warm-up", "kW")
+    fig.add_trace(go.Bar(x=[0, 1], y=[1.0, 2.0], name="bars", marker_color=CONSUMPTION, hovertemplate="%{y}"))
+    fig.add_trace(
+        go.Scatter(x=[0, 1], y=[1.0, None], mode="lines+markers", name="line", connectgaps=False,
+                   line={"color": FORECAST_RED, "width": 2, "dash": "dot"}, fill="tonexty",
+                   fillcolor=BAND_ORANGE, showlegend=True, yaxis="y2", customdata=[[1], [2]])
+    )  # fmt: skip
+    fig.update_layout(
+        barmode="group",
+        bargap=0.1,
+        yaxis2={"overlaying": "y", "side": "right", "range": [0, 1]},
+        shapes=[
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "x0": 0,
+                "x1": 1,
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": BAND_ORANGE,
+                "line": {"width": 0},
+                "layer": "below",
+            }
+        ],  # fmt: skip
+        uirevision="warm-up",
+        showlegend=True,
+    )
+    empty_figure("warm-up").to_plotly_json()
+    fig.to_plotly_json()
+
+
 def max_trace_points(figure: dict | go.Figure) -> int:
     """The longest trace of a figure (for tests and the UI benchmark's 5,000-point check)."""
     data = figure.to_dict()["data"] if isinstance(figure, go.Figure) else figure.get("data", [])
