@@ -15,6 +15,7 @@ from tqdm import tqdm
 from dashboard.errors import ValidationFailed
 from dashboard.ingest import IngestResult, ingest_readings
 from dashboard.readings import KNOWN_FIELDS, REQUIRED_FIELDS, Reading, validate_reading
+from dashboard.rollups import FleetHeldBack
 from dashboard.scope import Scope
 
 CHUNK = 10_000
@@ -85,16 +86,18 @@ def import_csv(
 ) -> IngestResult:
     readings = read_and_validate(path, progress=progress)
     accepted = duplicates = 0
+    fleet = FleetHeldBack()  # the fleet's hot rows: upserted once, last, not held across the chunks
     with factory() as session:
         try:
             bar = tqdm(total=len(readings), desc="Importing", unit=" rows", disable=not progress)
             for i in range(0, len(readings), CHUNK):
                 chunk = readings[i : i + CHUNK]
-                result = ingest_readings(session, scope, chunk, timezone, max_gap_s)
+                result = ingest_readings(session, scope, chunk, timezone, max_gap_s, fleet=fleet)
                 accepted += result.accepted
                 duplicates += result.duplicates
                 bar.update(len(chunk))
             bar.close()
+            fleet.upsert(session)
             session.commit()
         except BaseException:
             session.rollback()

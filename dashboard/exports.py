@@ -41,7 +41,7 @@ from sqlalchemy import Date, and_, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from dashboard.errors import ValidationFailed
-from dashboard.queries import _entity_filter, _sum_filter
+from dashboard.queries import _entity_filter, fleet_rows, kwh, whole_fleet
 from dashboard.rollups import LocalDayBuckets
 from dashboard.schema import VOLTAGE_OUTSIDE, EnergyRollup
 from dashboard.scope import Scope
@@ -251,7 +251,7 @@ def summary(
     if per_house:
         where = and_(where, EnergyRollup.entity_kind == "house")
     # energy and peaks are sums: the fleet's pre-summed rollups when the scope is the whole fleet
-    sums = where if per_house else _sum_filter(session, scope, house_id, community_id)
+    sums = fleet_rows() if not per_house and whole_fleet(scope, house_id, community_id) else where
     pseudonymous = per_house and not scope.per_house_allowed
     columns = list(COLUMNS)
     if per_house:
@@ -302,8 +302,8 @@ def summary(
 
 def _row(label: str, members: list[LocalDay], day_stats: list[_DayStats]) -> dict:
     hours = sum(d.hours for d in members)
-    consumption_kwh = sum(s.consumption_wh for s in day_stats) / 1000.0
-    production_kwh = sum(s.production_wh for s in day_stats) / 1000.0
+    consumption_wh = sum(s.consumption_wh for s in day_stats)
+    production_wh = sum(s.production_wh for s in day_stats)
     peaks = [s.peak_wh for s in day_stats if s.peak_wh is not None]
     pf_count = sum(s.pf_count for s in day_stats)
     return {
@@ -311,10 +311,10 @@ def _row(label: str, members: list[LocalDay], day_stats: list[_DayStats]) -> dic
         "period_start": members[0].day.isoformat(),
         "period_end": (members[-1].day + timedelta(days=1)).isoformat(),
         "hours": round(hours, 4),
-        "consumption_kwh": round(consumption_kwh, 6),
-        "production_kwh": round(production_kwh, 6),
-        "net_kwh": round(consumption_kwh - production_kwh, 6),
-        "avg_kw": round(consumption_kwh / hours, 6),
+        "consumption_kwh": kwh(consumption_wh),
+        "production_kwh": kwh(production_wh),
+        "net_kwh": kwh(consumption_wh - production_wh),
+        "avg_kw": kwh(consumption_wh / hours),
         "peak_kw": round(max(peaks) * 4.0 / 1000.0, 6) if peaks else None,
         "voltage_event_intervals": sum(s.voltage_intervals for s in day_stats),
         "mean_power_factor": round(sum(s.pf_sum for s in day_stats) / pf_count, 4) if pf_count else None,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from dashboard.errors import ValidationFailed
 from dashboard.pgcopy import stage_rows
 from dashboard.readings import Reading
-from dashboard.rollups import DeviceInfo, RollupAccumulator, upsert_rollups
+from dashboard.rollups import FLEET, DeviceInfo, FleetHeldBack, RollupAccumulator, upsert_rollups
 from dashboard.schema import Device, Measurement
 from dashboard.scope import Scope
 
@@ -143,8 +143,12 @@ def ingest_readings(
     readings: list[Reading],
     timezone: str,
     max_gap_s: int = 900,
+    fleet: FleetHeldBack | None = None,
 ) -> IngestResult:
-    """Store readings and fold them into rollups. The caller commits (one transaction)."""
+    """Store readings and fold them into rollups. The caller commits (one transaction).
+
+    A caller that ingests several batches in one transaction passes `fleet` and upserts it last
+    (FleetHeldBack.upsert), so the fleet's hot rows are locked only just before its commit."""
     devices = load_devices(session, {r.device_serial for r in readings})
     problems = []
     for index, reading in enumerate(readings):
@@ -192,5 +196,9 @@ def ingest_readings(
             acc.add(
                 by_id[row["device_id"]], row["ts"], row["energy_wh"], row["voltage_v"], row["power_factor"]
             )
-    upsert_rollups(session, acc.records())
+    records = acc.records()
+    if fleet is not None:
+        fleet.add([r for r in records if r["entity_kind"] == FLEET[0]])
+        records = [r for r in records if r["entity_kind"] != FLEET[0]]
+    upsert_rollups(session, records)
     return IngestResult(accepted=len(inserted), duplicates=len(readings) - len(inserted))

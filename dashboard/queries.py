@@ -25,6 +25,12 @@ MAX_BUCKETS = 50_000
 MAX_RAW_ROWS = 50_000
 
 
+def kwh(wh: float) -> float:
+    """Wh as kWh to the Wh's millionth. `+ 0.0` turns -0.0 (a float residue rounded, e.g. in a fleet bucket
+    after a house's sums were taken out of it) into 0.0."""
+    return round(wh / 1000.0, 6) + 0.0
+
+
 def iso_utc(ts: datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -72,14 +78,14 @@ def _entity_filter(
     return and_(r.entity_kind == "house", r.entity_id.in_(scope.house_ids))
 
 
-def _sum_filter(
-    session: Session, scope: Scope, house_id: int | None, community_id: int | None
-) -> ColumnElement[bool]:
-    """Rollup rows whose sum per bucket is the request's total: the fleet's pre-summed row when the
-    request is the whole fleet (every house and PV park), else the entities of `_entity_filter`."""
-    if house_id is None and community_id is None and scope.all_houses:
-        return and_(EnergyRollup.entity_kind == FLEET[0], EnergyRollup.entity_id == FLEET[1])
-    return _entity_filter(session, scope, house_id, community_id)
+def whole_fleet(scope: Scope, house_id: int | None, community_id: int | None) -> bool:
+    """Whether a request sums every house and PV park: then the fleet's pre-summed rollups answer it."""
+    return house_id is None and community_id is None and scope.all_houses
+
+
+def fleet_rows() -> ColumnElement[bool]:
+    """The fleet's pre-summed rollup rows (dashboard.rollups.FLEET): one per bucket."""
+    return and_(EnergyRollup.entity_kind == FLEET[0], EnergyRollup.entity_id == FLEET[1])
 
 
 def energy_series(
@@ -96,6 +102,7 @@ def energy_series(
     Buckets without any reading are omitted (a gap is absent, not zero).
     """
     _check_range(resolution, start, end)
+    entities = _entity_filter(session, scope, house_id, community_id)  # the scope's checks, always
     r = EnergyRollup
     rows = session.execute(
         select(r.bucket_start, func.sum(r.consumption_wh), func.sum(r.production_wh))
@@ -103,7 +110,7 @@ def energy_series(
             r.resolution == resolution,
             r.bucket_start >= start,
             r.bucket_start < end,
-            _sum_filter(session, scope, house_id, community_id),
+            fleet_rows() if whole_fleet(scope, house_id, community_id) else entities,
         )
         .group_by(r.bucket_start)
         .order_by(r.bucket_start)
@@ -111,9 +118,9 @@ def energy_series(
     return [
         {
             "timestamp": iso_utc(bucket),
-            "consumption_kwh": round(cons / 1000.0, 6),
-            "production_kwh": round(prod / 1000.0, 6),
-            "net_kwh": round((cons - prod) / 1000.0, 6),
+            "consumption_kwh": kwh(cons),
+            "production_kwh": kwh(prod),
+            "net_kwh": kwh(cons - prod),
         }
         for bucket, cons, prod in rows
     ]

@@ -250,22 +250,47 @@ def upsert_rollups(session: Session, records: Iterable[dict], chunk: int = 2000)
         session.execute(stmt, records[i : i + chunk])
 
 
-def _subtract_from_fleet(session: Session, entity_kind: str, entity_id: int) -> None:
-    """Take an entity's sums back out of the fleet's rows (bucket by bucket), dropping emptied buckets."""
+def delete_rollups_of(session: Session, obj) -> list[dict]:
+    """Drop the rollups of a house, device or PV park that is being deleted (and of its devices).
+
+    Returns the fleet's share of what was dropped (negative sums), for `subtract_from_fleet` once the rest
+    of the deletion is flushed: the fleet's rows are every ingest's hot rows, so they are locked last."""
+    from dashboard.schema import Device, House, PVPark
+
     table = EnergyRollup.__table__
-    gone = table.alias("gone")
-    session.execute(
-        table.update()
-        .where(
-            table.c.entity_kind == FLEET[0],
-            table.c.entity_id == FLEET[1],
-            gone.c.entity_kind == entity_kind,
-            gone.c.entity_id == entity_id,
-            gone.c.resolution == table.c.resolution,
-            gone.c.bucket_start == table.c.bucket_start,
-        )
-        .values({c: table.c[c] - gone.c[c] for c in _ADDITIVE})
-    )
+    kinds = {House: "house", Device: "device", PVPark: "pv_park"}
+    kind = kinds.get(type(obj))
+    if kind is None:
+        return []
+    parent = Device.house_id if kind == "house" else Device.pv_park_id if kind == "pv_park" else None
+    if parent is not None:
+        # Wait for the ingests in flight for its devices and keep new ones out until the commit (their raw
+        # insert takes a key-share lock on the device row), so the sums deleted below are final.
+        session.execute(select(Device.id).where(parent == obj.id).order_by(Device.id).with_for_update())
+    own = table.delete().where(table.c.entity_kind == kind, table.c.entity_id == obj.id)
+    gone = session.execute(own.returning(table.c.resolution, table.c.bucket_start,
+                                         *(table.c[c] for c in _ADDITIVE))).all()  # fmt: skip
+    if parent is not None:
+        devices = select(Device.id).where(parent == obj.id)
+        session.execute(table.delete().where(table.c.entity_kind == "device", table.c.entity_id.in_(devices)))
+    if kind == "device":
+        return []  # a device's own rollups (appliances) were never part of its house's or the fleet's
+    share = [
+        {"resolution": resolution, "entity_kind": FLEET[0], "entity_id": FLEET[1], "bucket_start": bucket,
+         "voltage_min": None, "voltage_max": None} | {c: -(value or 0) for c, value in zip(_ADDITIVE, sums, strict=True)}
+        for resolution, bucket, *sums in gone
+    ]  # fmt: skip
+    share.sort(key=lambda r: (r["resolution"], r["bucket_start"]))
+    return share
+
+
+def subtract_from_fleet(session: Session, share: list[dict]) -> None:
+    """Take a deleted house's or park's sums (from `delete_rollups_of`) out of the fleet's rollups, then drop
+    the buckets left without readings (a gap is absent, not zero). Call it last before the commit."""
+    if not share:
+        return
+    upsert_rollups(session, share)  # adds the negative sums, in key order
+    table = EnergyRollup.__table__
     session.execute(
         table.delete().where(
             table.c.entity_kind == FLEET[0], table.c.entity_id == FLEET[1], table.c.readings_count <= 0
@@ -273,20 +298,23 @@ def _subtract_from_fleet(session: Session, entity_kind: str, entity_id: int) -> 
     )
 
 
-def delete_rollups_of(session: Session, obj) -> None:
-    """Drop the rollups of a house, device or PV park that is being deleted (and of its devices); a house's
-    or park's sums leave the fleet's rollups too."""
-    from dashboard.schema import Device, House, PVPark
+class FleetHeldBack:
+    """The fleet's rollup rows of several ingests in one transaction (a CSV import's chunks), summed here and
+    upserted once at the end, so the hot rows are still locked last and only briefly."""
 
-    table = EnergyRollup.__table__
-    kinds = {House: "house", Device: "device", PVPark: "pv_park"}
-    kind = kinds.get(type(obj))
-    if kind is None:
-        return
-    if kind != "device":
-        _subtract_from_fleet(session, kind, obj.id)
-    session.execute(table.delete().where(table.c.entity_kind == kind, table.c.entity_id == obj.id))
-    parent = Device.house_id if kind == "house" else Device.pv_park_id if kind == "pv_park" else None
-    if parent is not None:
-        devices = select(Device.id).where(parent == obj.id)
-        session.execute(table.delete().where(table.c.entity_kind == "device", table.c.entity_id.in_(devices)))
+    def __init__(self):
+        self.rows: dict[tuple, dict] = {}
+
+    def add(self, records: list[dict]) -> None:
+        for record in records:
+            key = (record["resolution"], record["bucket_start"])
+            held = self.rows.get(key)
+            if held is None:
+                self.rows[key] = dict(record)
+            else:
+                for column in _ADDITIVE:
+                    held[column] += record[column]
+
+    def upsert(self, session: Session) -> None:
+        upsert_rollups(session, [self.rows[key] for key in sorted(self.rows)])
+        self.rows.clear()

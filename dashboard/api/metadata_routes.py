@@ -20,7 +20,7 @@ from dashboard.api.common import current_scope, db, json_body, requires
 from dashboard.api.openapi import responds
 from dashboard.auth import create_user, hash_password, utcnow
 from dashboard.errors import Conflict, NotFound, ValidationFailed
-from dashboard.rollups import delete_rollups_of
+from dashboard.rollups import delete_rollups_of, subtract_from_fleet
 from dashboard.schema import DEVICE_KINDS, DIRECTIONS, PV, ROLES, Community, Device, House, PVPark, User
 from dashboard.scope import Scope
 
@@ -263,8 +263,12 @@ def _json(resource: Resource, obj: Any) -> dict:
     return resource.to_json(obj)
 
 
-def _commit_or_conflict() -> None:
+def _commit_or_conflict(last=None) -> None:
+    """Commit; `last` runs after everything else is flushed, just before the commit."""
     try:
+        if last is not None:
+            db().flush()
+            last()
         db().commit()
     except IntegrityError as exc:
         db().rollback()
@@ -314,9 +318,10 @@ def _register(resource: Resource) -> None:
 
     def delete_view(object_id: int):
         obj = _get_visible(resource, object_id)
-        delete_rollups_of(db(), obj)
+        fleet_share = delete_rollups_of(db(), obj)
         db().delete(obj)
-        _commit_or_conflict()
+        # the fleet's rows last: every ingest needs them, so they are held only for the commit
+        _commit_or_conflict(last=lambda: subtract_from_fleet(db(), fleet_share))
         return "", 204
 
     label = resource.name.replace("-", " ")

@@ -135,7 +135,7 @@ def test_the_embedded_databases_python_grouping_equals_the_postgresql_one(factor
         if per_house:
             where = and_(where, EnergyRollup.entity_kind == "house")
         if rows == "fleet":
-            where = exports._sum_filter(s, Scope(role="admin"), None, None)
+            where = exports.fleet_rows()
         in_db = exports._peaks_postgres(s, where, per_house, *bounds, TZ)
         in_python = exports._peaks_python(s, where, per_house, *bounds, TZ)
     normal = lambda rows: sorted((e or 0, d, round(w, 6)) for e, d, w in rows)  # noqa: E731
@@ -147,8 +147,7 @@ def test_the_fleet_peaks_equal_the_peaks_of_the_summed_houses_and_parks(factory,
     days = exports.local_days(datetime(2026, 3, 20, 22), datetime(2026, 4, 1, 21), TZ)
     bounds = (days[0].start, days[-1].end)
     with factory() as s:
-        fleet = exports._peaks_postgres(s, exports._sum_filter(s, Scope(role="admin"), None, None), False,
-                                        *bounds, TZ)  # fmt: skip
+        fleet = exports._peaks_postgres(s, exports.fleet_rows(), False, *bounds, TZ)
         summed = exports._peaks_postgres(s, exports._entity_filter(s, Scope(role="admin"), None, None), False,
                                          *bounds, TZ)  # fmt: skip
     normal = lambda rows: sorted((d, round(w, 6)) for _e, d, w in rows)  # noqa: E731

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -173,3 +174,71 @@ def test_migration_0003_fills_the_fleet_rows_of_an_existing_database(request, da
     finally:
         if database == "sqlite":
             engine.dispose()
+
+
+def test_deleting_a_house_while_its_and_other_houses_readings_arrive_keeps_the_fleet_exact(
+    client, world, factory, pg_engine
+):
+    """Ingests for both houses run in threads while house A is deleted: no deadlock, house B's readings
+    all land, house A's either land before the delete (and leave with it) or are refused after it, and
+    the fleet equals the houses and park that remain."""
+    start = datetime(2026, 3, 1, 0, 0)
+    errors: dict[str, list] = {"H1": [], "H2": []}
+    accepted = {"H1": 0, "H2": 0}
+
+    def run(house: str, serials: list[str]) -> None:
+        for batch in range(30):
+            ts0 = start + timedelta(minutes=batch)
+            readings = [Reading(s, ts0 + timedelta(seconds=10 * i), 1000.0, 2.5, 231.0, 4.3, 0.9)
+                        for s in serials for i in range(6)]  # fmt: skip
+            try:
+                with factory() as session:
+                    accepted[house] += ingest_readings(session, system_scope(), readings, TZ).accepted
+                    session.commit()
+            except Exception as exc:  # noqa: BLE001 - house A's devices are gone after the delete
+                errors[house].append(exc)
+
+    threads = [
+        threading.Thread(target=run, args=("H1", ["H1-MAIN", "H1-PV"])),
+        threading.Thread(target=run, args=("H2", ["H2-MAIN", "PARK-INV"])),
+    ]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    assert client.delete(f"/api/v1/houses/{world.house1}", headers=world.headers["admin"]).status_code == 204
+    for t in threads:
+        t.join(120)
+    assert errors["H2"] == [] and accepted["H2"] == 30 * 12
+    assert all("deadlock" not in str(e).lower() for e in errors["H1"])
+    assert_fleet_is_the_sum(pg_engine)
+    with pg_engine.connect() as c:
+        fleet_wh = c.execute(
+            text("SELECT SUM(consumption_wh + production_wh) FROM energy_rollups "
+                 "WHERE entity_kind = 'all' AND resolution = 'day'")
+        ).scalar()  # fmt: skip
+    assert fleet_wh == pytest.approx(30 * 12 * 2.5)  # house B's and the park's, nothing of house A
+
+
+def test_a_csv_import_over_several_chunks_adds_each_reading_to_the_fleet_once(
+    factory, world, pg_engine, tmp_path
+):
+    from dashboard.csv_import import CHUNK, import_csv
+
+    path = tmp_path / "readings.csv"
+    rows = ["device_id,timestamp,power_w,energy_wh"]
+    count = CHUNK * 2 + 500  # three chunks, the same buckets in each
+    for i in range(count):
+        serial = ("H1-MAIN", "H2-MAIN", "PARK-INV", "H1-EV")[i % 4]
+        ts = datetime(2026, 3, 1) + timedelta(seconds=i)
+        rows.append(f"{serial},{ts:%Y-%m-%dT%H:%M:%S}Z,1000,0.5")
+    path.write_text("\n".join(rows) + "\n")
+    result = import_csv(factory, system_scope(), path, TZ, 900, progress=False)
+    assert result.accepted == count
+    assert_fleet_is_the_sum(pg_engine)
+    with pg_engine.connect() as c:
+        readings, wh = c.execute(
+            text("SELECT SUM(readings_count), SUM(consumption_wh + production_wh) FROM energy_rollups "
+                 "WHERE entity_kind = 'all' AND resolution = 'hour'")
+        ).one()  # fmt: skip
+    not_appliance = count - count // 4
+    assert readings == not_appliance and wh == pytest.approx(0.5 * not_appliance)
