@@ -97,6 +97,14 @@ def cmd_prune_logs(settings, _args) -> None:
     print(f"Pruned {n} access-log rows, {r} model run-log rows and {t} expired revoked tokens")
 
 
+def cmd_rebuild_fleet(settings, _args) -> None:
+    from dashboard.rollups import rebuild_fleet
+
+    with session_scope(_factory(settings)) as session:
+        rows = rebuild_fleet(session)
+    print(f"Fleet rollups rebuilt from every house and PV park: {rows:,} rows")
+
+
 def cmd_backtest(settings, args) -> None:
     """Rolling-origin backtest on the stored rollups: per-lead MAE and MAPE beside the baselines."""
     import warnings
@@ -172,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help="ISO 8601: the backtest ends here")
     p.add_argument("--models", default="xgboost:direct,xgboost:recursive,sarima:direct")
     p.set_defaults(func=cmd_backtest)
+    sub.add_parser(
+        "rebuild-fleet", help="recompute the pre-summed fleet rollups from the houses' and parks'"
+    ).set_defaults(func=cmd_rebuild_fleet)
     sub.add_parser("prune-logs", help="delete access-log rows past the retention").set_defaults(
         func=cmd_prune_logs
     )

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, select
+from sqlalchemy import case, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -296,6 +296,29 @@ def subtract_from_fleet(session: Session, share: list[dict]) -> None:
             table.c.entity_kind == FLEET[0], table.c.entity_id == FLEET[1], table.c.readings_count <= 0
         )
     )
+
+
+def rebuild_fleet(session: Session) -> int:
+    """Recompute the fleet's rollups from every house's and park's (after readings were stored by a version
+    without them, say). Writers wait meanwhile (PostgreSQL: a table lock that still lets readers read).
+    Returns the number of fleet rows. The caller commits."""
+    from sqlalchemy import func, insert, literal, null
+
+    table = EnergyRollup.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE energy_rollups IN SHARE ROW EXCLUSIVE MODE"))
+    session.execute(table.delete().where(table.c.entity_kind == FLEET[0]))
+    summed = (
+        select(table.c.resolution, literal(FLEET[0]), literal(FLEET[1]), table.c.bucket_start,
+               *(func.sum(table.c[c]) for c in _ADDITIVE[:2]), null(), null(),
+               *(func.sum(table.c[c]) for c in _ADDITIVE[2:]))
+        .where(table.c.entity_kind.in_(("house", "pv_park")))
+        .group_by(table.c.resolution, table.c.bucket_start)
+    )  # fmt: skip
+    columns = ["resolution", "entity_kind", "entity_id", "bucket_start", *_ADDITIVE[:2], "voltage_min",
+               "voltage_max", *_ADDITIVE[2:]]  # fmt: skip
+    session.execute(insert(table).from_select(columns, summed))
+    return session.scalar(select(func.count()).select_from(table).where(table.c.entity_kind == FLEET[0]))
 
 
 class FleetHeldBack:

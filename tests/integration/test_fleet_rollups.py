@@ -242,3 +242,25 @@ def test_a_csv_import_over_several_chunks_adds_each_reading_to_the_fleet_once(
         ).one()  # fmt: skip
     not_appliance = count - count // 4
     assert readings == not_appliance and wh == pytest.approx(0.5 * not_appliance)
+
+
+def test_rebuild_fleet_command_repairs_fleet_rows_that_drifted(app, factory, pg_engine, pg_url, tmp_path):
+    """Readings stored by a version without fleet rows (a rolling upgrade) leave the fleet short:
+    `python -m dashboard rebuild-fleet` recomputes it from the houses and parks."""
+    from tests.integration.test_cli import cli
+
+    seed_demo(factory, TZ, houses=2, days=2, progress=False)
+    with pg_engine.begin() as c:  # as if some buckets had been ingested by an older version
+        c.execute(
+            text(
+                "DELETE FROM energy_rollups WHERE entity_kind = 'all' AND resolution = 'hour' "
+                "AND bucket_start < (SELECT MIN(bucket_start) + INTERVAL '6 hours' FROM energy_rollups)"
+            )
+        )
+        c.execute(text("UPDATE energy_rollups SET consumption_wh = consumption_wh + 1 "
+                       "WHERE entity_kind = 'all' AND resolution = 'day'"))  # fmt: skip
+    fleet, summed = fleet_vs_summed(pg_engine)
+    assert fleet != summed
+    result = cli(pg_url, tmp_path, "rebuild-fleet")
+    assert "Fleet rollups rebuilt" in result.stdout
+    assert_fleet_is_the_sum(pg_engine)
