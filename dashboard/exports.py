@@ -187,11 +187,16 @@ def _peaks_postgres(session, sums, per_house, first, last, timezone) -> Iterable
     return [(None, *row) for row in session.execute(stmt).all()]
 
 
+def _local_date_of(timezone: str):
+    """A naive-UTC 15-minute bucket start -> its local date, as the day rollups bucket it."""
+    bucket_day, zone = LocalDayBuckets(timezone), ZoneInfo(timezone)
+    return lambda bucket: bucket_day(bucket).replace(tzinfo=UTC).astimezone(zone).date()
+
+
 def _peaks_python(session, sums, per_house, first, last, timezone) -> Iterable[tuple]:
     """The same as the PostgreSQL path, grouped here (the embedded SQLite has no time zones)."""
     r = EnergyRollup
-    bucket_day = LocalDayBuckets(timezone)
-    zone = ZoneInfo(timezone)
+    local_date = _local_date_of(timezone)
     quarters: dict[tuple, float] = {}  # (entity, bucket) -> Wh
     stmt = select(r.entity_id, r.bucket_start, r.consumption_wh).where(
         r.resolution == "15min", r.bucket_start >= first, r.bucket_start < last, sums
@@ -201,7 +206,7 @@ def _peaks_python(session, sums, per_house, first, last, timezone) -> Iterable[t
         quarters[key] = quarters.get(key, 0.0) + (wh or 0.0)
     peaks: dict[tuple, float] = {}
     for (entity, bucket), wh in quarters.items():
-        key = (entity, bucket_day(bucket).replace(tzinfo=UTC).astimezone(zone).date())
+        key = (entity, local_date(bucket))
         peaks[key] = max(peaks.get(key, wh), wh)
     return [(entity, day, peak) for (entity, day), peak in peaks.items()]
 
@@ -219,13 +224,12 @@ def _voltage_intervals(session, where, per_house, first, last, timezone) -> Iter
         where,
         text(f"({VOLTAGE_OUTSIDE})"),
     )
-    bucket_day = LocalDayBuckets(timezone)
-    zone = ZoneInfo(timezone)
+    local_date = _local_date_of(timezone)
     counts: dict[tuple, int] = {}
     for entity, bucket in session.execute(select(r.entity_id, r.bucket_start).where(outside)).yield_per(
         10_000
     ):
-        key = (entity if per_house else None, bucket_day(bucket).replace(tzinfo=UTC).astimezone(zone).date())
+        key = (entity if per_house else None, local_date(bucket))
         counts[key] = counts.get(key, 0) + 1
     return [(entity, day, n) for (entity, day), n in counts.items()]
 
