@@ -113,6 +113,12 @@ def create_app(settings: Settings | None = None) -> Dash:
     )
     app.layout = serve_layout
     register_all(app)
+    # Dash fills its registry of script bundles in a hook on a process's first request, and sets its
+    # "done" flag before the work: another thread arriving meanwhile validates against an empty registry
+    # and every bundle it asks for answers 500 ("dash is not a registered library"), a blank first page
+    # under `gunicorn --threads` or `make run` (plotly/dash#3971, open). One request here, before any
+    # thread serves, runs that hook to the end.
+    app.server.test_client().get("/healthz")
     return app
 
 

@@ -10,12 +10,16 @@ from dash import dcc, html
 from callbacks.common import ALL, scope_options
 from callbacks.forecasts import (
     DEFAULT_HORIZON,
+    DEFAULT_MODEL,
+    DEFAULT_PRODUCT,
+    DEFAULT_STRATEGY,
     HORIZON_OPTIONS,
     MODEL_OPTIONS,
     POLL_MS,
     PRODUCT_OPTIONS,
     STRATEGY_OPTIONS,
     TARGETS,
+    initial_view,
 )
 from dashboard.api.common import db, services
 from dashboard.policy import allowed
@@ -38,15 +42,21 @@ def _default_choice(options: list[dict], scope) -> str:
     return options[1]["value"]
 
 
-def _chart_card(target: str) -> dbc.Card:
+def _chart_card(target: str, figure=None, panel=None) -> dbc.Card:
+    graph = {"figure": figure} if figure is not None else {}  # none: the render callback draws it
     return dbc.Card(
         dbc.CardBody(
             [
                 html.H5(target.capitalize(), className="card-title"),
                 dcc.Loading(
-                    dcc.Graph(id=f"forecasts-{target}-graph", config=GRAPH_CONFIG, style={"height": "380px"})
+                    dcc.Graph(
+                        id=f"forecasts-{target}-graph",
+                        config=GRAPH_CONFIG,
+                        style={"height": "380px"},
+                        **graph,
+                    )
                 ),
-                html.Div(id=f"forecasts-{target}-model", className="small mt-2"),
+                html.Div(panel, id=f"forecasts-{target}-model", className="small mt-2"),
             ]
         ),
         className="mb-3",
@@ -91,12 +101,18 @@ def _training_panel() -> html.Div:
 @page_guard("/forecasts", PAGE_ROLES["/forecasts"])
 def layout(scope, **_kwargs):
     options = scope_options(db(), scope, communities=True)
+    choice = _default_choice(options, scope)
+    # The default view comes with the layout when its forecasts are already issued (the usual case): a
+    # fresh tab then needs no render round trip and draws each chart once. Otherwise the kick interval
+    # fires the render callback once, which waits for the forecast jobs behind dcc.Loading's spinner.
+    view = initial_view(scope, choice)
+    figures, panels, message = (view[0:2], view[2:4], view[4:7]) if view else ((None,) * 2, ("",) * 2, None)
     controls = dbc.Row(
         [
             _field(
                 "Product",
                 dbc.RadioItems(
-                    id="forecasts-product", options=PRODUCT_OPTIONS, value="next-24-hours", inline=True
+                    id="forecasts-product", options=PRODUCT_OPTIONS, value=DEFAULT_PRODUCT, inline=True
                 ),
                 md=3,
             ),
@@ -107,19 +123,19 @@ def layout(scope, **_kwargs):
                     options=HORIZON_OPTIONS,
                     value=DEFAULT_HORIZON,
                     clearable=False,
-                    disabled=True,
+                    disabled=DEFAULT_PRODUCT != "short-term",
                 ),
                 md=2,
             ),
             _field(
                 "Model",
-                dbc.RadioItems(id="forecasts-model", options=MODEL_OPTIONS, value="xgboost", inline=True),
+                dbc.RadioItems(id="forecasts-model", options=MODEL_OPTIONS, value=DEFAULT_MODEL, inline=True),
                 md=2,
             ),
             _field(
                 "Strategy",
                 dbc.RadioItems(
-                    id="forecasts-strategy", options=STRATEGY_OPTIONS, value="direct", inline=True
+                    id="forecasts-strategy", options=STRATEGY_OPTIONS, value=DEFAULT_STRATEGY, inline=True
                 ),
                 md=2,
             ),
@@ -128,7 +144,7 @@ def layout(scope, **_kwargs):
                 dcc.Dropdown(
                     id="forecasts-scope",
                     options=options,
-                    value=_default_choice(options, scope),
+                    value=choice,
                     clearable=False,
                 ),
                 md=3,
@@ -146,8 +162,20 @@ def layout(scope, **_kwargs):
             ),
             controls,
             _training_panel() if allowed("forecast:train", scope.role) else html.Div(),
-            dbc.Alert(id="forecasts-message", is_open=False, color="info", fade=False),
+            dbc.Alert(
+                message[0] if message else "",
+                id="forecasts-message",
+                color=message[1] if message else "info",
+                is_open=bool(message and message[2]),
+                fade=False,
+            ),
             dcc.Store(id="forecasts-trained", storage_type="memory"),  # bumped when a training ends
-            dbc.Row([dbc.Col(_chart_card(target), lg=6) for target in TARGETS]),
+            dcc.Interval(id="forecasts-kick", interval=1, max_intervals=1, disabled=view is not None),
+            dbc.Row(
+                [
+                    dbc.Col(_chart_card(target, figure, panel), lg=6)
+                    for target, figure, panel in zip(TARGETS, figures, panels, strict=True)
+                ]
+            ),
         ]
     )

@@ -71,7 +71,10 @@ def render_payload(choice="all", product="next-24-hours", horizon=8, model="sari
                    trained=None):  # fmt: skip
     return _outputs(RENDER_OUTPUTS) | {
         "inputs": _controls(product, horizon, model, strategy, choice)
-        + [{"id": "forecasts-trained", "property": "data", "value": trained}],
+        + [
+            {"id": "forecasts-trained", "property": "data", "value": trained},
+            {"id": "forecasts-kick", "property": "n_intervals", "value": None},
+        ],
         "changedPropIds": ["forecasts-scope.value"],
         "state": [],
     }
@@ -441,6 +444,72 @@ def test_training_job_progress_then_forecast_in_three_colours(forecasts_ui, fact
     # a consumer forging house B still gets nothing, even with a model trained for house A
     body = post(client, render_payload(str(world.house2)), consumer_csrf).json["response"]
     assert traces(body["forecasts-consumption-graph"]["figure"]) == []
+
+
+def component(tree, component_id: str) -> dict | None:
+    """The props of the component with this id in a layout (Dash's JSON of components), else None."""
+    if isinstance(tree, list):
+        return next((found for item in tree if (found := component(item, component_id)) is not None), None)
+    if not isinstance(tree, dict):
+        return None
+    props = tree.get("props") or {}
+    if props.get("id") == component_id:
+        return props
+    return component(props.get("children"), component_id)
+
+
+def test_layout_draws_the_default_view_once_its_forecasts_are_issued(forecasts_ui, world):
+    """A fresh tab's layout carries the default view (next 24 hours, XGBoost, direct) when nothing needs a
+    forecast job, so the page needs no render round trip; when one does, the layout leaves the charts to the
+    render callback and its kick interval fires it once. The view is the cookie's scope, as in the callback."""
+    from dashboard.forecast_cache import forecast_cache
+
+    client, house_a = forecasts_ui["client"], world.house1
+    consumer = cookie_login(client, "consumer")
+
+    def layout():
+        body = post(client, router_payload("/forecasts"), consumer).json["response"]
+        return body["_pages_content"]["children"]
+
+    # no model yet: nothing to wait for, so the layout has the history (house A's only) and the message
+    page = layout()
+    figure = component(page, "forecasts-consumption-graph")["figure"]
+    history = trace(figure, "History")["ys"]
+    assert history and max(y for y in history if y is not None) < 2.0  # house B: >= 18 kWh an hour
+    assert {t["color"] for t in traces(figure)} == {HISTORY_BLUE}
+    assert NO_MODEL in component(page, "forecasts-message")["children"]
+    assert component(page, "forecasts-message")["is_open"] is True
+    assert component(page, "forecasts-kick")["disabled"] is True
+
+    for target in ("consumption", "production"):  # the page's default model for house A
+        r = client.post(
+            f"/aggregator/{target}/train/next-24-hours",
+            query_string={"house_id": house_a, "model": "xgboost", "strategy": "direct"},
+            headers=world.headers["admin"],
+        )
+        assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    forecast_cache(forecasts_ui["settings"]).clear()  # no forecast issued for the new versions yet
+
+    page = layout()  # a forecast job is needed: no charts in the layout, the callback is kicked instead
+    assert "figure" not in component(page, "forecasts-consumption-graph")
+    assert component(page, "forecasts-kick")["disabled"] is False
+    body = post(client, render_payload("all", model="xgboost") | {"changedPropIds": ["forecasts-kick.n_intervals"]},
+                consumer).json["response"]  # fmt: skip
+    assert body["forecasts-message"]["is_open"] is False, body["forecasts-message"]
+    issued = trace(body["forecasts-consumption-graph"]["figure"], "Forecast")["ys"]
+    assert len(issued) == 24
+
+    page = layout()  # now issued: the layout draws it, the same numbers as the callback, no kick
+    assert component(page, "forecasts-kick")["disabled"] is True
+    assert component(page, "forecasts-message")["is_open"] is False
+    for target in ("consumption", "production"):
+        figure = component(page, f"forecasts-{target}-graph")["figure"]
+        assert {t["color"] for t in traces(figure)} == {HISTORY_BLUE, FORECAST_RED, BAND_ORANGE_LINE}
+    figure = component(page, "forecasts-consumption-graph")["figure"]
+    assert trace(figure, "Forecast")["ys"] == pytest.approx(issued)
+    assert max(y for y in trace(figure, "History")["ys"] if y is not None) < 2.0
+    panel = text_of(component(page, "forecasts-consumption-model")["children"])
+    assert "xgboost" in panel and "MAE" not in panel  # the version, no metrics for a consumer
 
 
 def test_history_gaps_stay_gaps():

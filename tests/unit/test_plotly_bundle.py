@@ -22,3 +22,21 @@ def test_graphs_get_the_basic_bundle_cached_for_a_day(sqlite_app):
     assert "max-age=86400" in r.headers["Cache-Control"]
     again = client.get(PLOTLY_JS_PATH, headers={"If-None-Match": r.headers["ETag"]})
     assert again.status_code == 304
+
+
+def test_a_new_app_serves_dash_bundles_to_concurrent_first_requests(sqlite_app):
+    """Dash registers its bundles on a process's first request and flags that done before doing it, so
+    threads arriving together got 500s (plotly/dash#3971). create_app runs that setup before serving."""
+    import re
+    from concurrent.futures import ThreadPoolExecutor
+
+    assert "dash" in sqlite_app.registered_paths  # filled before any request of ours
+    client = sqlite_app.server.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    bundles = re.findall(r'src="(/_dash-component-suites/[^"]+)"', page)
+    assert len(bundles) >= 5
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(
+            pool.map(lambda url: sqlite_app.server.test_client().get(url).status_code, bundles * 2)
+        )
+    assert statuses == [200] * len(statuses)
