@@ -4,7 +4,8 @@ Every number comes from the analytics service (`dashboard.analytics`, the same f
 `GET /api/v1/analytics/...`); this module only turns its answers into tables and figures. Each section
 has its own callback, so one slow or refused analysis never blanks the others. The sections are tabs
 (pages/analytics.py): a section's callback computes only while its tab is shown and only when what it
-shows (its "shown" store: the request it last answered) differs from the request, so the page draws
+shows (its "shown" store: the request it last answered; a refusal or "still scanning" is not remembered, so
+showing the tab again asks again) differs from the request, so the page draws
 one chart at a time and switching back to a tab costs no computation. The scope always comes
 from the server-side cookie (`ui_scope()`); the house the browser sends is only a choice checked with
 `resolve_choice`, so a forged id yields a message and no data.
@@ -864,8 +865,8 @@ def register_callbacks(app) -> None:
             scope, choice, start_date, end_date, job, "voltage", "Voltage events",
             lambda req: analytics.voltage_events(db(), scope, req.start, req.end, house_id=req.house_id),
         )  # fmt: skip
-        if refused is not None:
-            return (*refused, key)
+        if refused is not None:  # not remembered as shown: showing the tab again asks again
+            return (*refused, None)
         names = house_names([s["house_id"] for s in result["summary"]])
         if not result["summary"]:
             return (*_refused(f"No voltage readings for {req.label} in this range.", "info", 1), key)
@@ -913,8 +914,8 @@ def register_callbacks(app) -> None:
                 db(), scope, req.start, req.end, house_id=req.house_id, timezone=req.timezone
             ),
         )  # fmt: skip
-        if refused is not None:
-            return (*refused, key)
+        if refused is not None:  # not remembered as shown: showing the tab again asks again
+            return (*refused, None)
         if not days:
             return (*_refused(f"No power-factor readings for {req.label} in this range.", "info", 1), key)
         names = house_names(d["house_id"] for d in days)
@@ -956,7 +957,7 @@ def register_callbacks(app) -> None:
                 db(), scope, req.start, req.end, house_id=req.house_id, timezone=req.timezone
             )
         except DomainError as exc:
-            return (*_refused(error_text(exc), "danger", 1), key)
+            return (*_refused(error_text(exc), "danger", 1), None)
         if profile["peak_kw"] is None:
             return (*_refused(f"No consumption readings for {req.label} in this range.", "info", 1), key)
         label = req.label if req.house_id is not None else f"{req.label} (summed)"

@@ -531,6 +531,7 @@ def test_the_scan_runs_for_its_three_tabs_and_a_tab_change_does_not_start_it_aga
     assert job["job"].startswith(SCAN_PREFIX) and first["analytics-anomaly-poll"]["disabled"] is False
     waiting = section(client, csrf, "voltage", "all", start, end, job=job)
     assert "computed in the background" in waiting["analytics-voltage-message"]["children"]
+    assert waiting["analytics-voltage-shown"]["data"] is None  # a message is not remembered as shown
     _first, done = scan(client, csrf, "all", start, end)
     store = done["analytics-anomaly-job"]["data"]
     assert store == {"job": job["job"], "done": True}  # the same scan, reused
@@ -550,7 +551,15 @@ def test_the_scan_runs_for_its_three_tabs_and_a_tab_change_does_not_start_it_aga
     body = section(client, csrf, "anomaly", "all", start, end, job=gone, tab="pf", shown=shown)
     assert body["analytics-anomaly-job"]["data"]["job"] not in (gone["job"], store["job"])
     assert body["analytics-anomaly-message"]["color"] != "danger"
-    body = section(client, csrf, "voltage", "all", start, end, job=store)
+    # a refusal (here a job store naming no scan of this user) is not remembered either: the same
+    # request with the tab shown again asks again and, the store now right, gets the events
+    forged = {"job": f"{SCAN_PREFIX}0-{scan_digest(mine)}-{uuid.uuid4().hex}", "done": True}
+    refused = section(client, csrf, "voltage", "all", start, end, job=forged)
+    assert refused["analytics-voltage-message"]["color"] == "danger"
+    assert refused["analytics-voltage-shown"]["data"] is None and not cells(
+        refused["analytics-voltage-table"]["children"]
+    )
+    body = section(client, csrf, "voltage", "all", start, end, job=store, shown=None)
     assert len(cells(body["analytics-voltage-table"]["children"])) == 2
     assert (
         post(
