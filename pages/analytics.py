@@ -18,19 +18,30 @@ dash.register_page(__name__, path="/analytics", title="Analytics - Aggregator")
 
 GRAPH_CONFIG = {"displaylogo": False}
 TAB_STYLE = {"padding": "0.5rem 1rem"}
+LOADING_DELAY_MS = 300
 TAB_SELECTED_STYLE = TAB_STYLE | {"fontWeight": "600"}
 
 
 def _section(prefix: str, intro: str, below=None, above=None) -> html.Div:
     """A tab's content: message, optional content above the chart, the chart, optional content below it.
-    The chart has no figure until its callback answers (no placeholder drawn first)."""
+    The chart has no figure until its callback answers (no placeholder drawn first). While its callback
+    runs for longer than LOADING_DELAY_MS, the chart stays in place, faded, under a spinner: a changed
+    range or house never looks current before it is (no spinner at all for quick answers)."""
     body = [
         html.P(intro, className="text-muted small mb-2"),
         dbc.Alert(id=f"analytics-{prefix}-message", is_open=False, color="info", className="py-2"),
     ]
     if above is not None:
         body.append(above)
-    body.append(dcc.Graph(id=f"analytics-{prefix}-graph", config=GRAPH_CONFIG))
+    body.append(
+        dcc.Loading(
+            dcc.Graph(id=f"analytics-{prefix}-graph", config=GRAPH_CONFIG),
+            delay_show=LOADING_DELAY_MS,
+            show_initially=False,
+            overlay_style={"visibility": "visible", "opacity": 0.4},
+            type="circle",
+        )
+    )
     if below is not None:
         body.append(below)
     return html.Div(body, className="pt-3", id=f"analytics-{prefix}-card")

@@ -1,6 +1,8 @@
 """Where a fresh tab's time goes: open a page N times in a fresh tab of Debian chromium against the bench
 server (gunicorn + RQ forecast workers on a kept bench-ui database) with the DevTools CPU profiler on, and
-print the settle time and the main thread's self time by script (plotly.js, dash-renderer, ...).
+print per load the settle time (as `make bench-ui` measures it), a timeline (the scripts' and callbacks'
+requests, plotly.js evaluated, each Plotly.react with its trace count) and the main thread's self time by
+script (plotly.js, dash-renderer, ...). `--uncached` empties the forecast cache before each load.
 
     .venv/bin/python scripts/profile_tab.py --houses 10 --days 30 --path /forecasts --role consumer
 
@@ -17,7 +19,8 @@ from collections import defaultdict
 
 import bench_ui as b
 
-# Each Plotly.react / newPlot call: (name, start ms, duration ms) in window.__marks; the script itself too.
+# Each Plotly.react / newPlot call in window.__marks: the graph, its traces, when it started and how long
+# until its promise resolved ("done"); and when plotly.js itself was evaluated ("plotly loaded").
 MARKS_JS = """
 (() => {
   window.__marks = [];
@@ -31,7 +34,7 @@ MARKS_JS = """
         const n = (gd && gd.data) ? gd.data.length : '?';
         Promise.resolve(out).then(() => window.__marks.push(
           `${fn}(${(gd.id || (gd.parentElement && gd.parentElement.id) || '?').slice(0, 22)}, ${n} traces) `
-          + `@${t0.toFixed(0)} sync ${(performance.now() - t0).toFixed(0)}`));
+          + `@${t0.toFixed(0)} done ${(performance.now() - t0).toFixed(0)}`));
         return out;
       };
     }

@@ -6,6 +6,7 @@ is what `GET /api/v1/analytics/...` answers for the same local days."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from datetime import datetime, timedelta
@@ -142,6 +143,14 @@ def voltage_counts(summary: list[dict], labels: dict[int, str]) -> list[list[str
     ]
 
 
+CALLBACKS = re.compile(r"/_dash-update-component(\?|$)")  # Dash adds a query string
+# the anomaly chart's opacity as seen: its own and its ancestors' (dcc.Loading fades a wrapper)
+OPACITY_JS = """(() => { let o = 1;
+  for (let e = document.querySelector('#analytics-anomaly-graph'); e; e = e.parentElement) {
+    o *= Number(getComputedStyle(e).opacity); }
+  return o; })()"""
+
+
 def test_analyst_sees_anomalies_listed_and_marked_and_every_analysis(open_as, demo_server, demo_db_url):
     first, last, lo, hi = local_days()
     labels = house_labels(demo_db_url)
@@ -156,7 +165,28 @@ def test_analyst_sees_anomalies_listed_and_marked_and_every_analysis(open_as, de
     page = open_as("analyst", "/analytics")
     wait_for_traces(page, "analytics-anomaly-graph")  # the first house over the last 7 days
     choose(page, "analytics-scope", label)
+    # while its callback runs, the chart stays in place, faded under a spinner: the old range never looks
+    # current (the callback's answer is held here until that shows; the other callbacks go through)
+    held: list = []
+    holding = [True]
+
+    def hold_the_chart(route):
+        if holding[0] and "analytics-anomaly-graph" in (route.request.post_data or ""):
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route(CALLBACKS, hold_the_chart)
     page.click("#analytics-last-30")
+    page.wait_for_function(f"() => {OPACITY_JS} < 0.6", timeout=10_000)
+    assert page.locator(
+        "#analytics-anomaly-card .dash-spinner, #analytics-anomaly-card [class*=spinner]"
+    ).count()
+    assert page.locator("#analytics-anomaly-graph .js-plotly-plot").is_visible()  # the chart is not hidden
+    holding[0] = False
+    for route in held:
+        route.continue_()
+    page.unroute(CALLBACKS)
     page.wait_for_function(
         "(d) => document.querySelector('#analytics-range').value === d", arg=first, timeout=10_000
     )
@@ -168,6 +198,7 @@ def test_analyst_sees_anomalies_listed_and_marked_and_every_analysis(open_as, de
     until(page, lambda: points(chart(page, "analytics-anomaly-graph"), "Consumption (kW)") >= 28 * 96, True)
     figure = chart(page, "analytics-anomaly-graph")
     assert label in figure["title"]
+    page.wait_for_function(f"() => {OPACITY_JS} === 1", timeout=10_000)  # drawn: no longer faded
     marked = sum(t["points"] for t in figure["traces"] if (t["name"] or "").startswith("Anomaly: "))
     assert marked == figure["shapes"] == len(mine)
     if not mine:
