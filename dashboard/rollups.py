@@ -79,11 +79,13 @@ class LocalDayBuckets:
 
 
 class RollupAccumulator:
-    """Sums readings into rollup rows in memory, ready for one upsert."""
+    """Sums readings into rollup rows in memory, ready for one upsert. `fleet=False`: no fleet rows (a
+    caller that sums the fleet itself afterwards, as seed_demo does with rebuild_fleet)."""
 
-    def __init__(self, timezone: str):
+    def __init__(self, timezone: str, fleet: bool = True):
         self.day_bucket = LocalDayBuckets(timezone)
         self.rows: dict[tuple, list] = {}
+        self.fleet = fleet
 
     def _row(self, key: tuple) -> list:
         row = self.rows.get(key)
@@ -106,10 +108,12 @@ class RollupAccumulator:
         role = device.house_role()
         if device.house_id is not None and role is not None:
             targets += [("house", device.house_id, b) for b in buckets]
-            targets += [(*FLEET, b) for b in buckets]
+            if self.fleet:
+                targets += [(*FLEET, b) for b in buckets]
         elif device.pv_park_id is not None and role == "production":
             targets += [("pv_park", device.pv_park_id, b) for b in buckets]
-            targets += [(*FLEET, b) for b in buckets]
+            if self.fleet:
+                targets += [(*FLEET, b) for b in buckets]
         # Per-device breakdowns are for appliance sub-meters (a meter's or inverter's own rollup would
         # repeat its house's), at hour and day only: half the write cost of full device rollups.
         if device.kind == "appliance":

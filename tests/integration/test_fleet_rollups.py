@@ -62,6 +62,32 @@ def test_seeded_fleet_rows_equal_the_houses_and_parks_summed_per_bucket(app, fac
     assert extremes == 0
 
 
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_a_seed_sums_the_fleet_once_and_a_backfill_after_it_adds_to_it(request, database, tmp_path):
+    """seed_demo writes the houses without fleet rows and sums the fleet once at the end; the readings a
+    restart backfills go through the normal path, which adds them to the fleet's rows."""
+    from datetime import UTC
+
+    from app import create_app
+    from dashboard.seed import backfill_demo
+    from tests.conftest import make_settings
+
+    the_app = (
+        request.getfixturevalue("app") if database == "postgresql" else create_app(make_settings(tmp_path))
+    )
+    services = the_app.server.extensions["aggregator"]
+    try:
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        end = now.replace(minute=now.minute - now.minute % 15) - timedelta(hours=6)
+        seed_demo(services.session_factory, TZ, houses=2, days=2, end=end, progress=False)
+        seeded = assert_fleet_is_the_sum(services.engine)
+        assert backfill_demo(services.session_factory, TZ, progress=False) > 0
+        assert assert_fleet_is_the_sum(services.engine) > seeded  # new buckets, summed into the fleet too
+    finally:
+        if database == "sqlite":
+            services.engine.dispose()
+
+
 def test_concurrent_ingests_into_the_same_buckets_neither_deadlock_nor_lose_a_watt_hour(
     app, world, factory, pg_engine
 ):
