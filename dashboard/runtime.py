@@ -38,9 +38,9 @@ def prepare_embedded(server: Flask, settings: Settings) -> None:
     path = logins_file(settings)
     if empty:
         # a year: enough history for the forecasters to learn the seasons (a backtest on 60 days trains
-        # on only 32); about 80 s and 550 MB of SQLite once, on the first start
+        # on only 32); about 100 s (2 cores) and 550 MB of SQLite once, on the first start
         print(f"First start: seeding demo data (20 houses, {settings.demo_days} days of 15-minute readings; "
-              "about a minute)...", flush=True)  # fmt: skip
+              "1-2 minutes)...", flush=True)  # fmt: skip
         logins = seed_demo(services.session_factory, settings.timezone, days=settings.demo_days)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
