@@ -348,9 +348,9 @@ def render_view(scope: Scope | None, product, horizon, model, strategy, choice, 
 
 
 def initial_view(scope: Scope, choice) -> tuple | None:
-    """The default view (the default product, model and strategy; the page's default scope) for the page layout, if
-    every forecast it needs is already issued; None when one needs a forecast job (the page then asks the
-    render callback, which waits for it behind a spinner).
+    """The default view (default product, model and strategy; the page's default scope) for the page's
+    layout, if every forecast it needs is already issued; None when one needs a forecast job (the page
+    then asks the render callback, which waits for it behind a spinner).
 
     Drawn in the layout, a fresh tab gets its charts in the page's first response: no extra round trip,
     and plotly draws each chart once instead of an empty chart first (`make bench-ui`)."""
