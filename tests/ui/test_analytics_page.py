@@ -36,7 +36,7 @@ from dashboard.seed import seed_demo
 from jobs import context as jobs_context
 from tests.api.test_analytics_scoped import CONSUMPTION_KINDS, overlaps
 from tests.factories import PASSWORD
-from tests.ui.test_callback_guard import cookie_login, router_payload
+from tests.ui.test_callback_guard import component, cookie_login, router_payload
 
 INPUTS = ("analytics-scope.value", "analytics-range.start_date", "analytics-range.end_date")
 SECTIONS = {
@@ -434,18 +434,6 @@ def test_quick_ranges_set_the_picker(analytics_ui):
     end = datetime.fromisoformat(ui["end"]).date()
     assert got == {"start_date": (end - timedelta(days=29)).isoformat(), "end_date": ui["end"]}
     assert ui["client"].post("/_dash-update-component", json=body).status_code == 401
-
-
-def component(node, component_id: str) -> dict | None:
-    """The component with this id in a layout from the page router's response."""
-    if isinstance(node, list):
-        return next((c for c in (component(n, component_id) for n in node) if c), None)
-    if isinstance(node, dict):
-        props = node.get("props", {})
-        if props.get("id") == component_id:
-            return props
-        return component(props.get("children"), component_id)
-    return None
 
 
 def page_layout(client, headers) -> dict:

@@ -56,6 +56,18 @@ def ui(client, world):
     return client
 
 
+def component(node, component_id: str) -> dict | None:
+    """The props of the component with this id in a layout from the page router's response, else None."""
+    if isinstance(node, list):
+        return next((c for c in (component(n, component_id) for n in node) if c), None)
+    if isinstance(node, dict):
+        props = node.get("props", {})
+        if props.get("id") == component_id:
+            return props
+        return component(props.get("children"), component_id)
+    return None
+
+
 def cookie_login(client, username):
     r = client.post("/auth/login", data={"username": username, "password": PASSWORD, "next": "/"})
     assert r.status_code == 303

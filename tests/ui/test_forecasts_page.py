@@ -22,7 +22,7 @@ from dashboard.queries import energy_series
 from dashboard.schema import ModelRun, ModelVersion, User
 from dashboard.scope import Scope
 from jobs.context import scope_fields
-from tests.ui.test_callback_guard import cookie_login, router_payload
+from tests.ui.test_callback_guard import component, cookie_login, router_payload
 
 DAYS = 16  # the forecasters need 15 days of history
 H1_BASE_WH, H2_BASE_WH = 200.0, 9000.0  # house B uses far more, so a leak shows
@@ -444,18 +444,6 @@ def test_training_job_progress_then_forecast_in_three_colours(forecasts_ui, fact
     # a consumer forging house B still gets nothing, even with a model trained for house A
     body = post(client, render_payload(str(world.house2)), consumer_csrf).json["response"]
     assert traces(body["forecasts-consumption-graph"]["figure"]) == []
-
-
-def component(tree, component_id: str) -> dict | None:
-    """The props of the component with this id in a layout (Dash's JSON of components), else None."""
-    if isinstance(tree, list):
-        return next((found for item in tree if (found := component(item, component_id)) is not None), None)
-    if not isinstance(tree, dict):
-        return None
-    props = tree.get("props") or {}
-    if props.get("id") == component_id:
-        return props
-    return component(props.get("children"), component_id)
 
 
 def test_layout_draws_the_default_view_once_its_forecasts_are_issued(forecasts_ui, world):
