@@ -55,12 +55,12 @@ from jobs.training import TRAIN_FUNC
 
 TARGETS = ("consumption", "production")
 PRODUCTS = ("next-24-hours", "short-term")
-PAGE_MODELS = ("xgboost", "sarima")
+PAGE_MODELS = ("auto", "xgboost", "ridge", "sarima")
 STRATEGIES = ("direct", "recursive")
 RESOLUTION = {"next-24-hours": "hour", "short-term": "15min"}
 HISTORY = {"next-24-hours": timedelta(hours=48), "short-term": timedelta(hours=6)}
 UNIT = {"next-24-hours": "kWh per hour", "short-term": "kWh per 15 min"}
-DEFAULT_PRODUCT, DEFAULT_HORIZON, DEFAULT_MODEL, DEFAULT_STRATEGY = "next-24-hours", 8, "xgboost", "direct"
+DEFAULT_PRODUCT, DEFAULT_HORIZON, DEFAULT_MODEL, DEFAULT_STRATEGY = "next-24-hours", 8, "auto", "direct"
 POLL_MS = 1000
 NO_MODEL = "No trained model for this scope: an analyst or admin can train one here"
 TRAIN_REFUSED = "Only admins and analysts can train models."
@@ -75,7 +75,12 @@ HORIZON_OPTIONS = [
     {"label": f"{n} step{'s' if n > 1 else ''} ({n * 15 // 60} h {n * 15 % 60:02d} min)", "value": n}
     for n in range(1, 21)
 ]
-MODEL_OPTIONS = [{"label": "XGBoost", "value": "xgboost"}, {"label": "SARIMA", "value": "sarima"}]
+MODEL_OPTIONS = [
+    {"label": "Auto (best on hold-out)", "value": "auto"},
+    {"label": "XGBoost", "value": "xgboost"},
+    {"label": "Ridge", "value": "ridge"},
+    {"label": "SARIMA", "value": "sarima"},
+]
 STRATEGY_OPTIONS = [{"label": "Direct", "value": "direct"}, {"label": "Recursive", "value": "recursive"}]
 
 
@@ -201,15 +206,56 @@ def _number(value, digits: int = 3, percent: bool = False) -> str:
     return f"{value * 100:.1f}%" if percent else f"{value:.{digits}f}"
 
 
-def metrics_text(metrics: dict) -> str:
+def accuracy_text(metrics: dict, target: str) -> str:
+    """MAPE for consumption; normalised MAE for production, which is zero at night."""
+    if target == "production":
+        return f"NMAE {_number(metrics.get('nmae'), percent=True)}"
+    return f"MAPE {_number(metrics.get('mape'), percent=True)}"
+
+
+def metrics_text(metrics: dict, target: str = "consumption") -> str:
     mse = metrics.get("mse")
     rmse = math.sqrt(mse) if isinstance(mse, int | float) and mse >= 0 else None
     return (
         f"MAE {_number(metrics.get('mae'))} kWh · RMSE {_number(rmse)} kWh · R² {_number(metrics.get('r2'))} · "
-        f"MAPE {_number(metrics.get('mape'), percent=True)} · "
+        f"{accuracy_text(metrics, target)} · "
         f"band coverage {_number(metrics.get('coverage'), percent=True)} · "
         f"skill vs weekly naive {_number(metrics.get('skill_vs_weekly_naive'))}"
     )
+
+
+def candidates_table(metrics: dict, target: str):
+    """Every candidate and baseline `model=auto` weighed, best hold-out MAE first, the served one bold."""
+    rows = [(name, c) for name, c in metrics["candidates"].items() if isinstance(c, dict)]
+    rows.sort(key=lambda item: (item[1].get("mae") is None or "error" in item[1], item[1].get("mae") or 0))
+    accuracy = "NMAE" if target == "production" else "MAPE"
+    key = "nmae" if target == "production" else "mape"
+    body = [
+        html.Tr(
+            [
+                html.Td(name),
+                html.Td(c.get("kind", "")),
+                html.Td(_number(c.get("mae")) if "error" not in c else c["error"]),
+                html.Td(_number(c.get(key), percent=True) if "error" not in c else ""),
+            ],
+            className="fw-bold" if name == metrics.get("chosen") else None,
+        )
+        for name, c in rows
+    ]
+    head = html.Thead(
+        html.Tr([html.Th("Candidate"), html.Th("Kind"), html.Th("Hold-out MAE (kWh)"), html.Th(accuracy)])
+    )
+    return html.Table([head, html.Tbody(body)], className="table table-sm forecasts-candidates mt-2")
+
+
+def _served(row: ModelVersion) -> str:
+    if row.model != "auto":
+        return f"{row.model}, {row.strategy}"
+    try:
+        chosen = json.loads(row.metrics_json or "{}").get("chosen")
+    except (ValueError, AttributeError):
+        chosen = None
+    return f"auto: {chosen}" if chosen else "auto"
 
 
 def model_panel(row: ModelVersion | None, scope: Scope, timezone: str, problem: str | None = None):
@@ -222,7 +268,7 @@ def model_panel(row: ModelVersion | None, scope: Scope, timezone: str, problem: 
             [
                 html.Span("Model "),
                 html.Code(row.version, className="forecasts-version"),
-                html.Span(f" · {row.model}, {row.strategy} · trained {trained}"),
+                html.Span(f" · {_served(row)} · trained {trained}"),
             ]
         )
     ]
@@ -231,7 +277,13 @@ def model_panel(row: ModelVersion | None, scope: Scope, timezone: str, problem: 
             metrics = json.loads(row.metrics_json or "{}")
         except ValueError:
             metrics = {}
-        lines.append(html.Div(f"Hold-out metrics: {metrics_text(metrics)}", className="text-muted"))
+        lines.append(
+            html.Div(f"Hold-out metrics: {metrics_text(metrics, row.target)}", className="text-muted")
+        )
+        if metrics.get("note"):
+            lines.append(html.Div(metrics["note"], className="text-warning"))
+        if isinstance(metrics.get("candidates"), dict):
+            lines.append(candidates_table(metrics, row.target))
     if problem:
         lines.append(html.Div(f"No forecast: {problem}", className="text-danger"))
     return html.Div(lines)

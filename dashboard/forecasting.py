@@ -63,7 +63,7 @@ def resolve_task(scope: Scope, target: str, product: str, params: dict) -> Forec
 
     horizon = integer("horizon") if product == "short-term" else 24
     house_id, community_id = integer("house_id"), integer("community_id")
-    model = params.get("model") or "xgboost"
+    model = params.get("model") or "auto"
     strategy = params.get("strategy") or "direct"
     as_of = None
     if params.get("as_of"):
@@ -84,6 +84,8 @@ def resolve_task(scope: Scope, target: str, product: str, params: dict) -> Forec
         problems.append({"field": "strategy", "message": f"one of {', '.join(STRATEGIES)}"})
     if problems:
         raise ValidationFailed(details=problems)
+    if model == "auto":
+        strategy = "direct"  # auto weighs both strategies itself: one slot
     cfg = ForecastConfig(product=product, horizon=horizon, model=model, strategy=strategy, target=target)
     kind, scope_id = _scope_of(scope, house_id, community_id)
     return ForecastTask(cfg, Slot(target, product, cfg.horizon, kind, scope_id, model, strategy), as_of)

@@ -84,12 +84,19 @@ def _train_once(task, scope, logged: dict, started: float, product: str) -> dict
     }
     if product == "short-term":
         body["horizon"] = task.cfg.horizon
+    # production is zero at night, where a percentage error means nothing: normalised MAE instead
+    accuracy = {"nmae": m["nmae"]} if task.cfg.target == "production" else {"mape": m["mape"]}
     body |= {
         "model_version": version,
         "model_id": model_id,
-        "mape": m["mape"],
+        "model": m.get("chosen", task.cfg.model),
+        **accuracy,
         "coverage": m["coverage"],
         "skill_vs_weekly_naive": m["skill_vs_weekly_naive"],
+        "served_baseline": m.get("served_baseline", False),
+        "weather": m.get("weather", "none"),
+        "candidates": m.get("candidates", {}),
+        **({"note": m["note"]} if m.get("note") else {}),
         "training_seconds": report.seconds,
         # peak resident memory of the process that trained (the RQ work horse; the app when embedded)
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -1,9 +1,12 @@
 """The forecaster template: fit with an honest time-ordered hold-out, conformal bands, serialisation.
 
 Fitting: origins whose whole horizon ends before the last 15 % of the data train the model; the last
-15 % is the hold-out. Hold-out origins on even local days calibrate the conformal band, those on odd
-days measure its coverage; point metrics (mse, mae, r2, mape, skill) use the whole hold-out. The served
-model is the one fitted without the hold-out, so its band is calibrated on residuals it never saw.
+15 % is the hold-out, where point metrics (and every baseline's, on the same points) are measured. The
+conformal band is calibrated on residuals the model never trained on, from two seasons: the hold-out,
+and the first 15 % forecast by a model fitted on the rest (blocked cross-validation); even local days
+calibrate, odd days measure coverage. The served model is then refitted on every origin, so the
+hold-out's recent weeks inform it. The band's width is in units of the week's spread around
+the similar-day baseline (`spread`), so it widens in volatile weeks.
 """
 
 from __future__ import annotations
@@ -17,17 +20,20 @@ import numpy as np
 import pandas as pd
 
 from models.config import ForecastConfig
-from models.features import Grid, make_grid
+from models.features import Grid, make_grid, window_mean
 from models.intervals import band, conformal_quantiles
-from models.metrics import coverage, mape, point_metrics
+from models.metrics import coverage, mae, mape, point_metrics
 
 HOLDOUT_SHARE = 0.15
 MIN_HISTORY_DAYS = 7
+# Serialised models carry this; a model pickled by an older layout is refused with "retrain" rather
+# than run with state it does not have.
+MODEL_FORMAT = 2
 
 
 @dataclass
 class FitReport:
-    metrics: dict[str, float]
+    metrics: dict
     n_train: int
     data_start: str
     data_end: str
@@ -37,11 +43,34 @@ class FitReport:
 
 
 def _libraries() -> dict[str, str]:
+    import sklearn
     import statsmodels
     import xgboost
 
     return {"numpy": np.__version__, "pandas": pd.__version__, "xgboost": xgboost.__version__,
-            "statsmodels": statsmodels.__version__}  # fmt: skip
+            "statsmodels": statsmodels.__version__, "scikit-learn": sklearn.__version__}  # fmt: skip
+
+
+def level_at(grid: Grid, origins: np.ndarray) -> np.ndarray:
+    """The mean of the week before each origin; at least 5 % of the mean of the four weeks before it."""
+    origins = np.asarray(origins, dtype=int)
+    level = window_mean(grid.y, origins, 7 * grid.spd)
+    floor = np.nan_to_num(0.05 * window_mean(np.abs(grid.y), origins, 28 * grid.spd), nan=0.0)
+    floor = np.maximum(floor, 1e-6)
+    return np.where(np.isfinite(level) & (level > floor), level, floor)
+
+
+def spread(grid: Grid, origins: np.ndarray) -> np.ndarray:
+    """How far the load strayed from its similar-day baseline in the week before each origin (mean
+    absolute deviation; at least 1 % of the level): the band's unit. A volatile week (a heat wave) widens
+    the band, a calm one narrows it, so the band keeps its coverage when the weather turns."""
+    from models.features import similar_day_base
+
+    origins = np.asarray(origins, dtype=int)
+    deviation = np.abs(grid.y - similar_day_base(grid))
+    value = window_mean(deviation, origins, 7 * grid.spd)
+    floor = 0.01 * level_at(grid, origins)
+    return np.where(np.isfinite(value) & (value > floor), value, floor)
 
 
 class Forecaster:
@@ -51,9 +80,14 @@ class Forecaster:
 
     def __init__(self, cfg: ForecastConfig):
         self.cfg = cfg
+        self.format = MODEL_FORMAT
         self.quantiles = np.zeros(cfg.horizon)
         self.report: FitReport | None = None
         self.feature_list: list[str] = []
+
+    @property
+    def name(self) -> str:
+        return self.cfg.model
 
     # -- to implement ---------------------------------------------------------------------------------
     def _fit(self, grid: Grid, origins: np.ndarray) -> None:  # pragma: no cover - abstract
@@ -63,8 +97,8 @@ class Forecaster:
         raise NotImplementedError
 
     # -- shared ---------------------------------------------------------------------------------------
-    def fit(self, y: pd.Series, exog: pd.DataFrame | None = None) -> FitReport:
-        started = time.perf_counter()
+    def split(self, y: pd.Series, exog: pd.DataFrame | None) -> tuple[Grid, np.ndarray, np.ndarray]:
+        """The grid, the training origins and the hold-out origins (time-ordered, never overlapping)."""
         y = y.dropna()
         if len(y) < 2:
             raise ValueError(
@@ -79,60 +113,112 @@ class Forecaster:
                 f"got {len(grid.y) / spd:.1f} days"
             )
         split = origins[int(len(origins) * (1 - HOLDOUT_SHARE))]
-        train = origins[origins + h - 1 < split]
-        train = train[~np.isnan(grid.y[train])]
-        self._fit(grid, train)
+        known = origins[~np.isnan(grid.y[origins])]
+        train = known[known + h - 1 < split]
         hold = origins[origins >= split]
         if len(hold) > self.max_eval_origins:
             hold = hold[np.linspace(0, len(hold) - 1, self.max_eval_origins).astype(int)]
-        self.report = self._evaluate(grid, hold)
+        return grid, train, hold, known
+
+    def fit(self, y: pd.Series, exog: pd.DataFrame | None = None) -> FitReport:
+        started = time.perf_counter()
+        grid, train, hold, known = self.split(y, exog)
+        early, later = self.early_block(grid, known)
+        self._fit(grid, later)
+        early_paths = self.holdout_paths(grid, early)
+        self._fit(grid, train)
+        self.report = self._evaluate(grid, hold, calibration=(early, early_paths))
+        self._fit(grid, known)  # served: refitted on every origin, the hold-out's recent weeks included
+        return self._finish(y, known, started)
+
+    def early_block(self, grid: Grid, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The first HOLDOUT_SHARE of the origins (subsampled) and the origins a horizon after them, which
+        fit the model that forecasts them: a second calibration block from another season."""
+        cut = known[int(len(known) * HOLDOUT_SHARE)]
+        early = known[known < cut]
+        if len(early) > self.max_eval_origins:
+            early = early[np.linspace(0, len(early) - 1, self.max_eval_origins).astype(int)]
+        return early, known[known >= cut + self.cfg.horizon]
+
+    def _finish(self, y: pd.Series, train: np.ndarray, started: float) -> FitReport:
+        y = y.dropna()
         self.report.n_train = int(len(train))
         self.report.data_start = str(y.index[0])
         self.report.data_end = str(y.index[-1])
         self.report.seconds = round(time.perf_counter() - started, 3)
         return self.report
 
-    def _evaluate(self, grid: Grid, hold: np.ndarray) -> FitReport:
+    def night(self, grid: Grid, origins: np.ndarray) -> np.ndarray:
+        """(n, horizon) True where a production target's sun is below the horizon."""
+        t = np.asarray(origins, dtype=int)[:, None] + np.arange(self.cfg.horizon)[None, :]
+        sun = grid.extra.get("sun_elevation")
+        if self.cfg.target != "production" or sun is None:
+            return np.zeros(t.shape, dtype=bool)
+        return sun[np.clip(t, 0, len(sun) - 1)] < -1.0
+
+    def clean(self, grid: Grid, origins: np.ndarray, paths: np.ndarray) -> np.ndarray:
+        """Physical limits: energy is never negative, and PV produces nothing while the sun is down."""
+        paths = np.clip(np.nan_to_num(paths, nan=0.0), 0, None)
+        return np.where(self.night(grid, origins), 0.0, paths)
+
+    def holdout_paths(self, grid: Grid, hold: np.ndarray) -> np.ndarray:
+        return self.clean(grid, hold, self._paths(grid, hold))
+
+    def _evaluate(
+        self, grid: Grid, hold: np.ndarray, paths: np.ndarray | None = None,
+        calibration: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> FitReport:  # fmt: skip
+        """Hold-out metrics beside every baseline, and the conformal band: calibrated on even local days
+        of the hold-out and of the `calibration` block (origins, paths), its coverage measured on odd
+        days."""
+        from models.baselines import BASELINES, baseline_paths
+
         h, spd = self.cfg.horizon, grid.spd
-        leads = np.arange(h)
-        targets = hold[:, None] + leads[None, :]
-        actual = grid.y[targets]
-        paths = np.clip(self._paths(grid, hold), 0, None)
-        residuals = np.abs(actual - paths)
-        day = ((hold - hold[0]) // spd) % 2
-        self.quantiles = conformal_quantiles(residuals[day == 0], self.cfg.interval)
-        lower, point, upper = band(paths[day == 1], self.quantiles[None, :])
-        weekly = grid.y[targets - 7 * spd]
-        persistence = np.repeat(grid.y[hold - 1][:, None], h, axis=1)
+        paths = self.holdout_paths(grid, hold) if paths is None else paths
+        blocks = [(hold, paths)] + ([calibration] if calibration is not None and len(calibration[0]) else [])
+        scaled, odd = [], []
+        for origins, block_paths in blocks:
+            actual = grid.y[origins[:, None] + np.arange(h)[None, :]]
+            unit = spread(grid, origins)[:, None]
+            day = ((origins - origins[0]) // spd) % 2
+            scaled.append(np.abs(actual - block_paths)[day == 0] / unit[day == 0])
+            odd.append((actual[day == 1], block_paths[day == 1], unit[day == 1]))
+        self.quantiles = conformal_quantiles(np.vstack(scaled), self.cfg.interval)
+        inside = []
+        for actual, block_paths, unit in odd:
+            lower, _point, upper = band(block_paths, self.quantiles[None, :] * unit)
+            inside.append(coverage(actual.ravel(), lower.ravel(), upper.ravel()) * actual.size)
+        actual = grid.y[hold[:, None] + np.arange(h)[None, :]]
         metrics = point_metrics(actual.ravel(), paths.ravel())
-        ok = ~np.isnan(actual) & ~np.isnan(weekly)
-        mae_weekly = float(np.mean(np.abs(weekly - actual)[ok]))
-        metrics |= {
-            "coverage": coverage(actual[day == 1].ravel(), lower.ravel(), upper.ravel()),
-            "interval": self.cfg.interval,
-            "mape_weekly_naive": mape(actual.ravel(), weekly.ravel()),
-            "mape_persistence": mape(actual.ravel(), persistence.ravel()),
-            "skill_vs_weekly_naive": 1 - float(np.mean(np.abs(paths - actual)[ok])) / mae_weekly if mae_weekly else float("nan"),
-            "holdout_origins": int(len(hold)),
-        }  # fmt: skip
-        return FitReport({k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()}, 0, "", "",
-                         list(self.feature_list), 0.0, _libraries())  # fmt: skip
+        model_mae = metrics["mae"]
+        metrics |= {"coverage": sum(inside) / max(1, sum(a.size for a, _p, _u in odd)),
+                    "interval": self.cfg.interval, "holdout_origins": int(len(hold))}  # fmt: skip
+        for name in BASELINES:
+            base = baseline_paths(name, grid.y, hold, h, spd)
+            base_mae = mae(actual.ravel(), base.ravel())
+            metrics[f"mae_{name}"] = base_mae
+            metrics[f"mape_{name}"] = mape(actual.ravel(), base.ravel())
+            metrics[f"skill_vs_{name}"] = 1 - model_mae / base_mae if base_mae else float("nan")
+        metrics = {k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()}
+        return FitReport(metrics, 0, "", "", list(self.feature_list), 0.0, _libraries())
 
     def predict(
         self, y_history: pd.Series, origin: pd.Timestamp, exog: pd.DataFrame | None = None
     ) -> pd.DataFrame:
-        """Forecast the horizon starting at `origin` from values strictly before it (nothing later leaks)."""
+        """Forecast the horizon starting at `origin` from values strictly before it (nothing later leaks).
+        `exog` (weather) may reach to the end of the horizon: a weather forecast for the target hours."""
         origin = pd.Timestamp(origin).tz_convert("UTC").floor(self.cfg.step)
         history = y_history[y_history.index < origin].dropna()
         if history.empty:
             raise ValueError("No history before the forecast origin")
-        if exog is not None:
-            exog = exog[exog.index < origin]
         end = origin + self.cfg.horizon * self.cfg.step
+        if exog is not None:
+            exog = exog[exog.index < end]
         grid = make_grid(history, self.cfg, end=end, exog=exog)
-        o = grid.position(origin)
-        point = self._paths(grid, np.array([o]))[0]
-        lower, point, upper = band(point, self.quantiles)
+        o = np.array([grid.position(origin)])
+        path = self.clean(grid, o, self._paths(grid, o))[0]
+        lower, point, upper = band(path, self.quantiles * spread(grid, o)[0])
+        upper = np.where(self.night(grid, o)[0], 0.0, upper)  # nothing at night, not even in the band
         index = pd.date_range(origin, periods=self.cfg.horizon, freq=self.cfg.step)
         return pd.DataFrame({"point": point, "lower": lower, "upper": upper}, index=index)
 
@@ -148,4 +234,6 @@ class Forecaster:
         obj = pickle.loads(data)  # noqa: S301 - authenticated bytes from our own store
         if not isinstance(obj, Forecaster):
             raise TypeError("Not a forecaster")
+        if obj.__dict__.get("format", 1) != MODEL_FORMAT:
+            raise ValueError("A model stored by an older version of the forecasters: train it again")
         return obj

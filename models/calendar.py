@@ -11,7 +11,12 @@ import pandas as pd
 
 @lru_cache(maxsize=16)
 def _holidays(country: str, years: tuple[int, ...]):
-    return holidays.country_holidays(country, years=list(years)) if country else {}
+    """`country`: ISO 3166-1 alpha-2 ("AU") or an ISO 3166-2 subdivision ("AU-VIC"), whose own public
+    holidays (Melbourne Cup day) count too."""
+    if not country:
+        return {}
+    code, _, subdiv = country.partition("-")
+    return holidays.country_holidays(code, subdiv=subdiv or None, years=list(years))
 
 
 def calendar_features(times: pd.DatetimeIndex, timezone: str, country: str) -> dict[str, np.ndarray]:

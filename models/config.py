@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 PRODUCTS = {"next-24-hours": ("1h", 24), "short-term": ("15min", None)}
-MODELS = ("xgboost", "sarima", "seasonal_naive")
+MODELS = ("auto", "xgboost", "ridge", "sarima", "seasonal_naive")
 STRATEGIES = ("direct", "recursive")
 TARGETS = ("consumption", "production")
 MAX_SHORT_TERM_HORIZON = 20
@@ -17,7 +17,7 @@ MAX_SHORT_TERM_HORIZON = 20
 class ForecastConfig:
     product: str = "next-24-hours"
     horizon: int = 24
-    model: str = "xgboost"
+    model: str = "auto"
     strategy: str = "direct"
     target: str = "consumption"
     interval: float = 0.9

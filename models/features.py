@@ -1,17 +1,17 @@
-"""Feature matrices for forecasting from an origin.
+"""The series on a regular grid, with its calendar, sun and weather, and the seasonal baseline.
 
-Everything is positional on a regular grid. `origin` is the first interval whose value is unknown; the
-latest known value is at origin - 1. For lead h (1-based) the target is at t = origin + h - 1. Lags are
-counted back from the origin, so no feature ever uses a value at or after the origin: a lead-h model
-never sees a lag shorter than h. Seasonal features look back whole days from the target (t - d days),
-which are known as long as h <= one day. Weather enters as the last observation before the origin (no
-weather forecast source is assumed; observed future weather would leak).
+Everything is positional. `origin` is the first interval whose value is unknown; the latest known value
+is at origin - 1. For lead h (1-based) the target is at t = origin + h - 1. Features built from the
+series look only at values before the origin; seasonal ones look back whole days from the target,
+which are known while h <= one day. Weather is different by design: a model may use the weather of the
+target hours, which at run time is a weather forecast and in backtests the observed weather ("ex-post",
+reported apart). Where the target hour's weather is unknown, the same hour a day earlier stands in.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,8 +19,9 @@ import pandas as pd
 from models.calendar import calendar_features, solar_elevation_deg
 from models.config import ForecastConfig
 
-LAGS = (1, 2, 3, 4, 6, 8, 12, 24)
-WEATHER = ("temperature_c", "irradiance_wm2")
+WEATHER = ("temperature_c", "irradiance_wm2", "cloud_cover")
+SIMILAR_DAYS = 4  # the baseline averages this many earlier days of the target's kind...
+SIMILAR_LOOKBACK_DAYS = 35  # ...found within this many days
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Grid:
     calendar: dict[str, np.ndarray]
     extra: dict[str, np.ndarray]
     spd: int
+    cache: dict = field(default_factory=dict)
 
     def position(self, ts: pd.Timestamp) -> int:
         return int((ts - self.times[0]) / (self.times[1] - self.times[0]))
@@ -47,25 +49,33 @@ def make_grid(
     times = pd.date_range(start, stop, freq=step, inclusive="left")
     values = y.reindex(times).to_numpy(float)
     extra: dict[str, np.ndarray] = {}
+    spd = cfg.steps_per_day
     if cfg.target == "production":
         extra["sun_elevation"] = solar_elevation_deg(times, cfg.latitude, cfg.longitude, step)
     if exog is not None:
+        hour_steps = max(1, int(pd.Timedelta("1h") / step))
         for col in WEATHER:
-            if col in exog:
+            if col in exog and exog[col].notna().any():
                 series = exog[col].sort_index()
-                series = series[~series.index.duplicated(keep="last")]
-                extra[col] = series.reindex(times, method="ffill", limit=cfg.steps_per_day).to_numpy(float)
-    return Grid(times, values, calendar_features(times, cfg.timezone, cfg.country), extra, cfg.steps_per_day)
+                series = series[~series.index.duplicated(keep="last")].dropna()
+                # hourly weather on a 15-minute grid: each hour's value holds for its quarters
+                fill = {"method": "ffill", "limit": hour_steps - 1} if hour_steps > 1 else {}
+                weather = series.reindex(times, **fill).to_numpy(float)
+                yesterday = np.concatenate([np.full(spd, np.nan), weather[:-spd]])
+                extra[col] = np.where(np.isnan(weather), yesterday, weather)
+    return Grid(times, values, calendar_features(times, cfg.timezone, cfg.country), extra, spd)
 
 
-def _take(values: np.ndarray, pos: np.ndarray) -> np.ndarray:
+def take(values: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """values[pos] with NaN where pos falls outside the array."""
+    pos = np.asarray(pos)
     out = np.full(pos.shape, np.nan)
     ok = (pos >= 0) & (pos < len(values))
     out[ok] = values[pos[ok]]
     return out
 
 
-def _window_mean(values: np.ndarray, end: np.ndarray, width: int) -> np.ndarray:
+def window_mean(values: np.ndarray, end: np.ndarray, width: int) -> np.ndarray:
     """Mean of values[end - width : end] ignoring NaN (NaN when all are missing)."""
     filled = np.concatenate([[0.0], np.cumsum(np.nan_to_num(values))])
     counts = np.concatenate([[0], np.cumsum(~np.isnan(values))])
@@ -76,50 +86,49 @@ def _window_mean(values: np.ndarray, end: np.ndarray, width: int) -> np.ndarray:
         return np.where(n > 0, (filled[hi] - filled[lo]) / np.maximum(n, 1), np.nan)
 
 
-def feature_names(grid: Grid, cfg: ForecastConfig) -> list[str]:
-    return list(features(grid, np.array([grid.spd * 8]), 1, cfg)[1])
+def day_kind(grid: Grid) -> np.ndarray:
+    """0-4 a working Monday-Friday, 5 a Saturday, 6 a Sunday or public holiday."""
+    dow = grid.calendar["dow"]
+    return np.where(grid.calendar["holiday"] > 0, 6, np.where(dow >= 6, 6, dow))
 
 
-def features(grid: Grid, origins: np.ndarray, lead: int, cfg: ForecastConfig) -> tuple[np.ndarray, list[str]]:
-    if not 1 <= lead <= grid.spd:
-        raise ValueError("leads beyond one day would make same-time-yesterday features leak")
-    y, spd = grid.y, grid.spd
-    o = np.asarray(origins, dtype=int)
-    t = o + lead - 1
+def similar_day_base(grid: Grid) -> np.ndarray:
+    """At every position t: the mean of the same time on the latest SIMILAR_DAYS earlier days of t's
+    kind (the same working weekday; Saturdays; Sundays and holidays together), within
+    SIMILAR_LOOKBACK_DAYS. Falls back to the latest earlier day. A holiday is forecast from Sundays, and
+    a Tuesday after a holiday Tuesday is not. Values only from whole days before t."""
+    if "similar_day_base" in grid.cache:
+        return grid.cache["similar_day_base"]
+    y, spd, n = grid.y, grid.spd, len(grid.y)
+    kind = day_kind(grid)
+    positions = np.arange(n)
+    total, count = np.zeros(n), np.zeros(n)
+    for d in range(1, SIMILAR_LOOKBACK_DAYS + 1):
+        past = positions - d * spd
+        value = take(y, past)
+        use = (take(kind, past) == kind) & ~np.isnan(value) & (count < SIMILAR_DAYS)
+        total += np.where(use, value, 0.0)
+        count += use
+    with np.errstate(invalid="ignore", divide="ignore"):
+        base = np.where(count > 0, total / np.maximum(count, 1), take(y, positions - spd))
+    grid.cache["similar_day_base"] = base
+    return base
+
+
+def target_weather(grid: Grid, t: np.ndarray) -> dict[str, np.ndarray]:
+    """Weather features of target positions t (empty without weather)."""
     cols: dict[str, np.ndarray] = {}
-    for k in LAGS:
-        if k <= spd:
-            cols[f"lag_{k}"] = _take(y, o - k)
-    seasonal = np.stack([_take(y, t - d * spd) for d in range(1, 8)])
-    cols["same_time_1d"] = seasonal[0]
-    cols["same_time_2d"] = seasonal[1]
-    cols["same_time_7d"] = seasonal[6]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN, which XGBoost handles
-        cols["mean_same_time_7d"] = np.nanmean(seasonal, axis=0)
-        if cfg.target == "production":
-            cols["max_same_time_7d"] = np.nanmax(seasonal, axis=0)  # the recent clear-sky envelope
-    # similar day: the latest earlier day of the target's type (working day vs weekend/holiday)
-    day_type = grid.calendar["weekend_or_holiday"]
-    similar = np.full(len(o), np.nan)
-    for d in range(7, 0, -1):  # the smallest matching d wins
-        match = _take(day_type, t - d * spd) == _take(day_type, t)
-        similar = np.where(match, _take(y, t - d * spd), similar)
-    cols["same_time_similar_day"] = similar
-    weekly = np.stack([_take(y, t - w * 7 * spd) for w in range(1, 5)])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        cols["mean_same_time_4w"] = np.nanmean(weekly, axis=0)  # the weekly profile, with less noise
-    cols["mean_last_day"] = _window_mean(y, o, spd)
-    cols["mean_last_week"] = _window_mean(y, o, 7 * spd)
-    cols["mean_last_4"] = _window_mean(y, o, 4)
-    cols["change_vs_yesterday"] = _take(y, o - 1) - _take(y, o - 1 - spd)
-    for name, values in grid.calendar.items():
-        cols[name] = _take(values, t)
-    if "sun_elevation" in grid.extra:
-        cols["sun_elevation"] = _take(grid.extra["sun_elevation"], t)
-    for name in WEATHER:
+    spd = grid.spd
+    temp = grid.extra.get("temperature_c")
+    if temp is not None:
+        cols["temperature_c"] = take(temp, t)
+        cols["temperature_change_1d"] = cols["temperature_c"] - take(temp, t - spd)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            window = np.stack([take(temp, t - k) for k in range(0, spd, max(1, spd // 24))])
+            cols["temperature_mean_24h"] = np.nanmean(window, axis=0)
+            cols["temperature_max_24h"] = np.nanmax(window, axis=0)
+    for name in ("irradiance_wm2", "cloud_cover"):
         if name in grid.extra:
-            cols[f"{name}_at_origin"] = _take(grid.extra[name], o - 1)
-            cols[f"{name}_mean_last_day"] = _window_mean(grid.extra[name], o, spd)
-    return np.column_stack(list(cols.values())), list(cols)
+            cols[name] = take(grid.extra[name], t)
+    return cols

@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 FORECAST_RESULT_TTL_S = 600  # a forecast answers one waiting request; keep it only for inspection
 PARAMS_DOC = {
     "horizon": "short-term only: steps of 15 minutes, 1-20",
-    "model": "xgboost (default) | sarima",
-    "strategy": "direct (default) | recursive",
+    "model": "auto (default: the best candidate on the hold-out) | xgboost | ridge | sarima | seasonal_naive",
+    "strategy": "direct (default) | recursive (xgboost and ridge; auto weighs both)",
     "house_id": "optional: one house in your scope",
     "community_id": "optional: a community",
     "as_of": "optional ISO 8601: train on / forecast from data before it",

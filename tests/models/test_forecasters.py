@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from models import ForecastConfig, Forecaster, make_forecaster
-from models.backtest import backtest
-from models.features import features, make_grid
+from models.backtest import backtest, forecast_origins
+from models.features import make_grid
 
-NEXT24 = ForecastConfig()
-SHORT8 = ForecastConfig(product="short-term", horizon=8)
+NEXT24 = ForecastConfig(model="xgboost")
+SHORT8 = ForecastConfig(product="short-term", horizon=8, model="xgboost")
 
 
 def hourly(series: pd.Series) -> pd.Series:
@@ -31,15 +31,19 @@ def test_bad_configuration_is_refused(kwargs):
 
 @pytest.mark.parametrize("lead", [1, 5, 24])
 def test_features_never_look_at_or_after_the_origin(synthetic_hourly, lead):
+    """Load from the origin on is never used; weather is used up to the target hour (a weather forecast
+    at run time), never after it."""
+    model = make_forecaster(NEXT24)
     grid = make_grid(synthetic_hourly[0], NEXT24, exog=synthetic_hourly[1])
     origin = np.array([len(grid.y) - 100])
-    before, _ = features(grid, origin, lead, NEXT24)
-    grid.y = grid.y.copy()
+    before, names, *_ = model.design(grid, origin, lead)
+    grid = make_grid(synthetic_hourly[0], NEXT24, exog=synthetic_hourly[1])
     grid.y[origin[0] :] = grid.y[origin[0] :] * 10 + 1000  # change everything from the origin on
-    grid.extra["temperature_c"] = grid.extra["temperature_c"].copy()
-    grid.extra["temperature_c"][origin[0] :] += 30
-    after, _ = features(grid, origin, lead, NEXT24)
+    target = origin[0] + lead - 1
+    grid.extra["temperature_c"][target + 1 :] += 30  # and the weather after the target hour
+    after, *_ = model.design(grid, origin, lead)
     np.testing.assert_array_equal(before, after)
+    assert "temperature_c" in names
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +51,7 @@ def fitted(demo_series):
     y = hourly(demo_series["consumption"])
     models = {}
     for strategy in ("direct", "recursive"):
-        f = make_forecaster(ForecastConfig(strategy=strategy))
+        f = make_forecaster(ForecastConfig(model="xgboost", strategy=strategy))
         f.fit(y)
         models[strategy] = f
     return y, models
@@ -105,12 +109,17 @@ def test_short_term_beats_persistence_and_weekly_naive_by_30_percent(demo_series
 
 def test_production_forecast_follows_the_sun(demo_series):
     y = hourly(demo_series["production"]).iloc[-120 * 24 :]
-    f = make_forecaster(ForecastConfig(target="production"))
+    f = make_forecaster(ForecastConfig(target="production", model="xgboost"))
     m = f.fit(y).metrics
-    assert m["mape"] < m["mape_weekly_naive"], m  # the 20 % bar is the consumption products'
+    assert m["mae"] < m["mae_weekly_naive"], m  # judged by MAE: production is zero at night
+    assert np.isfinite(m["nmae"]), m
     night = f.predict(y, pd.Timestamp("2026-10-30T18:00:00Z"))  # 20:00-20:00 local
     local_hours = night.index.tz_convert("Europe/Athens").hour
-    assert night["point"][(local_hours >= 21) | (local_hours <= 4)].max() < 0.05 * night["point"].max()
+    dark = (local_hours >= 21) | (local_hours <= 4)
+    assert (night["point"][dark] == 0).all() and (
+        night["upper"][dark] == 0
+    ).all()  # no PV, not even in the band
+    assert night["point"][~dark].max() > 0
 
 
 def test_sarima_beats_both_baselines_short_term(demo_series):
@@ -127,7 +136,7 @@ def test_weather_features_are_used_when_given(demo_series):
     y = hourly(demo_series["consumption"]).iloc[-120 * 24 :]
     f = make_forecaster(NEXT24)
     f.fit(y, exog=demo_series["weather"])
-    assert "temperature_c_at_origin" in f.report.features
+    assert "temperature_c" in f.report.features
 
 
 def test_backtest_reports_per_lead_errors_beside_the_baselines(synthetic_hourly):
@@ -164,3 +173,53 @@ def test_backtest_on_the_demo_meets_the_bars(demo_series, product, resample, hor
     )
     if product == "short-term":
         assert 1 - overall["model"] / overall["persistence"] >= 0.3, overall
+
+
+def test_the_backtest_forecasts_exactly_what_predict_serves(fitted):
+    """The backtest forecasts every origin at once on one grid; it must equal predict() from history."""
+    y, models = fitted
+    origins = pd.DatetimeIndex([y.index[-200], y.index[-77]])
+    batch = forecast_origins(models["direct"], y, origins)
+    for i, origin in enumerate(origins):
+        served = models["direct"].predict(y[y.index < origin], origin)
+        np.testing.assert_allclose(batch["model"][i], served["point"].to_numpy(), rtol=1e-9)
+        np.testing.assert_allclose(batch["upper"][i], served["upper"].to_numpy(), rtol=1e-9)
+
+
+def test_auto_serves_the_best_candidate_and_reports_every_one(synthetic_hourly):
+    load, weather = synthetic_hourly
+    f = make_forecaster(ForecastConfig())
+    m = f.fit(load, exog=weather).metrics
+    table = m["candidates"]
+    assert {"xgboost_direct", "ridge_direct", "xgboost_recursive", "sarima", "weekly_naive", "persistence",
+            "weekly_naive_adjusted", "yesterday", "mean_7d"} <= set(table)  # fmt: skip
+    assert m["chosen"] == f.name and not m["served_baseline"] and m["weather"] == "ex-post"
+    best = min(c["mae"] for c in table.values() if "mae" in c)
+    assert table[m["chosen"]]["mae"] == pytest.approx(best)
+    assert m["mae"] <= min(table[b]["mae"] for b in ("weekly_naive", "persistence", "mean_7d", "yesterday"))
+    again = Forecaster.from_bytes(f.to_bytes())
+    pd.testing.assert_frame_equal(
+        again.predict(load, load.index[-30], weather), f.predict(load, load.index[-30], weather)
+    )
+
+
+def test_auto_serves_a_baseline_that_no_model_beats_and_says_so():
+    """A load that repeats every week exactly: last week's value is the truth, nothing can beat it."""
+    idx = pd.date_range("2025-01-06", periods=70 * 24, freq="h", tz="UTC")
+    rng = np.random.default_rng(3)
+    week = rng.gamma(2.0, 50.0, 7 * 24)
+    y = pd.Series(np.tile(week, 70 // 7), index=idx)
+    m = make_forecaster(ForecastConfig(timezone="UTC", country="")).fit(y).metrics
+    assert m["served_baseline"] and m["chosen"] == "weekly_naive", m["candidates"]
+    assert "baseline is served" in m["note"] and m["mae"] == pytest.approx(0, abs=1e-9)
+
+
+def test_a_model_stored_by_an_older_layout_is_refused_with_retrain(fitted):
+    _y, models = fitted
+    old = models["direct"]
+    old.__dict__.pop("format")
+    try:
+        with pytest.raises(ValueError, match="train it again"):
+            Forecaster.from_bytes(old.to_bytes())
+    finally:
+        old.format = 2

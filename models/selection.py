@@ -1,0 +1,127 @@
+"""`model=auto`: fit every candidate on the same time-ordered split, serve the best on the hold-out.
+
+Candidates: XGBoost and ridge regression on the seasonal residual (direct; XGBoost also recursive),
+SARIMA, and the baselines (models/baselines.py). Each is fitted on the training origins and forecasts
+the same hold-out origins; the served model is the one with the lowest hold-out MAE, or the mean of
+the best two or three learned candidates where that is lower still (combining forecasts is the most
+reliable gain in forecasting competitions). A baseline is a candidate like any other, so the served
+model never loses to the best baseline on the hold-out; when a baseline wins, it is served and the
+report says so. A candidate that fails (too little data for its window, a numerical error) is reported
+with its error and left out.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from models.base import FitReport, Forecaster
+from models.baselines import BASELINES, BaselineForecaster
+from models.config import ForecastConfig
+from models.features import Grid
+from models.metrics import mae, mape, point_metrics
+
+LEARNED = {
+    "next-24-hours": (
+        ("xgboost", "direct"),
+        ("ridge", "direct"),
+        ("xgboost", "recursive"),
+        ("sarima", "direct"),
+    ),
+    "short-term": (
+        ("xgboost", "direct"),
+        ("ridge", "direct"),
+        ("xgboost", "recursive"),
+        ("sarima", "direct"),
+    ),
+}
+MAX_COMBINED = 3
+EVAL_ORIGINS = 240  # hold-out origins every candidate forecasts (evenly spaced over the hold-out)
+
+
+def learned_candidates(cfg: ForecastConfig) -> list[Forecaster]:
+    from dataclasses import replace
+
+    from models import make_forecaster
+
+    return [make_forecaster(replace(cfg, model=m, strategy=s)) for m, s in LEARNED[cfg.product]]
+
+
+class AutoForecaster(Forecaster):
+    max_eval_origins = EVAL_ORIGINS
+
+    def __init__(self, cfg: ForecastConfig):
+        super().__init__(cfg)
+        self.members: list[Forecaster] = []
+
+    @property
+    def name(self) -> str:
+        return "+".join(m.name for m in self.members) or "auto"
+
+    def fit(self, y: pd.Series, exog: pd.DataFrame | None = None) -> FitReport:
+        started = time.perf_counter()
+        grid, train, hold, known = self.split(y, exog)
+        actual = grid.y[hold[:, None] + np.arange(self.cfg.horizon)[None, :]]
+        scored: list[tuple[float, Forecaster, np.ndarray]] = []
+        table: dict[str, dict] = {}
+        for candidate in learned_candidates(self.cfg):
+            began = time.perf_counter()
+            try:
+                candidate._fit(grid, train)
+                paths = candidate.holdout_paths(grid, hold)
+            except (ValueError, np.linalg.LinAlgError) as exc:
+                table[candidate.name] = {"error": str(exc)[:200]}
+                continue
+            scored.append((mae(actual.ravel(), paths.ravel()), candidate, paths))
+            table[candidate.name] = self._row(actual, paths, "model", time.perf_counter() - began)
+        for kind in BASELINES:
+            baseline = BaselineForecaster(self.cfg, kind)
+            baseline._fit(grid, train)
+            paths = baseline.holdout_paths(grid, hold)
+            scored.append((mae(actual.ravel(), paths.ravel()), baseline, paths))
+            table[kind] = self._row(actual, paths, "baseline", 0.0)
+        scored.sort(key=lambda item: item[0])
+        learned = [item for item in scored if not isinstance(item[1], BaselineForecaster)]
+        best_mae, best, best_paths = scored[0]
+        self.members, paths = [best], best_paths
+        for k in range(2, min(MAX_COMBINED, len(learned)) + 1):
+            combined = np.mean([item[2] for item in learned[:k]], axis=0)
+            name = "+".join(item[1].name for item in learned[:k])
+            table[name] = self._row(actual, combined, "combination", 0.0)
+            if table[name]["mae"] < best_mae:
+                best_mae, self.members, paths = (
+                    table[name]["mae"],
+                    [item[1] for item in learned[:k]],
+                    combined,
+                )
+        self.feature_list = sorted({f for m in self.members for f in m.feature_list})
+        early, later = self.early_block(grid, known)
+        for member in self.members:
+            member._fit(grid, later)
+        self.report = self._evaluate(grid, hold, paths, calibration=(early, self.holdout_paths(grid, early)))
+        for member in self.members:  # served: refitted on every origin, the hold-out's weeks included
+            member._fit(grid, known)
+        served_baseline = isinstance(self.members[0], BaselineForecaster)
+        self.report.metrics |= {
+            "chosen": self.name,
+            "served_baseline": served_baseline,
+            "weather": "ex-post"
+            if any(k in grid.extra for k in ("temperature_c", "irradiance_wm2"))
+            else "none",
+            "candidates": table,
+        }
+        if served_baseline:
+            self.report.metrics["note"] = (
+                f"No model beat the {self.name} baseline on the hold-out: the baseline is served"
+            )
+        return self._finish(y, known, started)
+
+    def _row(self, actual: np.ndarray, paths: np.ndarray, kind: str, seconds: float) -> dict:
+        m = point_metrics(actual.ravel(), paths.ravel())
+        return {"kind": kind, "mae": round(m["mae"], 6), "mape": round(mape(actual.ravel(), paths.ravel()), 6),
+                "nmae": round(m["nmae"], 6), "cv_rmse": round(m["cv_rmse"], 6), "seconds": round(seconds, 2)}  # fmt: skip
+
+    def _paths(self, grid: Grid, origins: np.ndarray) -> np.ndarray:
+        return np.mean([m.clean(grid, origins, m._paths(grid, origins)) for m in self.members], axis=0)
