@@ -21,7 +21,7 @@ from dashboard.auth import utcnow
 from dashboard.errors import Forbidden, ValidationFailed
 from dashboard.forecast_cache import cache_key, data_view, is_settled, ttl_s
 from dashboard.model_store import ModelStore, Slot, current_version
-from dashboard.queries import energy_series
+from dashboard.queries import energy_series, has_production_devices
 from dashboard.schema import ModelRun, WeatherObservation
 from dashboard.scope import Scope
 from models import FitReport, ForecastConfig, make_forecaster
@@ -160,6 +160,7 @@ def train(
             "No readings for this scope before the origin",
             details=[{"field": "data", "message": "no readings"}],
         )
+    _refuse_constant(session, scope, task, y, end)
     forecaster = make_forecaster(task.cfg)
     try:
         report = forecaster.fit(y, exog=weather)
@@ -167,6 +168,35 @@ def train(
         raise ValidationFailed(str(exc), details=[{"field": "data", "message": str(exc)}]) from exc
     row = store.save(session, task.slot, forecaster, report, scope.user_id)
     return row.id, row.version, report
+
+
+def _scope_kwargs(task: ForecastTask) -> dict:
+    if task.slot.scope_kind == "house":
+        return {"house_id": task.slot.scope_id}
+    return {"community_id": task.slot.scope_id} if task.slot.scope_kind == "community" else {}
+
+
+def _scope_name(task: ForecastTask) -> str:
+    kind = task.slot.scope_kind
+    return f"{kind} {task.slot.scope_id}" if kind != "all" else "the fleet (all houses and PV parks)"
+
+
+def _utc(ts: pd.Timestamp) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%MZ")
+
+
+def _refuse_constant(session: Session, scope: Scope, task: ForecastTask, y: pd.Series, end) -> None:
+    """A constant series (zeros: a scope without PV) has nothing to learn and gives only NaN metrics."""
+    values = y.dropna()
+    if values.empty or float(values.max() - values.min()) > 1e-9:
+        return
+    target, name = task.cfg.target, _scope_name(task)
+    if target == "production" and not has_production_devices(session, scope, **_scope_kwargs(task)):
+        message = f"{name} has no production devices (PV or inverter): nothing to forecast"
+    else:
+        message = (f"the {target} of {name} is {values.iloc[0]:g} kWh in each of the {len(values)} intervals "
+                   f"with readings before {_utc(end)}: a constant series has nothing to forecast")  # fmt: skip
+    raise ValidationFailed(message, details=[{"field": "data", "message": message}])
 
 
 def forecast(session: Session, store: ModelStore, scope: Scope, task: ForecastTask):

@@ -126,6 +126,30 @@ def energy_series(
     ]
 
 
+def has_production_devices(
+    session: Session, scope: Scope, house_id: int | None = None, community_id: int | None = None
+) -> bool:
+    """Whether the scope has a device the rollups count as production (a PV inverter or export meter, not
+    an appliance; dashboard.rollups): without one a production series is zeros, nothing to forecast."""
+    _entity_filter(session, scope, house_id, community_id)  # the scope's checks, always
+    d = Device
+    if house_id is not None:
+        where = d.house_id == house_id
+    elif community_id is not None:
+        houses = select(community_houses.c.house_id).where(community_houses.c.community_id == community_id)
+        in_houses = d.house_id.in_(houses)
+        if not scope.all_houses:
+            in_houses = and_(in_houses, d.house_id.in_(scope.house_ids))
+        parks = select(PVPark.id).where(PVPark.community_id == community_id)
+        where = or_(in_houses, d.pv_park_id.in_(parks))
+    elif scope.all_houses:
+        where = or_(d.house_id.is_not(None), d.pv_park_id.is_not(None))
+    else:
+        where = d.house_id.in_(scope.house_ids)
+    producing = and_(d.direction == "production", d.kind != "appliance", where)
+    return session.scalar(select(d.id).where(producing).limit(1)) is not None
+
+
 def visible_device(session: Session, scope: Scope, serial: str) -> Device:
     """The device with this serial if the scope may see its readings, else NotFound."""
     if not scope.per_house_allowed:
