@@ -126,6 +126,26 @@ def energy_series(
     ]
 
 
+def latest_bucket(
+    session: Session,
+    scope: Scope,
+    before: datetime | None = None,
+    house_id: int | None = None,
+    community_id: int | None = None,
+) -> datetime | None:
+    """Start of the scope's latest 15-minute bucket with readings (before `before`, naive UTC), or None.
+
+    Lets a forecast name where the data ends instead of only saying "no readings"."""
+    entities = _entity_filter(session, scope, house_id, community_id)  # the scope's checks, always
+    r = EnergyRollup
+    stmt = select(func.max(r.bucket_start)).where(
+        r.resolution == "15min", fleet_rows() if whole_fleet(scope, house_id, community_id) else entities
+    )
+    if before is not None:
+        stmt = stmt.where(r.bucket_start < before)
+    return session.scalar(stmt)
+
+
 def has_production_devices(
     session: Session, scope: Scope, house_id: int | None = None, community_id: int | None = None
 ) -> bool:
