@@ -6,13 +6,14 @@ O(points returned), not O(rows stored).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from dashboard.errors import Forbidden, NotFound, ValidationFailed
-from dashboard.rollups import FLEET
+from dashboard.rollups import FLEET, LocalDayBuckets
 from dashboard.schema import Community, Device, EnergyRollup, Measurement, PVPark, community_houses
 from dashboard.scope import Scope
 
@@ -50,6 +51,27 @@ def _check_range(resolution: str, start: datetime, end: datetime) -> None:
         )
     if problems:
         raise ValidationFailed(details=problems)
+
+
+def whole_buckets(
+    resolution: str, start: datetime, end: datetime, timezone: str
+) -> tuple[datetime, datetime]:
+    """[start, end) widened to the whole buckets it touches (naive UTC), so a bucket is never cut by a bound
+    and silently counted in part. `15min` and `hour` buckets are UTC; `day` buckets start at local
+    midnight (DST-aware: a local day lasts 23 or 25 hours). Bad input passes through for
+    `energy_series` to refuse."""
+    if resolution not in RESOLUTION_STEP or end <= start:
+        return start, end
+    if resolution == "day":
+        zone, midnight = ZoneInfo(timezone), LocalDayBuckets(timezone)
+        first, last = midnight(start), midnight(end)
+        if last < end:  # the next local midnight
+            day = last.replace(tzinfo=UTC).astimezone(zone).date() + timedelta(days=1)
+            last = datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
+        return first, last
+    step = RESOLUTION_STEP[resolution]
+    first, last = (datetime.min + (t - datetime.min) // step * step for t in (start, end))
+    return first, last if last == end else last + step
 
 
 def _entity_filter(
