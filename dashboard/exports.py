@@ -16,8 +16,11 @@ Read from the rollups, never from raw readings, so a three-year export costs O(d
 - `avg_kw` is mean consumption power over the period's hours inside the range (energy / time);
   `peak_kw` is the highest 15-minute mean consumption power.
 
-A day belongs to the export when its local midnight lies in [start, end). Periods at the range's edges
-may be partial: `period_start`/`period_end` (local dates, end exclusive) and `hours` say which part.
+Every local day the range touches belongs to the export, whole (start widened down to its local
+midnight, end up to the next one, as `GET /api/v1/energy` widens day buckets): a bound inside a day never
+drops it or cuts it silently; `Summary.start`/`end` are the widened range. Weeks and months at the
+range's edges may be partial: `period_start`/`period_end` (local dates, end exclusive) and `hours` say
+which part.
 Periods without any reading are absent (a gap is absent, not zero), as in the energy series.
 
 Scope: the caller's Scope filters in SQL (dashboard.queries._entity_filter): a consumer sums their own
@@ -94,6 +97,8 @@ class Summary:
     pseudonymous: bool
     columns: list[str]
     rows: list[dict] = field(default_factory=list)
+    start: datetime | None = None  # naive UTC: the first day's local midnight (the range's days, whole)
+    end: datetime | None = None  # naive UTC: the local midnight after the last day
 
 
 def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -102,11 +107,9 @@ def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
 
 
 def local_days(start: datetime, end: datetime, timezone: str) -> list[LocalDay]:
-    """The local days whose midnight lies in [start, end) (naive UTC bounds)."""
+    """Every local day [start, end) touches (naive UTC bounds), from the one `start` falls in."""
     zone = ZoneInfo(timezone)
     day = start.replace(tzinfo=UTC).astimezone(zone).date()
-    if _local_midnight(day, zone) < start:
-        day += timedelta(days=1)
     out = []
     midnight = _local_midnight(day, zone)
     while midnight < end:
@@ -265,6 +268,7 @@ def summary(
     if not days:
         return out
     first, last = days[0].start, days[-1].end
+    out.start, out.end = first, last
     by_midnight = {d.start: d.day for d in days}
     zone = ZoneInfo(timezone)
 

@@ -3,14 +3,15 @@ and the run log. The faces (endpoints, jobs) call these; the maths lives in mode
 
 `as_of` makes backtests honest: training uses only intervals that start before it, and a forecast
 starts at `as_of` floored to the resolution with history strictly before it. Without it, training ends
-and forecasting starts at the first interval after the last complete one.
+and forecasting starts at the first interval after the last complete one; training on data that ended
+before its window ends after the latest reading instead, and says so (`training_task`).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -21,7 +22,7 @@ from dashboard.auth import utcnow
 from dashboard.errors import Forbidden, ValidationFailed
 from dashboard.forecast_cache import cache_key, data_view, is_settled, ttl_s
 from dashboard.model_store import ModelStore, Slot, current_version
-from dashboard.queries import energy_series
+from dashboard.queries import energy_series, has_production_devices, iso_utc, latest_bucket
 from dashboard.schema import ModelRun, WeatherObservation
 from dashboard.scope import Scope
 from models import FitReport, ForecastConfig, make_forecaster
@@ -158,10 +159,10 @@ def train(
     y = load_series(session, scope, task, end, TRAIN_DAYS[task.cfg.product])
     weather = load_weather(session, end - pd.Timedelta(days=TRAIN_DAYS[task.cfg.product] + 8), end)
     if y.empty:
-        raise ValidationFailed(
-            "No readings for this scope before the origin",
-            details=[{"field": "data", "message": "no readings"}],
+        raise _no_readings(
+            session, scope, task, end, TRAIN_DAYS[task.cfg.product], "to train on the data up to it"
         )
+    _refuse_constant(session, scope, task, y, end)
     forecaster = make_forecaster(task.cfg)
     try:
         report = forecaster.fit(y, exog=weather)
@@ -169,6 +170,71 @@ def train(
         raise ValidationFailed(str(exc), details=[{"field": "data", "message": str(exc)}]) from exc
     row = store.save(session, task.slot, forecaster, report, scope.user_id)
     return row.id, row.version, report
+
+
+def training_task(session: Session, scope: Scope, task: ForecastTask) -> tuple[ForecastTask, str | None]:
+    """Without as_of, data that ended long ago trains on the window up to its latest reading (the next
+    interval as origin) instead of failing, and the note says so. An explicit as_of is kept as given."""
+    if task.as_of is not None:
+        return task, None
+    origin, days, step = task.origin(), TRAIN_DAYS[task.cfg.product], task.cfg.step
+    latest = _latest_reading(session, scope, task, origin)
+    if latest is None or latest >= origin - pd.Timedelta(days=days):
+        return task, None
+    as_of = (latest.floor(step) + step).tz_localize(None).to_pydatetime()
+    note = (f"No readings in the last {days} days; trained on the {days} days up to the latest reading "
+            f"at {_utc(latest)}")  # fmt: skip
+    return replace(task, as_of=as_of), note
+
+
+def _scope_kwargs(task: ForecastTask) -> dict:
+    if task.slot.scope_kind == "house":
+        return {"house_id": task.slot.scope_id}
+    return {"community_id": task.slot.scope_id} if task.slot.scope_kind == "community" else {}
+
+
+def _scope_name(task: ForecastTask) -> str:
+    kind = task.slot.scope_kind
+    return f"{kind} {task.slot.scope_id}" if kind != "all" else "the fleet (all houses and PV parks)"
+
+
+def _utc(ts: pd.Timestamp) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%MZ")
+
+
+def _latest_reading(session: Session, scope: Scope, task: ForecastTask, before) -> pd.Timestamp | None:
+    """Start of the scope's latest 15-minute interval with readings (before `before`, a UTC Timestamp)."""
+    bound = None if before is None else before.tz_localize(None).to_pydatetime()
+    latest = latest_bucket(session, scope, bound, **_scope_kwargs(task))
+    return None if latest is None else pd.Timestamp(latest, tz="UTC")
+
+
+def _no_readings(session, scope, task, origin: pd.Timestamp, days: int, remedy: str) -> ValidationFailed:
+    """Say where the scope's data ends and which as_of reaches it, not only "no readings"."""
+    latest = _latest_reading(session, scope, task, origin)
+    if latest is not None:
+        as_of = iso_utc(latest.floor(task.cfg.step) + task.cfg.step)
+        message = (f"No readings in the {days} days before {_utc(origin)}; the latest reading is at "
+                   f"{_utc(latest)}: pass as_of={as_of} {remedy}")  # fmt: skip
+    elif _latest_reading(session, scope, task, None) is None:
+        message = f"No readings at all for {_scope_name(task)}"
+    else:
+        message = f"No readings for {_scope_name(task)} before {_utc(origin)}: its readings start later"
+    return ValidationFailed(message, details=[{"field": "as_of", "message": message}])
+
+
+def _refuse_constant(session: Session, scope: Scope, task: ForecastTask, y: pd.Series, end) -> None:
+    """A constant series (zeros: a scope without PV) has nothing to learn and gives only NaN metrics."""
+    values = y.dropna()
+    if values.empty or float(values.max() - values.min()) > 1e-9:
+        return
+    target, name = task.cfg.target, _scope_name(task)
+    if target == "production" and not has_production_devices(session, scope, **_scope_kwargs(task)):
+        message = f"{name} has no production devices (PV or inverter): nothing to forecast"
+    else:
+        message = (f"the {target} of {name} is {values.iloc[0]:g} kWh in each of the {len(values)} intervals "
+                   f"with readings before {_utc(end)}: a constant series has nothing to forecast")  # fmt: skip
+    raise ValidationFailed(message, details=[{"field": "data", "message": message}])
 
 
 def forecast(session: Session, store: ModelStore, scope: Scope, task: ForecastTask):
@@ -182,7 +248,7 @@ def _forecast(session: Session, store: ModelStore, scope: Scope, task: ForecastT
     row, forecaster = store.load_active(session, task.slot)
     y = load_series(session, scope, task, origin, HISTORY_DAYS)
     if y.empty:
-        raise ValidationFailed(details=[{"field": "as_of", "message": "no data before the forecast origin"}])
+        raise _no_readings(session, scope, task, origin, HISTORY_DAYS, "to forecast from there")
     weather = load_weather(session, origin - pd.Timedelta(days=HISTORY_DAYS), origin)
     return row, forecaster.predict(y, origin, weather)
 

@@ -6,13 +6,14 @@ O(points returned), not O(rows stored).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from dashboard.errors import Forbidden, NotFound, ValidationFailed
-from dashboard.rollups import FLEET
+from dashboard.rollups import FLEET, LocalDayBuckets
 from dashboard.schema import Community, Device, EnergyRollup, Measurement, PVPark, community_houses
 from dashboard.scope import Scope
 
@@ -50,6 +51,27 @@ def _check_range(resolution: str, start: datetime, end: datetime) -> None:
         )
     if problems:
         raise ValidationFailed(details=problems)
+
+
+def whole_buckets(
+    resolution: str, start: datetime, end: datetime, timezone: str
+) -> tuple[datetime, datetime]:
+    """[start, end) widened to the whole buckets it touches (naive UTC), so a bucket is never cut by a bound
+    and silently counted in part. `15min` and `hour` buckets are UTC; `day` buckets start at local
+    midnight (DST-aware: a local day lasts 23 or 25 hours). Bad input passes through for
+    `energy_series` to refuse."""
+    if resolution not in RESOLUTION_STEP or end <= start:
+        return start, end
+    if resolution == "day":
+        zone, midnight = ZoneInfo(timezone), LocalDayBuckets(timezone)
+        first, last = midnight(start), midnight(end)
+        if last < end:  # the next local midnight
+            day = last.replace(tzinfo=UTC).astimezone(zone).date() + timedelta(days=1)
+            last = datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
+        return first, last
+    step = RESOLUTION_STEP[resolution]
+    first, last = (datetime.min + (t - datetime.min) // step * step for t in (start, end))
+    return first, last if last == end else last + step
 
 
 def _entity_filter(
@@ -124,6 +146,50 @@ def energy_series(
         }
         for bucket, cons, prod in rows
     ]
+
+
+def latest_bucket(
+    session: Session,
+    scope: Scope,
+    before: datetime | None = None,
+    house_id: int | None = None,
+    community_id: int | None = None,
+) -> datetime | None:
+    """Start of the scope's latest 15-minute bucket with readings (before `before`, naive UTC), or None.
+
+    Lets a forecast name where the data ends instead of only saying "no readings"."""
+    entities = _entity_filter(session, scope, house_id, community_id)  # the scope's checks, always
+    r = EnergyRollup
+    stmt = select(func.max(r.bucket_start)).where(
+        r.resolution == "15min", fleet_rows() if whole_fleet(scope, house_id, community_id) else entities
+    )
+    if before is not None:
+        stmt = stmt.where(r.bucket_start < before)
+    return session.scalar(stmt)
+
+
+def has_production_devices(
+    session: Session, scope: Scope, house_id: int | None = None, community_id: int | None = None
+) -> bool:
+    """Whether the scope has a device the rollups count as production (a PV inverter or export meter, not
+    an appliance; dashboard.rollups): without one a production series is zeros, nothing to forecast."""
+    _entity_filter(session, scope, house_id, community_id)  # the scope's checks, always
+    d = Device
+    if house_id is not None:
+        where = d.house_id == house_id
+    elif community_id is not None:
+        houses = select(community_houses.c.house_id).where(community_houses.c.community_id == community_id)
+        in_houses = d.house_id.in_(houses)
+        if not scope.all_houses:
+            in_houses = and_(in_houses, d.house_id.in_(scope.house_ids))
+        parks = select(PVPark.id).where(PVPark.community_id == community_id)
+        where = or_(in_houses, d.pv_park_id.in_(parks))
+    elif scope.all_houses:
+        where = or_(d.house_id.is_not(None), d.pv_park_id.is_not(None))
+    else:
+        where = d.house_id.in_(scope.house_ids)
+    producing = and_(d.direction == "production", d.kind != "appliance", where)
+    return session.scalar(select(d.id).where(producing).limit(1)) is not None
 
 
 def visible_device(session: Session, scope: Scope, serial: str) -> Device:

@@ -9,6 +9,7 @@ from flask import Flask
 
 from dashboard.api import register_api
 from dashboard.api.common import Services
+from dashboard.api.json_provider import FiniteJSONProvider
 from dashboard.auth import init_jwt
 from dashboard.config import Settings, load_settings
 from dashboard.db import make_engine, make_session_factory, migrate
@@ -18,6 +19,7 @@ from jobs import context as jobs_context
 def create_server(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     server = Flask("aggregator")
+    server.json = FiniteJSONProvider(server)  # NaN/Infinity go out as null in every JSON response
     server.config.update(
         SECRET_KEY=settings.secret_key,
         # 10,000 readings of ~250 bytes each fit with room to spare; more is refused before parsing.

@@ -64,9 +64,11 @@ def train_model(target: str, product: str, params: dict, scope_fields: dict) -> 
 def _train_once(task, scope, logged: dict, started: float, product: str) -> dict:
     from dashboard import forecasting
     from dashboard.jobqueue import report_progress
+    from dashboard.queries import iso_utc
 
     svc = services()
     with svc.session_factory() as session:
+        task, note = forecasting.training_task(session, scope, task)  # data that ended long ago: its window
         report_progress(0.2, "fitting")
         model_id, version, report = forecasting.train(session, svc.store, scope, task)
         forecasting.log_run(session, "train", scope, logged, started, "ok", metrics=report.metrics,
@@ -101,6 +103,8 @@ def _train_once(task, scope, logged: dict, started: float, product: str) -> dict
         # peak resident memory of the process that trained (the RQ work horse; the app when embedded)
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+    if note:  # trained up to the latest reading, not up to now: say from which origin
+        body |= {"as_of": iso_utc(task.origin()), "note": note}
     return body
 
 

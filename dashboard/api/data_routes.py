@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify, request
 from dashboard.api.common import current_scope, db, int_param, json_body, requires, services, time_param
 from dashboard.errors import ValidationFailed
 from dashboard.ingest import ingest_readings
-from dashboard.queries import energy_series, raw_measurements
+from dashboard.queries import energy_series, iso_utc, raw_measurements, whole_buckets
 from dashboard.readings import validate_batch
 
 bp = Blueprint("data", __name__, url_prefix="/api/v1")
@@ -54,27 +54,32 @@ def post_measurements():
     "energy:read",
     query={
         "resolution": "15min | hour | day (day buckets start at local midnight)",
-        "start": "ISO 8601 with offset, inclusive",
-        "end": "ISO 8601 with offset, exclusive",
+        "start": "ISO 8601 with offset, inclusive; widened down to the start of its bucket",
+        "end": "ISO 8601 with offset, exclusive; widened up to the end of its bucket",
         "house_id": "optional: one house (not for third-party apps)",
         "community_id": "optional: a community's houses and PV parks",
     },
 )
 def get_energy():
-    """Consumption, production and net energy (kWh) per bucket from the rollups."""
+    """Consumption, production and net energy (kWh) per bucket from the rollups. Every bucket the range
+    touches counts whole (a day from local midnight to local midnight); `start`/`end` in the answer are
+    the range the buckets cover."""
     resolution = request.args.get("resolution", "hour")
     if resolution not in ("15min", "hour", "day"):
         raise ValidationFailed(details=[{"field": "resolution", "message": "one of 15min, hour, day"}])
+    start, end = whole_buckets(
+        resolution, time_param("start"), time_param("end"), services().settings.timezone
+    )
     series = energy_series(
         db(),
         current_scope(),
         resolution,
-        time_param("start"),
-        time_param("end"),
+        start,
+        end,
         house_id=int_param("house_id", request.args.get("house_id")),
         community_id=int_param("community_id", request.args.get("community_id")),
     )
-    return jsonify({"resolution": resolution, "series": series})
+    return jsonify({"resolution": resolution, "start": iso_utc(start), "end": iso_utc(end), "series": series})
 
 
 @bp.get("/measurements")

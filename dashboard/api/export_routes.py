@@ -17,6 +17,7 @@ from flask import Blueprint, Response, jsonify, request
 from dashboard.api.common import current_scope, db, int_param, requires, services, time_param
 from dashboard.errors import ValidationFailed
 from dashboard.exports import Summary, summary
+from dashboard.queries import iso_utc
 
 bp = Blueprint("exports", __name__, url_prefix="/api/v1/exports")
 
@@ -52,8 +53,9 @@ def csv_lines(result: Summary) -> Iterator[str]:
     "exports:read",
     query={
         "period": "daily | weekly | monthly (local days; ISO weeks, Monday first; calendar months)",
-        "start": "ISO 8601 with offset: days whose local midnight is at or after it",
-        "end": "ISO 8601 with offset, exclusive; at most three years after start",
+        "start": "ISO 8601 with offset: the local day it falls in is the first (whole)",
+        "end": "ISO 8601 with offset, exclusive: the local day it falls in is the last (whole) unless it "
+        "is a local midnight; at most three years after start",
         "format": "csv (default, streamed attachment) | json",
         "house_id": "optional: one house (not for third-party apps)",
         "community_id": "optional: a community's houses and PV parks",
@@ -87,6 +89,8 @@ def get_summary():
             {
                 "period": result.period,
                 "timezone": result.timezone,
+                "start": iso_utc(result.start),  # the range the rows cover: whole local days
+                "end": iso_utc(result.end),
                 "per_house": result.per_house,
                 "pseudonymous_house_ids": result.pseudonymous,
                 "columns": result.columns,
@@ -94,7 +98,7 @@ def get_summary():
             }
         )
     zone = ZoneInfo(settings.timezone)  # the file is named by local dates, like its rows
-    first, last = (t.replace(tzinfo=UTC).astimezone(zone) for t in (start, end))
+    first, last = (t.replace(tzinfo=UTC).astimezone(zone) for t in (result.start, result.end))
     suffix = "_per_house" if result.per_house else ""
     name = f"summary_{result.period}_{first:%Y%m%d}_{last:%Y%m%d}{suffix}.csv"
     return Response(

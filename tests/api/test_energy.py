@@ -104,6 +104,43 @@ def test_daily_buckets_follow_local_days_across_dst(client, world):
     assert days == {"2026-03-28T22:00:00Z": pytest.approx(2.3), "2026-03-29T21:00:00Z": pytest.approx(0.2)}
 
 
+def test_daily_bounds_inside_local_days_count_every_day_they_touch_whole(client, world):
+    # Athens springs forward on 2026-03-29 (a 23-hour local day); both bounds fall inside local days.
+    load(client, world, readings("H1-MAIN", datetime(2026, 3, 28, 22, 0, tzinfo=UTC), 25, 100.0, step_min=60))
+    r = energy(client, world.headers["admin"], resolution="day", start="2026-03-29T10:00:00+03:00",
+               end="2026-03-30T05:00:00+03:00")  # fmt: skip
+    assert r.status_code == 200
+    days = {p["timestamp"]: p["consumption_kwh"] for p in r.json["series"]}
+    assert days == {"2026-03-28T22:00:00Z": pytest.approx(2.3), "2026-03-29T21:00:00Z": pytest.approx(0.2)}
+    assert (r.json["start"], r.json["end"]) == ("2026-03-28T22:00:00Z", "2026-03-30T21:00:00Z")
+
+
+def test_a_range_inside_the_25_hour_autumn_day_covers_that_whole_local_day(client, world):
+    # Athens falls back on 2026-10-25: local midnight +03:00 to the next local midnight +02:00.
+    r = energy(client, world.headers["admin"], resolution="day", start="2026-10-25T12:00:00+02:00",
+               end="2026-10-25T13:00:00+02:00")  # fmt: skip
+    assert r.status_code == 200 and r.json["series"] == []
+    assert (r.json["start"], r.json["end"]) == ("2026-10-24T21:00:00Z", "2026-10-25T22:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("resolution", "start", "end", "covered", "kwh"),
+    [
+        ("hour", "00:30", "01:15", ("00:00", "02:00"), [1.0, 1.0]),
+        ("15min", "00:07", "00:38", ("00:00", "00:45"), [0.25, 0.25, 0.25]),
+        ("hour", "00:00", "01:00", ("00:00", "01:00"), [1.0]),  # aligned bounds stay as they are
+    ],
+)
+def test_bounds_inside_buckets_count_the_whole_buckets_and_say_so(client, loaded, resolution, start, end,
+                                                                  covered, kwh):  # fmt: skip
+    day = "2026-03-01T"
+    r = energy(client, loaded.headers["admin"], resolution=resolution, start=f"{day}{start}:00Z",
+               end=f"{day}{end}:00Z", house_id=loaded.house1)  # fmt: skip
+    assert r.status_code == 200
+    assert [p["consumption_kwh"] for p in r.json["series"]] == pytest.approx(kwh)
+    assert (r.json["start"], r.json["end"]) == tuple(f"{day}{t}:00Z" for t in covered)
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [

@@ -154,6 +154,21 @@ def test_the_fleet_peaks_equal_the_peaks_of_the_summed_houses_and_parks(factory,
     assert normal(fleet) == normal(summed) and len(fleet) == len(days)
 
 
+def test_bounds_inside_local_days_export_every_day_they_touch_whole(client, demo):
+    admin = demo["headers"]["admin"]
+    whole = get(client, admin, period="daily", start=START, end=END, format="json").json
+    inside = get(client, admin, period="daily", start="2026-03-21T10:00:00+02:00",
+                 end="2026-04-01T12:00:00+03:00", format="json")  # fmt: skip
+    assert inside.status_code == 200
+    assert [r["period"] for r in inside.json["rows"]] == [d.isoformat() for d in DAYS]
+    assert inside.json["rows"] == whole["rows"]
+    assert (inside.json["start"], inside.json["end"]) == ("2026-03-20T22:00:00Z", "2026-04-01T21:00:00Z")
+    assert (whole["start"], whole["end"]) == (inside.json["start"], inside.json["end"])
+    csv_file = get(client, admin, period="daily", start="2026-03-21T10:00:00+02:00",
+                   end="2026-04-01T12:00:00+03:00")  # fmt: skip
+    assert 'filename="summary_daily_20260321_20260402.csv"' in csv_file.headers["Content-Disposition"]
+
+
 def test_the_spring_dst_day_has_23_hours_of_buckets(client, factory, demo):
     expected = expected_days(quarter_rollups(factory))
     rows = {r["period"]: r for r in json_rows(client, demo["headers"]["admin"], period="daily")}
