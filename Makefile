@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: run test install install-dev services browser worker lint format bench-ingest bench-forecast bench-ui clean
+.PHONY: run test install install-dev services browser worker lint format bench-ingest bench-forecast bench-ui bench-accuracy clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ bench-forecast: $(VENV)/.dev services
 ## The seeded database (aggbench_ui) is kept between runs; `ARGS=--reseed` seeds it again.
 bench-ui: $(VENV)/.dev services browser
 	$(BIN)/python scripts/bench_ui.py $(ARGS)
+
+## Forecast accuracy beside the baselines: Victoria 2014 (../shared/data), the demo aggregate and demo houses.
+## `ARGS=--quick` runs the Victoria cases on 14 test days.
+bench-accuracy: $(VENV)/.dev
+	$(BIN)/python scripts/bench_accuracy.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache test-artifacts

@@ -98,13 +98,15 @@ def _train_once(task, scope, logged: dict, started: float, product: str) -> dict
         "served_baseline": m.get("served_baseline", False),
         "weather": m.get("weather", "none"),
         "candidates": m.get("candidates", {}),
-        **({"note": m["note"]} if m.get("note") else {}),
         "training_seconds": report.seconds,
         # peak resident memory of the process that trained (the RQ work horse; the app when embedded)
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     if note:  # trained up to the latest reading, not up to now: say from which origin
-        body |= {"as_of": iso_utc(task.origin()), "note": note}
+        body["as_of"] = iso_utc(task.origin())
+    notes = [text for text in (note, m.get("note")) if text]  # the window's, and a served baseline's
+    if notes:
+        body["note"] = "; ".join(notes)
     return body
 
 

@@ -38,6 +38,8 @@ def test_features_never_look_at_or_after_the_origin(synthetic_hourly, lead):
     origin = np.array([len(grid.y) - 100])
     before, names, *_ = model.design(grid, origin, lead)
     grid = make_grid(synthetic_hourly[0], NEXT24, exog=synthetic_hourly[1])
+    grid.y = grid.y.copy()
+    grid.extra["temperature_c"] = grid.extra["temperature_c"].copy()
     grid.y[origin[0] :] = grid.y[origin[0] :] * 10 + 1000  # change everything from the origin on
     target = origin[0] + lead - 1
     grid.extra["temperature_c"][target + 1 :] += 30  # and the weather after the target hour
