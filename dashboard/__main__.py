@@ -77,6 +77,24 @@ def cmd_import_csv(settings, args) -> None:
     print(f"Imported {result.accepted} readings ({result.duplicates} already stored)")
 
 
+def cmd_fetch_weather(settings, args) -> None:
+    from datetime import timedelta
+
+    from dashboard.places import default_place
+    from dashboard.weather import provider_from_settings
+    from dashboard.weather.fetch import refresh_weather
+
+    provider = provider_from_settings(settings)
+    if provider.name == "none":
+        sys.exit("WEATHER_PROVIDER is none (offline): set WEATHER_PROVIDER=open-meteo to fetch weather")
+    days = args.days if args.days is not None else settings.weather_history_days
+    counts = refresh_weather(_factory(settings), provider, default_place(settings), timedelta(days=days))
+    print(f"Weather from {counts['provider']}: {counts['places']} places, {counts['fetches']} fetches, "
+          f"{counts['inserted']} hours stored, {counts['updated']} replaced, {counts['failed']} places failed")  # fmt: skip
+    if counts["failed"]:
+        sys.exit(1)
+
+
 def cmd_simulate(settings, args) -> None:
     from dashboard import simulator
 
@@ -192,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latitude", type=float, help="weather: the observations' latitude (degrees)")
     p.add_argument("--longitude", type=float, help="weather: the observations' longitude (degrees)")
     p.set_defaults(func=cmd_import_csv)
+    p = sub.add_parser(
+        "fetch-weather",
+        help="fetch missing weather hours and the next 48 h forecast from WEATHER_PROVIDER for every place",
+    )
+    p.add_argument("--days", type=int, help="history to complete (default WEATHER_HISTORY_DAYS)")
+    p.set_defaults(func=cmd_fetch_weather)
     p = sub.add_parser("simulate", help="send live demo readings (in-process, or to --url over HTTP)")
     p.add_argument("--url", help="post to this server's API instead of writing directly")
     p.add_argument("--token", help="access token for --url (a consumer's or an admin's)")
