@@ -154,11 +154,14 @@ RESOURCES = [
         "communities",
         Community,
         {"name": Field(str, required=True)} | PLACE_FIELDS,
-        # Third-party apps learn a community's size, never which houses are in it.
+        # Third-party apps learn a community's size and calendar, never which houses are in it nor where.
         lambda c, scope=None: (
             {"id": c.id, "name": c.name, "house_count": len(c.houses)}
-            | ({} if scope is not None and scope.role == "third_party" else {"house_ids": _ids(c.houses)})
-            | _place_json(c)
+            | (
+                {"timezone": c.timezone, "country": c.country}
+                if scope is not None and scope.role == "third_party"
+                else {"house_ids": _ids(c.houses)} | _place_json(c)
+            )
         ),
         lambda scope: true() if scope.community_ids is None else Community.id.in_(scope.community_ids),
         read_permission="communities:read",

@@ -572,9 +572,9 @@ def test_third_party_is_refused_houses_and_devices_but_lists_communities(client,
         assert r.status_code == 403 and r.json["error"] == "Forbidden", url
     r = client.get("/api/v1/communities", headers=h)
     assert r.status_code == 200
-    # the size of a community, never which houses are in it
+    # the size and calendar of a community, never which houses are in it nor where
     assert r.json["communities"] == [
-        {"id": world.community, "name": "Solar Street", "house_count": 1} | NO_PLACE
+        {"id": world.community, "name": "Solar Street", "house_count": 1, "timezone": None, "country": None}
     ]
     r = client.get(f"/api/v1/communities/{world.community}", headers=h)
     assert r.status_code == 200 and "house_ids" not in r.json

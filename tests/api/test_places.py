@@ -77,6 +77,9 @@ def test_place_is_set_shown_and_cleared_on_houses_and_communities(client, world)
                                                    "longitude": 25.13}, headers=h)  # fmt: skip
     assert r.status_code == 201, r.json
     assert (r.json["country"], r.json["latitude"], r.json["timezone"]) == ("GR", 35.34, None)
+    # a third-party app learns the community's calendar, not where it is
+    partner = client.get(f"/api/v1/communities/{r.json['id']}", headers=world.headers["partner"]).json
+    assert partner["country"] == "GR" and "latitude" not in partner and "longitude" not in partner
 
 
 def test_openapi_documents_the_place_fields(client):
