@@ -53,9 +53,20 @@ def cmd_seed_demo(settings, args) -> None:
 
 
 def cmd_import_csv(settings, args) -> None:
-    from dashboard.csv_import import import_csv
+    from dashboard.csv_import import import_csv, import_weather_csv
     from dashboard.scope import system_scope
 
+    if args.kind == "weather":
+        if args.latitude is None or args.longitude is None:
+            sys.exit(
+                "import-csv --kind weather needs --latitude and --longitude (the observations' location)"
+            )
+        name, inserted, updated = import_weather_csv(_factory(settings), Path(args.file), args.latitude,
+                                                     args.longitude)  # fmt: skip
+        print(f"Imported weather at {name}: {inserted} new hours, {updated} replaced")
+        return
+    if args.latitude is not None or args.longitude is not None:
+        sys.exit("--latitude and --longitude belong to --kind weather")
     result = import_csv(
         _factory(settings),
         system_scope(),
@@ -64,6 +75,24 @@ def cmd_import_csv(settings, args) -> None:
         settings.derive_energy_max_gap_s,
     )
     print(f"Imported {result.accepted} readings ({result.duplicates} already stored)")
+
+
+def cmd_fetch_weather(settings, args) -> None:
+    from datetime import timedelta
+
+    from dashboard.places import default_place
+    from dashboard.weather import provider_from_settings
+    from dashboard.weather.fetch import refresh_weather
+
+    provider = provider_from_settings(settings)
+    if provider.name == "none":
+        sys.exit("WEATHER_PROVIDER is none (offline): set WEATHER_PROVIDER=open-meteo to fetch weather")
+    days = args.days if args.days is not None else settings.weather_history_days
+    counts = refresh_weather(_factory(settings), provider, default_place(settings), timedelta(days=days))
+    print(f"Weather from {counts['provider']}: {counts['places']} places, {counts['fetches']} fetches, "
+          f"{counts['inserted']} hours stored, {counts['updated']} replaced, {counts['failed']} places failed")  # fmt: skip
+    if counts["failed"]:
+        sys.exit(1)
 
 
 def cmd_simulate(settings, args) -> None:
@@ -108,29 +137,34 @@ def cmd_rebuild_fleet(settings, _args) -> None:
 def cmd_backtest(settings, args) -> None:
     """Rolling-origin backtest on the stored rollups: per-lead MAE and MAPE beside the baselines."""
     import warnings
+    from dataclasses import replace
 
     from dashboard import forecasting
     from dashboard.scope import system_scope
-    from models import ForecastConfig
     from models.backtest import backtest
 
     warnings.simplefilter("ignore")
     params = {k: v for k, v in {"horizon": args.horizon, "house_id": args.house_id, "community_id": args.community_id,
                                 "as_of": args.as_of}.items() if v is not None}  # fmt: skip
-    task = forecasting.resolve_task(system_scope(), args.target, args.product, params)
+    from dashboard.places import Place, default_place
+
+    task = forecasting.resolve_task(
+        system_scope(), args.target, args.product, params, default_place(settings)
+    )
     days = forecasting.TRAIN_DAYS[args.product] + args.origins + 1
     with _factory(settings)() as session:
+        task = forecasting.with_place(session, task)
         end = task.origin()
         y = forecasting.load_series(session, system_scope(), task, end, days)
-        weather = forecasting.load_weather(session, end - __import__("pandas").Timedelta(days=days), end)
+        start = end - __import__("pandas").Timedelta(days=days)
+        weather = forecasting.load_weather(session, Place.of_config(task.cfg), start, end)
     if y.empty:
         sys.exit("No data for this scope: seed-demo or import-csv first.")
     print(f"{args.target} {args.product} (horizon {task.cfg.horizon}), {args.origins} days of back-to-back origins, "
           f"data {y.index[0]:%Y-%m-%d} to {y.index[-1]:%Y-%m-%d %H:%M} UTC")  # fmt: skip
     for combo in args.models.split(","):
         model, strategy = combo.split(":")
-        cfg = ForecastConfig(product=args.product, horizon=task.cfg.horizon, model=model, strategy=strategy,
-                             target=args.target)  # fmt: skip
+        cfg = replace(task.cfg, model=model, strategy=strategy)  # the scope's place, as training has it
         table = backtest(y, cfg, args.origins, exog=weather)
         overall = table.attrs["overall"]
         print(f"\n{model} {strategy}: MAPE {overall['model']:.3f} | persistence {overall['persistence']:.3f} | "
@@ -161,9 +195,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=60)
     p.add_argument("--force", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_seed_demo)
-    p = sub.add_parser("import-csv", help="import readings: device_id,timestamp,power_w[,energy_wh,...]")
+    p = sub.add_parser(
+        "import-csv",
+        help="import readings (device_id,timestamp,power_w[,energy_wh,...]) or, with --kind weather, one "
+        "location's weather (timestamp,temperature_c[,irradiance_wm2,cloud_cover])",
+        description="Readings: columns device_id,timestamp,power_w[,energy_wh,voltage_v,current_a,"
+        "power_factor]. Weather (--kind weather --latitude LAT --longitude LON): hourly observations at that "
+        "point, columns timestamp,temperature_c[,irradiance_wm2,cloud_cover] (timestamps ISO 8601 with an "
+        "offset, the start of the hour; C, W/m2 mean over the hour, percent). The whole file is validated "
+        "first: any bad row imports nothing. Importing again is idempotent (weather: replaces the hours).",
+    )
     p.add_argument("file")
+    p.add_argument("--kind", choices=["readings", "weather"], default="readings")
+    p.add_argument("--latitude", type=float, help="weather: the observations' latitude (degrees)")
+    p.add_argument("--longitude", type=float, help="weather: the observations' longitude (degrees)")
     p.set_defaults(func=cmd_import_csv)
+    p = sub.add_parser(
+        "fetch-weather",
+        help="fetch missing weather hours and the next 48 h forecast from WEATHER_PROVIDER for every place",
+    )
+    p.add_argument("--days", type=int, help="history to complete (default WEATHER_HISTORY_DAYS)")
+    p.set_defaults(func=cmd_fetch_weather)
     p = sub.add_parser("simulate", help="send live demo readings (in-process, or to --url over HTTP)")
     p.add_argument("--url", help="post to this server's API instead of writing directly")
     p.add_argument("--token", help="access token for --url (a consumer's or an admin's)")

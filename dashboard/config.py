@@ -28,6 +28,33 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ValueError(f"Setting {name} must be an integer, got {raw!r}") from exc
 
 
+def _float(env: dict[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"Setting {name} must be a number, got {raw!r}") from exc
+    if not low <= value <= high:
+        raise ValueError(f"Setting {name} must be within [{low:g}, {high:g}], got {raw!r}")
+    return value
+
+
+def _checked(env: dict[str, str], name: str, default: str, check) -> str:
+    """A place setting checked like the API checks a house's (dashboard/places.py)."""
+    raw = env.get(name) or default
+    try:
+        return check(raw)
+    except ValueError as exc:
+        raise ValueError(f"Setting {name}: {exc}") from exc
+
+
+WEATHER_PROVIDERS = ("none", "open-meteo")
+OPEN_METEO_FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
+OPEN_METEO_ARCHIVE_URL = "https://archive-api.open-meteo.com/v1/archive"
+
+
 def _persistent_secret(data_dir: Path) -> str:
     """A random secret kept in DATA_DIR so embedded restarts keep sessions valid.
 
@@ -60,6 +87,15 @@ class Settings:
     demo_data: bool
     demo_days: int = 365
     timezone: str = "Europe/Athens"
+    # the default place (houses and communities may have their own): holidays, sun and weather
+    holiday_country: str = "GR"
+    latitude: float = 37.98
+    longitude: float = 23.73
+    weather_provider: str = "none"
+    open_meteo_forecast_url: str = OPEN_METEO_FORECAST_URL
+    open_meteo_archive_url: str = OPEN_METEO_ARCHIVE_URL
+    weather_timeout_s: int = 20
+    weather_history_days: int = 373  # the longest training window (365 days) and its 8 days of lags
     max_batch_readings: int = 10_000
     access_log_retention_days: int = 90
     access_token_minutes: int = 30
@@ -92,7 +128,14 @@ def normalize_database_url(url: str) -> str:
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Build settings from `env` (default: the process environment)."""
+    from dashboard.places import check_country, check_timezone
+
     env = dict(os.environ if env is None else env)
+    provider = (env.get("WEATHER_PROVIDER") or "none").strip().lower()
+    if provider not in WEATHER_PROVIDERS:
+        raise ValueError(
+            f"Setting WEATHER_PROVIDER must be one of {', '.join(WEATHER_PROVIDERS)}, got {provider!r}"
+        )
     data_dir = Path(env.get("DATA_DIR") or "./var").resolve()
     database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'aggregator.db'}"
     database_url = normalize_database_url(database_url)
@@ -110,7 +153,15 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         secret_key=env.get("SECRET_KEY") or _persistent_secret(data_dir),
         demo_data=_bool(env.get("DEMO_DATA"), True),
         demo_days=max(14, _int(env, "DEMO_DAYS", 365)),
-        timezone=env.get("TIMEZONE") or "Europe/Athens",
+        timezone=_checked(env, "TIMEZONE", "Europe/Athens", check_timezone),
+        holiday_country=_checked(env, "HOLIDAY_COUNTRY", "GR", check_country),
+        latitude=_float(env, "LATITUDE", 37.98, -90, 90),
+        longitude=_float(env, "LONGITUDE", 23.73, -180, 180),
+        weather_provider=provider,
+        open_meteo_forecast_url=env.get("OPEN_METEO_FORECAST_URL") or OPEN_METEO_FORECAST_URL,
+        open_meteo_archive_url=env.get("OPEN_METEO_ARCHIVE_URL") or OPEN_METEO_ARCHIVE_URL,
+        weather_timeout_s=_int(env, "WEATHER_TIMEOUT_S", 20),
+        weather_history_days=_int(env, "WEATHER_HISTORY_DAYS", 373),
         max_batch_readings=_int(env, "MAX_BATCH_READINGS", 10_000),
         access_log_retention_days=_int(env, "ACCESS_LOG_RETENTION_DAYS", 90),
         access_token_minutes=_int(env, "ACCESS_TOKEN_MINUTES", 30),

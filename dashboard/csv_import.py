@@ -1,4 +1,5 @@
-"""`import-csv`: the same validation and idempotency as the API, for files of any size.
+"""`import-csv`: the same validation and idempotency as the API, for files of any size (readings, or with
+`--kind weather` one location's weather observations).
 
 The file is validated completely first (every problem reported with its line number), then stored in
 one transaction in chunks (PostgreSQL takes the COPY fast path), so a bad file changes nothing.
@@ -103,3 +104,59 @@ def import_csv(
             session.rollback()
             raise
     return IngestResult(accepted, duplicates)
+
+
+WEATHER_HEADER = "timestamp,temperature_c[,irradiance_wm2,cloud_cover]"
+
+
+def read_weather(path: Path, now_utc=None) -> list:
+    """Weather rows of a CSV file, validated as `POST /api/v1/weather` validates (problems by line)."""
+    from dashboard.weather.observations import KNOWN_FIELDS, REQUIRED_FIELDS, validate_observations
+
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        header = set(reader.fieldnames or [])
+        missing = [c for c in REQUIRED_FIELDS if c not in header]
+        unknown = sorted(header - KNOWN_FIELDS)
+        if missing or unknown:
+            raise ValidationFailed("Bad CSV header", details=[{"field": "header", "message":
+                                   f"missing {missing}, unknown {unknown}; expected {WEATHER_HEADER}"}])  # fmt: skip
+        items = []
+        for row in reader:
+            item = {}
+            for key, value in row.items():
+                value = (value or "").strip() if isinstance(value, str) else value
+                if key is None or value in ("", None):
+                    continue
+                try:
+                    item[key] = value if key == "timestamp" else float(value)
+                except ValueError:
+                    item[key] = value  # reported as "must be a number"
+            items.append(item)
+    if not items:
+        raise ValidationFailed("The CSV file has no rows", details=[{"field": "file", "message": "no rows"}])
+    try:
+        return validate_observations(items, max_batch=len(items), now_utc=now_utc, first_index=2)
+    except ValidationFailed as exc:
+        for p in exc.details:
+            p["line"] = p.pop("index", None)
+        raise ValidationFailed(
+            "The CSV file has invalid rows; nothing was imported", details=exc.details
+        ) from None
+
+
+def import_weather_csv(factory: sessionmaker[Session], path: Path, latitude: float, longitude: float):
+    """Validate the whole file, then store it in one transaction: (location name, inserted, updated)."""
+    from dashboard.weather.observations import validate_coordinates
+    from dashboard.weather.store import store_observations
+
+    latitude, longitude = validate_coordinates(latitude, longitude)
+    rows = read_weather(path)
+    with factory() as session:
+        try:
+            location, inserted, updated = store_observations(session, latitude, longitude, rows)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+    return location.name, inserted, updated

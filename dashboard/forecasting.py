@@ -15,16 +15,18 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from dashboard.auth import utcnow
 from dashboard.errors import Forbidden, ValidationFailed
 from dashboard.forecast_cache import cache_key, data_view, is_settled, ttl_s
 from dashboard.model_store import ModelStore, Slot, current_version
+from dashboard.places import Place, place_of
 from dashboard.queries import energy_series, has_production_devices, iso_utc, latest_bucket
-from dashboard.schema import ModelRun, WeatherObservation
+from dashboard.schema import ModelRun
 from dashboard.scope import Scope
+from dashboard.weather.store import weather_frame
 from models import FitReport, ForecastConfig, make_forecaster
 from models.config import MAX_SHORT_TERM_HORIZON, MODELS, STRATEGIES
 
@@ -46,8 +48,13 @@ class ForecastTask:
         return pd.Timestamp(datetime.now(UTC)).floor(step)  # the interval now under way is incomplete
 
 
-def resolve_task(scope: Scope, target: str, product: str, params: dict) -> ForecastTask:
-    """Validate parameters (query string or JSON body) against the spec and the caller's scope."""
+def resolve_task(
+    scope: Scope, target: str, product: str, params: dict, defaults: Place | None = None
+) -> ForecastTask:
+    """Validate parameters (query string or JSON body) against the spec and the caller's scope.
+
+    `defaults`: the environment's place (`places.default_place`), else ForecastConfig's own; `train` puts
+    the scope's own place (house, community) over it."""
     problems: list[dict] = []
 
     def integer(name):
@@ -87,7 +94,9 @@ def resolve_task(scope: Scope, target: str, product: str, params: dict) -> Forec
         raise ValidationFailed(details=problems)
     if model == "auto":
         strategy = "direct"  # auto weighs both strategies itself: one slot
-    cfg = ForecastConfig(product=product, horizon=horizon, model=model, strategy=strategy, target=target)
+    place = defaults.config_fields() if defaults is not None else {}
+    cfg = ForecastConfig(product=product, horizon=horizon, model=model, strategy=strategy, target=target,
+                         **place)  # fmt: skip
     kind, scope_id = _scope_of(scope, house_id, community_id)
     return ForecastTask(cfg, Slot(target, product, cfg.horizon, kind, scope_id, model, strategy), as_of)
 
@@ -135,29 +144,31 @@ def load_series(
     return pd.Series([r[column] for r in rows], index=index, dtype=float)
 
 
-def load_weather(session: Session, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame | None:
-    rows = session.execute(
-        select(WeatherObservation.time, WeatherObservation.temperature_c, WeatherObservation.irradiance_wm2)
-        .where(
-            WeatherObservation.time >= start.tz_localize(None),
-            WeatherObservation.time < end.tz_localize(None),
-        )
-        .order_by(WeatherObservation.time)
-    ).all()
-    if not rows:
-        return None
-    frame = pd.DataFrame(rows, columns=["time", "temperature_c", "irradiance_wm2"])
-    frame["time"] = pd.to_datetime(frame["time"]).dt.tz_localize("UTC")
-    return frame.groupby("time").mean()  # several locations: their mean
+def with_place(session: Session, task: ForecastTask) -> ForecastTask:
+    """The task with the scope's place in its config: the house's or community's own fields over the
+    defaults the task was resolved with (dashboard/places.py)."""
+    place = place_of(session, task.slot.scope_kind, task.slot.scope_id, Place.of_config(task.cfg))
+    return replace(task, cfg=replace(task.cfg, **place.config_fields()))
+
+
+def load_weather(
+    session: Session, place: Place, start: pd.Timestamp, end: pd.Timestamp
+) -> pd.DataFrame | None:
+    """Hourly weather of the stored location nearest the place (within 50 km) in [start, end), forecast
+    rows included where no observation is stored yet: UTC-indexed `temperature_c`, `irradiance_wm2`,
+    `cloud_cover` (NaN where unknown), or None."""
+    return weather_frame(session, place, start, end)
 
 
 def train(
     session: Session, store: ModelStore, scope: Scope, task: ForecastTask
 ) -> tuple[int, str, FitReport]:
     """Fit on the scope's history before the origin, store and activate. Returns (id, version, report)."""
+    task = with_place(session, task)  # the model keeps this place: its calendar, sun and weather
     end = task.origin()
     y = load_series(session, scope, task, end, TRAIN_DAYS[task.cfg.product])
-    weather = load_weather(session, end - pd.Timedelta(days=TRAIN_DAYS[task.cfg.product] + 8), end)
+    place = Place.of_config(task.cfg)
+    weather = load_weather(session, place, end - pd.Timedelta(days=TRAIN_DAYS[task.cfg.product] + 8), end)
     if y.empty:
         raise _no_readings(
             session, scope, task, end, TRAIN_DAYS[task.cfg.product], "to train on the data up to it"
@@ -249,7 +260,10 @@ def _forecast(session: Session, store: ModelStore, scope: Scope, task: ForecastT
     y = load_series(session, scope, task, origin, HISTORY_DAYS)
     if y.empty:
         raise _no_readings(session, scope, task, origin, HISTORY_DAYS, "to forecast from there")
-    weather = load_weather(session, origin - pd.Timedelta(days=HISTORY_DAYS), origin)
+    # a model is served with the place it was trained for (its stored config), never another one's
+    cfg = forecaster.cfg
+    weather = load_weather(session, Place.of_config(cfg), origin - pd.Timedelta(days=HISTORY_DAYS),
+                           origin + cfg.horizon * cfg.step)  # fmt: skip
     return row, forecaster.predict(y, origin, weather)
 
 

@@ -43,6 +43,8 @@ ROLE_MATRIX: dict[str, frozenset[str]] = {
     # Summary exports (/api/v1/exports/summary): every role within its scope; third-party apps get
     # aggregates, and per-house rows only under pseudonymous ids (dashboard/exports.py).
     "exports:read": frozenset({ADMIN, ANALYST, CONSUMER, THIRD_PARTY}),
+    # Weather observations in (POST /api/v1/weather): operator data that every forecast reads.
+    "weather:write": frozenset({ADMIN}),
 }
 
 

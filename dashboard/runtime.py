@@ -69,6 +69,22 @@ def run_maintenance(server: Flask, settings: Settings) -> None:
         prune_run_log(session)  # training and forecast logs: 90 days (spec 1.7)
     if pruned:
         log.info("Pruned %d access-log rows older than %d days", pruned, settings.access_log_retention_days)
+    if settings.weather_provider != "none" and not settings.redis_url:  # with Redis, a worker fetches
+        refresh_embedded_weather(services.session_factory, settings)
+
+
+def refresh_embedded_weather(factory, settings: Settings) -> dict:
+    """The hourly weather fetch the RQ workers queue (jobs/weather.py), run in the maintenance thread."""
+    from datetime import timedelta
+
+    from dashboard.places import default_place
+    from dashboard.weather import provider_from_settings
+    from dashboard.weather.fetch import refresh_weather
+
+    counts = refresh_weather(factory, provider_from_settings(settings), default_place(settings),
+                             timedelta(days=settings.weather_history_days))  # fmt: skip
+    log.info("Weather refreshed: %s", counts)
+    return counts
 
 
 def _maintenance_loop(server: Flask, settings: Settings) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -86,6 +87,11 @@ class House(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # its place (dashboard/places.py): NULL means the community's, else the environment's default
+    timezone: Mapped[str | None] = mapped_column(String(64))  # IANA
+    country: Mapped[str | None] = mapped_column(String(40))  # ISO 3166-1 alpha-2 or 3166-2 (AU-VIC)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
 
     users: Mapped[list[User]] = relationship(secondary=user_houses, back_populates="houses")
     communities: Mapped[list[Community]] = relationship(secondary=community_houses, back_populates="houses")
@@ -99,6 +105,11 @@ class Community(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # its place (dashboard/places.py): NULL means the environment's default
+    timezone: Mapped[str | None] = mapped_column(String(64))  # IANA
+    country: Mapped[str | None] = mapped_column(String(40))  # ISO 3166-1 alpha-2 or 3166-2 (AU-VIC)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
 
     users: Mapped[list[User]] = relationship(secondary=user_communities, back_populates="communities")
     houses: Mapped[list[House]] = relationship(secondary=community_houses, back_populates="communities")
@@ -210,18 +221,36 @@ class EnergyRollup(Base):
     readings_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class WeatherLocation(Base):
+    """A point weather is stored for; houses and communities read the nearest one within 50 km."""
+
+    __tablename__ = "weather_locations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+
+
 class WeatherObservation(Base):
+    """Hourly weather of one location. `is_forecast` rows are a provider's forecast for an hour without an
+    observation yet; the observation replaces them (same row) when it arrives."""
+
     __tablename__ = "weather_observations"
     __table_args__ = (UniqueConstraint("location", "time", name="uq_weather_location_time"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    location: Mapped[str] = mapped_column(String(120))
+    location: Mapped[str] = mapped_column(
+        String(120),
+        ForeignKey("weather_locations.name", ondelete="CASCADE", name="fk_weather_observations_location"),
+    )
     latitude: Mapped[float] = mapped_column(Float)
     longitude: Mapped[float] = mapped_column(Float)
     time: Mapped[datetime] = mapped_column(DateTime)
     temperature_c: Mapped[float | None] = mapped_column(Float)
     irradiance_wm2: Mapped[float | None] = mapped_column(Float)
     cloud_cover_pct: Mapped[float | None] = mapped_column(Float)
+    is_forecast: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ApiKey(Base):

@@ -26,6 +26,7 @@ from dashboard.schema import (
     House,
     InjectedAnomaly,
     PVPark,
+    WeatherLocation,
     WeatherObservation,
 )
 
@@ -139,6 +140,9 @@ def seed_demo(
         devices = _create_metadata(session, plan)
         house_ids = {h.key: session.scalar(select(House.id).where(House.name == h.name)) for h in plan.houses}
         weather = demo.generate_weather(plan, start_ts, end_ts)
+        # the demo site is the default place (LATITUDE, LONGITUDE): the fleet and the houses read it
+        session.add(WeatherLocation(name="demo-site", latitude=plan.latitude, longitude=plan.longitude))
+        session.flush()
         session.execute(
             WeatherObservation.__table__.insert(),
             [

@@ -37,9 +37,11 @@ def train_model(target: str, product: str, params: dict, scope_fields: dict) -> 
     from dashboard import forecasting
     from dashboard.errors import ValidationFailed
     from dashboard.jobqueue import report_progress
+    from dashboard.places import default_place
 
     scope = scope_from_fields(scope_fields)
-    task = forecasting.resolve_task(scope, target, product, params)
+    # the environment's place; forecasting.train puts the house's or community's own over it
+    task = forecasting.resolve_task(scope, target, product, params, default_place(services().settings))
     logged = params | {"target": target, "product": product}
     for attempt, backoff in enumerate((*BACKOFF_S, None), start=1):
         started = time.perf_counter()

@@ -56,7 +56,8 @@ class FailoverWorker(Worker):
     def run_maintenance_tasks(self) -> None:
         """RQ's own maintenance, then the app's scheduled jobs: once a day, across all workers (a Redis
         key taken with NX and a day's expiry decides which), prune the run and access logs (spec 1.7);
-        once per forecast origin, publish the active models' forecasts."""
+        once an hour, fetch missing weather (WEATHER_PROVIDER); once per forecast origin, publish the
+        active models' forecasts."""
         super().run_maintenance_tasks()
         if "default" in self.queue_names() and self.connection.set(
             PRUNE_LOCK_KEY, self.name, nx=True, ex=PRUNE_EVERY_S
@@ -64,6 +65,7 @@ class FailoverWorker(Worker):
             from rq import Queue
 
             Queue("default", connection=self.connection).enqueue("jobs.training.prune_logs", job_timeout=600)
+        schedule_weather(self)
         schedule_publication(self.connection)
 
     @property
@@ -75,6 +77,27 @@ class FailoverWorker(Worker):
 PRUNE_LOCK_KEY = "aggregator:maintenance:prune-logs"
 PRUNE_EVERY_S = 24 * 3600
 PUBLISH_KEY = "aggregator:forecast:published:"  # + the origin: taken (NX) by the worker that queues it
+
+
+WEATHER_LOCK_KEY = "aggregator:maintenance:fetch-weather"
+
+
+def schedule_weather(worker) -> bool:
+    """Queue the hourly weather fetch unless the provider is `none` or a worker queued it this hour."""
+    from rq import Queue
+
+    from jobs.context import services
+    from jobs.weather import FETCH_EVERY_S
+
+    try:
+        if "default" not in worker.queue_names() or services().settings.weather_provider == "none":
+            return False
+        if not worker.connection.set(WEATHER_LOCK_KEY, worker.name, nx=True, ex=FETCH_EVERY_S):
+            return False
+        Queue("default", connection=worker.connection).enqueue("jobs.weather.fetch_weather", job_timeout=1800)
+    except Exception:  # noqa: BLE001 - settings or Redis away: the next maintenance pass tries again
+        return False
+    return True
 
 
 def schedule_publication(connection, now=None) -> bool:

@@ -19,6 +19,7 @@ from dashboard.api import (
     forecast_routes,
     metadata_routes,
     openapi,
+    weather_routes,
 )
 from dashboard.api.common import services
 from dashboard.auth import utcnow
@@ -52,6 +53,7 @@ def register_api(app: Flask) -> None:
         forecast_routes.bp,
         analytics_routes.bp,
         export_routes.bp,
+        weather_routes.bp,
         openapi.bp,
     ):
         app.register_blueprint(blueprint)

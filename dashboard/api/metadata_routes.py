@@ -20,6 +20,7 @@ from dashboard.api.common import current_scope, db, json_body, requires
 from dashboard.api.openapi import responds
 from dashboard.auth import create_user, hash_password, utcnow
 from dashboard.errors import Conflict, NotFound, ValidationFailed
+from dashboard.places import check_country, check_latitude, check_longitude, check_timezone
 from dashboard.rollups import delete_rollups_of, subtract_from_fleet
 from dashboard.schema import DEVICE_KINDS, DIRECTIONS, PV, ROLES, Community, Device, House, PVPark, User
 from dashboard.scope import Scope
@@ -34,6 +35,8 @@ class Field:
     choices: tuple | None = None
     positive: bool = False
     schema_type: str = "string"
+    convert: Callable[[Any], Any] | None = None  # checks further and returns the value to store
+    description: str | None = None
 
 
 @dataclass
@@ -79,6 +82,34 @@ def _user_save(user: User, data: dict, creating: bool) -> None:
         user.password_hash = hash_password(data["password"])
 
 
+def _coordinates_paired(obj, data: dict, creating: bool) -> None:
+    """A latitude without its longitude would be read with another place's (dashboard/places.py)."""
+    if (obj.latitude is None) != (obj.longitude is None):
+        missing = "longitude" if obj.longitude is None else "latitude"
+        raise ValidationFailed(
+            details=[{"field": missing, "message": "give latitude and longitude together"}]
+        )
+
+
+# A house's or community's place: NULL (or omitted) means the community's, else the environment's default.
+PLACE_FIELDS = {
+    "timezone": Field(str, convert=check_timezone, description="IANA time zone, e.g. Europe/Athens"),
+    "country": Field(str, convert=check_country,
+                     description="public holidays: ISO 3166-1 alpha-2 (GR) or ISO 3166-2 subdivision (AU-VIC)"),
+    "latitude": Field((int, float), schema_type="number", convert=check_latitude, description="degrees north"),
+    "longitude": Field((int, float), schema_type="number", convert=check_longitude, description="degrees east"),
+}  # fmt: skip
+
+
+def _place_json(obj) -> dict:
+    return {
+        "timezone": obj.timezone,
+        "country": obj.country,
+        "latitude": obj.latitude,
+        "longitude": obj.longitude,
+    }
+
+
 def _ids(objs) -> list[int]:
     return sorted(o.id for o in objs)
 
@@ -87,9 +118,10 @@ RESOURCES = [
     Resource(
         "houses",
         House,
-        {"name": Field(str, required=True)},
-        lambda h: {"id": h.id, "name": h.name, "community_ids": _ids(h.communities)},
+        {"name": Field(str, required=True)} | PLACE_FIELDS,
+        lambda h: {"id": h.id, "name": h.name, "community_ids": _ids(h.communities)} | _place_json(h),
         _house_visible,
+        before_save=_coordinates_paired,
         relations={"community_ids": ("communities", Community)},
     ),
     Resource(
@@ -121,14 +153,19 @@ RESOURCES = [
     Resource(
         "communities",
         Community,
-        {"name": Field(str, required=True)},
-        # Third-party apps learn a community's size, never which houses are in it.
+        {"name": Field(str, required=True)} | PLACE_FIELDS,
+        # Third-party apps learn a community's size and calendar, never which houses are in it nor where.
         lambda c, scope=None: (
             {"id": c.id, "name": c.name, "house_count": len(c.houses)}
-            | ({} if scope is not None and scope.role == "third_party" else {"house_ids": _ids(c.houses)})
+            | (
+                {"timezone": c.timezone, "country": c.country}
+                if scope is not None and scope.role == "third_party"
+                else {"house_ids": _ids(c.houses)} | _place_json(c)
+            )
         ),
         lambda scope: true() if scope.community_ids is None else Community.id.in_(scope.community_ids),
         read_permission="communities:read",
+        before_save=_coordinates_paired,
         relations={"house_ids": ("houses", House)},
     ),
     Resource(
@@ -221,6 +258,11 @@ def _validate(resource: Resource, data: dict, creating: bool) -> dict:
             problems.append({"field": name, "message": "must be > 0"})
         elif isinstance(value, str) and not 0 < len(value.strip()) <= 120:
             problems.append({"field": name, "message": "1 to 120 characters"})
+        elif spec.convert is not None:
+            try:
+                data = data | {name: spec.convert(value)}
+            except ValueError as exc:
+                problems.append({"field": name, "message": str(exc)})
     for name in resource.relations:
         value = data.get(name)
         if name in data and (
@@ -280,7 +322,10 @@ def _commit_or_conflict(last=None) -> None:
 def _register(resource: Resource) -> None:
     body_schema = {
         "type": "object",
-        "properties": {n: {"type": f.schema_type} for n, f in resource.fields.items()}
+        "properties": {
+            n: {"type": f.schema_type} | ({"description": f.description} if f.description else {})
+            for n, f in resource.fields.items()
+        }
         | {n: {"type": "array", "items": {"type": "integer"}} for n in resource.relations},
     }
 

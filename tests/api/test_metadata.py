@@ -15,6 +15,7 @@ from tests.conftest import truncate_all
 from tests.factories import build_world
 
 ADMIN = "admin"
+NO_PLACE = {"timezone": None, "country": None, "latitude": None, "longitude": None}  # the defaults apply
 
 
 # ---- one world per module, restored before every test -------------------------------------------------
@@ -73,8 +74,22 @@ def listed(client, headers, resource):
 # resource -> (create body, expected fields after create, PATCH body), as functions of the world
 CRUD = {
     "houses": lambda w: (
-        {"name": "House C", "community_ids": [w.community]},
-        {"name": "House C", "community_ids": [w.community]},
+        {
+            "name": "House C",
+            "community_ids": [w.community],
+            "timezone": "Australia/Melbourne",
+            "country": "au-vic",
+            "latitude": -37.81,
+            "longitude": 144.96,
+        },
+        {
+            "name": "House C",
+            "community_ids": [w.community],
+            "timezone": "Australia/Melbourne",
+            "country": "AU-VIC",
+            "latitude": -37.81,
+            "longitude": 144.96,
+        },
         {"name": "House C renamed"},
     ),
     "devices": lambda w: (
@@ -92,7 +107,7 @@ CRUD = {
     ),  # fmt: skip
     "communities": lambda w: (
         {"name": "Wind Row", "house_ids": [w.house2]},
-        {"name": "Wind Row", "house_count": 1, "house_ids": [w.house2]},
+        {"name": "Wind Row", "house_count": 1, "house_ids": [w.house2]} | NO_PLACE,
         {"name": "Wind Lane"},
     ),
     "pv-parks": lambda w: (
@@ -541,6 +556,7 @@ def test_analyst_lists_everything(client, world, factory, house2_pv):
     assert [p["id"] for p in listed(client, h, "pv-parks")] == [world.park]
     assert listed(client, h, "communities") == [
         {"id": world.community, "name": "Solar Street", "house_count": 1, "house_ids": [world.house1]}
+        | NO_PLACE
     ]
     assert client.get(f"/api/v1/houses/{world.house2}", headers=h).status_code == 200
     assert client.get("/api/v1/users", headers=h).status_code == 403
@@ -556,8 +572,10 @@ def test_third_party_is_refused_houses_and_devices_but_lists_communities(client,
         assert r.status_code == 403 and r.json["error"] == "Forbidden", url
     r = client.get("/api/v1/communities", headers=h)
     assert r.status_code == 200
-    # the size of a community, never which houses are in it
-    assert r.json["communities"] == [{"id": world.community, "name": "Solar Street", "house_count": 1}]
+    # the size and calendar of a community, never which houses are in it nor where
+    assert r.json["communities"] == [
+        {"id": world.community, "name": "Solar Street", "house_count": 1, "timezone": None, "country": None}
+    ]
     r = client.get(f"/api/v1/communities/{world.community}", headers=h)
     assert r.status_code == 200 and "house_ids" not in r.json
 

@@ -28,3 +28,27 @@ def test_demo_data_zero_turns_demo_off(tmp_path):
 def test_bad_integer_names_the_setting(tmp_path):
     with pytest.raises(ValueError, match="PORT"):
         load_settings({"DATA_DIR": str(tmp_path), "PORT": "eighty"})
+
+
+def test_the_default_place_and_weather_provider(tmp_path):
+    s = load_settings({"DATA_DIR": str(tmp_path)})
+    assert (s.timezone, s.holiday_country, s.latitude, s.longitude) == ("Europe/Athens", "GR", 37.98, 23.73)
+    assert s.weather_provider == "none"  # offline unless asked
+    s = load_settings({"DATA_DIR": str(tmp_path), "HOLIDAY_COUNTRY": "au-vic", "LATITUDE": "-37.81",
+                       "LONGITUDE": "144.96", "TIMEZONE": "Australia/Melbourne"})  # fmt: skip
+    assert (s.timezone, s.holiday_country, s.latitude, s.longitude) == (
+        "Australia/Melbourne",
+        "AU-VIC",
+        -37.81,
+        144.96,
+    )
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("TIMEZONE", "Athens"), ("HOLIDAY_COUNTRY", "XX"), ("HOLIDAY_COUNTRY", "GR-NOPE"), ("LATITUDE", "91"),
+     ("LONGITUDE", "east"), ("WEATHER_PROVIDER", "dark-sky")],
+)  # fmt: skip
+def test_a_bad_place_setting_names_the_setting(tmp_path, name, value):
+    with pytest.raises(ValueError, match=name):
+        load_settings({"DATA_DIR": str(tmp_path), name: value})
