@@ -49,8 +49,11 @@ class SarimaForecaster(Forecaster):
         positions = np.arange(start, end)
         order, seasonal = self._orders()
         residual = grid.y[positions] - similar_day_base(grid)[positions]
+        # A filter window of a long weekend has a constant weekend flag beside the constant trend: harmless
+        # with fitted parameters, so only the fit's (weeks long) window is validated.
         return SARIMAX(residual, exog=self._exog(grid, positions), order=order, seasonal_order=seasonal,
-                       trend="c", enforce_stationarity=True, enforce_invertibility=False)  # fmt: skip
+                       trend="c", enforce_stationarity=True, enforce_invertibility=False,
+                       validate_specification=days is None)  # fmt: skip
 
     def _fit(self, grid: Grid, origins: np.ndarray) -> None:
         end = int(origins[-1]) + self.cfg.horizon  # every training target lies before the hold-out
