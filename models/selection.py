@@ -82,7 +82,7 @@ class AutoForecaster(Forecaster):
             paths = baseline.holdout_paths(grid, hold)
             scored.append((mae(actual.ravel(), paths.ravel()), baseline, paths))
             table[kind] = self._row(actual, paths, "baseline", 0.0)
-        scored.sort(key=lambda item: item[0])
+        scored.sort(key=lambda item: (item[0], not isinstance(item[1], BaselineForecaster)))  # ties: baseline
         learned = [item for item in scored if not isinstance(item[1], BaselineForecaster)]
         best_mae, best, best_paths = scored[0]
         self.members, paths = [best], best_paths
