@@ -95,8 +95,10 @@ def _train_once(task, scope, logged: dict, started: float, product: str) -> dict
         "model_id": model_id,
         "model": m.get("chosen", task.cfg.model),
         **accuracy,
+        "cv_rmse": m.get("cv_rmse"),  # single homes: judged against the 7-day same-hour mean
         "coverage": m["coverage"],
         "skill_vs_weekly_naive": m["skill_vs_weekly_naive"],
+        "skill_vs_mean_7d": m.get("skill_vs_mean_7d"),
         "served_baseline": m.get("served_baseline", False),
         "weather": m.get("weather", "none"),
         "candidates": m.get("candidates", {}),

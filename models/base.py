@@ -73,6 +73,14 @@ def spread(grid: Grid, origins: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(value) & (value > floor), value, floor)
 
 
+def without_mape(metrics: dict, cfg: ForecastConfig) -> dict:
+    """Production is zero at night, where a percentage error means nothing: its metrics carry normalised
+    MAE and no MAPE at all."""
+    if cfg.target != "production":
+        return metrics
+    return {k: v for k, v in metrics.items() if not k.startswith("mape")}
+
+
 class Forecaster:
     """Subclasses implement `_fit(grid, origins)` and `_paths(grid, origins) -> (n, horizon)`."""
 
@@ -200,7 +208,9 @@ class Forecaster:
             metrics[f"mape_{name}"] = mape(actual.ravel(), base.ravel())
             metrics[f"skill_vs_{name}"] = 1 - model_mae / base_mae if base_mae else float("nan")
         metrics = {k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()}
-        return FitReport(metrics, 0, "", "", list(self.feature_list), 0.0, _libraries())
+        return FitReport(
+            without_mape(metrics, self.cfg), 0, "", "", list(self.feature_list), 0.0, _libraries()
+        )
 
     def predict(
         self, y_history: pd.Series, origin: pd.Timestamp, exog: pd.DataFrame | None = None

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from models.base import FitReport, Forecaster
+from models.base import FitReport, Forecaster, without_mape
 from models.baselines import BASELINES, BaselineForecaster
 from models.config import ForecastConfig
 from models.features import Grid
@@ -120,8 +120,9 @@ class AutoForecaster(Forecaster):
 
     def _row(self, actual: np.ndarray, paths: np.ndarray, kind: str, seconds: float) -> dict:
         m = point_metrics(actual.ravel(), paths.ravel())
-        return {"kind": kind, "mae": round(m["mae"], 6), "mape": round(mape(actual.ravel(), paths.ravel()), 6),
-                "nmae": round(m["nmae"], 6), "cv_rmse": round(m["cv_rmse"], 6), "seconds": round(seconds, 2)}  # fmt: skip
+        row = {"kind": kind, "mae": round(m["mae"], 6), "mape": round(mape(actual.ravel(), paths.ravel()), 6),
+               "nmae": round(m["nmae"], 6), "cv_rmse": round(m["cv_rmse"], 6), "seconds": round(seconds, 2)}  # fmt: skip
+        return without_mape(row, self.cfg)
 
     def _paths(self, grid: Grid, origins: np.ndarray) -> np.ndarray:
         return np.mean([m.clean(grid, origins, m._paths(grid, origins)) for m in self.members], axis=0)

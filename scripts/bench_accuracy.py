@@ -115,10 +115,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Victoria only, the first 14 test days")
     args = parser.parse_args()
-    print("| data | product | weather | trained on | served (auto) | error | skill vs persistence | "
+    print("| data | product | weather | trained on | served (auto) | error | MAE | skill vs persistence | "
           "vs weekly naive | vs level-adj. weekly | vs yesterday | vs 7-day mean | 90 % band coverage | "
           "train s | peak RSS MB |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     ctx = mp.get_context("spawn")
     for case in cases(args.quick):
         queue = ctx.Queue()
@@ -137,7 +137,8 @@ def main() -> None:
         weather = "ex-post" if case["weather"] else "none"
         skills = " | ".join(f"{r[f'skill_vs_{b}']:+.1%}" for b in ("persistence", "weekly_naive",
                             "weekly_naive_adjusted", "yesterday", "mean_7d"))  # fmt: skip
-        print(f"| {case['data']} | {case['product']} | {weather} | {trained} | {r['chosen']} | {error} | {skills} | "
+        print(f"| {case['data']} | {case['product']} | {weather} | {trained} | {r['chosen']} | {error} | "
+              f"{r['mae']:.4g} | {skills} | "
               f"{_pct(r['coverage'])} | {r['train_seconds']:.1f} | {r['peak_mb']:.0f} |", flush=True)  # fmt: skip
 
 
