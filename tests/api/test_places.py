@@ -169,7 +169,7 @@ def seeded(app, factory):
 
 def train_house(factory, store, house_id):
     task = forecasting.resolve_task(system_scope(), "consumption", "next-24-hours",
-                                    AS_OF | {"house_id": house_id}, DEFAULTS)  # fmt: skip
+                                    AS_OF | {"house_id": house_id, "model": "xgboost"}, DEFAULTS)  # fmt: skip
     with factory() as s:
         model_id, _version, report = forecasting.train(s, store, system_scope(), task)
         s.commit()

@@ -472,7 +472,7 @@ def test_layout_draws_the_default_view_once_its_forecasts_are_issued(forecasts_u
     for target in ("consumption", "production"):  # the page's default model for house A
         r = client.post(
             f"/aggregator/{target}/train/next-24-hours",
-            query_string={"house_id": house_a, "model": "xgboost", "strategy": "direct"},
+            query_string={"house_id": house_a},  # model=auto
             headers=world.headers["admin"],
         )
         assert r.status_code == 200, r.get_data(as_text=True)[:300]
@@ -481,7 +481,7 @@ def test_layout_draws_the_default_view_once_its_forecasts_are_issued(forecasts_u
     page = layout()  # a forecast job is needed: no charts in the layout, the callback is kicked instead
     assert "figure" not in component(page, "forecasts-consumption-graph")
     assert component(page, "forecasts-kick")["disabled"] is False
-    body = post(client, render_payload("all", model="xgboost") | {"changedPropIds": ["forecasts-kick.n_intervals"]},
+    body = post(client, render_payload("all", model="auto") | {"changedPropIds": ["forecasts-kick.n_intervals"]},
                 consumer).json["response"]  # fmt: skip
     assert body["forecasts-message"]["is_open"] is False, body["forecasts-message"]
     issued = trace(body["forecasts-consumption-graph"]["figure"], "Forecast")["ys"]
@@ -497,7 +497,7 @@ def test_layout_draws_the_default_view_once_its_forecasts_are_issued(forecasts_u
     assert trace(figure, "Forecast")["ys"] == pytest.approx(issued)
     assert max(y for y in trace(figure, "History")["ys"] if y is not None) < 2.0
     panel = text_of(component(page, "forecasts-consumption-model")["children"])
-    assert "xgboost" in panel and "MAE" not in panel  # the version, no metrics for a consumer
+    assert "auto" in panel and "MAE" not in panel  # the version, no metrics for a consumer
 
 
 def test_history_gaps_stay_gaps():
