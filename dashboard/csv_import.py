@@ -42,6 +42,16 @@ def _coerce(row: dict) -> dict:
     return out
 
 
+def check_header(reader: csv.DictReader, required, known, expected: str) -> None:
+    """ValidationFailed naming the missing and unknown columns of a CSV file's header."""
+    header = set(reader.fieldnames or [])
+    missing = [c for c in required if c not in header]
+    unknown = sorted(header - known)
+    if missing or unknown:
+        raise ValidationFailed("Bad CSV header", details=[{"field": "header", "message":
+                               f"missing {missing}, unknown {unknown}; expected {expected}"}])  # fmt: skip
+
+
 def read_and_validate(path: Path, now_utc=None, progress: bool = True) -> list[Reading]:
     from datetime import UTC, datetime
 
@@ -50,20 +60,8 @@ def read_and_validate(path: Path, now_utc=None, progress: bool = True) -> list[R
     problems: list[dict] = []
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
-        header = set(reader.fieldnames or [])
-        missing = [c for c in REQUIRED_FIELDS if c not in header]
-        unknown = sorted(header - KNOWN_FIELDS)
-        if missing or unknown:
-            raise ValidationFailed(
-                "Bad CSV header",
-                details=[
-                    {
-                        "field": "header",
-                        "message": f"missing {missing}, unknown {unknown}; expected "
-                        "device_id,timestamp,power_w[,energy_wh,voltage_v,current_a,power_factor]",
-                    }
-                ],
-            )
+        check_header(reader, REQUIRED_FIELDS, KNOWN_FIELDS,
+                     "device_id,timestamp,power_w[,energy_wh,voltage_v,current_a,power_factor]")  # fmt: skip
         for line_no, row in enumerate(tqdm(reader, desc="Validating", unit=" rows", disable=not progress), 2):
             reading = validate_reading(line_no, _coerce(row), now_utc, problems)
             if reading is not None:
@@ -115,12 +113,7 @@ def read_weather(path: Path, now_utc=None) -> list:
 
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
-        header = set(reader.fieldnames or [])
-        missing = [c for c in REQUIRED_FIELDS if c not in header]
-        unknown = sorted(header - KNOWN_FIELDS)
-        if missing or unknown:
-            raise ValidationFailed("Bad CSV header", details=[{"field": "header", "message":
-                                   f"missing {missing}, unknown {unknown}; expected {WEATHER_HEADER}"}])  # fmt: skip
+        check_header(reader, REQUIRED_FIELDS, KNOWN_FIELDS, WEATHER_HEADER)
         items = []
         for row in reader:
             item = {}

@@ -46,7 +46,7 @@ def parse_timestamp(value: Any) -> datetime:
     return parsed.astimezone(UTC).replace(tzinfo=None)
 
 
-def _number(value: Any) -> float:
+def finite_number(value: Any) -> float:
     # bool is an int in Python; `true` is not a power reading.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("must be a number")
@@ -66,19 +66,27 @@ def _check_range(name: str, value: float) -> None:
         raise ValueError("must be within [-1, 1]")
 
 
+def check_fields(item: Any, known: set[str], required: tuple[str, ...], noun: str, fail) -> bool:
+    """Report (through `fail(field, message)`) an item that is not an object, unknown fields and missing
+    required ones; False when the item is not an object at all."""
+    if not isinstance(item, dict):
+        fail("", f"each {noun} must be a JSON object")
+        return False
+    for name in sorted(set(item) - known):
+        fail(name, f"unknown field; expected {', '.join(sorted(known))}")
+    for name in required:
+        if item.get(name) is None:
+            fail(name, "is required")
+    return True
+
+
 def validate_reading(index: int, item: Any, now_utc: datetime, problems: list[dict]) -> Reading | None:
     def fail(field: str, message: str) -> None:
         problems.append({"index": index, "field": field, "message": message})
 
-    if not isinstance(item, dict):
-        fail("", "each measurement must be a JSON object")
-        return None
     start = len(problems)
-    for name in sorted(set(item) - KNOWN_FIELDS):
-        fail(name, f"unknown field; expected {', '.join(sorted(KNOWN_FIELDS))}")
-    for name in REQUIRED_FIELDS:
-        if item.get(name) is None:
-            fail(name, "is required")
+    if not check_fields(item, KNOWN_FIELDS, REQUIRED_FIELDS, "measurement", fail):
+        return None
 
     serial = item.get("device_id")
     if serial is not None and (not isinstance(serial, str) or not serial.strip() or len(serial) > 120):
@@ -100,7 +108,7 @@ def validate_reading(index: int, item: Any, now_utc: datetime, problems: list[di
             numbers[name] = None
             continue
         try:
-            numbers[name] = _number(value)
+            numbers[name] = finite_number(value)
             _check_range(name, numbers[name])
         except ValueError as exc:
             fail(name, str(exc))

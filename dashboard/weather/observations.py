@@ -12,7 +12,7 @@ from typing import Any
 
 from dashboard.errors import BatchTooLarge, ValidationFailed
 from dashboard.places import check_latitude, check_longitude
-from dashboard.readings import FUTURE_TOLERANCE, _number, parse_timestamp
+from dashboard.readings import FUTURE_TOLERANCE, check_fields, finite_number, parse_timestamp
 
 REQUIRED_FIELDS = ("timestamp", "temperature_c")
 OPTIONAL_NUMBERS = ("irradiance_wm2", "cloud_cover")
@@ -34,7 +34,7 @@ class WeatherRow:
 
 
 def check_number(name: str, value: Any) -> float:
-    number = _number(value)
+    number = finite_number(value)
     low, high = RANGES[name]
     if not low <= number <= high:
         raise ValueError(f"must be within [{low:g}, {high:g}] {UNITS[name]}")
@@ -51,7 +51,7 @@ def validate_coordinates(latitude: Any, longitude: Any) -> tuple[float, float]:
         try:
             if value is None:
                 raise ValueError("is required")
-            values.append(check(_number(value)))
+            values.append(check(finite_number(value)))
         except ValueError as exc:
             problems.append({"field": name, "message": str(exc)})
     if problems:
@@ -63,15 +63,9 @@ def _validate_one(index: int, item: Any, now_utc: datetime, problems: list[dict]
     def fail(field: str, message: str) -> None:
         problems.append({"index": index, "field": field, "message": message})
 
-    if not isinstance(item, dict):
-        fail("", "each observation must be a JSON object")
-        return None
     start = len(problems)
-    for name in sorted(set(item) - KNOWN_FIELDS):
-        fail(name, f"unknown field; expected {', '.join(sorted(KNOWN_FIELDS))}")
-    for name in REQUIRED_FIELDS:
-        if item.get(name) is None:
-            fail(name, "is required")
+    if not check_fields(item, KNOWN_FIELDS, REQUIRED_FIELDS, "observation", fail):
+        return None
     ts = None
     if item.get("timestamp") is not None:
         try:
