@@ -95,9 +95,10 @@ def resolve_task(
     if model == "auto":
         strategy = "direct"  # auto weighs both strategies itself: one slot
     place = defaults.config_fields() if defaults is not None else {}
-    cfg = ForecastConfig(product=product, horizon=horizon, model=model, strategy=strategy, target=target,
-                         **place)  # fmt: skip
     kind, scope_id = _scope_of(scope, house_id, community_id)
+    selection = "rmse" if kind == "house" else "mae"  # a single home is judged by CV(RMSE)
+    cfg = ForecastConfig(product=product, horizon=horizon, model=model, strategy=strategy, target=target,
+                         selection=selection, **place)  # fmt: skip
     return ForecastTask(cfg, Slot(target, product, cfg.horizon, kind, scope_id, model, strategy), as_of)
 
 

@@ -5,8 +5,8 @@ Fitting: origins whose whole horizon ends before the last 15 % of the data train
 conformal band is calibrated on residuals the model never trained on, from two seasons: the hold-out,
 and the first 15 % forecast by a model fitted on the rest (blocked cross-validation); even local days
 calibrate, odd days measure coverage. The served model is then refitted on every origin, so the
-hold-out's recent weeks inform it. The band's width is in units of the week's spread around
-the similar-day baseline (`spread`), so it widens in volatile weeks.
+hold-out's recent weeks inform it. The band's width is in units of the last day's spread
+around the similar-day baseline (`spread`), so it widens in volatile spells.
 """
 
 from __future__ import annotations
@@ -61,14 +61,15 @@ def level_at(grid: Grid, origins: np.ndarray) -> np.ndarray:
 
 
 def spread(grid: Grid, origins: np.ndarray) -> np.ndarray:
-    """How far the load strayed from its similar-day baseline in the week before each origin (mean
-    absolute deviation; at least 1 % of the level): the band's unit. A volatile week (a heat wave) widens
-    the band, a calm one narrows it, so the band keeps its coverage when the weather turns."""
+    """How far the load strayed from its similar-day baseline in the day before each origin (mean
+    absolute deviation; at least 1 % of the level): the band's unit. A volatile day (the first of a heat
+    wave) widens the band, a calm one narrows it, so the band keeps its coverage when the weather turns.
+    The day reacts sooner than the week did (docs/benchmarks.md)."""
     from models.features import similar_day_base
 
     origins = np.asarray(origins, dtype=int)
     deviation = np.abs(grid.y - similar_day_base(grid))
-    value = window_mean(deviation, origins, 7 * grid.spd)
+    value = window_mean(deviation, origins, grid.spd)
     floor = 0.01 * level_at(grid, origins)
     return np.where(np.isfinite(value) & (value > floor), value, floor)
 

@@ -2,7 +2,8 @@
 
 Candidates: XGBoost and ridge regression on the seasonal residual (direct; XGBoost also recursive),
 SARIMA, and the baselines (models/baselines.py). Each is fitted on the training origins and forecasts
-the same hold-out origins; the served model is the one with the lowest hold-out MAE, or the mean of
+the same hold-out origins; the served model is the one with the lowest hold-out MAE (RMSE for single
+homes, ForecastConfig.selection), or the mean of
 the best two or three learned candidates where that is lower still (combining forecasts is the most
 reliable gain in forecasting competitions). A baseline is a candidate like any other, so the served
 model never loses to the best baseline on the hold-out; when a baseline wins, it is served and the
@@ -74,28 +75,25 @@ class AutoForecaster(Forecaster):
             except (ValueError, np.linalg.LinAlgError) as exc:
                 table[candidate.name] = {"error": str(exc)[:200]}
                 continue
-            scored.append((mae(actual.ravel(), paths.ravel()), candidate, paths))
+            scored.append((self._score(actual, paths), candidate, paths))
             table[candidate.name] = self._row(actual, paths, "model", time.perf_counter() - began)
         for kind in BASELINES:
             baseline = BaselineForecaster(self.cfg, kind)
             baseline._fit(grid, train)
             paths = baseline.holdout_paths(grid, hold)
-            scored.append((mae(actual.ravel(), paths.ravel()), baseline, paths))
+            scored.append((self._score(actual, paths), baseline, paths))
             table[kind] = self._row(actual, paths, "baseline", 0.0)
         scored.sort(key=lambda item: (item[0], not isinstance(item[1], BaselineForecaster)))  # ties: baseline
         learned = [item for item in scored if not isinstance(item[1], BaselineForecaster)]
-        best_mae, best, best_paths = scored[0]
+        best_score, best, best_paths = scored[0]
         self.members, paths = [best], best_paths
         for k in range(2, min(MAX_COMBINED, len(learned)) + 1):
             combined = np.mean([item[2] for item in learned[:k]], axis=0)
             name = "+".join(item[1].name for item in learned[:k])
             table[name] = self._row(actual, combined, "combination", 0.0)
-            if table[name]["mae"] < best_mae:
-                best_mae, self.members, paths = (
-                    table[name]["mae"],
-                    [item[1] for item in learned[:k]],
-                    combined,
-                )
+            score = self._score(actual, combined)
+            if score < best_score:
+                best_score, self.members, paths = score, [item[1] for item in learned[:k]], combined
         self.feature_list = sorted({f for m in self.members for f in m.feature_list})
         early, later = self.early_block(grid, known)
         for member in self.members:
@@ -117,6 +115,12 @@ class AutoForecaster(Forecaster):
                 f"No model beat the {self.name} baseline on the hold-out: the baseline is served"
             )
         return self._finish(y, known, started)
+
+    def _score(self, actual: np.ndarray, paths: np.ndarray) -> float:
+        """The hold-out error auto minimises (ForecastConfig.selection)."""
+        if self.cfg.selection == "rmse":
+            return point_metrics(actual.ravel(), paths.ravel())["mse"] ** 0.5
+        return mae(actual.ravel(), paths.ravel())
 
     def _row(self, actual: np.ndarray, paths: np.ndarray, kind: str, seconds: float) -> dict:
         m = point_metrics(actual.ravel(), paths.ravel())

@@ -71,7 +71,10 @@ def run(case: dict, queue) -> None:
         origins = pd.date_range(end - pd.Timedelta(days=28), end - pd.Timedelta(days=1), freq=every)
         if product == "next-24-hours":
             y = y.resample("1h").sum()
-    cfg = ForecastConfig(product=product, horizon=horizon, target=case["target"], **place)
+    selection = "rmse" if "house" in case else "mae"  # as the service trains a single home
+    cfg = ForecastConfig(
+        product=product, horizon=horizon, target=case["target"], selection=selection, **place
+    )
     started = time.perf_counter()
     result = evaluate(y, cfg, origins, exog=weather if case["weather"] else None,
                       train_days=case.get("train_days"))  # fmt: skip

@@ -211,13 +211,14 @@ def job_status(job_id: str):
 
 
 def _version_json(row: ModelVersion) -> dict:
+    metrics = json.loads(row.metrics_json)
     return {
         "id": row.id, "version": row.version, "target": row.target, "product": row.product,
         "horizon": row.horizon, "scope_kind": row.scope_kind, "scope_id": row.scope_id, "model": row.model,
         "strategy": row.strategy, "trained_at": iso_utc(row.trained_at), "is_active": row.is_active,
         "data_start": iso_utc(row.data_start) if row.data_start else None,
         "data_end": iso_utc(row.data_end) if row.data_end else None,
-        "metrics": json.loads(row.metrics_json), "features": json.loads(row.features_json),
+        "served": metrics.get("chosen", row.model), "metrics": metrics, "features": json.loads(row.features_json),
         "libraries": json.loads(row.libraries_json),
     }  # fmt: skip
 

@@ -61,6 +61,28 @@ def test_train_answers_the_spec_body(client, demo):
     assert short.status_code == 200 and short.json["horizon"] == 8
 
 
+def test_auto_training_names_the_served_model_and_every_candidates_hold_out_error(client, demo):
+    r = post(client, "/aggregator/consumption/train/next-24-hours", demo.headers["analyst"], as_of=AS_OF)
+    assert r.status_code == 200, r.json
+    candidates = r.json["candidates"]
+    assert {"xgboost_direct", "ridge_direct", "sarima", "weekly_naive", "persistence", "mean_7d"} <= set(
+        candidates
+    )
+    served = r.json["model"]
+    assert served in candidates and r.json["mae"] == pytest.approx(candidates[served]["mae"], rel=1e-4)
+    assert all(candidates[served]["mae"] <= c["mae"] for c in candidates.values() if "mae" in c)
+    listed = client.get("/api/v1/models", headers=demo.headers["analyst"]).json["models"][0]
+    assert (
+        listed["served"] == served
+        and listed["model"] == "auto"
+        and listed["metrics"]["candidates"] == candidates
+    )
+    forced = post(client, "/aggregator/consumption/train/next-24-hours", demo.headers["analyst"], as_of=AS_OF,
+                  model="ridge")  # fmt: skip
+    assert forced.status_code == 200, forced.json
+    assert forced.json["model"] == "ridge" and forced.json["candidates"] == {}
+
+
 def test_forecast_answers_the_spec_body_with_a_band(client, demo):
     assert (
         post(
