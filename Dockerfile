@@ -15,4 +15,4 @@ USER app
 EXPOSE 8050
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8050/healthz'); sys.exit(0)"
 # 2 workers per core is a good start; every worker is stateless (JWT, database, Redis, S3).
-CMD ["sh", "-c", "gunicorn --workers ${WEB_WORKERS:-4} --bind 0.0.0.0:${PORT} --timeout 120 --access-logfile - wsgi:server"]
+CMD ["sh", "-c", "gunicorn --workers ${WEB_WORKERS:-4} --bind 0.0.0.0:${PORT} --timeout 150 --access-logfile - wsgi:server"]

@@ -147,7 +147,7 @@ def main() -> None:
         rq = str(Path(sys.executable).parent / "rq")
         gunicorn = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-             "wsgi:server"], cwd=ROOT, env=env,
+             "--timeout", "180", "wsgi:server"], cwd=ROOT, env=env,  # a train request waits up to TRAIN_WAIT_S
         )  # fmt: skip
         procs.append(gunicorn)
         training = subprocess.Popen(worker_command("training", REDIS_URL, rq), cwd=ROOT, env=env,
