@@ -172,8 +172,13 @@ def main() -> None:
         for label, path, params in CASES:
             ms, status, body = timed_post(client, path.format("train"), params)
             assert status == 200, (label, status, body)
-            rows.append((f"train {label}: request (job wait included) / fit", f"{ms / 1000:.1f} s / "
-                         f"{body['training_seconds']:.1f} s", "<= 30 s"))  # fmt: skip
+            rows.append(
+                (
+                    f"train {label}: request (job wait included) / fit",
+                    f"{ms / 1000:.1f} s / {body['training_seconds']:.1f} s",
+                    "<= 60 s" if "next-24-hours" in label else "<= 30 s",
+                )
+            )  # fmt: skip (issue 11's targets)
             rows.append((f"train {label}: job peak RSS", f"{body['peak_rss_mb']:.0f} MB", "< 2 GB"))
             accuracy = "NMAE" if "nmae" in body else "MAPE"
             rows.append((f"train {label}: served model, hold-out {accuracy} / skill vs weekly naive / coverage",
