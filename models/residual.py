@@ -75,14 +75,17 @@ class ResidualForecaster(Forecaster):
 
     def design(
         self, grid: Grid, origins: np.ndarray, lead: int
-    ) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
-        """Features of (origin, lead) cases: (x, names, baseline at the targets, level, anchor)."""
+    ) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray, np.ndarray]:
+        """Features of (origin, lead) cases: (x, names, baseline at the targets, level, anchor). Where no
+        earlier day gives a baseline (a gap in the data), the week's level stands in, in training and in
+        forecasting alike."""
         y, spd = grid.y, grid.spd
         o = np.asarray(origins, dtype=int)
         t = o + lead - 1
         base_all = similar_day_base(grid)
         level = level_at(grid, o)
         base = take(base_all, t)
+        base = np.where(np.isfinite(base), base, level)
         cols: dict[str, np.ndarray] = {"base": base / level}
         for k in DEVIATION_LAGS[self.cfg.product]:
             cols[f"deviation_{k}"] = (take(y, o - k) - take(base_all, o - k)) / level
@@ -109,7 +112,7 @@ class ResidualForecaster(Forecaster):
         cols |= target_weather(grid, t)
         x = np.column_stack(list(cols.values()))
         anchor = cols["deviation_1"] if self.anchored else np.zeros(len(o))
-        return x, list(cols), np.nan_to_num(base), level, np.nan_to_num(anchor)
+        return x, list(cols), base, level, np.nan_to_num(anchor)
 
     def _fit(self, grid: Grid, origins: np.ndarray) -> None:
         leads = range(1, self.cfg.horizon + 1) if self.cfg.strategy == "direct" else [1]
