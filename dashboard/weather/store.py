@@ -9,6 +9,7 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dashboard.places import Place, distance_km
@@ -36,9 +37,13 @@ def location_at(
         .limit(1)
     )
     if found is None and create:
-        found = WeatherLocation(name=f"{lat:.4f},{lon:.4f}", latitude=lat, longitude=lon)
-        session.add(found)
-        session.flush()
+        candidate = WeatherLocation(name=f"{lat:.4f},{lon:.4f}", latitude=lat, longitude=lon)
+        try:
+            with session.begin_nested():  # a savepoint: a lost race rolls back only this insert
+                session.add(candidate)
+            found = candidate
+        except IntegrityError:  # another request created the same point just now: use theirs
+            found = location_at(session, latitude, longitude)
     return found
 
 

@@ -232,3 +232,32 @@ def test_forecast_rows_fill_hours_without_observations_until_observed(app, facto
                          .order_by(WeatherObservation.time)).all()  # fmt: skip
     assert list(frame["temperature_c"]) == [10.0, 10.0, 10.0, 11.0, 99.0, 99.0]
     assert [f for _t, f in rows] == [False, False, False, False, True, True]
+
+
+def test_two_requests_creating_the_same_location_at_once_share_it(app, factory):
+    """The second insert of a new point waits on the first's unique name, then loses: it must use the
+    location the first one committed, not fail with a 500."""
+    import threading
+
+    from dashboard.schema import WeatherLocation
+    from dashboard.weather.store import location_at
+
+    first = factory()
+    mine = location_at(first, 40.1234, 22.5678, create=True)  # inserted, not committed yet
+    result: dict = {}
+
+    def second() -> None:
+        with factory() as s:
+            found = location_at(s, 40.1234, 22.5678, create=True)  # blocks on the uncommitted name
+            s.commit()
+            result["id"] = found.id
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(timeout=1.0)
+    assert thread.is_alive()  # the second insert is waiting for the first transaction
+    first.commit()
+    thread.join(timeout=10)
+    assert result["id"] == mine.id
+    first.close()
+    assert count(factory, WeatherLocation) == 1
