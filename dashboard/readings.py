@@ -80,6 +80,20 @@ def check_fields(item: Any, known: set[str], required: tuple[str, ...], noun: st
     return True
 
 
+def check_timestamp(item: dict, now_utc: datetime, fail, future_message: str) -> datetime | None:
+    """The item's timestamp as naive UTC, or None after reporting (through `fail`) why it is unusable."""
+    if item.get("timestamp") is None:
+        return None
+    try:
+        ts = parse_timestamp(item["timestamp"])
+    except ValueError as exc:
+        fail("timestamp", str(exc))
+        return None
+    if ts > now_utc + FUTURE_TOLERANCE:
+        fail("timestamp", future_message)
+    return ts
+
+
 def validate_reading(index: int, item: Any, now_utc: datetime, problems: list[dict]) -> Reading | None:
     def fail(field: str, message: str) -> None:
         problems.append({"index": index, "field": field, "message": message})
@@ -92,14 +106,7 @@ def validate_reading(index: int, item: Any, now_utc: datetime, problems: list[di
     if serial is not None and (not isinstance(serial, str) or not serial.strip() or len(serial) > 120):
         fail("device_id", "must be a non-empty string of at most 120 characters")
 
-    ts = None
-    if item.get("timestamp") is not None:
-        try:
-            ts = parse_timestamp(item["timestamp"])
-            if ts > now_utc + FUTURE_TOLERANCE:
-                fail("timestamp", "is more than 5 minutes in the future; check the device clock")
-        except ValueError as exc:
-            fail("timestamp", str(exc))
+    ts = check_timestamp(item, now_utc, fail, "is more than 5 minutes in the future; check the device clock")
 
     numbers: dict[str, float | None] = {}
     for name in ("power_w",) + OPTIONAL_NUMBERS:

@@ -12,7 +12,7 @@ from typing import Any
 
 from dashboard.errors import BatchTooLarge, ValidationFailed
 from dashboard.places import check_latitude, check_longitude
-from dashboard.readings import FUTURE_TOLERANCE, check_fields, finite_number, parse_timestamp
+from dashboard.readings import check_fields, check_timestamp, finite_number
 
 REQUIRED_FIELDS = ("timestamp", "temperature_c")
 OPTIONAL_NUMBERS = ("irradiance_wm2", "cloud_cover")
@@ -66,14 +66,7 @@ def _validate_one(index: int, item: Any, now_utc: datetime, problems: list[dict]
     start = len(problems)
     if not check_fields(item, KNOWN_FIELDS, REQUIRED_FIELDS, "observation", fail):
         return None
-    ts = None
-    if item.get("timestamp") is not None:
-        try:
-            ts = parse_timestamp(item["timestamp"])
-            if ts > now_utc + FUTURE_TOLERANCE:
-                fail("timestamp", "is in the future; observations only")
-        except ValueError as exc:
-            fail("timestamp", str(exc))
+    ts = check_timestamp(item, now_utc, fail, "is in the future; observations only")
     numbers: dict[str, float | None] = {}
     for name in ("temperature_c",) + OPTIONAL_NUMBERS:
         if item.get(name) is None:
