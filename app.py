@@ -15,8 +15,10 @@ from dash import Dash, html
 
 from callbacks import register_all
 from dashboard.config import Settings, load_settings
+from dashboard.policy import allowed
 from dashboard.server import create_server
-from dashboard.ui_auth import PAGE_ROLES, install_callback_guard, ui_scope
+from dashboard.ui_auth import install_callback_guard, ui_scope
+from pages import register_pages
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
@@ -24,17 +26,14 @@ log = logging.getLogger(__name__)
 PLOTLY_BASIC = ROOT / "vendor" / "plotly.js-basic-dist-min" / "plotly-basic.min.js"
 PLOTLY_JS_PATH = "/_dash-component-suites/plotly/package_data/plotly.min.js"  # where dcc.Graph loads it
 
-# (label, path, roles that see it): the pages' roles are PAGE_ROLES, checked again by each page's guard.
-NAVIGATION = [
-    ("Overview", "/", PAGE_ROLES["/"]),
-    ("Real-Time", "/real-time", PAGE_ROLES["/real-time"]),
-    ("Historical", "/historical", PAGE_ROLES["/historical"]),
-    ("Forecasts", "/forecasts", PAGE_ROLES["/forecasts"]),
-    ("Analytics", "/analytics", PAGE_ROLES["/analytics"]),
-    ("Exports", "/exports", PAGE_ROLES["/exports"]),
-    ("Admin", "/admin", PAGE_ROLES["/admin"]),
-    ("API docs", "/api/docs", frozenset({"admin", "analyst"})),
-]
+API_DOCS = {"name": "API docs", "path": "/api/docs", "permission": "page:api-docs"}  # not a Dash page
+
+
+def navigation() -> list[dict]:
+    """The registered pages that carry a permission (not the login page), in their order, then the API
+    docs: each with its name, path and permission (dashboard/policy.py PAGE_MATRIX)."""
+    pages = sorted((p for p in dash.page_registry.values() if p.get("permission")), key=lambda p: p["order"])
+    return [*pages, API_DOCS]
 
 
 def navbar():
@@ -43,10 +42,11 @@ def navbar():
         links = [dbc.NavItem(dbc.NavLink("Log in", href="/login", id="nav-login"))]
     else:
         links = [
-            dbc.NavItem(dbc.NavLink(label, href=path, id=f"nav-{label.lower().replace(' ', '-')}"))
-            for label, path, roles in NAVIGATION
-            if scope.role in roles
-        ]
+            dbc.NavItem(dbc.NavLink(page["name"], href=page["path"],
+                                    id=f"nav-{page['permission'].removeprefix('page:')}"))
+            for page in navigation()
+            if allowed(page["permission"], scope.role)
+        ]  # fmt: skip
         links.append(
             dbc.NavItem(
                 dbc.NavLink(
@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None) -> Dash:
         __name__,
         server=server,
         use_pages=True,
-        pages_folder=str(ROOT / "pages"),
+        pages_folder="",  # registered explicitly below
         assets_folder=str(ROOT / "assets"),
         serve_locally=True,
         suppress_callback_exceptions=True,
@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Dash:
         csrf_token_name="csrf_access_token",
         csrf_header_name="X-CSRF-TOKEN",
     )
+    register_pages()
     app.layout = serve_layout
     register_all(app)
     # Dash fills its registry of script bundles in a hook on a process's first request, and sets its
@@ -123,7 +124,7 @@ def create_app(settings: Settings | None = None) -> Dash:
 
 
 def main() -> None:
-    from dashboard.runtime import prepare_embedded, start_background
+    from jobs.embedded import prepare_embedded, start_background
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()

@@ -1,43 +1,18 @@
 """Analytics page callbacks: anomalies, EN 50160 voltage events, power-factor trends and load profiles.
 
-Every number comes from the analytics service (`dashboard.analytics`, the same functions behind
-`GET /api/v1/analytics/...`); this module only turns its answers into tables and figures. Each section
-has its own callback, so one slow or refused analysis never blanks the others. The sections are tabs
-(pages/analytics.py): a section's callback computes only while its tab is shown and only when what it
-shows (its "shown" store: the request it last answered; a refusal or "still scanning" is not remembered, so
-showing the tab again asks again) differs from the request, so the page draws
-one chart at a time and switching back to a tab costs no computation. The scope always comes
-from the server-side cookie (`ui_scope()`); the house the browser sends is only a choice checked with
-`resolve_choice`, so a forged id yields a message and no data.
-
-The range is a span of local days (both included) in `Settings.timezone`, turned into naive-UTC bounds
-with `local_days_range` (DST-aware). The service accepts at most 366 days; the page allows 365 local
-days, which stays within that limit even when the range gains an hour at the autumn DST change.
-
-One house is judged in the callbacks (tens of milliseconds). Several houses cost seconds (anomalies
-~15 ms per house; voltage events and power factor read every meter's raw readings, beyond one request's
-row limit at 200 houses over 30 days), so ONE background job (`jobs.analytics.anomaly_scan`, on the
-app's job queue: threads when embedded, RQ with REDIS_URL) computes the three, a batch of houses at a
-time. The anomaly callback queues it (whichever of its three tabs is shown) and polls it with a
-dcc.Interval, showing its progress above the tabs; when it is done it writes {"job", "done"} into the
-store, which the voltage and power-factor cards take as an input: they then read the same finished
-result (checked as below) and fill in. The job id, kept in a
-dcc.Store, is made on the server from the user id and a digest of the request (scope and range): on
-every poll the server checks that the id is this user's (a forged or another user's id shows nothing)
-and, when the job is done, that its result is this user's for this range. A job for the same user,
-scope and range is reused for SCAN_REUSE_S, so coming back to the page does not scan again.
+Every number comes from the analytics service (`dashboard.analytics`, the same functions as
+`GET /api/v1/analytics/...`); each section (a tab) has its own callback and computes only while shown
+and only for a request it has not answered yet. One house is judged here; several houses come from one
+background scan (jobs/analytics.py) that the anomaly callback queues and polls, and whose finished result
+the voltage and power-factor cards then read. The scope comes from the cookie (`ui_scope()`); the house
+the browser sends is only a choice checked with `resolve_choice`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
-import re
-import threading
-import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -48,33 +23,20 @@ from dash import Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy import select
 
-from callbacks.charts import (
-    CONSUMPTION,
-    STEPS,
-    base_layout,
-    empty_figure,
-    resolution_for,
-    to_local,
-    with_gaps,
-)
-from callbacks.common import (
-    error_text,
-    local_days_range,
-    local_today,
-    parse_date,
-    resolve_choice,
-)
+from callbacks.charts import CONSUMPTION, STEPS, base_layout, empty_figure, resolution_for, with_gaps
+from callbacks.common import error_text, local_days_range, parse_date
 from dashboard import analytics
-from dashboard.api.common import db, services
+from dashboard.choices import resolve_choice
+from dashboard.clock import local_today, to_local
+from dashboard.context import db, services
 from dashboard.errors import DomainError, Forbidden, ValidationFailed
-from dashboard.jobqueue import FINAL, JobNotFound, job_queue_from_settings
+from dashboard.jobqueue import FINAL, JobNotFound
 from dashboard.policy import allowed
 from dashboard.queries import energy_series
 from dashboard.schema import House
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
-from jobs import context as jobs_context
-from jobs.analytics import KIND as SCAN_KIND
+from jobs.analytics import own_scan_id, scan_of, scan_result, start_scan
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +58,6 @@ VOLTAGE_KINDS = {
 PF_LINE, PF_BARS = "#1f77b4", "rgba(214, 39, 40, 0.45)"
 WEEKDAY, WEEKEND = "#1f77b4", "#ff7f0e"
 POLL_MS = 800  # how often the page asks about a running all-houses anomaly scan
-SCAN_REUSE_S = 180  # a scan of the same user, scope and range is reused this long
-SCAN_PREFIX = "anomalies-"
-SCAN_ID = re.compile(r"anomalies-\d+-[0-9a-f]{16}-[0-9a-f]{32}")  # owner, request digest, random part
 NO_SCAN = "This anomaly scan is unknown or has expired: choose the range again."
 SCAN_FAILED = "The anomaly scan failed; choose the range again to retry."
 NO_QUEUE = "The anomaly scan could not be started: the job queue is unavailable."
@@ -327,102 +286,6 @@ def anomaly_outputs(req: Request, events: list[dict]) -> tuple:
     return (*alert, figure, anomaly_counts(events), table(header, rows, "analytics-anomaly-rows"))
 
 
-def scan_digest(req: Request) -> str:
-    """What a scan answers: the user's scope and the range (so a stored job id names its request)."""
-    scope = req.scope
-    key = {
-        "user": scope.user_id,
-        "role": scope.role,
-        "houses": None if scope.house_ids is None else sorted(scope.house_ids),
-        "start": req.start.isoformat(),
-        "end": req.end.isoformat(),
-        "timezone": req.timezone,
-    }
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def scan_owner_prefix(scope: Scope) -> str:
-    return f"{SCAN_PREFIX}{scope.user_id}-"
-
-
-def own_scan_id(scope: Scope, job_id) -> bool:
-    """A job id as `start_scan` makes them, for this user (the server made it: the user id in it is
-    the one the job was queued with)."""
-    return (
-        isinstance(job_id, str)
-        and SCAN_ID.fullmatch(job_id) is not None
-        and job_id.startswith(scan_owner_prefix(scope))
-    )
-
-
-_recent_scans: dict[str, tuple[str, float]] = {}  # request digest -> (job id, monotonic time queued)
-_recent_lock = threading.Lock()
-
-
-def start_scan(req: Request) -> str:
-    """Queue the all-houses scan for this request, or reuse the one queued for it in the last
-    SCAN_REUSE_S (unless it failed or is gone). The job id: owner, request digest, random part."""
-    digest = scan_digest(req)
-    settings = services().settings
-    queue = job_queue_from_settings(settings)
-    now = time.monotonic()
-    with _recent_lock:
-        for key, (_job, at) in list(_recent_scans.items()):
-            if now - at > SCAN_REUSE_S:
-                del _recent_scans[key]
-        recent = _recent_scans.get(digest)
-    if recent is not None:
-        try:
-            if queue.status(recent[0]).status != "failed":
-                return recent[0]
-        except JobNotFound:
-            pass
-    jobs_context.configure(settings)  # in-process jobs follow the app that enqueued them
-    job_id = f"{scan_owner_prefix(req.scope)}{digest}-{uuid.uuid4().hex}"
-    queue.enqueue(
-        "jobs.analytics.anomaly_scan",
-        req.scope.user_id,
-        jobs_context.scope_fields(req.scope),
-        req.start.isoformat(),
-        req.end.isoformat(),
-        req.timezone,
-        job_id=job_id,
-        result_ttl_s=3600,
-    )
-    with _recent_lock:
-        _recent_scans[digest] = (job_id, now)
-    return job_id
-
-
-def scan_result(req: Request, status) -> dict | None:
-    """What a finished scan found, when it is this user's, for this request; else None: {"events"
-    (anomalies), "voltage" (as the voltage-events service, or None), "power_factor" (as the power-factor
-    service, or None), "errors" ({section: text})}. Houses the scope no longer sees are dropped (the
-    user's houses may have changed since it was queued)."""
-    result = status.result
-    if not isinstance(result, dict) or result.get("kind") != SCAN_KIND:
-        return None
-    scope = req.scope
-    asked = (result.get("user_id"), result.get("start"), result.get("end"), result.get("timezone"))
-    if asked != (scope.user_id, req.start.isoformat(), req.end.isoformat(), req.timezone):
-        return None
-    if not all(key in result for key in ("events", "voltage", "power_factor")):
-        return None
-    sees = scope.can_see_house
-    voltage, days = result["voltage"], result["power_factor"]
-    if voltage is not None:
-        voltage = voltage | {
-            "events": [e for e in voltage["events"] if sees(e["house_id"])],
-            "summary": [s for s in voltage["summary"] if sees(s["house_id"])],
-        }
-    return {
-        "events": [e for e in result["events"] if sees(e["house_id"])],
-        "voltage": voltage,
-        "power_factor": None if days is None else [d for d in days if sees(d["house_id"])],
-        "errors": result.get("errors") or {},
-    }
-
-
 def in_background(req: Request) -> bool:
     """Several houses: their anomalies, voltage events and power factor come from one background scan."""
     return req.house_id is None and len(analytics.scope_houses(db(), req.scope)) > 1
@@ -439,10 +302,10 @@ def finished_scan(req: Request, job) -> tuple[dict | None, str | None]:
         return None, SCAN_NOT_RUNNING
     if not own_scan_id(req.scope, job_id):
         return None, NO_SCAN  # forged, or another user's job
-    if job_id.split("-")[2] != scan_digest(req):
+    if not scan_of(req, job_id):
         return None, None
     try:
-        status = job_queue_from_settings(services().settings).status(job_id)
+        status = services().job_queue.status(job_id)
     except JobNotFound:
         return None, NO_SCAN
     except Exception:  # noqa: BLE001 - the queue (Redis) is unreachable: say so, never a 500
@@ -801,21 +664,21 @@ def register_callbacks(app) -> None:
         polling = ctx.triggered_id == "analytics-anomaly-poll"
         if polling and not own_scan_id(scope, job_id):
             return (*_refused(NO_SCAN, "danger", 2), None, *SCAN_IDLE)  # forged, or another user's job
-        queue = job_queue_from_settings(services().settings)
+        queue = services().job_queue
         # the store names this request's scan (a tab change, a poll): report on it; else (a new range, a
         # tick racing a change of range, a retry after a failure) this request's scan
-        current = own_scan_id(scope, job_id) and job_id.split("-")[2] == scan_digest(req)
+        current = scan_of(req, job_id)
         fresh = not current or (not polling and bool(job.get("failed")))
         try:
             if fresh:
-                job_id = start_scan(req)
+                job_id = start_scan(services(), req)
             try:
                 status = queue.status(job_id)
             except JobNotFound:
                 if fresh or polling:
                     raise
                 # a tab shown after the scan's result expired: scan again rather than show an error
-                fresh, job_id = True, start_scan(req)
+                fresh, job_id = True, start_scan(services(), req)
                 status = queue.status(job_id)
         except JobNotFound:
             return (*_refused(NO_SCAN, "danger", 2), None, *SCAN_IDLE)

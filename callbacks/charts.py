@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
 
@@ -33,15 +32,6 @@ def resolution_for(start: datetime, end: datetime, max_points: int = MAX_POINTS)
         if (end - start) / STEPS[resolution] <= max_points:
             return resolution
     return "day"
-
-
-def to_local(ts_utc: str | datetime, timezone: str) -> datetime:
-    """An ISO 'Z' string or naive-UTC datetime as a naive local wall-clock time for the x axis."""
-    if isinstance(ts_utc, str):
-        ts = datetime.fromisoformat(ts_utc.replace("Z", "+00:00"))
-    else:
-        ts = ts_utc.replace(tzinfo=ZoneInfo("UTC")) if ts_utc.tzinfo is None else ts_utc
-    return ts.astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
 
 
 def with_gaps(times: list[datetime], values: list, step: timedelta) -> tuple[list, list]:

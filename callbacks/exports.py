@@ -1,7 +1,7 @@
 """Exports page callbacks: summary statistics per day, week or month, previewed and downloaded as CSV.
 
 The numbers come from the export service (`dashboard.exports.summary`) and the CSV from the API's own
-writer (`dashboard.api.export_routes.csv_lines`), so the page and `GET /api/v1/exports/summary` give the
+writer (`dashboard.exports.csv_lines`), so the page and `GET /api/v1/exports/summary` give the
 same columns and units. The scope always comes from the server-side cookie (`ui_scope()`); a house id
 sent by the browser is only ever checked against it.
 """
@@ -14,12 +14,13 @@ from zoneinfo import ZoneInfo
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, html, no_update
 
-from callbacks.common import ALL, NO_HOUSE, error_text, local_today
+from callbacks.common import error_text
 from callbacks.common import parse_date as _date
-from dashboard.api.common import db, services
-from dashboard.api.export_routes import csv_lines
+from dashboard.choices import ALL, NO_HOUSE
+from dashboard.clock import local_midnight_utc, local_today
+from dashboard.context import db, services
 from dashboard.errors import DomainError, NotFound
-from dashboard.exports import COLUMNS, Summary, _local_midnight, summary
+from dashboard.exports import COLUMNS, Summary, csv_lines, summary
 from dashboard.schema import House
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
@@ -58,8 +59,8 @@ def run_summary(scope: Scope, period, start_date, end_date, choice) -> tuple[Sum
         session,
         scope,
         str(period or ""),  # check_request refuses anything but daily, weekly, monthly
-        _local_midnight(first, zone),
-        _local_midnight(last + timedelta(days=1), zone),
+        local_midnight_utc(first, zone),
+        local_midnight_utc(last + timedelta(days=1), zone),
         timezone=settings.timezone,
         secret_key=settings.secret_key,
         house_id=house_id,

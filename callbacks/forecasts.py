@@ -1,10 +1,9 @@
 """Forecasts page callbacks: history (blue), forecast (red) and confidence range (orange) per target, the
 active model version of each chart's slot, and training started and polled as a background job.
 
-Forecasts and training go through the same functions as the `/aggregator/...` endpoints
-(`dashboard.api.forecast_routes.cached_answer / enqueue_forecast / forecast_result / start_training`): an
-issued forecast from the forecast cache, else jobs on the `forecast` and `training` queues, never a model
-loaded in the web process. The scope always comes from the
+Forecasts and training go through the request facade the `/aggregator/...` endpoints use
+(jobs/requests.py): an issued forecast from the forecast cache, else jobs on the `forecast` and `training`
+queues, never a model loaded in the web process. The scope always comes from the
 cookie (`ui_scope()`); the browser's scope choice is checked with `resolve_choice` and only the checked
 `Choice.params` reach the services. Training is for admins and analysts (`forecast:train`), re-checked in
 every callback; the page keeps only the job ids in a dcc.Store and the server re-checks them when polled.
@@ -29,28 +28,21 @@ from callbacks.charts import (
     STEPS,
     base_layout,
     empty_figure,
-    to_local,
     with_gaps,
 )
-from callbacks.common import Choice, error_text, resolve_choice
-from dashboard import forecasting
-from dashboard.api.common import db, services
-from dashboard.api.forecast_routes import (
-    ForecastFailed,
-    QueueUnavailable,
-    cached_answer,
-    enqueue_forecast,
-    forecast_result,
-    start_training,
-)
-from dashboard.errors import DomainError, ValidationFailed
-from dashboard.jobqueue import FINAL, JobNotFound, job_queue_from_settings
+from callbacks.common import error_text
+from dashboard.choices import Choice, resolve_choice
+from dashboard.clock import to_local
+from dashboard.context import db, services
+from dashboard.errors import DomainError, ForecastFailed, QueueUnavailable, ValidationFailed
+from dashboard.jobqueue import FINAL, JobNotFound
 from dashboard.model_store import Slot, current_version
 from dashboard.policy import allowed
 from dashboard.queries import energy_series
 from dashboard.schema import ModelVersion
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
+from jobs import requests
 from jobs.training import TRAIN_FUNC
 
 TARGETS = ("consumption", "production")
@@ -340,11 +332,12 @@ def render_view(scope: Scope | None, product, horizon, model, strategy, choice, 
     try:
         picked = resolve_choice(session, scope, choice)
         params = forecast_params(product, horizon, model, strategy, picked)
-        tasks = {t: forecasting.resolve_task(scope, t, product, params) for t in TARGETS}
+        tasks = {t: requests.validate(scope, t, product, params) for t in TARGETS}
     except DomainError as exc:
         blank = empty_figure(error_text(exc))
         return blank, blank, "", "", error_text(exc), "danger", True
-    timezone = services().settings.timezone
+    svc = services()
+    timezone = svc.settings.timezone
     rows = {t: current_version(session, tasks[t].slot) for t in TARGETS}
     problems: dict[str, str] = {}
     jobs = {}
@@ -352,19 +345,19 @@ def render_view(scope: Scope | None, product, horizon, model, strategy, choice, 
     for target in TARGETS:  # issued forecasts from the cache; the others queued side by side
         if rows[target] is None:
             continue
-        cached = cached_answer(scope, tasks[target], rows[target])
+        cached = requests.cached_answer(svc, session, scope, tasks[target], rows[target])
         if cached is not None:
             results[target] = cached
             continue
         if cached_only:
             return None
         try:
-            jobs[target] = enqueue_forecast(scope, target, product, params)
+            jobs[target] = requests.enqueue_forecast(svc, scope, target, product, params)
         except QueueUnavailable as exc:
             problems[target] = exc.detail
     for target, job_id in jobs.items():
         try:
-            results[target] = forecast_result(job_id)
+            results[target] = requests.forecast_result(svc, job_id)
         except ForecastFailed as exc:
             problems[target] = exc.detail or "the forecast failed"
         except DomainError as exc:
@@ -472,8 +465,10 @@ def register_callbacks(app) -> None:
             picked = resolve_choice(db(), scope, choice)
             params = forecast_params(product, horizon, model, strategy, picked)
             for target in TARGETS:  # both checked before either is queued
-                forecasting.resolve_task(scope, target, product, params)
-            job_ids = [start_training(scope, target, product, params) for target in TARGETS]
+                requests.validate(scope, target, product, params)
+            job_ids = [
+                requests.start_training(services(), scope, target, product, params) for target in TARGETS
+            ]
         except DomainError as exc:
             return None, error_text(exc), "danger", True
         except QueueUnavailable as exc:
@@ -502,7 +497,7 @@ def register_callbacks(app) -> None:
         job_ids = checked_job_ids(raw_job_ids)
         if job_ids is None:
             return 0, "", SHOWN, UNKNOWN_JOB, True, no_update
-        queue = job_queue_from_settings(services().settings)
+        queue = services().job_queue
         try:
             statuses = [queue.status(job_id) for job_id in job_ids]
         except JobNotFound:

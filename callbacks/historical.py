@@ -28,25 +28,11 @@ import dash_bootstrap_components as dbc
 import plotly.io as pio
 from dash import Input, Output, html
 
-from callbacks.charts import (
-    CONSUMPTION,
-    MAX_POINTS,
-    NET,
-    PRODUCTION,
-    STEPS,
-    empty_figure,
-    resolution_for,
-    to_local,
-)
-from callbacks.common import (
-    error_text,
-    local_days_range,
-    local_midnight_utc,
-    local_today,
-    parse_date,
-    resolve_choice,
-)
-from dashboard.api.common import db, services
+from callbacks.charts import CONSUMPTION, MAX_POINTS, NET, PRODUCTION, STEPS, empty_figure, resolution_for
+from callbacks.common import error_text, local_days_range, parse_date
+from dashboard.choices import resolve_choice
+from dashboard.clock import floor_to, local_midnight_utc, local_today, to_local
+from dashboard.context import db, services
 from dashboard.errors import DomainError, Forbidden, ValidationFailed
 from dashboard.policy import allowed
 from dashboard.queries import energy_series
@@ -89,11 +75,6 @@ class Window:
     buckets: list[datetime]
     description: str
     note: str | None = None
-
-
-def floor_to(ts: datetime, step: timedelta) -> datetime:
-    epoch = datetime(1970, 1, 1)
-    return ts - (ts - epoch) % step
 
 
 def _grid(start: datetime, end: datetime, step: timedelta) -> list[datetime]:

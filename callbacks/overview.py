@@ -17,10 +17,11 @@ import plotly.graph_objects as go
 from dash import Input, Output, no_update
 from sqlalchemy import exists, func, select
 
-from callbacks.charts import CONSUMPTION, PRODUCTION, base_layout, empty_figure, to_local
-from callbacks.common import Choice, local_midnight_utc, local_today
-from callbacks.realtime import floor_to, mean_power, scope_devices, utcnow
-from dashboard.api.common import db, services
+from callbacks.charts import CONSUMPTION, PRODUCTION, base_layout, empty_figure
+from dashboard.choices import Choice
+from dashboard.clock import floor_to, local_midnight_utc, local_today, to_local, utcnow
+from dashboard.context import db, services
+from dashboard.live import mean_power, scope_devices
 from dashboard.queries import energy_series
 from dashboard.readings import FUTURE_TOLERANCE
 from dashboard.schema import PV, Device, House, community_houses

@@ -11,6 +11,7 @@ from pathlib import Path
 from dashboard.config import load_settings
 from dashboard.db import make_engine, make_session_factory, migrate, session_scope
 from dashboard.errors import DomainError
+from dashboard.policy import ROLES
 
 
 def _factory(settings):
@@ -115,9 +116,7 @@ def cmd_simulate(settings, args) -> None:
 
 
 def cmd_prune_logs(settings, _args) -> None:
-    from dashboard.api import prune_access_log
-    from dashboard.auth import prune_revoked_tokens
-    from dashboard.forecasting import prune_run_log
+    from dashboard.maintenance import prune_access_log, prune_revoked_tokens, prune_run_log
 
     with session_scope(_factory(settings)) as session:
         n = prune_access_log(session, settings.access_log_retention_days)
@@ -184,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("create-user", help="create a login")
     p.add_argument("--username", required=True)
     p.add_argument("--password", help="prompted for when omitted")
-    p.add_argument("--role", required=True, choices=["admin", "analyst", "consumer", "third_party"])
+    p.add_argument("--role", required=True, choices=ROLES)
     p.add_argument("--house", type=int, action="append", help="house id the user may see (repeat)")
     p.set_defaults(func=cmd_create_user)
     p = sub.add_parser("create-api-key", help="create a third-party API key (shown once)")

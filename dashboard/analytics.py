@@ -36,8 +36,9 @@ from dashboard.analytics_power import (
     voltage_events_frame,
     voltage_summary,
 )
+from dashboard.clock import iso_utc
 from dashboard.errors import Forbidden, ValidationFailed
-from dashboard.queries import _entity_filter, iso_utc
+from dashboard.queries import scope_filter
 from dashboard.schema import Device, EnergyRollup, House, Measurement
 from dashboard.scope import Scope
 
@@ -74,7 +75,7 @@ def _per_house(scope: Scope, house_id: int | None) -> None:
 
 def _house_rollups(session: Session, scope: Scope, house_id: int | None) -> ColumnElement[bool]:
     """House rollups (never PV parks) the scope may see, reusing the query layer's scope filter."""
-    return and_(_entity_filter(session, scope, house_id, None), EnergyRollup.entity_kind == "house")
+    return and_(scope_filter(session, scope, house_id, None), EnergyRollup.entity_kind == "house")
 
 
 def _house_devices(

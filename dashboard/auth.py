@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -19,18 +19,15 @@ from jwt.exceptions import PyJWTError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from dashboard.clock import utcnow
 from dashboard.config import Settings
 from dashboard.errors import NotFound, RateLimited, Unauthorized, ValidationFailed
-from dashboard.schema import ROLES, ApiKey, LoginFailure, RevokedToken, User, user_houses
+from dashboard.policy import ROLES, SEES_EVERY_HOUSE
+from dashboard.schema import ApiKey, LoginFailure, RevokedToken, User, user_houses
 from dashboard.scope import Scope
 
 _hasher = PasswordHasher()
 API_KEY_HEADER = "X-API-Key"
-
-
-def utcnow() -> datetime:
-    """Naive UTC, the database's convention."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 # ---- passwords -------------------------------------------------------------------------------------
@@ -149,15 +146,11 @@ def revoke_token(session: Session, jti: str, expires_at: datetime) -> None:
         session.add(RevokedToken(jti=jti, expires_at=expires_at))
 
 
-def prune_revoked_tokens(session: Session) -> int:
-    return session.execute(delete(RevokedToken).where(RevokedToken.expires_at < utcnow())).rowcount
-
-
 # ---- scope resolution --------------------------------------------------------------------------------
 
 
 def user_scope(session: Session, user: User) -> Scope:
-    if user.role in ("admin", "analyst"):
+    if user.role in SEES_EVERY_HOUSE:
         houses = None
         communities = None
     elif user.role == "consumer":

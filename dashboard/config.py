@@ -7,8 +7,11 @@ so `make run` works on a bare machine while production points the same code at P
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import zoneinfo
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 
@@ -128,8 +131,6 @@ def normalize_database_url(url: str) -> str:
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Build settings from `env` (default: the process environment)."""
-    from dashboard.places import check_country, check_timezone
-
     env = dict(os.environ if env is None else env)
     provider = (env.get("WEATHER_PROVIDER") or "none").strip().lower()
     if provider not in WEATHER_PROVIDERS:
@@ -175,3 +176,56 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         train_wait_s=_int(env, "TRAIN_WAIT_S", 120),
         forecast_wait_s=_int(env, "FORECAST_WAIT_S", 10),
     )
+
+
+# ---- place values (pure: the settings, the API and the CLI share them) -----------------------------------
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def check_timezone(value: str) -> str:
+    """An IANA zone name (e.g. Europe/Athens); raises ValueError with a readable message."""
+    if not isinstance(value, str) or value not in _zones():
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Athens)")
+    return value
+
+
+@lru_cache(maxsize=1)
+def _countries() -> dict[str, list[str]]:
+    import holidays
+
+    return holidays.list_supported_countries()
+
+
+def check_country(value: str) -> str:
+    """ISO 3166-1 alpha-2 (GR) or ISO 3166-2 (AU-VIC) that the `holidays` package has a calendar for;
+    returned in its canonical spelling."""
+    if not isinstance(value, str):
+        raise ValueError("must be a string such as GR or AU-VIC")
+    match = re.fullmatch(r"([A-Za-z]{2})(?:-(.+))?", value.strip())
+    supported = _countries()
+    if match is None or match.group(1).upper() not in supported:
+        raise ValueError(f"{value!r} is not a country with public holidays (ISO 3166-1 alpha-2, e.g. GR)")
+    country, subdivision = match.group(1).upper(), match.group(2)
+    if subdivision is None:
+        return country
+    known = {s.upper(): s for s in supported[country]}
+    if subdivision.upper() not in known:
+        listed = ", ".join(supported[country][:12]) or "none"
+        raise ValueError(f"{value!r}: {country} has no subdivision {subdivision!r} (known: {listed})")
+    return f"{country}-{known[subdivision.upper()]}"
+
+
+def check_latitude(value: float) -> float:
+    if not -90 <= value <= 90:
+        raise ValueError("must be within [-90, 90] degrees")
+    return float(value)
+
+
+def check_longitude(value: float) -> float:
+    if not -180 <= value <= 180:
+        raise ValueError("must be within [-180, 180] degrees")
+    return float(value)

@@ -56,3 +56,19 @@ class RateLimited(DomainError):
     def __init__(self, retry_after_s: int, message: str | None = None):
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class QueueUnavailable(Exception):
+    """The job queue (Redis) could not take a job; the faces answer the spec's 500 body with `detail`."""
+
+    def __init__(self, exc: Exception):
+        super().__init__(f"the job queue is unavailable: {exc.__class__.__name__}")
+        self.detail = str(self)
+
+
+class ForecastFailed(Exception):
+    """No forecast: the model is missing, the job failed or no worker answered (the spec's 500)."""
+
+    def __init__(self, detail: str | None):
+        super().__init__(detail or "Model missing or forecast failed")
+        self.detail = detail

@@ -23,7 +23,7 @@ range's edges may be partial: `period_start`/`period_end` (local dates, end excl
 which part.
 Periods without any reading are absent (a gap is absent, not zero), as in the energy series.
 
-Scope: the caller's Scope filters in SQL (dashboard.queries._entity_filter): a consumer sums their own
+Scope: the caller's Scope filters in SQL (dashboard.queries.scope_filter): a consumer sums their own
 houses, a `house_id` outside the scope is NotFound, a third-party app naming a house is Forbidden. Rows
 per house (`per_house=True`) carry real house ids for roles that may see single houses and, for
 third-party apps, a pseudonym: a keyed hash (HMAC-SHA256 with the app's SECRET_KEY) of the house id,
@@ -33,9 +33,11 @@ count in the aggregate rows.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
-from collections.abc import Iterable
+import io
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -43,8 +45,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Date, and_, cast, func, select, text
 from sqlalchemy.orm import Session
 
+from dashboard.clock import local_midnight_utc
 from dashboard.errors import ValidationFailed
-from dashboard.queries import _entity_filter, fleet_rows, kwh, whole_fleet
+from dashboard.queries import fleet_rows, kwh, scope_filter, whole_fleet
 from dashboard.rollups import LocalDayBuckets
 from dashboard.schema import VOLTAGE_OUTSIDE, EnergyRollup
 from dashboard.scope import Scope
@@ -101,19 +104,14 @@ class Summary:
     end: datetime | None = None  # naive UTC: the local midnight after the last day
 
 
-def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
-    """As the rollups compute it (dashboard.rollups.LocalDayBuckets)."""
-    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
-
-
 def local_days(start: datetime, end: datetime, timezone: str) -> list[LocalDay]:
     """Every local day [start, end) touches (naive UTC bounds), from the one `start` falls in."""
     zone = ZoneInfo(timezone)
     day = start.replace(tzinfo=UTC).astimezone(zone).date()
     out = []
-    midnight = _local_midnight(day, zone)
+    midnight = local_midnight_utc(day, zone)
     while midnight < end:
-        following = _local_midnight(day + timedelta(days=1), zone)
+        following = local_midnight_utc(day + timedelta(days=1), zone)
         out.append(LocalDay(day, midnight, following))
         day, midnight = day + timedelta(days=1), following
     return out
@@ -254,7 +252,7 @@ def summary(
 ) -> Summary:
     """Summary rows per period (and per house when `per_house`) in [start, end) (naive-UTC bounds)."""
     check_request(period, start, end)
-    where = _entity_filter(session, scope, house_id, community_id)  # NotFound / Forbidden first
+    where = scope_filter(session, scope, house_id, community_id)  # NotFound / Forbidden first
     if per_house:
         where = and_(where, EnergyRollup.entity_kind == "house")
     # energy and peaks are sums: the fleet's pre-summed rollups when the scope is the whole fleet
@@ -327,3 +325,18 @@ def _row(label: str, members: list[LocalDay], day_stats: list[_DayStats]) -> dic
         "voltage_event_intervals": sum(s.voltage_intervals for s in day_stats),
         "mean_power_factor": round(sum(s.pf_sum for s in day_stats) / pf_count, 4) if pf_count else None,
     }
+
+
+def _cell(value) -> str:
+    return "" if value is None else str(value)
+
+
+def csv_lines(result: Summary) -> Iterator[str]:
+    """The CSV one line at a time, so a long export starts arriving at once."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for values in [result.columns, *([_cell(row[c]) for c in result.columns] for row in result.rows)]:
+        writer.writerow(values)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()

@@ -12,18 +12,17 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pandas as pd
-from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from dashboard.auth import utcnow
-from dashboard.errors import Forbidden, ValidationFailed
+from dashboard.clock import iso_utc, utcnow
+from dashboard.errors import ValidationFailed
 from dashboard.forecast_cache import cache_key, data_view, is_settled, ttl_s
 from dashboard.model_store import ModelStore, Slot, current_version
 from dashboard.places import Place, place_of
-from dashboard.queries import energy_series, has_production_devices, iso_utc, latest_bucket
+from dashboard.queries import energy_series, has_production_devices, latest_bucket
 from dashboard.schema import ModelRun
 from dashboard.scope import Scope
 from dashboard.weather.store import weather_frame
@@ -327,13 +326,3 @@ def log_run(session: Session, kind: str, scope: Scope | None, params: dict, star
             model_version=version,
         )  # fmt: skip
     )
-
-
-def prune_run_log(session: Session, retention_days: int = RUN_LOG_RETENTION_DAYS) -> int:
-    cutoff = utcnow() - timedelta(days=retention_days)
-    return session.execute(delete(ModelRun).where(ModelRun.at < cutoff)).rowcount
-
-
-def require_training_role(scope: Scope) -> None:
-    if scope.role not in ("admin", "analyst"):
-        raise Forbidden("Only admins and analysts train models")

@@ -119,7 +119,7 @@ def _copy_insert_new(session: Session, rows: list[dict]) -> set[tuple[int, datet
         return {(device_id, ts) for device_id, ts in cur.fetchall()}
 
 
-def _insert_new(session: Session, rows: list[dict]) -> set[tuple[int, datetime]]:
+def insert_new_readings(session: Session, rows: list[dict]) -> set[tuple[int, datetime]]:
     """Insert raw rows, ignoring ones already stored; return the keys that were new."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql" and len(rows) >= COPY_THRESHOLD:
@@ -187,7 +187,7 @@ def ingest_readings(
         )
     derive_energy(session, rows, max_gap_s)
     rows.sort(key=lambda r: (r["device_id"], r["ts"]))  # stable lock order across concurrent batches
-    inserted = _insert_new(session, rows)
+    inserted = insert_new_readings(session, rows)
 
     by_id = {d.id: d for d in devices.values()}
     acc = RollupAccumulator(timezone)

@@ -13,12 +13,12 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
-
-from dashboard.config import Settings
 
 # Per-queue default timeouts (seconds): training may take minutes, a forecast must not hang a request.
 QUEUES = {"training": 1800, "forecast": 60, "publish": 600, "default": 600}
@@ -98,6 +98,11 @@ class InProcessJobQueue:
         self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="job")
         self.jobs: dict[str, JobStatus] = {}
         self.lock = threading.Lock()
+        self.job_context: Callable[[], AbstractContextManager] = nullcontext
+
+    def bind(self, job_context: Callable[[], AbstractContextManager]) -> None:
+        """What every job runs inside: the owning app's services (dashboard/context.py)."""
+        self.job_context = job_context
 
     def enqueue(self, func_path, *args, queue="default", timeout_s=None, retries=0, retry_intervals_s=None,
                 job_id=None, result_ttl_s=None, **kwargs) -> str:  # fmt: skip
@@ -110,6 +115,12 @@ class InProcessJobQueue:
 
         def run() -> None:
             _current.set(status)
+            with self.job_context():
+                attempts()
+            status.ended_at = datetime.now(UTC)
+            status.done.set()
+
+        def attempts() -> None:
             for attempt in range(retries + 1):
                 status.status = "started"
                 try:
@@ -122,8 +133,6 @@ class InProcessJobQueue:
                     if attempt < retries:
                         status.status = "queued"
                         time.sleep(intervals[min(attempt, len(intervals) - 1)])
-            status.ended_at = datetime.now(UTC)
-            status.done.set()
 
         self.pool.submit(contextvars.copy_context().run, run)
         return job_id
@@ -209,15 +218,3 @@ class RQJobQueue:
                 last_id = got[0][1][-1][0]
             status = self.status(job_id)
         return status
-
-
-_in_process: InProcessJobQueue | None = None
-
-
-def job_queue_from_settings(settings: Settings) -> JobQueue:
-    global _in_process
-    if settings.redis_url:
-        return RQJobQueue(settings.redis_url)
-    if _in_process is None:  # one pool per process, shared by every app instance in it
-        _in_process = InProcessJobQueue()
-    return _in_process

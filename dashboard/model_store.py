@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from dashboard.auth import utcnow
+from dashboard.clock import utcnow
 from dashboard.config import Settings
 from dashboard.crypto import DecryptionFailed, decrypt, encrypt, model_key
 from dashboard.errors import NotFound

@@ -1,13 +1,19 @@
-"""The role matrix: which role may use which permission. The one place these rules live.
+"""The roles and what each may do: API permissions (ROLE_MATRIX), pages (PAGE_MATRIX) and which roles see
+every house. The one place these rules live.
 
-Routes declare a permission with `@requires(...)` (dashboard/api/common.py); the README's role table and
-the tests are generated from / checked against this dict. House scope (a consumer's own houses, a
-third-party app's aggregates-only view) is enforced separately by `Scope` inside every query.
+Routes declare a permission with `@requires(...)` (dashboard/api/common.py), pages with `page_guard` and
+`dash.register_page(..., permission=...)`; the README's role table and the tests are generated from /
+checked against these dicts. House scope (a consumer's own houses, a third-party app's aggregates-only
+view) is enforced by `Scope` inside every query.
 """
 
 from __future__ import annotations
 
 ADMIN, ANALYST, CONSUMER, THIRD_PARTY = "admin", "analyst", "consumer", "third_party"
+ROLES = (ADMIN, ANALYST, CONSUMER, THIRD_PARTY)
+SEES_EVERY_HOUSE = frozenset({ADMIN, ANALYST})  # staff; consumers see their own houses
+AGGREGATES_ONLY = frozenset({THIRD_PARTY})  # never one house's data, only sums over several
+BROWSER_ROLES = frozenset({ADMIN, ANALYST, CONSUMER})  # third-party apps have no UI
 
 ROLE_MATRIX: dict[str, frozenset[str]] = {
     # Any authenticated caller may ask who they are.
@@ -48,11 +54,26 @@ ROLE_MATRIX: dict[str, frozenset[str]] = {
 }
 
 
+# Pages of the browser UI (the navbar shows a page to the roles that may open it; its layout and every
+# callback check again on the server). Each page's callbacks also check the API permission of their data.
+PAGE_MATRIX: dict[str, frozenset[str]] = {
+    "page:overview": BROWSER_ROLES,
+    "page:real-time": BROWSER_ROLES,
+    "page:historical": BROWSER_ROLES,
+    "page:forecasts": BROWSER_ROLES,
+    "page:analytics": BROWSER_ROLES,
+    "page:exports": BROWSER_ROLES,
+    "page:admin": frozenset({ADMIN}),
+    "page:api-docs": frozenset({ADMIN, ANALYST}),  # /api/docs: for people who build on the API
+}
+
+
 def allowed(permission: str, role: str) -> bool:
+    matrix = PAGE_MATRIX if permission.startswith("page:") else ROLE_MATRIX
     try:
-        return role in ROLE_MATRIX[permission]
+        return role in matrix[permission]
     except KeyError as exc:  # a typo in a route must fail loudly, not open or close silently
-        raise KeyError(f"Unknown permission {permission!r}; add it to ROLE_MATRIX") from exc
+        raise KeyError(f"Unknown permission {permission!r}; add it to ROLE_MATRIX or PAGE_MATRIX") from exc
 
 
 def routes_by_permission(app) -> dict[str, list[str]]:
@@ -89,7 +110,7 @@ def _compact(routes: list[str]) -> list[str]:
 
 def role_table_markdown(app) -> str:
     """The README's role matrix, generated from ROLE_MATRIX and the routes that use each permission."""
-    roles = (ADMIN, ANALYST, CONSUMER, THIRD_PARTY)
+    roles = ROLES
     routes = routes_by_permission(app)
     lines = [
         "| permission | endpoints | " + " | ".join(roles) + " |",

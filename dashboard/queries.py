@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from dashboard.clock import iso_utc
 from dashboard.errors import Forbidden, NotFound, ValidationFailed
 from dashboard.rollups import FLEET, LocalDayBuckets
 from dashboard.schema import Community, Device, EnergyRollup, Measurement, PVPark, community_houses
@@ -30,10 +31,6 @@ def kwh(wh: float) -> float:
     """Wh as kWh to the Wh's millionth. `+ 0.0` turns -0.0 (a float residue rounded, e.g. in a fleet bucket
     after a house's sums were taken out of it) into 0.0."""
     return round(wh / 1000.0, 6) + 0.0
-
-
-def iso_utc(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _check_range(resolution: str, start: datetime, end: datetime) -> None:
@@ -74,7 +71,7 @@ def whole_buckets(
     return first, last if last == end else last + step
 
 
-def _entity_filter(
+def scope_filter(
     session: Session, scope: Scope, house_id: int | None, community_id: int | None
 ) -> ColumnElement[bool]:
     """Which rollup entities (houses, PV parks) the request sums over, within the scope."""
@@ -124,7 +121,7 @@ def energy_series(
     Buckets without any reading are omitted (a gap is absent, not zero).
     """
     _check_range(resolution, start, end)
-    entities = _entity_filter(session, scope, house_id, community_id)  # the scope's checks, always
+    entities = scope_filter(session, scope, house_id, community_id)  # the scope's checks, always
     r = EnergyRollup
     rows = session.execute(
         select(r.bucket_start, func.sum(r.consumption_wh), func.sum(r.production_wh))
@@ -158,7 +155,7 @@ def latest_bucket(
     """Start of the scope's latest 15-minute bucket with readings (before `before`, naive UTC), or None.
 
     Lets a forecast name where the data ends instead of only saying "no readings"."""
-    entities = _entity_filter(session, scope, house_id, community_id)  # the scope's checks, always
+    entities = scope_filter(session, scope, house_id, community_id)  # the scope's checks, always
     r = EnergyRollup
     stmt = select(func.max(r.bucket_start)).where(
         r.resolution == "15min", fleet_rows() if whole_fleet(scope, house_id, community_id) else entities
@@ -173,7 +170,7 @@ def has_production_devices(
 ) -> bool:
     """Whether the scope has a device the rollups count as production (a PV inverter or export meter, not
     an appliance; dashboard.rollups): without one a production series is zeros, nothing to forecast."""
-    _entity_filter(session, scope, house_id, community_id)  # the scope's checks, always
+    scope_filter(session, scope, house_id, community_id)  # the scope's checks, always
     d = Device
     if house_id is not None:
         where = d.house_id == house_id

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, select, text
@@ -34,7 +34,6 @@ from sqlalchemy.orm import Session
 from dashboard.pgcopy import stage_rows
 from dashboard.schema import EnergyRollup
 
-FIFTEEN_MIN = timedelta(minutes=15)
 FLEET = ("all", 0)  # (entity_kind, entity_id) of the pre-summed fleet: every house and PV park
 
 

@@ -29,7 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-ROLES = ("admin", "analyst", "consumer", "third_party")
+from dashboard.policy import ROLES
+
 DEVICE_KINDS = ("meter", "appliance", "pv")
 DIRECTIONS = ("consumption", "production")
 RESOLUTIONS = ("15min", "hour", "day")

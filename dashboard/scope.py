@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dashboard.errors import Forbidden, NotFound
+from dashboard.policy import AGGREGATES_ONLY
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Scope:
     @property
     def per_house_allowed(self) -> bool:
         """Third-party apps see aggregates only (all houses or a community), never one house."""
-        return self.role != "third_party"
+        return self.role not in AGGREGATES_ONLY
 
     def can_see_house(self, house_id: int) -> bool:
         return self.per_house_allowed and (self.house_ids is None or house_id in self.house_ids)
@@ -42,6 +43,15 @@ class Scope:
 
     def can_see_community(self, community_id: int) -> bool:
         return self.community_ids is None or community_id in self.community_ids
+
+    def to_fields(self) -> dict:
+        """Plain data a job can carry (RQ pickles arguments; frozensets travel as sorted lists)."""
+        return {k: sorted(v) if isinstance(v, frozenset) else v for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_fields(cls, fields: dict) -> Scope:
+        """The inverse of `to_fields`."""
+        return cls(**{k: frozenset(v) if isinstance(v, list) else v for k, v in fields.items()})
 
 
 def system_scope() -> Scope:

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
 from dashboard import demo
-from dashboard.auth import create_api_key, create_user, utcnow
-from dashboard.ingest import _insert_new
+from dashboard.auth import create_api_key, create_user
+from dashboard.clock import utcnow
+from dashboard.ingest import insert_new_readings
 from dashboard.rollups import DeviceInfo, RollupAccumulator, rebuild_fleet, upsert_rollups
 from dashboard.schema import (
     PV,
@@ -111,7 +112,7 @@ def _store_frame(
     ).to_dict("records")
     for r in records:
         r["ts"] = r["ts"].to_pydatetime()
-    inserted = _insert_new(session, records)
+    inserted = insert_new_readings(session, records)
     acc = RollupAccumulator(timezone, fleet=fleet)
     by_id = {d.id: d for d in devices.values()}
     for r in records:

@@ -14,22 +14,12 @@ from dash import html
 from flask import Flask, g, jsonify, request
 from flask_jwt_extended import create_access_token, get_jwt, set_access_cookies
 
-from dashboard.api.common import db
 from dashboard.auth import resolve_scope
+from dashboard.context import db
+from dashboard.policy import BROWSER_ROLES, allowed
 from dashboard.scope import Scope
 
 PAGE_ROUTER_OUTPUTS = ("_pages_content.children", "_pages_store.data")
-BROWSER_ROLES = frozenset({"admin", "analyst", "consumer"})  # third-party apps have no UI
-# Which roles may open each page (navigation shows the same); every callback re-checks on the server.
-PAGE_ROLES = {
-    "/": BROWSER_ROLES,
-    "/real-time": BROWSER_ROLES,
-    "/historical": BROWSER_ROLES,
-    "/forecasts": BROWSER_ROLES,
-    "/analytics": BROWSER_ROLES,
-    "/exports": BROWSER_ROLES,
-    "/admin": frozenset({"admin"}),
-}
 
 
 def _is_page_router(payload: dict) -> bool:
@@ -45,7 +35,7 @@ def _is_page_router(payload: dict) -> bool:
 def ui_scope() -> Scope | None:
     """The browser user's scope from the JWT cookie, or None. Third-party apps have no UI."""
     scope = resolve_scope(db())
-    if scope is None or scope.role == "third_party":
+    if scope is None or scope.role not in BROWSER_ROLES:
         return None
     return scope
 
@@ -87,8 +77,9 @@ def install_callback_guard(server: Flask) -> None:
         return None
 
 
-def page_guard(path: str, roles: set[str]):
-    """Decorate a page layout: anonymous users get a link to log in, wrong roles a refusal."""
+def page_guard(path: str, permission: str):
+    """Decorate a page layout: anonymous users get a link to log in, roles without the page's permission
+    (dashboard/policy.py PAGE_MATRIX) a refusal."""
 
     def decorate(layout):
         def guarded(**kwargs):
@@ -102,7 +93,7 @@ def page_guard(path: str, roles: set[str]):
                     ],
                     className="p-4",
                 )
-            if scope.role not in roles:
+            if not allowed(permission, scope.role):
                 return html.Div(
                     [html.H4("Not allowed"), html.P(f"The {scope.role} role cannot open this page.")],
                     className="p-4",

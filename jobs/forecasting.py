@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from dashboard.forecasting import forecast_rows  # noqa: F401 - the spec's rows, re-exported for callers
-from jobs.context import scope_from_fields, services
+from dashboard.context import worker_services
+from dashboard.scope import Scope
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +33,11 @@ PUBLISH_EVERY = pd.Timedelta(minutes=15)  # the finest product step: every origi
 def forecast(target: str, product: str, params: dict, scope_fields: dict) -> dict:
     from dashboard import forecasting
     from dashboard.errors import DomainError, ValidationFailed
-    from dashboard.forecast_cache import forecast_cache
     from dashboard.model_store import ModelUnavailable
 
-    svc = services()
-    cache = forecast_cache(svc.settings)
-    scope = scope_from_fields(scope_fields)
+    svc = worker_services()
+    cache = svc.cache
+    scope = Scope.from_fields(scope_fields)
     logged = params | {"target": target, "product": product}
     started = time.perf_counter()
     with svc.session_factory() as session:
@@ -47,7 +46,7 @@ def forecast(target: str, product: str, params: dict, scope_fields: dict) -> dic
             # another request or the publisher may have issued it while this job waited in the queue
             answer = forecasting.cached_forecast(session, cache, scope, task)
             if answer is None:
-                answer = forecasting.issue_forecast(session, svc.store, cache, scope, task)
+                answer = forecasting.issue_forecast(session, svc.model_store, cache, scope, task)
         except Exception as exc:  # noqa: BLE001 - every failure becomes the answer the caller waits for
             session.rollback()
             forecasting.log_run(session, "forecast", scope, logged, started, "failed", error=str(exc)[:2000])
@@ -79,10 +78,9 @@ def publish_due() -> dict:
     """Issue the current forecast of every active model version: one batch here, more as publish jobs."""
     from sqlalchemy import select
 
-    from dashboard.jobqueue import job_queue_from_settings
     from dashboard.schema import ModelVersion
 
-    svc = services()
+    svc = worker_services()
     with svc.session_factory() as session:
         ids = list(
             session.scalars(select(ModelVersion.id).where(ModelVersion.is_active).order_by(ModelVersion.id))
@@ -90,7 +88,7 @@ def publish_due() -> dict:
     batches = [ids[i : i + PUBLISH_BATCH] for i in range(0, len(ids), PUBLISH_BATCH)]
     if len(batches) <= 1:
         return publish_forecasts(ids)
-    queue = job_queue_from_settings(svc.settings)
+    queue = svc.job_queue
     for batch in batches:
         queue.enqueue("jobs.forecasting.publish_forecasts", batch, queue=PUBLISH_QUEUE, result_ttl_s=3600)
     return {"versions": len(ids), "batches": len(batches)}
@@ -101,15 +99,14 @@ def publish_forecasts(version_ids: list[int]) -> dict:
     settled one is cached already. Nothing goes to the run log: it records requests, not the publisher."""
     from dashboard import forecasting
     from dashboard.errors import ValidationFailed
-    from dashboard.forecast_cache import forecast_cache
     from dashboard.jobqueue import report_progress
     from dashboard.model_store import slot_of
     from dashboard.schema import ModelVersion
     from dashboard.scope import system_scope
     from models import ForecastConfig
 
-    svc = services()
-    cache = forecast_cache(svc.settings)
+    svc = worker_services()
+    cache = svc.cache
     scope = system_scope()
     counts = {"issued": 0, "cached": 0, "skipped": 0, "failed": 0}
     with svc.session_factory() as session:
@@ -125,7 +122,7 @@ def publish_forecasts(version_ids: list[int]) -> dict:
                 if forecasting.cached_forecast(session, cache, scope, task, settled_only=True) is not None:
                     counts["cached"] += 1
                 else:
-                    forecasting.issue_forecast(session, svc.store, cache, scope, task)
+                    forecasting.issue_forecast(session, svc.model_store, cache, scope, task)
                     counts["issued"] += 1
             except ValidationFailed as exc:  # no recent data for the slot: nothing to publish
                 counts["failed"] += 1

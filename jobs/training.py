@@ -17,7 +17,8 @@ from __future__ import annotations
 import resource
 import time
 
-from jobs.context import scope_fields, scope_from_fields, services
+from dashboard.context import worker_services
+from dashboard.scope import Scope
 
 BACKOFF_S = (5, 15)  # waits before the second and third attempt after a transient failure
 ABANDONED_RETRIES = 2  # requeues of a job whose worker died
@@ -29,7 +30,7 @@ TRAIN_FUNC = "jobs.training.train_model"  # job status records it: the UI shows 
 def enqueue_training(queue, target: str, product: str, params: dict, scope) -> str:
     """Queue `train_model` the one way the API and the tests do: on the training queue, requeued at once
     (no back-off) when its worker dies."""
-    return queue.enqueue(TRAIN_FUNC, target, product, params, scope_fields(scope),
+    return queue.enqueue(TRAIN_FUNC, target, product, params, scope.to_fields(),
                          queue="training", retries=ABANDONED_RETRIES)  # fmt: skip
 
 
@@ -39,9 +40,9 @@ def train_model(target: str, product: str, params: dict, scope_fields: dict) -> 
     from dashboard.jobqueue import report_progress
     from dashboard.places import default_place
 
-    scope = scope_from_fields(scope_fields)
+    scope = Scope.from_fields(scope_fields)
     # the environment's place; forecasting.train puts the house's or community's own over it
-    task = forecasting.resolve_task(scope, target, product, params, default_place(services().settings))
+    task = forecasting.resolve_task(scope, target, product, params, default_place(worker_services().settings))
     logged = params | {"target": target, "product": product}
     for attempt, backoff in enumerate((*BACKOFF_S, None), start=1):
         started = time.perf_counter()
@@ -65,14 +66,14 @@ def train_model(target: str, product: str, params: dict, scope_fields: dict) -> 
 
 def _train_once(task, scope, logged: dict, started: float, product: str) -> dict:
     from dashboard import forecasting
+    from dashboard.clock import iso_utc
     from dashboard.jobqueue import report_progress
-    from dashboard.queries import iso_utc
 
-    svc = services()
+    svc = worker_services()
     with svc.session_factory() as session:
         task, note = forecasting.training_task(session, scope, task)  # data that ended long ago: its window
         report_progress(0.2, "fitting")
-        model_id, version, report = forecasting.train(session, svc.store, scope, task)
+        model_id, version, report = forecasting.train(session, svc.model_store, scope, task)
         forecasting.log_run(session, "train", scope, logged, started, "ok", metrics=report.metrics,
                             version=version)  # fmt: skip
         session.commit()
@@ -121,11 +122,10 @@ def _issue_first_forecast(svc, scope, task) -> None:
     import logging
 
     from dashboard import forecasting
-    from dashboard.forecast_cache import forecast_cache
 
     try:
         with svc.session_factory() as session:
-            forecasting.issue_forecast(session, svc.store, forecast_cache(svc.settings), scope, task)
+            forecasting.issue_forecast(session, svc.model_store, svc.cache, scope, task)
     except Exception as exc:  # noqa: BLE001
         logging.getLogger(__name__).info("No first forecast for the new model: %s", exc)
 
@@ -135,23 +135,10 @@ def _log_failure(scope, logged: dict, started: float, error: str) -> None:
     from dashboard import forecasting
 
     try:
-        with services().session_factory() as session:
+        with worker_services().session_factory() as session:
             forecasting.log_run(session, "train", scope, logged, started, "failed", error=error[:2000])
             session.commit()
     except Exception:  # noqa: BLE001
         import logging
 
         logging.getLogger(__name__).exception("Could not log a failed training attempt")
-
-
-def prune_logs() -> dict:
-    """Scheduled maintenance: model run logs past 90 days, API access log past its retention."""
-    from dashboard import forecasting
-    from dashboard.api import prune_access_log
-
-    svc = services()
-    with svc.session_factory() as session:
-        runs = forecasting.prune_run_log(session)
-        access = prune_access_log(session, svc.settings.access_log_retention_days)
-        session.commit()
-    return {"model_runs": runs, "access_log": access}

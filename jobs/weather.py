@@ -1,12 +1,12 @@
 """Scheduled maintenance: fetch the weather every place is missing (dashboard/weather/fetch.py).
 
 Queued about once an hour by one training worker's maintenance pass (jobs/worker.py); the embedded app
-runs the same refresh in its maintenance thread (dashboard/runtime.py).
+runs the same refresh in its maintenance thread (jobs/embedded.py).
 """
 
 from __future__ import annotations
 
-from jobs.context import services
+from dashboard.context import worker_services
 
 FETCH_EVERY_S = 3600  # Open-Meteo's models update hourly at best
 
@@ -18,7 +18,7 @@ def fetch_weather() -> dict:
     from dashboard.weather import provider_from_settings
     from dashboard.weather.fetch import refresh_weather
 
-    svc = services()
+    svc = worker_services()
     settings = svc.settings
     return refresh_weather(
         svc.session_factory,

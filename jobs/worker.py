@@ -1,25 +1,12 @@
-"""The RQ worker classes `make worker` starts, and why they differ from RQ's defaults.
+"""The RQ worker classes `make worker` starts. Each builds the app's services once from its environment
+and binds them around every job (dashboard/context.py).
 
-Failover (spec 1.3): a training job whose worker dies (SIGKILL, a lost machine) stays in RQ's
-started-job registry until its heartbeat expires; the next maintenance pass of any live worker then
-requeues it (it has retries left) and a live worker finishes it. RQ's heartbeat lasts the monitoring
-interval plus a fixed 60 s and maintenance runs every 600 s, so a dead worker's job would wait up to
-about 11 minutes (and an idle worker blocks on Redis for 405 s between maintenance passes).
-`FailoverWorker` makes the grace configurable and wakes for maintenance on time; with `make worker`'s
-settings a killed job is requeued (at once, jobs/training.py) within
-
-    job_monitoring_interval + WORKER_HEARTBEAT_GRACE_S + maintenance_interval  (5 + 15 + 10 = 30 s)
-
-(tests/integration/test_worker_failover.py kills a real worker and measures it).
-
-Forecasts: `ForecastWorker` runs jobs in its own process (RQ's SimpleWorker, no fork per job), so the
-models it has loaded stay in its cache and a warm forecast costs milliseconds. A forking worker would
-throw the cache away with every work horse and pay the model load on every request.
-
-Publishing: every worker's maintenance pass (every 10 s) checks whether the latest 15-minute origin is
-due (SETTLE_S after it); the first to take that origin's Redis key (SET NX) queues
-`jobs.forecasting.publish_due` on the `publish` queue, which the forecast workers serve after their
-`forecast` queue. So each origin is published once, by whichever worker is alive, with no extra process.
+- `FailoverWorker` (training, scans, maintenance; forking): a killed worker's job is requeued within
+  job_monitoring_interval + WORKER_HEARTBEAT_GRACE_S + maintenance_interval (5 + 15 + 10 = 30 s), not
+  RQ's ~11 minutes (tests/integration/test_rq_workers.py kills a real worker and measures it).
+- `ForecastWorker` (forecasts, publishing; no fork per job): loaded models stay cached between jobs.
+- Every maintenance pass (10 s), the first worker to take a Redis key (SET NX) queues the due work:
+  the forecast publication per 15-minute origin, the weather fetch per hour, log pruning per day.
 """
 
 from __future__ import annotations
@@ -28,6 +15,9 @@ import os
 import time
 
 from rq.worker import SimpleWorker, Worker
+
+from dashboard.config import load_settings
+from dashboard.context import AppServices, bound, build_services
 
 DEFAULT_HEARTBEAT_GRACE_S = 15
 
@@ -38,7 +28,24 @@ def heartbeat_grace_s() -> int:
     return max(5, int(os.environ.get("WORKER_HEARTBEAT_GRACE_S", DEFAULT_HEARTBEAT_GRACE_S)))
 
 
-class FailoverWorker(Worker):
+class BindsServices:
+    """Builds this process's services on first use (a forked work horse builds its own: connections are
+    never shared across a fork) and binds them around each job it performs."""
+
+    _services: AppServices | None = None
+    _services_pid: int | None = None
+
+    def app_services(self) -> AppServices:
+        if self._services is None or self._services_pid != os.getpid():
+            self._services, self._services_pid = build_services(load_settings()), os.getpid()
+        return self._services
+
+    def perform_job(self, job, queue, *args, **kwargs):
+        with bound(self.app_services()):
+            return super().perform_job(job, queue, *args, **kwargs)
+
+
+class FailoverWorker(BindsServices, Worker):
     """Forking worker (training, analytics scans, maintenance) whose abandoned jobs are noticed in
     seconds, not minutes. It imports the job modules once at start, so every forked work horse inherits
     them instead of importing pandas, XGBoost and statsmodels again (about a second per job)."""
@@ -64,7 +71,9 @@ class FailoverWorker(Worker):
         ):
             from rq import Queue
 
-            Queue("default", connection=self.connection).enqueue("jobs.training.prune_logs", job_timeout=600)
+            Queue("default", connection=self.connection).enqueue(
+                "jobs.maintenance.prune_logs", job_timeout=600
+            )
         schedule_weather(self)
         schedule_publication(self.connection)
 
@@ -86,11 +95,10 @@ def schedule_weather(worker) -> bool:
     """Queue the hourly weather fetch unless the provider is `none` or a worker queued it this hour."""
     from rq import Queue
 
-    from jobs.context import services
     from jobs.weather import FETCH_EVERY_S
 
     try:
-        if "default" not in worker.queue_names() or services().settings.weather_provider == "none":
+        if "default" not in worker.queue_names() or worker.app_services().settings.weather_provider == "none":
             return False
         if not worker.connection.set(WEATHER_LOCK_KEY, worker.name, nx=True, ex=FETCH_EVERY_S):
             return False
@@ -116,7 +124,7 @@ def schedule_publication(connection, now=None) -> bool:
     return True
 
 
-class ForecastWorker(SimpleWorker):
+class ForecastWorker(BindsServices, SimpleWorker):
     """Non-forking worker for the forecast and publish queues: the model cache survives from one job to
     the next.
 
@@ -126,7 +134,11 @@ class ForecastWorker(SimpleWorker):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        warm_up()
+        preload_imports()
+        try:
+            self.app_services().object_store  # noqa: B018 - engine, session factory, object store client
+        except Exception:  # noqa: BLE001 - a missing setting shows in the first job's answer instead
+            pass
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
@@ -144,17 +156,6 @@ def preload_imports() -> None:
     from dashboard import analytics, forecasting  # noqa: F401
     from jobs import analytics as _analytics_jobs  # noqa: F401
     from jobs import training  # noqa: F401
-
-
-def warm_up() -> None:
-    from jobs.context import services
-
-    preload_imports()
-
-    try:
-        services()  # engine, session factory, object store client
-    except Exception:  # noqa: BLE001 - a missing setting shows in the first job's answer instead
-        pass
 
 
 # How `make worker` starts each kind (and the tests start the same): one place for the flags.

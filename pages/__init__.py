@@ -1,1 +1,16 @@
-"""Dash page layouts only (no callbacks: those live in callbacks/, one module per page)."""
+"""Dash page layouts, one module per page, each owning its path, permission, component ids, options and
+defaults (callbacks/ imports them from here). The pages are registered explicitly by `register_pages()`,
+so importing a page module has no side effect."""
+
+import dash
+
+from pages import admin, analytics, exports, forecasts, historical, login, overview, realtime
+
+PAGES = (overview, realtime, historical, forecasts, analytics, exports, admin, login)
+
+
+def register_pages() -> None:
+    """Put every page in Dash's registry (after the app exists); the navbar reads it (app.py)."""
+    for page in PAGES:
+        dash.register_page(page.__name__, path=page.PATH, name=page.NAME, order=page.ORDER, layout=page.layout,
+                           title=f"{page.NAME} - Aggregator", permission=page.PERMISSION)  # fmt: skip

@@ -1,24 +1,30 @@
 """Admin (admins only): users, houses and devices, API keys, model versions (list, activate) and jobs.
 
-The layout holds the forms and empty table containers; the tables are built by the callbacks in
-callbacks/admin.py, each of which re-checks the caller's role on the server.
+The layout holds the forms and empty table containers; the tables are built by callbacks/admin.py, each
+of which re-checks the caller's role on the server.
 """
 
-import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from callbacks.admin import TABS
-from callbacks.common import ALL, scope_options
-from dashboard.api.common import db
-from dashboard.schema import ROLES
-from dashboard.ui_auth import PAGE_ROLES, page_guard
+from dashboard.choices import ALL, scope_options
+from dashboard.context import db
+from dashboard.policy import ROLES
+from dashboard.ui_auth import page_guard
+from pages._components import field as _field
 
-dash.register_page(__name__, path="/admin", title="Admin - Aggregator")
+PATH, PERMISSION = "/admin", "page:admin"
+NAME, ORDER = "Admin", 6
 
-
-def _field(label: str, control, md: int) -> dbc.Col:
-    return dbc.Col([dbc.Label(label, html_for=control.id), control], md=md)
+TABS = {
+    "users": "Users",
+    "houses": "Houses and devices",
+    "keys": "API keys",
+    "models": "Models",
+    "jobs": "Jobs",
+}
+# the row buttons' pattern-matching id types (the callbacks build the rows; the index is the row's id)
+USER_TOGGLE, KEY_REVOKE, MODEL_ACTIVATE = "admin-user-active", "admin-key-revoke", "admin-model-activate"
 
 
 def _message(name: str) -> dbc.Alert:
@@ -126,7 +132,7 @@ def jobs_tab() -> html.Div:
     )
 
 
-@page_guard("/admin", PAGE_ROLES["/admin"])
+@page_guard(PATH, PERMISSION)
 def layout(scope, **_kwargs):
     session = db()
     content = {

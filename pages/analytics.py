@@ -5,16 +5,16 @@ The four analyses are tabs (dcc.Tabs mounts only the chosen one): the page draws
 at a time, and each tab's callback computes only while its tab is shown (docs/benchmarks.md, "UI").
 The all-houses background scan's progress sits above the tabs, as it feeds three of them."""
 
-import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from callbacks.analytics import HIDDEN, MAX_DAYS, POLL_MS, SECTIONS, default_range
-from callbacks.common import ALL, scope_options
-from dashboard.api.common import db, services
-from dashboard.ui_auth import PAGE_ROLES, page_guard
+from dashboard.choices import ALL, scope_options
+from dashboard.context import db, services
+from dashboard.ui_auth import page_guard
 
-dash.register_page(__name__, path="/analytics", title="Analytics - Aggregator")
+PATH, PERMISSION = "/analytics", "page:analytics"
+NAME, ORDER = "Analytics", 4
 
 GRAPH_CONFIG = {"displaylogo": False}
 TAB_STYLE = {"padding": "0.5rem 1rem"}
@@ -47,7 +47,7 @@ def _section(prefix: str, intro: str, below=None, above=None) -> html.Div:
     return html.Div(body, className="pt-3", id=f"analytics-{prefix}-card")
 
 
-@page_guard("/analytics", PAGE_ROLES["/analytics"])
+@page_guard(PATH, PERMISSION)
 def layout(scope, **_kwargs):
     timezone = services().settings.timezone
     first, last = default_range(timezone)

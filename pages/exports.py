@@ -1,16 +1,16 @@
 """Exports: summary statistics per day, week or month for the caller's scope, previewed and downloadable
 as CSV (the same columns and units as `GET /api/v1/exports/summary`). Callbacks: callbacks/exports.py."""
 
-import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from callbacks.common import ALL, scope_options
 from callbacks.exports import default_range
-from dashboard.api.common import db, services
-from dashboard.ui_auth import PAGE_ROLES, page_guard
+from dashboard.choices import ALL, scope_options
+from dashboard.context import db, services
+from dashboard.ui_auth import page_guard
 
-dash.register_page(__name__, path="/exports", title="Exports - Aggregator")
+PATH, PERMISSION = "/exports", "page:exports"
+NAME, ORDER = "Exports", 5
 
 PERIOD_OPTIONS = [
     {"label": "Daily", "value": "daily"},
@@ -23,7 +23,7 @@ def _field(label: str, control, md: int) -> dbc.Col:
     return dbc.Col([dbc.Label(label), control], md=md)
 
 
-@page_guard("/exports", PAGE_ROLES["/exports"])
+@page_guard(PATH, PERMISSION)
 def layout(scope, **_kwargs):
     timezone = services().settings.timezone
     first, last = default_range(timezone)

@@ -3,11 +3,9 @@ orange), product / horizon / model / strategy / scope controls, the active model
 and, for admins and analysts, a Train button whose job is polled with a progress bar.
 Callbacks: callbacks/forecasts.py."""
 
-import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from callbacks.common import ALL, scope_options
 from callbacks.forecasts import (
     DEFAULT_HORIZON,
     DEFAULT_MODEL,
@@ -21,11 +19,13 @@ from callbacks.forecasts import (
     TARGETS,
     initial_view,
 )
-from dashboard.api.common import db, services
+from dashboard.choices import ALL, scope_options
+from dashboard.context import db, services
 from dashboard.policy import allowed
-from dashboard.ui_auth import PAGE_ROLES, page_guard
+from dashboard.ui_auth import page_guard
 
-dash.register_page(__name__, path="/forecasts", title="Forecasts - Aggregator")
+PATH, PERMISSION = "/forecasts", "page:forecasts"
+NAME, ORDER = "Forecasts", 3
 
 GRAPH_CONFIG = {"displaylogo": False}
 
@@ -98,7 +98,7 @@ def _training_panel() -> html.Div:
     )
 
 
-@page_guard("/forecasts", PAGE_ROLES["/forecasts"])
+@page_guard(PATH, PERMISSION)
 def layout(scope, **_kwargs):
     options = scope_options(db(), scope, communities=True)
     choice = _default_choice(options, scope)

@@ -2,17 +2,17 @@
 7 days or a custom range of local days, with summary panels (totals, averages, maxima, net balance,
 data coverage). Callbacks: callbacks/historical.py."""
 
-import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from callbacks.charts import empty_figure
-from callbacks.common import ALL, scope_options
 from callbacks.historical import BARS_AUTO, RANGE_24H, RANGE_OPTIONS, bars_options, default_custom_range
-from dashboard.api.common import db, services
-from dashboard.ui_auth import PAGE_ROLES, page_guard
+from dashboard.choices import ALL, scope_options
+from dashboard.context import db, services
+from dashboard.ui_auth import page_guard
 
-dash.register_page(__name__, path="/historical", title="Historical - Aggregator")
+PATH, PERMISSION = "/historical", "page:historical"
+NAME, ORDER = "Historical", 2
 
 GRAPH_CONFIG = {"displaylogo": False}
 
@@ -30,7 +30,7 @@ def _graph(graph_id: str) -> dbc.Col:
     )
 
 
-@page_guard("/historical", PAGE_ROLES["/historical"])
+@page_guard(PATH, PERMISSION)
 def layout(scope, **_kwargs):
     timezone = services().settings.timezone
     first, last = default_custom_range(timezone)

@@ -1,10 +1,9 @@
 """Login page: a plain HTML form posting to /auth/login, which sets HTTP-only JWT cookies."""
 
-import dash
 import dash_bootstrap_components as dbc
 from dash import html
 
-dash.register_page(__name__, path="/login", title="Log in - Aggregator")
+PATH, NAME, ORDER, PERMISSION = "/login", "Log in", 99, None  # open to everyone; not in the navbar
 
 ERRORS = {
     "401": "Wrong username or password.",

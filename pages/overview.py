@@ -1,13 +1,13 @@
 """Overview: demand, production and net balance of the caller's scope (now, today, last 24 h), the user
 distribution and the last 24 hours as a small chart. Callbacks: callbacks/overview.py."""
 
-import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.ui_auth import PAGE_ROLES, page_guard
+from dashboard.ui_auth import page_guard
 
-dash.register_page(__name__, path="/", title="Overview - Aggregator")
+PATH, PERMISSION = "/", "page:overview"
+NAME, ORDER = "Overview", 0
 
 REFRESH_MS = 30_000
 
@@ -61,7 +61,7 @@ def _count_card(title: str, value_id: str, hint: str) -> dbc.Col:
     )
 
 
-@page_guard("/", PAGE_ROLES["/"])
+@page_guard(PATH, PERMISSION)
 def layout(scope, **_kwargs):
     who = "all houses" if scope.all_houses else f"{len(scope.house_ids)} house(s)"
     return html.Div(

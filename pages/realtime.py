@@ -1,16 +1,16 @@
 """Real-Time: live consumption and production (kW) of the chosen scope, the latest voltage and power factor,
 the last reading's time and a warning when the devices go silent. Callbacks: callbacks/realtime.py."""
 
-import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from callbacks.common import ALL, scope_options
 from callbacks.realtime import DEFAULT_WINDOW, POLL_MS, WINDOW_OPTIONS
-from dashboard.api.common import db
-from dashboard.ui_auth import PAGE_ROLES, page_guard
+from dashboard.choices import ALL, scope_options
+from dashboard.context import db
+from dashboard.ui_auth import page_guard
 
-dash.register_page(__name__, path="/real-time", title="Real-Time - Aggregator")
+PATH, PERMISSION = "/real-time", "page:real-time"
+NAME, ORDER = "Real-Time", 1
 
 
 def _stat(title: str, value_id: str, unit: str, md: int = 3) -> dbc.Col:
@@ -27,7 +27,7 @@ def _stat(title: str, value_id: str, unit: str, md: int = 3) -> dbc.Col:
     )
 
 
-@page_guard("/real-time", PAGE_ROLES["/real-time"])
+@page_guard(PATH, PERMISSION)
 def layout(scope, **_kwargs):
     controls = dbc.Row(
         [

@@ -4,7 +4,7 @@ Times, in-process on PostgreSQL (`aggbench_ui`: 200 demo houses x 365 days, seed
 the reads that every all-houses view makes: `queries.energy_series` at the resolutions the pages pick
 (24 h hourly, 7 d hourly, 30 d of 15 minutes, 365 d daily) and `exports.summary` (30 local days,
 daily), once through the fleet's rows ('all', 0) as the app reads them, and once summing every house's
-and park's rows as before migration 0003 (the same SQL with `_entity_filter`). Checks that both give the
+and park's rows as before migration 0003 (the same SQL with `scope_filter`). Checks that both give the
 same numbers, then prints p50/p95 per read (`--repeats` runs after one warm-up each).
 
     .venv/bin/python scripts/bench_fleet.py [--database aggbench_ui] [--repeats 20]

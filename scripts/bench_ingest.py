@@ -133,7 +133,8 @@ def main() -> None:
     migrate(engine)
     factory = make_session_factory(engine)
 
-    from dashboard.auth import create_user, utcnow
+    from dashboard.auth import create_user
+    from dashboard.clock import utcnow
     from dashboard.schema import Device, House
 
     with factory() as s:

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from flask_jwt_extended import create_access_token
 
-from dashboard.auth import create_api_key, create_user, utcnow
+from dashboard.auth import create_api_key, create_user
+from dashboard.clock import utcnow
 from dashboard.schema import PV, Community, Device, House, PVPark
 
 PASSWORD = "correct-horse-battery"

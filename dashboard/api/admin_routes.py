@@ -6,10 +6,11 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
 from dashboard import auth
-from dashboard.api.common import db, int_param, json_body, requires
+from dashboard.api.common import int_param, json_body, requires
 from dashboard.api.openapi import responds
 from dashboard.auth import create_api_key
-from dashboard.queries import iso_utc
+from dashboard.clock import iso_utc
+from dashboard.context import db
 from dashboard.schema import ApiAccessLog, ApiKey
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1")

@@ -12,7 +12,8 @@ import math
 from flask import Blueprint, jsonify, request
 
 from dashboard import analytics
-from dashboard.api.common import current_scope, db, int_param, requires, services, time_param
+from dashboard.api.common import current_scope, int_param, requires, time_param
+from dashboard.context import db, services
 from dashboard.errors import ValidationFailed
 
 bp = Blueprint("analytics", __name__, url_prefix="/api/v1/analytics")

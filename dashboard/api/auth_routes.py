@@ -19,8 +19,9 @@ from flask_jwt_extended import (
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 
-from dashboard.api.common import current_scope, db, json_body, public, requires, services
+from dashboard.api.common import current_scope, json_body, public, requires
 from dashboard.auth import authenticate, revoke_token
+from dashboard.context import db, services
 from dashboard.errors import DomainError, Unauthorized, ValidationFailed
 from dashboard.schema import User
 

@@ -1,43 +1,21 @@
-"""What every API route shares: the caller's scope and permission check, the request's database
-session, parameter parsing, and the route metadata the OpenAPI document is built from."""
+"""What every API route shares: the caller's scope and permission check, parameter parsing, and the route
+metadata the OpenAPI document is built from. (The request's services and session: dashboard/context.py.)"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, g, request
-from sqlalchemy.orm import Session
+from flask import request
 
 from dashboard.auth import resolve_scope
-from dashboard.config import Settings
+from dashboard.context import db
 from dashboard.errors import Forbidden, Unauthorized, ValidationFailed
 from dashboard.policy import allowed
 from dashboard.readings import parse_timestamp
 from dashboard.scope import Scope
-
-
-@dataclass
-class Services:
-    """The process's long-lived objects, hung on `app.extensions["aggregator"]`."""
-
-    settings: Settings
-    engine: Any
-    session_factory: Any
-
-
-def services() -> Services:
-    return current_app.extensions["aggregator"]
-
-
-def db() -> Session:
-    """The request's session, opened on first use and closed at teardown (see api/__init__.py)."""
-    if "db" not in g:
-        g.db = services().session_factory()
-    return g.db
 
 
 def current_scope() -> Scope:
@@ -88,13 +66,6 @@ def json_body() -> dict:
             details=[{"field": "body", "message": "send a JSON object with Content-Type: application/json"}]
         )
     return data
-
-
-def param(name: str, source: dict | None = None) -> Any:
-    """A parameter from the JSON body when given, else the query string."""
-    if source is not None and name in source:
-        return source[name]
-    return request.args.get(name)
 
 
 def time_param(name: str, required: bool = True) -> datetime | None:

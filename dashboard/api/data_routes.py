@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from dashboard.api.common import current_scope, db, int_param, json_body, requires, services, time_param
+from dashboard.api.common import current_scope, int_param, json_body, requires, time_param
+from dashboard.clock import iso_utc
+from dashboard.context import db, services
 from dashboard.errors import ValidationFailed
 from dashboard.ingest import ingest_readings
-from dashboard.queries import energy_series, iso_utc, raw_measurements, whole_buckets
+from dashboard.queries import energy_series, raw_measurements, whole_buckets
 from dashboard.readings import validate_batch
 
 bp = Blueprint("data", __name__, url_prefix="/api/v1")

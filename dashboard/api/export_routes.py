@@ -6,18 +6,16 @@ writes the rows out.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from datetime import UTC
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, jsonify, request
 
-from dashboard.api.common import current_scope, db, int_param, requires, services, time_param
+from dashboard.api.common import current_scope, int_param, requires, time_param
+from dashboard.clock import iso_utc
+from dashboard.context import db, services
 from dashboard.errors import ValidationFailed
-from dashboard.exports import Summary, summary
-from dashboard.queries import iso_utc
+from dashboard.exports import csv_lines, summary
 
 bp = Blueprint("exports", __name__, url_prefix="/api/v1/exports")
 
@@ -31,21 +29,6 @@ def bool_param(name: str) -> bool:
     if raw in FALSE:
         return False
     raise ValidationFailed(details=[{"field": name, "message": "true or false"}])
-
-
-def _cell(value) -> str:
-    return "" if value is None else str(value)
-
-
-def csv_lines(result: Summary) -> Iterator[str]:
-    """The CSV one line at a time, so a long export starts arriving at once."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    for values in [result.columns, *([_cell(row[c]) for c in result.columns] for row in result.rows)]:
-        writer.writerow(values)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
 
 
 @bp.get("/summary")

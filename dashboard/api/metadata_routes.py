@@ -16,13 +16,16 @@ from flask import Blueprint, jsonify
 from sqlalchemy import false, select, true
 from sqlalchemy.exc import IntegrityError
 
-from dashboard.api.common import current_scope, db, json_body, requires
+from dashboard.api.common import current_scope, json_body, requires
 from dashboard.api.openapi import responds
-from dashboard.auth import create_user, hash_password, utcnow
+from dashboard.auth import create_user, hash_password
+from dashboard.clock import utcnow
+from dashboard.config import check_country, check_latitude, check_longitude, check_timezone
+from dashboard.context import db
 from dashboard.errors import Conflict, NotFound, ValidationFailed
-from dashboard.places import check_country, check_latitude, check_longitude, check_timezone
+from dashboard.policy import ROLES
 from dashboard.rollups import delete_rollups_of, subtract_from_fleet
-from dashboard.schema import DEVICE_KINDS, DIRECTIONS, PV, ROLES, Community, Device, House, PVPark, User
+from dashboard.schema import DEVICE_KINDS, DIRECTIONS, PV, Community, Device, House, PVPark, User
 from dashboard.scope import Scope
 
 bp = Blueprint("metadata", __name__, url_prefix="/api/v1")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from dashboard.api.common import db, json_body, requires, services
+from dashboard.api.common import json_body, requires
+from dashboard.context import db, services
 from dashboard.errors import ValidationFailed
 from dashboard.weather.observations import validate_coordinates, validate_observations
 from dashboard.weather.store import store_observations

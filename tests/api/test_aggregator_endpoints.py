@@ -229,10 +229,9 @@ def forecast_runs(factory) -> int:
 
 def test_an_issued_forecast_is_answered_from_the_cache_and_equals_a_fresh_one(app, client, demo, factory):
     from dashboard import forecasting
-    from dashboard.forecast_cache import forecast_cache
     from dashboard.scope import system_scope
 
-    cache = forecast_cache(app.server.extensions["aggregator"].settings)  # in-process: no REDIS_URL here
+    cache = app.server.extensions["aggregator"].cache  # in-process: no REDIS_URL here
     train, path = (
         "/aggregator/consumption/train/next-24-hours",
         "/aggregator/consumption/forecast/next-24-hours",

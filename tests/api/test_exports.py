@@ -131,7 +131,7 @@ def test_the_embedded_databases_python_grouping_equals_the_postgresql_one(factor
     bounds = (days[0].start, days[-1].end)
     per_house = rows == "per_house"
     with factory() as s:
-        where = exports._entity_filter(s, Scope(role="admin"), None, None)
+        where = exports.scope_filter(s, Scope(role="admin"), None, None)
         if per_house:
             where = and_(where, EnergyRollup.entity_kind == "house")
         if rows == "fleet":
@@ -148,7 +148,7 @@ def test_the_fleet_peaks_equal_the_peaks_of_the_summed_houses_and_parks(factory,
     bounds = (days[0].start, days[-1].end)
     with factory() as s:
         fleet = exports._peaks_postgres(s, exports.fleet_rows(), False, *bounds, TZ)
-        summed = exports._peaks_postgres(s, exports._entity_filter(s, Scope(role="admin"), None, None), False,
+        summed = exports._peaks_postgres(s, exports.scope_filter(s, Scope(role="admin"), None, None), False,
                                          *bounds, TZ)  # fmt: skip
     normal = lambda rows: sorted((d, round(w, 6)) for _e, d, w in rows)  # noqa: E731
     assert normal(fleet) == normal(summed) and len(fleet) == len(days)

@@ -147,8 +147,8 @@ def test_access_log_records_who_called_what(client, world):
 def test_access_log_rows_past_retention_are_pruned(client, world, factory):
     from datetime import timedelta
 
-    from dashboard.api import prune_access_log
-    from dashboard.auth import utcnow
+    from dashboard.clock import utcnow
+    from dashboard.maintenance import prune_access_log
     from dashboard.schema import ApiAccessLog
 
     with factory() as s:

@@ -9,7 +9,7 @@ import re
 import pytest
 from sqlalchemy import func, select, text
 
-from dashboard.auth import utcnow
+from dashboard.clock import utcnow
 from dashboard.schema import PV, Base, Device, EnergyRollup, House, Measurement, PVPark, User
 from tests.conftest import truncate_all
 from tests.factories import build_world

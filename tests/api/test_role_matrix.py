@@ -22,7 +22,8 @@ from flask import Flask
 from flask_jwt_extended import create_access_token
 from sqlalchemy import select
 
-from dashboard.auth import create_api_key, utcnow
+from dashboard.auth import create_api_key
+from dashboard.clock import utcnow
 from dashboard.policy import ROLE_MATRIX
 from dashboard.schema import PV, Community, Device, House, PVPark, User
 from tests.conftest import truncate_all

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from flask import jsonify
 
-from dashboard.auth import utcnow
+from dashboard.clock import utcnow
 from dashboard.schema import ModelVersion
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from dashboard import forecasting
 from dashboard.crypto import decrypt
 from dashboard.errors import ValidationFailed
+from dashboard.maintenance import prune_run_log
 from dashboard.model_store import ModelStore, ModelUnavailable
 from dashboard.schema import ModelVersion
 from dashboard.scope import Scope, system_scope
@@ -121,13 +122,13 @@ def test_run_log_is_pruned_after_90_days(app, factory):
     import time
     from datetime import timedelta
 
-    from dashboard.auth import utcnow
+    from dashboard.clock import utcnow
     from dashboard.schema import ModelRun
 
     with factory() as s:
         forecasting.log_run(s, "train", system_scope(), {"a": 1}, time.perf_counter(), "ok")
         s.add(ModelRun(kind="forecast", at=utcnow() - timedelta(days=91), parameters_json="{}", outcome="ok"))
         s.commit()
-        assert forecasting.prune_run_log(s) == 1
+        assert prune_run_log(s) == 1
         s.commit()
         assert [r.kind for r in s.scalars(select(ModelRun))] == ["train"]

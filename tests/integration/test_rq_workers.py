@@ -238,7 +238,7 @@ def test_forecast_workers_publish_every_active_model_once_per_origin(
     from rq.registry import FinishedJobRegistry
 
     from dashboard import forecasting
-    from dashboard.forecast_cache import PREFIX, forecast_cache
+    from dashboard.forecast_cache import PREFIX
     from jobs.worker import PUBLISH_KEY, schedule_publication
 
     end = pd.Timestamp.now(tz="UTC").floor("15min").to_pydatetime()
@@ -276,7 +276,7 @@ def test_forecast_workers_publish_every_active_model_once_per_origin(
 
     scope = system_scope()
     task = forecasting.resolve_task(scope, "consumption", "next-24-hours", {})
-    cache = forecast_cache(rq_app.server.extensions["aggregator"].settings)
+    cache = rq_app.server.extensions["aggregator"].cache
     with factory() as s:
         answer = forecasting.cached_forecast(s, cache, scope, task)
     assert answer is not None and answer["version"] == version and len(answer["forecast"]) == 24
@@ -293,7 +293,7 @@ def test_training_workers_prune_logs_once_a_day(app, factory, workers, redis, re
     from rq.job import Job
     from rq.registry import FinishedJobRegistry
 
-    from dashboard.auth import utcnow
+    from dashboard.clock import utcnow
     from dashboard.schema import ModelRun
     from jobs.worker import PRUNE_LOCK_KEY
 
@@ -311,7 +311,7 @@ def test_training_workers_prune_logs_once_a_day(app, factory, workers, redis, re
         time.sleep(0.2)
     time.sleep(3)  # both workers have run maintenance by now; only one may have enqueued the prune
     jobs = [Job.fetch(j, connection=redis) for j in registry.get_job_ids()]
-    assert [j.func_name for j in jobs] == ["jobs.training.prune_logs"]
+    assert [j.func_name for j in jobs] == ["jobs.maintenance.prune_logs"]
     assert jobs[0].return_value()["model_runs"] == 1
     assert redis.ttl(PRUNE_LOCK_KEY) > 23 * 3600  # the next one in a day
     with factory() as s:

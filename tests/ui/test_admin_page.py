@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from callbacks.admin import JOB_LIMIT, KEY_REVOKE, MODEL_ACTIVATE, NOT_ALLOWED, USER_TOGGLE
-from dashboard.auth import utcnow
+from dashboard.clock import utcnow
 from dashboard.schema import ApiKey, ModelRun, ModelVersion, User
 from tests.factories import PASSWORD
 from tests.ui.test_callback_guard import cookie_login, router_payload

@@ -22,18 +22,15 @@ from callbacks.analytics import (
     MAX_DAYS,
     NO_SCAN,
     SCAN_NOT_RUNNING,
-    SCAN_PREFIX,
     Request,
     default_range,
-    scan_digest,
 )
 from callbacks.common import local_days_range
 from dashboard import analytics
 from dashboard.auth import create_user, hash_password, user_scope
-from dashboard.jobqueue import job_queue_from_settings
 from dashboard.schema import Device, House, InjectedAnomaly, Measurement, User
 from dashboard.seed import seed_demo
-from jobs import context as jobs_context
+from jobs.analytics import SCAN_PREFIX, scan_digest
 from tests.api.test_analytics_scoped import CONSUMPTION_KINDS, overlaps
 from tests.factories import PASSWORD
 from tests.ui.test_callback_guard import component, cookie_login, router_payload
@@ -509,7 +506,9 @@ def test_a_section_computes_only_on_its_tab_and_once_per_request(analytics_ui, w
     assert body["analytics-anomaly-message"]["color"] == "danger"
 
 
-def test_the_scan_runs_for_its_three_tabs_and_a_tab_change_does_not_start_it_again(analytics_ui, factory):
+def test_the_scan_runs_for_its_three_tabs_and_a_tab_change_does_not_start_it_again(
+    analytics_ui, app, factory
+):
     ui = analytics_ui
     client, start, end = ui["client"], ui["start"], ui["end"]
     csrf = cookie_login(client, "analyst")
@@ -525,9 +524,7 @@ def test_the_scan_runs_for_its_three_tabs_and_a_tab_change_does_not_start_it_aga
     assert store == {"job": job["job"], "done": True}  # the same scan, reused
     shown = done["analytics-anomaly-shown"]["data"]
     # later tab changes: the finished scan is reported on, not queued again, and not drawn again
-    from callbacks import analytics as page
-
-    page._recent_scans.clear()  # as on the other web worker: a new scan would get a new id
+    app.server.extensions["aggregator"].cache.clear()  # the reuse map lost: a new scan would get a new id
     for tab in ("voltage", "pf", "anomaly"):
         body = section(client, csrf, "anomaly", "all", start, end, job=store, tab=tab, shown=shown)
         assert "analytics-anomaly-job" not in body and "analytics-anomaly-graph" not in body
@@ -678,14 +675,12 @@ def test_listed_anomalies_score_against_the_injected_ground_truth(demo_ui, clien
 
 
 @pytest.fixture(autouse=True)
-def no_reused_scans():
+def no_reused_scans(app):
     """Each test queues its own scans (the page reuses one per user, scope and range for minutes, and the
     test database is refilled between tests with the same user ids)."""
-    from callbacks import analytics as page
-
-    page._recent_scans.clear()
+    app.server.extensions["aggregator"].cache.clear()
     yield
-    page._recent_scans.clear()
+    app.server.extensions["aggregator"].cache.clear()
 
 
 def scope_of(factory, username: str):
@@ -734,12 +729,10 @@ def test_a_forged_or_foreign_scan_id_shows_nothing(analytics_ui, app, factory, w
 
     # a job the analyst's parameters started, under an id made up with the admin's prefix and digest:
     # the id passes, the result's owner does not
-    settings = app.server.extensions["aggregator"].settings
-    jobs_context.configure(settings)
-    queue = job_queue_from_settings(settings)
+    queue = app.server.extensions["aggregator"].job_queue
     theirs = scan_request(factory, "analyst", ui)
     disguised = f"{SCAN_PREFIX}{mine.scope.user_id}-{scan_digest(mine)}-{uuid.uuid4().hex}"
-    queue.enqueue("jobs.analytics.anomaly_scan", theirs.scope.user_id, jobs_context.scope_fields(theirs.scope),
+    queue.enqueue("jobs.analytics.anomaly_scan", theirs.scope.user_id, theirs.scope.to_fields(),
                   theirs.start.isoformat(), theirs.end.isoformat(), theirs.timezone, job_id=disguised)  # fmt: skip
     assert queue.wait(disguised, 30).status == "finished"
     shows_nothing(poll(client, admin, "all", start, end, {"job": disguised}))
@@ -786,11 +779,9 @@ def test_a_scan_is_reused_for_the_same_request_and_follows_a_new_range(analytics
 
 def test_the_scan_job_reports_progress_and_answers_what_the_service_does(analytics_ui, app, factory):
     ui = analytics_ui
-    settings = app.server.extensions["aggregator"].settings
-    jobs_context.configure(settings)
-    queue = job_queue_from_settings(settings)
+    queue = app.server.extensions["aggregator"].job_queue
     req = scan_request(factory, "analyst", ui)
-    job = queue.enqueue("jobs.analytics.anomaly_scan", req.scope.user_id, jobs_context.scope_fields(req.scope),
+    job = queue.enqueue("jobs.analytics.anomaly_scan", req.scope.user_id, req.scope.to_fields(),
                         req.start.isoformat(), req.end.isoformat(), req.timezone)  # fmt: skip
     status = queue.wait(job, 30)
     assert status.status == "finished", status.error
@@ -882,12 +873,10 @@ def test_voltage_and_power_factor_of_several_houses_wait_for_the_scan_and_refuse
     admin = cookie_login(client, "admin")
     mine = scan_request(factory, "admin", ui)
     unknown = f"{SCAN_PREFIX}{mine.scope.user_id}-{scan_digest(mine)}-{uuid.uuid4().hex}"
-    settings = app.server.extensions["aggregator"].settings
-    jobs_context.configure(settings)
-    queue = job_queue_from_settings(settings)
+    queue = app.server.extensions["aggregator"].job_queue
     theirs = scan_request(factory, "analyst", ui)
     disguised = f"{SCAN_PREFIX}{mine.scope.user_id}-{scan_digest(mine)}-{uuid.uuid4().hex}"
-    queue.enqueue("jobs.analytics.anomaly_scan", theirs.scope.user_id, jobs_context.scope_fields(theirs.scope),
+    queue.enqueue("jobs.analytics.anomaly_scan", theirs.scope.user_id, theirs.scope.to_fields(),
                   theirs.start.isoformat(), theirs.end.isoformat(), theirs.timezone, job_id=disguised)  # fmt: skip
     assert queue.wait(disguised, 30).status == "finished"
     forged = [store, {"job": unknown, "done": True}, {"job": disguised, "done": True}, {"job": 5, "done": True},
@@ -966,7 +955,7 @@ def test_a_consumers_two_houses_go_through_the_scan_and_hold_only_theirs(
         assert "House B" not in text
         assert "Stuck" not in text and '"name":"Interruption"' not in text
     # the job's own result holds their houses only
-    queue = job_queue_from_settings(app.server.extensions["aggregator"].settings)
+    queue = app.server.extensions["aggregator"].job_queue
     result = queue.status(store["job"]).result
     seen = {e["house_id"] for e in result["voltage"]["summary"]} | {
         d["house_id"] for d in result["power_factor"]

@@ -13,7 +13,7 @@ import requests
 from sqlalchemy import create_engine, delete, select
 from sqlalchemy.orm import Session
 
-from dashboard.auth import utcnow
+from dashboard.clock import utcnow
 from dashboard.schema import ModelRun, ModelVersion
 from tests.ui.browser_helpers import shot
 

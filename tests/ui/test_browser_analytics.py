@@ -17,7 +17,7 @@ import requests
 from sqlalchemy import create_engine, select
 
 from callbacks.analytics import ANOMALY_KINDS
-from callbacks.charts import to_local
+from dashboard.clock import to_local
 from dashboard.schema import House, InjectedAnomaly
 from tests.factories import PASSWORD
 from tests.ui.browser_helpers import graph_traces, shot, wait_for_traces

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.ui_auth import PAGE_ROLES
+from dashboard.policy import allowed
 from tests.ui.browser_helpers import shot
 
 pytestmark = pytest.mark.browser
@@ -20,11 +20,11 @@ def test_navigation_and_every_page_per_role(open_as, username):
     page = open_as(username)
     for path, name in PAGES.items():
         visible = page.locator(f"#nav-{name}").count() > 0
-        assert visible == (role in PAGE_ROLES[path]), (path, role)
+        assert visible == allowed(f"page:{name}", role), (path, role)
     for path, name in PAGES.items():
         page.goto(path)
         page.wait_for_selector("#_pages_content > *")
-        if role in PAGE_ROLES[path]:
+        if allowed(f"page:{name}", role):
             page.wait_for_selector("#forbidden", state="detached")
             page.wait_for_load_state("networkidle")
             shot(page, f"page-{name}-{username}")

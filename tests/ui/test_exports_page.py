@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from callbacks.exports import cell_text, default_range
 from dashboard.auth import user_scope
-from dashboard.exports import COLUMNS, _local_midnight, summary
+from dashboard.clock import local_midnight_utc
+from dashboard.exports import COLUMNS, summary
 from dashboard.schema import User
 from tests.ui.test_callback_guard import cookie_login, router_payload
 
@@ -94,8 +95,8 @@ def service_rows(app, factory, username, start, end, period="daily", house_id=No
     """The export service called directly for the same local days, as the API would."""
     settings = app.server.extensions["aggregator"].settings
     zone = ZoneInfo(settings.timezone)
-    lo = _local_midnight(datetime.fromisoformat(start).date(), zone)
-    hi = _local_midnight(datetime.fromisoformat(end).date() + timedelta(days=1), zone)
+    lo = local_midnight_utc(datetime.fromisoformat(start).date(), zone)
+    hi = local_midnight_utc(datetime.fromisoformat(end).date() + timedelta(days=1), zone)
     with factory() as s:
         scope = user_scope(s, s.scalar(select(User).where(User.username == username)))
         result = summary(s, scope, period, lo, hi, settings.timezone, settings.secret_key, house_id=house_id)

@@ -17,11 +17,9 @@ from sqlalchemy import func, select
 from callbacks.charts import BAND_ORANGE, BAND_ORANGE_LINE, FORECAST_RED, HISTORY_BLUE
 from callbacks.forecasts import NO_MODEL, TRAIN_REFUSED, UNKNOWN_JOB
 from dashboard.auth import user_scope
-from dashboard.jobqueue import job_queue_from_settings
 from dashboard.queries import energy_series
 from dashboard.schema import ModelRun, ModelVersion, User
 from dashboard.scope import Scope
-from jobs.context import scope_fields
 from tests.ui.test_callback_guard import component, cookie_login, router_payload
 
 DAYS = 16  # the forecasters need 15 days of history
@@ -165,7 +163,8 @@ def forecasts_ui(client, world, app):
     assert r.status_code == 200, r.get_data(as_text=True)[:500]
     assert client.get("/").status_code == 200
     settings = app.server.extensions["aggregator"].settings
-    return {"client": client, "timezone": settings.timezone, "settings": settings}
+    return {"client": client, "timezone": settings.timezone, "settings": settings,
+            "services": app.server.extensions["aggregator"]}  # fmt: skip
 
 
 def service_history(factory, username, resolution, start, end, **kwargs) -> list[dict]:
@@ -310,7 +309,7 @@ def test_consumer_forging_house_b_or_the_community_gets_no_data(forecasts_ui, wo
 
 def test_consumer_cannot_train_even_with_a_forged_click(forecasts_ui, factory, world):
     client = forecasts_ui["client"]
-    queue = job_queue_from_settings(forecasts_ui["settings"])
+    queue = forecasts_ui["services"].job_queue
     before = len(queue.jobs)
     csrf = cookie_login(client, "consumer")
     for choice in ("all", str(world.house1), str(world.house2)):
@@ -334,8 +333,8 @@ def test_poll_rechecks_the_job_on_the_server(forecasts_ui, world):
         assert body["forecasts-poll"]["disabled"] is True and "forecasts-trained" not in body
 
     # a real job that is not a training (a forecast, which fails for want of a model) is not shown as one
-    queue = job_queue_from_settings(forecasts_ui["settings"])
-    admin = scope_fields(Scope(role="admin", user_id=world.users["admin"], username="admin"))
+    queue = forecasts_ui["services"].job_queue
+    admin = Scope(role="admin", user_id=world.users["admin"], username="admin").to_fields()
     job_id = queue.enqueue(
         "jobs.forecasting.forecast", "consumption", "next-24-hours", {}, admin, queue="forecast"
     )
@@ -450,8 +449,6 @@ def test_layout_draws_the_default_view_once_its_forecasts_are_issued(forecasts_u
     """A fresh tab's layout carries the default view (next 24 hours, XGBoost, direct) when nothing needs a
     forecast job, so the page needs no render round trip; when one does, the layout leaves the charts to the
     render callback and its kick interval fires it once. The view is the cookie's scope, as in the callback."""
-    from dashboard.forecast_cache import forecast_cache
-
     client, house_a = forecasts_ui["client"], world.house1
     consumer = cookie_login(client, "consumer")
 
@@ -476,7 +473,7 @@ def test_layout_draws_the_default_view_once_its_forecasts_are_issued(forecasts_u
             headers=world.headers["admin"],
         )
         assert r.status_code == 200, r.get_data(as_text=True)[:300]
-    forecast_cache(forecasts_ui["settings"]).clear()  # no forecast issued for the new versions yet
+    forecasts_ui["services"].cache.clear()  # no forecast issued for the new versions yet
 
     page = layout()  # a forecast job is needed: no charts in the layout, the callback is kicked instead
     assert "figure" not in component(page, "forecasts-consumption-graph")

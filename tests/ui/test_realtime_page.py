@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from callbacks.realtime import MAX_SILENT_ROWS, ScopeDevice, silent_table, x_label
+from callbacks.realtime import MAX_SILENT_ROWS, silent_table, x_label
+from dashboard.live import ScopeDevice
 from dashboard.rollups import DeviceInfo
 from tests.ui.test_callback_guard import cookie_login, router_payload
 

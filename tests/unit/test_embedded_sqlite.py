@@ -1,6 +1,7 @@
 """The embedded default (SQLite file in DATA_DIR) runs the same code paths as PostgreSQL."""
 
-from dashboard.auth import create_user, utcnow
+from dashboard.auth import create_user
+from dashboard.clock import utcnow
 from dashboard.schema import Device, House
 
 

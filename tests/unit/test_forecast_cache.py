@@ -1,4 +1,5 @@
-"""The forecast cache's keys, lifetimes and in-process table (dashboard/forecast_cache.py)."""
+"""The forecast cache's keys and lifetimes (dashboard/forecast_cache.py) and the in-process TTL table
+(dashboard/ttl_cache.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import pandas as pd
 
 from dashboard.forecast_cache import (
     SETTLE_S,
-    MemoryForecastCache,
     cache_key,
     data_view,
     is_settled,
@@ -17,6 +17,7 @@ from dashboard.forecast_cache import (
 )
 from dashboard.model_store import Slot
 from dashboard.scope import Scope
+from dashboard.ttl_cache import MemoryCache
 
 ORIGIN = pd.Timestamp("2026-11-25 16:00", tz="UTC")
 HOUR = pd.Timedelta(hours=1)
@@ -65,7 +66,7 @@ def test_a_forecast_is_settled_once_late_readings_had_time_to_arrive():
 
 
 def test_memory_cache_expires_copies_and_stays_bounded():
-    cache = MemoryForecastCache(entries=3)
+    cache = MemoryCache(entries=3)
     value = {"answer": {"version": "v1", "forecast": [{"timestamp": "t", "forecasted_energy_usage": 1.0}]}}
     cache.put("a", value, ttl=60)
     got = cache.get("a")
@@ -89,31 +90,36 @@ def test_the_publisher_issues_each_active_models_forecast_once(sqlite_app):
     """Embedded defaults (SQLite, a folder store, the in-process cache): `publish_forecasts` issues the
     current forecast of an active version, finds it cached the next time, and skips inactive ones."""
     from dashboard import forecasting
-    from dashboard.forecast_cache import forecast_cache
+    from dashboard.context import bound
     from dashboard.scope import system_scope
     from dashboard.seed import seed_demo
-    from jobs import context
     from jobs.forecasting import publish_forecasts
 
     svc = sqlite_app.server.extensions["aggregator"]
-    context.configure(svc.settings)
     end = pd.Timestamp.now(tz="UTC").floor("15min").to_pydatetime()
     seed_demo(svc.session_factory, "Europe/Athens", houses=2, days=21, end=end, progress=False)
-    scope, store = system_scope(), context.services().store
+    scope, store = system_scope(), svc.model_store
     task = forecasting.resolve_task(scope, "consumption", "next-24-hours", {})
     with svc.session_factory() as s:
         first, _, _ = forecasting.train(s, store, scope, task)
         second, version, _ = forecasting.train(s, store, scope, task)  # the active one; `first` is not
         s.commit()
 
-    cache = forecast_cache(svc.settings)
-    assert publish_forecasts([first, second, 10**6]) == {"issued": 1, "cached": 0, "skipped": 2, "failed": 0}
+    cache = svc.cache
+    with bound(svc):  # as the in-process queue runs the publisher's jobs
+        assert publish_forecasts([first, second, 10**6]) == {
+            "issued": 1,
+            "cached": 0,
+            "skipped": 2,
+            "failed": 0,
+        }
     with svc.session_factory() as s:
         answer = forecasting.cached_forecast(s, cache, scope, task)
         assert answer is not None and answer["version"] == version and len(answer["forecast"]) == 24
         _, frame = forecasting.forecast(s, store, scope, task)  # what a forecast job would answer now
     assert answer["forecast"] == forecasting.forecast_rows(frame)
-    again = publish_forecasts([second])
+    with bound(svc):
+        again = publish_forecasts([second])
     # settled answers are kept; one computed in the first SETTLE_S of its origin is computed again
     assert again == ({"issued": 0, "cached": 1, "skipped": 0, "failed": 0} if is_settled(task.origin())
                      else {"issued": 1, "cached": 0, "skipped": 0, "failed": 0})  # fmt: skip

@@ -1,4 +1,5 @@
-"""What `python app.py` does around the app: first-start demo seeding, the simulator and maintenance.
+"""Embedded mode, what `python app.py` runs around the app: first-start demo seeding, the simulator, the
+hourly maintenance and the forecast publication, as threads (the RQ workers do this in production).
 
 Kept out of the app factory so tests and gunicorn workers get a clean app with no background threads.
 """
@@ -11,10 +12,11 @@ import threading
 
 from flask import Flask
 
-from dashboard.api import prune_access_log
-from dashboard.auth import prune_revoked_tokens
 from dashboard.config import Settings
+from dashboard.context import EXTENSION, AppServices
 from dashboard.db import session_scope
+from dashboard.maintenance import prune_logs
+from jobs.forecasting import PUBLISH_QUEUE, due_origin
 
 log = logging.getLogger(__name__)
 MAINTENANCE_EVERY_S = 3600
@@ -28,7 +30,7 @@ def logins_file(settings: Settings):
 
 def prepare_embedded(server: Flask, settings: Settings) -> None:
     """Seed demo data on the first start (DEMO_DATA unset or 1) and print how to log in."""
-    services = server.extensions["aggregator"]
+    services: AppServices = server.extensions[EXTENSION]
     if not settings.demo_data:
         return
     from dashboard.seed import backfill_demo, database_is_empty, seed_demo  # pvlib: only when seeding
@@ -60,15 +62,11 @@ def prepare_embedded(server: Flask, settings: Settings) -> None:
 
 
 def run_maintenance(server: Flask, settings: Settings) -> None:
-    services = server.extensions["aggregator"]
-    from dashboard.forecasting import prune_run_log
-
+    services: AppServices = server.extensions[EXTENSION]
     with session_scope(services.session_factory) as session:
-        pruned = prune_access_log(session, settings.access_log_retention_days)
-        prune_revoked_tokens(session)
-        prune_run_log(session)  # training and forecast logs: 90 days (spec 1.7)
-    if pruned:
-        log.info("Pruned %d access-log rows older than %d days", pruned, settings.access_log_retention_days)
+        pruned = prune_logs(session, settings.access_log_retention_days)
+    if any(pruned.values()):
+        log.info("Pruned old log rows: %s", pruned)
     if settings.weather_provider != "none" and not settings.redis_url:  # with Redis, a worker fetches
         refresh_embedded_weather(services.session_factory, settings)
 
@@ -96,11 +94,9 @@ def _maintenance_loop(server: Flask, settings: Settings) -> None:
         _stop.wait(MAINTENANCE_EVERY_S)
 
 
-def _publish_loop(settings: Settings) -> None:
+def _publish_loop(services: AppServices) -> None:
     """Embedded (no Redis): queue each 15-minute origin's forecast publication in the in-process job
     pool, as the RQ workers' maintenance does (jobs/worker.py `schedule_publication`)."""
-    from dashboard.jobqueue import job_queue_from_settings
-    from jobs.forecasting import PUBLISH_QUEUE, due_origin
 
     published = None
     while not _stop.wait(PUBLISH_CHECK_S):
@@ -108,7 +104,7 @@ def _publish_loop(settings: Settings) -> None:
         if due == published:
             continue
         try:
-            job_queue_from_settings(settings).enqueue("jobs.forecasting.publish_due", queue=PUBLISH_QUEUE)
+            services.job_queue.enqueue("jobs.forecasting.publish_due", queue=PUBLISH_QUEUE)
             published = due
         except Exception:
             log.exception("Could not queue the forecast publication; will retry")
@@ -119,8 +115,9 @@ def start_background(server: Flask, settings: Settings) -> None:
         target=_maintenance_loop, args=(server, settings), name="maintenance", daemon=True
     ).start()
     if not settings.redis_url:  # with Redis the workers publish (one of them per origin)
-        threading.Thread(target=_publish_loop, args=(settings,), name="publish", daemon=True).start()
+        threading.Thread(target=_publish_loop, args=(server.extensions[EXTENSION],), name="publish",
+                         daemon=True).start()  # fmt: skip
     if settings.demo_data:
         from dashboard.simulator import start_in_process
 
-        start_in_process(server.extensions["aggregator"].session_factory, settings, _stop)
+        start_in_process(server.extensions[EXTENSION].session_factory, settings, _stop)

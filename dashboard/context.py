@@ -1,0 +1,114 @@
+"""The process's long-lived objects in one place: `AppServices`, built once by `build_services(settings)`.
+
+The web app hangs it on the Flask app (`services()` and the request session `db()` read it there); an RQ
+worker builds its own once from its environment and binds it around each job (`worker_services()`). The in-process job queue binds the
+services of the app that owns it around each job it runs, so embedded jobs see that app's database and
+store without any process-wide setting.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from flask import current_app, g
+from sqlalchemy.orm import Session
+
+from dashboard.config import Settings
+from dashboard.db import make_engine, make_session_factory, migrate
+from dashboard.jobqueue import InProcessJobQueue, JobQueue, RQJobQueue
+from dashboard.model_store import ModelStore
+from dashboard.storage import ObjectStore, object_store_from_settings
+from dashboard.ttl_cache import TTLCache, make_ttl_cache
+
+EXTENSION = "aggregator"  # the key on `app.extensions`
+
+
+@dataclass(eq=False)
+class AppServices:
+    """Settings, database, job queue and a TTL cache; the object store and model store are opened on
+    first use (an S3 store checks its bucket when built, and the app must start while S3 is away)."""
+
+    settings: Settings
+    engine: Any
+    session_factory: Any
+    job_queue: JobQueue
+    cache: TTLCache  # issued forecasts, the scans' reuse map
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @cached_property
+    def object_store(self) -> ObjectStore:
+        with self._lock:
+            return object_store_from_settings(self.settings)
+
+    @cached_property
+    def model_store(self) -> ModelStore:
+        return ModelStore(self.settings, self.object_store)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_services(settings: Settings, migrate_database: bool = False) -> AppServices:
+    engine = make_engine(settings)
+    if migrate_database:
+        migrate(engine)
+    queue: JobQueue = RQJobQueue(settings.redis_url) if settings.redis_url else InProcessJobQueue()
+    services = AppServices(settings, engine, make_session_factory(engine), queue,
+                           make_ttl_cache(settings.redis_url))  # fmt: skip
+    if isinstance(queue, InProcessJobQueue):
+        queue.bind(lambda: bound(services))  # its jobs run with these services
+    return services
+
+
+# ---- in a request ----------------------------------------------------------------------------------
+
+
+def services() -> AppServices:
+    """The services of the app serving this request."""
+    return current_app.extensions[EXTENSION]
+
+
+def db() -> Session:
+    """The request's session, opened on first use and closed at teardown (`close_request_session`)."""
+    if "db" not in g:
+        g.db = services().session_factory()
+    return g.db
+
+
+def close_request_session(_exc=None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()
+
+
+# ---- in a job ----------------------------------------------------------------------------------------
+
+_bound: ContextVar[AppServices | None] = ContextVar("aggregator_services", default=None)
+
+
+@contextmanager
+def bound(services: AppServices) -> Iterator[AppServices]:
+    """Run jobs with these services: the in-process queue binds its app's around each job, and an RQ
+    worker binds its own (jobs/worker.py) around each job it performs."""
+    token = _bound.set(services)
+    try:
+        yield services
+    finally:
+        _bound.reset(token)
+
+
+def worker_services() -> AppServices:
+    """The services of the job being run."""
+    services = _bound.get()
+    if services is None:
+        raise RuntimeError(
+            "No services are bound: run jobs through a job queue (jobs/worker.py or the in-process queue), "
+            "or inside `with bound(build_services(settings)):`"
+        )
+    return services

@@ -1,0 +1,46 @@
+"""Layout pieces the pages share: a labelled field, the scope dropdown, a stat card, a chart card.
+
+(The leading underscore keeps Dash's page registry from taking this module for a page.)
+"""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+GRAPH_CONFIG = {"displaylogo": False}
+
+
+def field(label: str, control, md: int, strong: bool = False) -> dbc.Col:
+    """A label over its control, in a grid column `md` wide."""
+    target = getattr(control, "id", None)
+    label_props = {"html_for": target} if isinstance(target, str) else {}
+    return dbc.Col(
+        [dbc.Label(label, className="fw-semibold" if strong else None, **label_props), control], md=md
+    )
+
+
+def scope_dropdown(component_id: str, options: list[dict], value: str) -> dcc.Dropdown:
+    """The scope choice: options built on the server from the caller's scope (dashboard/choices.py)."""
+    return dcc.Dropdown(id=component_id, options=options, value=value, clearable=False)
+
+
+def stat_card(title: str, value_id: str, unit: str = "", hint: str | None = None, md: int = 3) -> dbc.Col:
+    """A title over one number (the element `value_id` holds the number only), a unit and a hint."""
+    body = [html.H6(title, className="text-muted mb-1")]
+    if unit:
+        body.append(html.H4([html.Span("-", id=value_id), html.Small(f" {unit}", className="text-muted")]))
+    else:
+        body.append(html.H3("-", id=value_id, className="mb-0"))
+    if hint:
+        body.append(html.Small(hint, className="text-muted"))
+    return dbc.Col(dbc.Card(dbc.CardBody(body), className="h-100"), md=md)
+
+
+def chart_card(graph: dcc.Graph, title: str | None = None, below=None, className: str = "") -> dbc.Card:
+    """A chart in a card, with an optional title above and content below."""
+    children = [html.H5(title, className="card-title")] if title else []
+    children.append(graph)
+    if below is not None:
+        children.append(below)
+    return dbc.Card(dbc.CardBody(children), className=className)
