@@ -38,8 +38,9 @@ browser:
 worker: $(VENV)/.runtime
 	$(BIN)/python -m jobs.worker $(KINDS)
 
+## Style, formatting and the layer rules (import-linter contracts in .importlinter; docs/architecture.md).
 lint: $(VENV)/.dev
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && PYTHONPATH=. $(BIN)/lint-imports
 
 format: $(VENV)/.dev
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
