@@ -1,4 +1,7 @@
-"""Command line: `python -m dashboard COMMAND`. Run with --help for the commands and their options."""
+"""Command line: `python -m dashboard COMMAND`. Run with --help for the commands and their options.
+
+Each command imports the services it runs inside its function, so `--help` and the light commands start
+without loading pandas, pvlib or the forecasting stack."""
 
 from __future__ import annotations
 
@@ -116,13 +119,12 @@ def cmd_simulate(settings, args) -> None:
 
 
 def cmd_prune_logs(settings, _args) -> None:
-    from dashboard.maintenance import prune_access_log, prune_revoked_tokens, prune_run_log
+    from dashboard.maintenance import prune_logs
 
     with session_scope(_factory(settings)) as session:
-        n = prune_access_log(session, settings.access_log_retention_days)
-        t = prune_revoked_tokens(session)
-        r = prune_run_log(session)
-    print(f"Pruned {n} access-log rows, {r} model run-log rows and {t} expired revoked tokens")
+        n = prune_logs(session, settings.access_log_retention_days)
+    print(f"Pruned {n['access_log']} access-log rows, {n['model_runs']} model run-log rows and "
+          f"{n['revoked_tokens']} expired revoked tokens")  # fmt: skip
 
 
 def cmd_rebuild_fleet(settings, _args) -> None:

@@ -21,8 +21,9 @@ import uuid
 from datetime import datetime
 from typing import Protocol
 
+from dashboard import analytics
 from dashboard.context import AppServices, worker_services
-from dashboard.jobqueue import JobNotFound, JobStatus
+from dashboard.jobqueue import JobNotFound, JobStatus, report_progress
 from dashboard.scope import Scope
 
 log = logging.getLogger(__name__)
@@ -136,8 +137,6 @@ def scan_result(req: ScanRequest, status: JobStatus) -> dict | None:
 def anomaly_scan(user_id: int, scope_fields: dict, start: str, end: str, timezone: str) -> dict:
     """Anomalies, voltage events and the power-factor trend of every house in the scope over [start, end)
     (naive UTC ISO), with progress reports."""
-    from dashboard import analytics
-    from dashboard.jobqueue import report_progress
 
     scope = Scope.from_fields(scope_fields)
 

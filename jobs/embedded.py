@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from datetime import timedelta
 
 from flask import Flask
 
@@ -16,6 +17,9 @@ from dashboard.config import Settings
 from dashboard.context import EXTENSION, AppServices
 from dashboard.db import session_scope
 from dashboard.maintenance import prune_logs
+from dashboard.places import default_place
+from dashboard.weather import provider_from_settings
+from dashboard.weather.fetch import refresh_weather
 from jobs.forecasting import PUBLISH_QUEUE, due_origin
 
 log = logging.getLogger(__name__)
@@ -73,11 +77,6 @@ def run_maintenance(server: Flask, settings: Settings) -> None:
 
 def refresh_embedded_weather(factory, settings: Settings) -> dict:
     """The hourly weather fetch the RQ workers queue (jobs/weather.py), run in the maintenance thread."""
-    from datetime import timedelta
-
-    from dashboard.places import default_place
-    from dashboard.weather import provider_from_settings
-    from dashboard.weather.fetch import refresh_weather
 
     counts = refresh_weather(factory, provider_from_settings(settings), default_place(settings),
                              timedelta(days=settings.weather_history_days))  # fmt: skip
@@ -118,6 +117,6 @@ def start_background(server: Flask, settings: Settings) -> None:
         threading.Thread(target=_publish_loop, args=(server.extensions[EXTENSION],), name="publish",
                          daemon=True).start()  # fmt: skip
     if settings.demo_data:
-        from dashboard.simulator import start_in_process
+        from dashboard.simulator import start_in_process  # pvlib: only when the demo runs
 
         start_in_process(server.extensions[EXTENSION].session_factory, settings, _stop)

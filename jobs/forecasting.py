@@ -19,9 +19,17 @@ import time
 from datetime import UTC, datetime
 
 import pandas as pd
+from sqlalchemy import select
 
+from dashboard import forecasting
 from dashboard.context import worker_services
-from dashboard.scope import Scope
+from dashboard.errors import DomainError, ValidationFailed
+from dashboard.forecast_cache import SETTLE_S
+from dashboard.jobqueue import report_progress
+from dashboard.model_store import ModelUnavailable, slot_of
+from dashboard.schema import ModelVersion
+from dashboard.scope import Scope, system_scope
+from models import ForecastConfig
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +39,6 @@ PUBLISH_EVERY = pd.Timedelta(minutes=15)  # the finest product step: every origi
 
 
 def forecast(target: str, product: str, params: dict, scope_fields: dict) -> dict:
-    from dashboard import forecasting
-    from dashboard.errors import DomainError, ValidationFailed
-    from dashboard.model_store import ModelUnavailable
 
     svc = worker_services()
     cache = svc.cache
@@ -68,7 +73,6 @@ def forecast(target: str, product: str, params: dict, scope_fields: dict) -> dic
 
 def due_origin(now: datetime | None = None) -> pd.Timestamp:
     """The latest 15-minute origin whose late readings have had SETTLE_S to arrive."""
-    from dashboard.forecast_cache import SETTLE_S
 
     now_ts = pd.Timestamp(now or datetime.now(UTC))
     return (now_ts - pd.Timedelta(seconds=SETTLE_S)).floor(PUBLISH_EVERY)
@@ -76,9 +80,6 @@ def due_origin(now: datetime | None = None) -> pd.Timestamp:
 
 def publish_due() -> dict:
     """Issue the current forecast of every active model version: one batch here, more as publish jobs."""
-    from sqlalchemy import select
-
-    from dashboard.schema import ModelVersion
 
     svc = worker_services()
     with svc.session_factory() as session:
@@ -97,13 +98,6 @@ def publish_due() -> dict:
 def publish_forecasts(version_ids: list[int]) -> dict:
     """Issue (compute and cache) the current forecast of each named version that is still active, unless a
     settled one is cached already. Nothing goes to the run log: it records requests, not the publisher."""
-    from dashboard import forecasting
-    from dashboard.errors import ValidationFailed
-    from dashboard.jobqueue import report_progress
-    from dashboard.model_store import slot_of
-    from dashboard.schema import ModelVersion
-    from dashboard.scope import system_scope
-    from models import ForecastConfig
 
     svc = worker_services()
     cache = svc.cache

@@ -14,10 +14,16 @@ killed worker by a minute, which would stretch the failover bound.
 
 from __future__ import annotations
 
+import logging
 import resource
 import time
 
+from dashboard import forecasting
+from dashboard.clock import iso_utc
 from dashboard.context import worker_services
+from dashboard.errors import ValidationFailed
+from dashboard.jobqueue import report_progress
+from dashboard.places import default_place
 from dashboard.scope import Scope
 
 BACKOFF_S = (5, 15)  # waits before the second and third attempt after a transient failure
@@ -35,10 +41,6 @@ def enqueue_training(queue, target: str, product: str, params: dict, scope) -> s
 
 
 def train_model(target: str, product: str, params: dict, scope_fields: dict) -> dict:
-    from dashboard import forecasting
-    from dashboard.errors import ValidationFailed
-    from dashboard.jobqueue import report_progress
-    from dashboard.places import default_place
 
     scope = Scope.from_fields(scope_fields)
     # the environment's place; forecasting.train puts the house's or community's own over it
@@ -65,9 +67,6 @@ def train_model(target: str, product: str, params: dict, scope_fields: dict) -> 
 
 
 def _train_once(task, scope, logged: dict, started: float, product: str) -> dict:
-    from dashboard import forecasting
-    from dashboard.clock import iso_utc
-    from dashboard.jobqueue import report_progress
 
     svc = worker_services()
     with svc.session_factory() as session:
@@ -119,9 +118,6 @@ def _issue_first_forecast(svc, scope, task) -> None:
     """Issue the new version's forecast from the training origin into the forecast cache, so the page that
     asked for the training shows it without waiting for a forecast job. Best effort: the model is stored
     either way, and a forecast request computes it if this did not."""
-    import logging
-
-    from dashboard import forecasting
 
     try:
         with svc.session_factory() as session:
@@ -132,13 +128,10 @@ def _issue_first_forecast(svc, scope, task) -> None:
 
 def _log_failure(scope, logged: dict, started: float, error: str) -> None:
     """Record a failed attempt; the log must not turn one failure into another (database still away)."""
-    from dashboard import forecasting
 
     try:
         with worker_services().session_factory() as session:
             forecasting.log_run(session, "train", scope, logged, started, "failed", error=error[:2000])
             session.commit()
     except Exception:  # noqa: BLE001
-        import logging
-
         logging.getLogger(__name__).exception("Could not log a failed training attempt")

@@ -6,17 +6,17 @@ runs the same refresh in its maintenance thread (jobs/embedded.py).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from dashboard.context import worker_services
+from dashboard.places import default_place
+from dashboard.weather import provider_from_settings
+from dashboard.weather.fetch import refresh_weather
 
 FETCH_EVERY_S = 3600  # Open-Meteo's models update hourly at best
 
 
 def fetch_weather() -> dict:
-    from datetime import timedelta
-
-    from dashboard.places import default_place
-    from dashboard.weather import provider_from_settings
-    from dashboard.weather.fetch import refresh_weather
 
     svc = worker_services()
     settings = svc.settings

@@ -12,12 +12,19 @@ and binds them around every job (dashboard/context.py).
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
+from rq import Queue
 from rq.worker import SimpleWorker, Worker
 
 from dashboard.config import load_settings
 from dashboard.context import AppServices, bound, build_services
+from jobs.forecasting import PUBLISH_QUEUE, due_origin
+from jobs.weather import FETCH_EVERY_S
 
 DEFAULT_HEARTBEAT_GRACE_S = 15
 
@@ -69,8 +76,6 @@ class FailoverWorker(BindsServices, Worker):
         if "default" in self.queue_names() and self.connection.set(
             PRUNE_LOCK_KEY, self.name, nx=True, ex=PRUNE_EVERY_S
         ):
-            from rq import Queue
-
             Queue("default", connection=self.connection).enqueue(
                 "jobs.maintenance.prune_logs", job_timeout=600
             )
@@ -93,9 +98,6 @@ WEATHER_LOCK_KEY = "aggregator:maintenance:fetch-weather"
 
 def schedule_weather(worker) -> bool:
     """Queue the hourly weather fetch unless the provider is `none` or a worker queued it this hour."""
-    from rq import Queue
-
-    from jobs.weather import FETCH_EVERY_S
 
     try:
         if "default" not in worker.queue_names() or worker.app_services().settings.weather_provider == "none":
@@ -110,9 +112,6 @@ def schedule_weather(worker) -> bool:
 
 def schedule_publication(connection, now=None) -> bool:
     """Queue the due origin's publication unless a worker already did; True when this call queued it."""
-    from rq import Queue
-
-    from jobs.forecasting import PUBLISH_QUEUE, due_origin
 
     origin = due_origin(now)
     try:
@@ -150,7 +149,8 @@ class ForecastWorker(BindsServices, SimpleWorker):
 
 
 def preload_imports() -> None:
-    """Modules only: connections are opened after a fork, never shared across one."""
+    """The job modules and their heavy libraries, imported once by the worker so every job (and forked work
+    horse) has them; modules only: connections are opened after a fork, never shared across one."""
     import models.sarima  # noqa: F401 - statsmodels' state space code
     import models.xgb  # noqa: F401 - xgboost and scikit-learn
     from dashboard import analytics, forecasting  # noqa: F401
@@ -174,11 +174,6 @@ def worker_command(kind: str, redis_url: str, rq: str = "rq") -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """`python -m jobs.worker [training|forecast ...]`: run the named workers (default both) until one
     exits or a signal arrives; scale out by running this on more machines against the same Redis."""
-    import signal
-    import subprocess
-    import sys
-    from pathlib import Path
-
     kinds = (argv if argv is not None else sys.argv[1:]) or list(WORKER_ARGS)
     unknown = [k for k in kinds if k not in WORKER_ARGS]
     if unknown:
