@@ -10,5 +10,5 @@ app = create_app()
 server = app.server
 warm_up()  # plotly's lazy imports now, not in this worker's first callback
 # Everything built so far lives as long as the worker: keep it out of the garbage collector's scans
-# (full collections over it paused requests by ~170 ms, measured on the Analytics callbacks).
+# (docs/benchmarks.md, "Figures behind code decisions").
 gc.freeze()
