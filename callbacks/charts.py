@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 
 import plotly.graph_objects as go
 
+from pages._components import empty_figure
+
 MAX_POINTS = 5_000
 HISTORY_BLUE = "#1f77b4"
 FORECAST_RED = "#d62728"
@@ -50,23 +52,6 @@ def with_gaps(times: list[datetime], values: list, step: timedelta) -> tuple[lis
     return out_t, out_v
 
 
-def empty_figure(message: str, height: int = 320) -> go.Figure:
-    """A blank chart that says why it is blank (no data, not allowed, an error)."""
-    fig = go.Figure()
-    fig.update_layout(
-        height=height,
-        xaxis={"visible": False},
-        yaxis={"visible": False},
-        annotations=[
-            {"text": message, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}
-        ],
-        margin={"l": 40, "r": 20, "t": 30, "b": 40},
-        paper_bgcolor="white",
-        plot_bgcolor="white",
-    )
-    return fig
-
-
 def base_layout(
     fig: go.Figure, title: str | None = None, y_title: str | None = None, height: int = 360
 ) -> go.Figure:
@@ -77,8 +62,7 @@ def base_layout(
         legend={"orientation": "h", "y": -0.15},
         yaxis_title=y_title,
         hovermode="x unified",
-        # plotly_white's look without its template: expanding a template into every figure costs
-        # ~40 ms and ~7 kB per callback (measured), a big share of the 300 ms budget
+        # plotly_white's look without its template, too slow and big to expand per figure (docs/benchmarks.md)
         paper_bgcolor="white",
         plot_bgcolor="white",
         xaxis={"gridcolor": GRID, "linecolor": GRID, "zeroline": False},
@@ -90,9 +74,8 @@ def base_layout(
 def warm_up() -> None:
     """Build and serialise one figure with the trace types and layout parts the pages use.
 
-    plotly imports its validators lazily, on a process's first figure: ~170-180 ms that the first callback
-    of every web worker paid (the slowest sample of each page in `make bench-ui`). Called once per worker
-    (wsgi.py) before it serves, so no user waits for it."""
+    plotly imports its validators lazily, on a process's first figure, which the first callback of every
+    web worker paid (docs/benchmarks.md, session 4). Called once per worker (wsgi.py) before it serves."""
     fig = base_layout(go.Figure(), "warm-up", "kW")
     fig.add_trace(go.Bar(x=[0, 1], y=[1.0, 2.0], name="bars", marker_color=CONSUMPTION, hovertemplate="%{y}"))
     fig.add_trace(

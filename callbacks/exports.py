@@ -8,7 +8,7 @@ sent by the browser is only ever checked against it.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import dash_bootstrap_components as dbc
@@ -17,21 +17,14 @@ from dash import Input, Output, State, html, no_update
 from callbacks.common import error_text
 from callbacks.common import parse_date as _date
 from dashboard.choices import ALL, NO_HOUSE
-from dashboard.clock import local_midnight_utc, local_today
+from dashboard.clock import local_midnight_utc
 from dashboard.context import db, services
 from dashboard.errors import DomainError, NotFound
 from dashboard.exports import COLUMNS, Summary, csv_lines, summary
 from dashboard.schema import House
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
-
-DEFAULT_DAYS = 30
-
-
-def default_range(timezone: str) -> tuple[date, date]:
-    """The last 30 local days, today included (the picker's end date is inclusive)."""
-    today = local_today(timezone)
-    return today - timedelta(days=DEFAULT_DAYS - 1), today
+from pages.exports import DOWNLOAD, DOWNLOAD_BUTTON, DOWNLOAD_STATUS, MESSAGE, PERIOD, RANGE, SCOPE, TABLE
 
 
 def chosen_house(session, scope: Scope, choice) -> int | None:
@@ -95,49 +88,47 @@ def summary_table(rows: list[dict]) -> dbc.Table:
     )
 
 
-def register_callbacks(app) -> None:
-    @app.callback(
-        Output("exports-table", "children"),
-        Output("exports-message", "children"),
-        Output("exports-message", "color"),
-        Output("exports-message", "is_open"),
-        Input("exports-period", "value"),
-        Input("exports-range", "start_date"),
-        Input("exports-range", "end_date"),
-        Input("exports-scope", "value"),
-    )
-    def preview(period, start_date, end_date, choice):
-        scope = ui_scope()
-        if scope is None:  # the request guard already refused anonymous calls; belt and braces
-            return [], "Please log in.", "danger", True
-        try:
-            result, _house_id = run_summary(scope, period, start_date, end_date, choice)
-        except DomainError as exc:
-            return [], error_text(exc), "danger", True
-        if not result.rows:
-            return [], "No readings in this range.", "info", True
-        return summary_table(result.rows), "", "info", False
+def preview(period, start_date, end_date, choice):
+    scope = ui_scope()
+    if scope is None:  # the request guard already refused anonymous calls; belt and braces
+        return [], "Please log in.", "danger", True
+    try:
+        result, _house_id = run_summary(scope, period, start_date, end_date, choice)
+    except DomainError as exc:
+        return [], error_text(exc), "danger", True
+    if not result.rows:
+        return [], "No readings in this range.", "info", True
+    return summary_table(result.rows), "", "info", False
 
-    @app.callback(
-        Output("exports-download", "data"),
-        Output("exports-download-status", "children"),
-        Input("exports-download-button", "n_clicks"),
-        State("exports-period", "value"),
-        State("exports-range", "start_date"),
-        State("exports-range", "end_date"),
-        State("exports-scope", "value"),
+
+def download(n_clicks, period, start_date, end_date, choice):
+    if not n_clicks:
+        return no_update, no_update
+    scope = ui_scope()
+    if scope is None:
+        return None, "Please log in."
+    try:
+        result, house_id = run_summary(scope, period, start_date, end_date, choice)
+    except DomainError as exc:
+        return None, error_text(exc)
+    content = "".join(csv_lines(result))
+    name = csv_filename(result, start_date, end_date, house_id)
+    return {"content": content, "filename": name, "type": "text/csv"}, f"{len(result.rows)} row(s)."
+
+
+def register_callbacks(app) -> None:
+    controls = (PERIOD, "value"), (RANGE, "start_date"), (RANGE, "end_date"), (SCOPE, "value")
+    app.callback(
+        Output(TABLE, "children"),
+        Output(MESSAGE, "children"),
+        Output(MESSAGE, "color"),
+        Output(MESSAGE, "is_open"),
+        *(Input(*control) for control in controls),
+    )(preview)
+    app.callback(
+        Output(DOWNLOAD, "data"),
+        Output(DOWNLOAD_STATUS, "children"),
+        Input(DOWNLOAD_BUTTON, "n_clicks"),
+        *(State(*control) for control in controls),
         prevent_initial_call=True,
-    )
-    def download(n_clicks, period, start_date, end_date, choice):
-        if not n_clicks:
-            return no_update, no_update
-        scope = ui_scope()
-        if scope is None:
-            return None, "Please log in."
-        try:
-            result, house_id = run_summary(scope, period, start_date, end_date, choice)
-        except DomainError as exc:
-            return None, error_text(exc)
-        content = "".join(csv_lines(result))
-        name = csv_filename(result, start_date, end_date, house_id)
-        return {"content": content, "filename": name, "type": "text/csv"}, f"{len(result.rows)} row(s)."
+    )(download)

@@ -1,18 +1,5 @@
 """Historical page callbacks: consumption and production energy (kWh) as bars, and summary panels.
 
-Ranges:
-- "24 h": the 24 hourly buckets ending with the current (still filling) hour;
-- "7 d": the 168 hourly buckets ending with the current hour. Hourly rather than daily: 7 daily bars
-  would hide the daily load and solar shape and any gap shorter than a day, while 168 bars stay
-  readable and far below the 5,000-point cap;
-- "Custom": local days [first, last], both included (DST-correct naive-UTC bounds from
-  `local_days_range`). Bars "Auto" means daily beyond CUSTOM_DAILY_AFTER_DAYS local days, else the
-  finest rollup `resolution_for` allows within BAR_BUDGET bars (15 min up to 4 days, hourly up to 14);
-  an explicit bar size is honoured unless a trace would exceed MAX_POINTS, then the next coarser one.
-
-Daily bars are rollup rows keyed by the UTC instant of local midnight (dashboard/rollups.py), so one bar
-is exactly one local day, 23 or 25 hours long on DST change days, labelled with its local date.
-
 Every expected bucket is on the x axis; a bucket without readings has y None (no bar), never zero.
 The scope comes from the cookie (`ui_scope()`); the browser's scope choice is only checked against it.
 """
@@ -28,41 +15,39 @@ import dash_bootstrap_components as dbc
 import plotly.io as pio
 from dash import Input, Output, html
 
-from callbacks.charts import CONSUMPTION, MAX_POINTS, NET, PRODUCTION, STEPS, empty_figure, resolution_for
+from callbacks.charts import CONSUMPTION, MAX_POINTS, NET, PRODUCTION, STEPS, resolution_for
 from callbacks.common import error_text, local_days_range, parse_date
 from dashboard.choices import resolve_choice
-from dashboard.clock import floor_to, local_midnight_utc, local_today, to_local
+from dashboard.clock import floor_to, local_midnight_utc, to_local, utcnow
 from dashboard.context import db, services
 from dashboard.errors import DomainError, Forbidden, ValidationFailed
 from dashboard.policy import allowed
 from dashboard.queries import energy_series
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
+from pages._components import empty_figure
+from pages.historical import (
+    BARS,
+    BARS_LABELS,
+    CAPTION,
+    CONSUMPTION_GRAPH,
+    DATES,
+    MESSAGE,
+    PRODUCTION_GRAPH,
+    RANGE,
+    RANGE_7D,
+    RANGE_24H,
+    RANGE_CUSTOM,
+    SCOPE,
+    SUMMARY,
+    bars_options,
+)
 
-RANGE_24H, RANGE_7D, RANGE_CUSTOM = "24h", "7d", "custom"
-RANGE_OPTIONS = [
-    {"label": "24 h", "value": RANGE_24H},
-    {"label": "7 d", "value": RANGE_7D},
-    {"label": "Custom", "value": RANGE_CUSTOM},
-]
-BARS_AUTO = "auto"
-BARS_LABELS = {BARS_AUTO: "Auto", "15min": "15 min", "hour": "Hourly", "day": "Daily"}
 RESOLUTION_NAMES = {"15min": "15-minute", "hour": "Hourly", "day": "Daily"}
 BUCKET_UNITS = {"15min": "15 min", "hour": "hour", "day": "day"}
 CUSTOM_DAILY_AFTER_DAYS = 14
 BAR_BUDGET = 400  # bars a custom range shows at most when its bar size is "Auto" (before daily)
-DEFAULT_CUSTOM_DAYS = 30
 MAX_CUSTOM_DAYS = MAX_POINTS  # daily bars: one point per local day, never more than 5,000
-
-
-def bars_options(enabled: bool) -> list[dict]:
-    return [{"label": text, "value": value, "disabled": not enabled} for value, text in BARS_LABELS.items()]
-
-
-def default_custom_range(timezone: str) -> tuple[date, date]:
-    """The last 30 local days, today included."""
-    today = local_today(timezone)
-    return today - timedelta(days=DEFAULT_CUSTOM_DAYS - 1), today
 
 
 @dataclass(frozen=True)
@@ -91,7 +76,15 @@ def _local_text(ts: datetime, zone: ZoneInfo) -> str:
 
 
 def window_for(range_choice, start_date, end_date, bars, timezone: str, now: datetime) -> Window:
-    """The window for the page's controls; `now` is naive UTC. ValidationFailed for bad dates."""
+    """The window for the page's controls; `now` is naive UTC. ValidationFailed for bad dates.
+
+    "24 h" and "7 d" are the 24 or 168 hourly buckets ending with the current (still filling) hour:
+    hourly rather than 7 daily bars, which would hide the daily load and solar shape and short gaps.
+    "Custom" is local days [first, last], both included. Its bars "Auto" are daily beyond
+    CUSTOM_DAILY_AFTER_DAYS local days, else the finest rollup within BAR_BUDGET bars; an explicit bar
+    size is honoured unless a trace would exceed MAX_POINTS, then the next coarser one. A daily bar is
+    a rollup row keyed by the UTC instant of local midnight: exactly one local day, 23 or 25 hours long
+    on DST change days."""
     if range_choice in (RANGE_24H, RANGE_7D):
         hours = 24 if range_choice == RANGE_24H else 7 * 24
         end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
@@ -261,8 +254,8 @@ def summary_cards(series: Series, now: datetime) -> dbc.Row:
 
 @lru_cache(maxsize=1)
 def _template() -> dict:
-    """The plotly_white template as JSON, built once (plotly's own figure objects validate every
-    property and rebuild the template: 20-40 ms per figure, most of a callback's budget)."""
+    """The plotly_white template as JSON, built once: plotly's figure objects would validate and rebuild
+    it for every figure, most of a callback's budget (docs/benchmarks.md)."""
     return pio.templates["plotly_white"].to_plotly_json()
 
 
@@ -328,44 +321,43 @@ def historical_view(scope: Scope, range_choice, start_date, end_date, bars, choi
     return consumption, production, summary_cards(series, now), caption, message, colour
 
 
-def register_callbacks(app) -> None:
-    @app.callback(
-        Output("historical-dates", "disabled"),
-        Output("historical-bars", "options"),
-        Input("historical-range", "value"),
-    )
-    def custom_controls(range_choice):
-        if ui_scope() is None:  # the request guard already refused anonymous calls; belt and braces
-            return True, bars_options(False)
-        custom = range_choice == RANGE_CUSTOM
-        return not custom, bars_options(custom)
+def custom_controls(range_choice):
+    """The date picker and the bar sizes are enabled for a custom range only."""
+    if ui_scope() is None:  # the request guard already refused anonymous calls; belt and braces
+        return True, bars_options(False)
+    custom = range_choice == RANGE_CUSTOM
+    return not custom, bars_options(custom)
 
-    @app.callback(
-        Output("historical-consumption", "figure"),
-        Output("historical-production", "figure"),
-        Output("historical-summary", "children"),
-        Output("historical-caption", "children"),
-        Output("historical-message", "children"),
-        Output("historical-message", "color"),
-        Output("historical-message", "is_open"),
-        Input("historical-range", "value"),
-        Input("historical-dates", "start_date"),
-        Input("historical-dates", "end_date"),
-        Input("historical-bars", "value"),
-        Input("historical-scope", "value"),
-    )
-    def update(range_choice, start_date, end_date, bars, choice):
-        scope = ui_scope()
-        if scope is None:
-            blank = empty_figure("Please log in.")
-            return blank, blank, None, "", "Please log in.", "danger", True
-        now = datetime.now(UTC).replace(tzinfo=None)
-        try:
-            cons, prod, summary, caption, message, colour = historical_view(
-                scope, range_choice, start_date, end_date, bars, choice, now
-            )
-        except DomainError as exc:
-            text = error_text(exc)
-            blank = empty_figure("No data: " + text)
-            return blank, blank, None, "", text, "danger", True
-        return cons, prod, summary, caption, message, colour, bool(message)
+
+def update(range_choice, start_date, end_date, bars, choice):
+    scope = ui_scope()
+    if scope is None:
+        blank = empty_figure("Please log in.")
+        return blank, blank, None, "", "Please log in.", "danger", True
+    try:
+        cons, prod, summary, caption, message, colour = historical_view(
+            scope, range_choice, start_date, end_date, bars, choice, utcnow()
+        )
+    except DomainError as exc:
+        text = error_text(exc)
+        blank = empty_figure("No data: " + text)
+        return blank, blank, None, "", text, "danger", True
+    return cons, prod, summary, caption, message, colour, bool(message)
+
+
+def register_callbacks(app) -> None:
+    app.callback(Output(DATES, "disabled"), Output(BARS, "options"), Input(RANGE, "value"))(custom_controls)
+    app.callback(
+        Output(CONSUMPTION_GRAPH, "figure"),
+        Output(PRODUCTION_GRAPH, "figure"),
+        Output(SUMMARY, "children"),
+        Output(CAPTION, "children"),
+        Output(MESSAGE, "children"),
+        Output(MESSAGE, "color"),
+        Output(MESSAGE, "is_open"),
+        Input(RANGE, "value"),
+        Input(DATES, "start_date"),
+        Input(DATES, "end_date"),
+        Input(BARS, "value"),
+        Input(SCOPE, "value"),
+    )(update)

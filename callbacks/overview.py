@@ -1,12 +1,7 @@
 """Overview callbacks: totals, user distribution and the last 24 hours of the caller's whole scope.
 
-The scope always comes from the server-side cookie (`ui_scope()`); the page sends nothing but the
-refresh tick. Energy comes from the rollups (`energy_series`), never from raw readings over long ranges:
-- "last 24 h": the 24 hourly buckets ending with the current hour (kWh);
-- "today": the 15-minute buckets since local midnight (DST-aware `local_midnight_utc`; kWh);
-- "now" (kW): each device's mean power over the last 5 minutes of readings, summed per direction with
-  the rollups' rule (a bounded query on the (device_id, ts) key); when nothing reported in those
-  5 minutes, the latest complete 15-minute rollup bucket of the last hour (its energy x 4).
+The scope always comes from the server-side cookie (`ui_scope()`); the page sends nothing but the refresh
+tick. Energy comes from the rollups, never from raw readings over long ranges; only "now" reads readings.
 """
 
 from __future__ import annotations
@@ -17,7 +12,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, no_update
 from sqlalchemy import exists, func, select
 
-from callbacks.charts import CONSUMPTION, PRODUCTION, base_layout, empty_figure
+from callbacks.charts import CONSUMPTION, PRODUCTION, base_layout
 from dashboard.choices import Choice
 from dashboard.clock import floor_to, local_midnight_utc, local_today, to_local, utcnow
 from dashboard.context import db, services
@@ -27,6 +22,8 @@ from dashboard.readings import FUTURE_TOLERANCE
 from dashboard.schema import PV, Device, House, community_houses
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
+from pages._components import empty_figure
+from pages.overview import CHART, COUNTS, ENERGY, LAST_24H, NOW, NOW_NOTE, REFRESH, REFRESH_MS, TODAY, UPDATED
 
 HOUR = timedelta(hours=1)
 QUARTER = timedelta(minutes=15)
@@ -61,7 +58,9 @@ def today_totals(scope: Scope, timezone: str, now: datetime) -> tuple[float, flo
 
 
 def power_now(scope: Scope, now: datetime, timezone: str) -> tuple[float | None, float | None, str]:
-    """(demand kW, production kW, where the numbers come from)."""
+    """(demand kW, production kW, where the numbers come from): each device's mean power over the last
+    5 minutes of readings, summed per direction with the rollups' rule; when nothing reported in those
+    5 minutes, the latest complete 15-minute rollup bucket of the last hour (its energy x 4)."""
     session = db()
     devices = scope_devices(session, scope, Choice())
     consumption, production, reporting = mean_power(
@@ -138,61 +137,55 @@ def day_chart(series: list[dict], timezone: str, now: datetime) -> go.Figure:
     return fig
 
 
+def _children(*ids: str) -> list[Output]:
+    return [Output(component_id, "children") for component_id in ids]
+
+
+def update_totals(_n):
+    """The last 24 hours' demand, production and net (kWh)."""
+    scope = ui_scope()
+    if scope is None:  # the request guard already refused anonymous calls; belt and braces
+        return no_update, no_update, no_update
+    return tuple(f"{value:,.1f}" for value in last_24h_totals(scope))
+
+
+def update_now_today_chart(_n):
+    """Now (kW) with its note, today (kWh), the chart and when it was updated."""
+    scope = ui_scope()
+    if scope is None:
+        return ("-",) * 7 + (empty_figure("Please log in."), "")
+    timezone = services().settings.timezone
+    now = utcnow()
+    demand_now, production_now, note = power_now(scope, now, timezone)
+    net_now = None if demand_now is None else demand_now - (production_now or 0.0)
+    today = today_totals(scope, timezone, now)
+    chart = day_chart(last_24h_series(scope, now), timezone, now)
+    return (
+        fmt(demand_now, 2),
+        fmt(production_now, 2),
+        fmt(net_now, 2),
+        note,
+        *(fmt(v) for v in today),
+        chart,
+        f"Updated {to_local(now, timezone):%H:%M:%S} ({timezone}); refreshes every {REFRESH_MS // 1000} s.",
+    )
+
+
+def update_distribution(_n):
+    scope = ui_scope()
+    if scope is None:
+        return "-", "-", "-", "-"
+    counts = distribution(scope)
+    return tuple(str(counts[k]) for k in COUNTS)
+
+
 def register_callbacks(app) -> None:
-    @app.callback(
-        Output("overview-demand", "children"),
-        Output("overview-production", "children"),
-        Output("overview-net", "children"),
-        Input("overview-refresh", "n_intervals"),
-    )
-    def update_totals(_n):
-        scope = ui_scope()
-        if scope is None:  # the request guard already refused anonymous calls; belt and braces
-            return no_update, no_update, no_update
-        return tuple(f"{value:,.1f}" for value in last_24h_totals(scope))
-
-    @app.callback(
-        Output("overview-demand-now", "children"),
-        Output("overview-production-now", "children"),
-        Output("overview-net-now", "children"),
-        Output("overview-now-note", "children"),
-        Output("overview-demand-today", "children"),
-        Output("overview-production-today", "children"),
-        Output("overview-net-today", "children"),
-        Output("overview-chart", "figure"),
-        Output("overview-updated", "children"),
-        Input("overview-refresh", "n_intervals"),
-    )
-    def update_now_today_chart(_n):
-        scope = ui_scope()
-        if scope is None:
-            return ("-",) * 7 + (empty_figure("Please log in."), "")
-        timezone = services().settings.timezone
-        now = utcnow()
-        demand_now, production_now, note = power_now(scope, now, timezone)
-        net_now = None if demand_now is None else demand_now - (production_now or 0.0)
-        today = today_totals(scope, timezone, now)
-        chart = day_chart(last_24h_series(scope, now), timezone, now)
-        return (
-            fmt(demand_now, 2),
-            fmt(production_now, 2),
-            fmt(net_now, 2),
-            note,
-            *(fmt(v) for v in today),
-            chart,
-            f"Updated {to_local(now, timezone):%H:%M:%S} ({timezone}); refreshes every 30 s.",
-        )
-
-    @app.callback(
-        Output("overview-houses", "children"),
-        Output("overview-consumers", "children"),
-        Output("overview-prosumers", "children"),
-        Output("overview-members", "children"),
-        Input("overview-refresh", "n_intervals"),
-    )
-    def update_distribution(_n):
-        scope = ui_scope()
-        if scope is None:
-            return "-", "-", "-", "-"
-        counts = distribution(scope)
-        return tuple(str(counts[k]) for k in ("houses", "consumers", "prosumers", "members"))
+    tick = Input(REFRESH, "n_intervals")
+    app.callback(*_children(*(LAST_24H[key] for key in ENERGY)), tick)(update_totals)
+    app.callback(
+        *_children(*(NOW[key] for key in ENERGY), NOW_NOTE, *(TODAY[key] for key in ENERGY)),
+        Output(CHART, "figure"),
+        Output(UPDATED, "children"),
+        tick,
+    )(update_now_today_chart)
+    app.callback(*_children(*COUNTS.values()), tick)(update_distribution)

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, Patch, State, ctx, html
 from sqlalchemy.orm import Session
 
-from callbacks.charts import CONSUMPTION, PRODUCTION, base_layout, empty_figure
+from callbacks.charts import CONSUMPTION, PRODUCTION, base_layout
 from callbacks.common import error_text
 from dashboard.choices import resolve_choice
 from dashboard.clock import floor_to, to_local, utcnow
@@ -23,20 +23,23 @@ from dashboard.errors import DomainError
 from dashboard.live import ScopeDevice, power_buckets, scope_devices, scope_status
 from dashboard.readings import FUTURE_TOLERANCE
 from dashboard.ui_auth import ui_scope
+from pages._components import empty_figure
+from pages.realtime import (
+    DEFAULT_WINDOW,
+    GRAPH,
+    INTERVAL,
+    LAST_READING,
+    MESSAGE,
+    PF,
+    SCOPE,
+    SILENT,
+    SILENT_DEVICES,
+    STATE,
+    VOLTAGE,
+    WINDOW,
+    WINDOWS,
+)
 
-# window key -> (window length, bucket width)
-WINDOWS = {
-    "60m": (timedelta(minutes=60), timedelta(minutes=1)),
-    "15m": (timedelta(minutes=15), timedelta(seconds=15)),
-}
-WINDOW_OPTIONS = [
-    {"label": "Last 15 min, per 15 s", "value": "15m"},
-    {"label": "Last 60 min, per minute", "value": "60m"},
-]
-# 15 minutes by default: its first draw reads a quarter of the 60-minute window's readings (at a 5-second
-# cadence on 200 houses: about 70 ms against 260 ms in PostgreSQL); both windows tick in about 15 ms.
-DEFAULT_WINDOW = "15m"
-POLL_MS = 5_000
 SETTLE = timedelta(seconds=15)  # a bucket is final this long after its end (readings ingested late)
 SILENT_ALERT = timedelta(seconds=60)  # no reading of the scope for this long: the warning opens
 MAX_SILENT_ROWS = 10  # the longest silent first; a fleet-wide outage lists its count, not 700 rows
@@ -255,83 +258,87 @@ def silent_table(silent: list[tuple[ScopeDevice, datetime | None]], places: dict
 # ---- callbacks -------------------------------------------------------------------------------------------
 
 
-def register_callbacks(app) -> None:
-    @app.callback(
-        Output("realtime-graph", "figure"),
-        Output("realtime-state", "data"),
-        Output("realtime-message", "children"),
-        Output("realtime-message", "is_open"),
-        Input("realtime-scope", "value"),
-        Input("realtime-window", "value"),
-        Input("realtime-interval", "n_intervals"),
-        State("realtime-state", "data"),
-    )
-    def update_chart(choice, window_key, _n, state):
-        """Full figure on the first call and on a scope or window change; a Patch on every tick."""
-        scope = ui_scope()
-        if scope is None:  # the request guard already refused anonymous calls; belt and braces
-            return empty_figure("Please log in."), None, "Please log in.", True
-        window_key = window_key if window_key in WINDOWS else DEFAULT_WINDOW
-        session = db()
-        try:
-            picked = resolve_choice(session, scope, choice)
-            devices = scope_devices(session, scope, picked)
-        except DomainError as exc:
-            return empty_figure("No data."), None, error_text(exc), True
-        timezone = services().settings.timezone
-        now = utcnow().replace(microsecond=0)
-        start, end, step = window_bounds(now, window_key)
-        if ctx.triggered_id == "realtime-interval":
-            times = read_state(state, choice, window_key, start)
-            if times is not None:
-                patch, times = tick_patch(
-                    session, devices, times, bool(state.get("partial")), now, window_key, timezone
-                )
-                return patch, new_state(choice, window_key, times, now, step), "", False
-        points = entries(power_buckets(session, devices, start, end, step), step)
-        title = f"{picked.label}: power, {WINDOWS[window_key][0].seconds // 60} min"
-        fig = full_figure(points, title, x_range(start, now, step, timezone), timezone)
-        return fig, new_state(choice, window_key, [p[0] for p in points], now, step), "", False
+def update_chart(choice, window_key, _n, state):
+    """Full figure on the first call and on a scope or window change; a Patch on every tick."""
+    scope = ui_scope()
+    if scope is None:  # the request guard already refused anonymous calls; belt and braces
+        return empty_figure("Please log in."), None, "Please log in.", True
+    window_key = window_key if window_key in WINDOWS else DEFAULT_WINDOW
+    session = db()
+    try:
+        picked = resolve_choice(session, scope, choice)
+        devices = scope_devices(session, scope, picked)
+    except DomainError as exc:
+        return empty_figure("No data."), None, error_text(exc), True
+    timezone = services().settings.timezone
+    now = utcnow().replace(microsecond=0)
+    start, end, step = window_bounds(now, window_key)
+    if ctx.triggered_id == INTERVAL:
+        times = read_state(state, choice, window_key, start)
+        if times is not None:
+            patch, times = tick_patch(
+                session, devices, times, bool(state.get("partial")), now, window_key, timezone
+            )
+            return patch, new_state(choice, window_key, times, now, step), "", False
+    points = entries(power_buckets(session, devices, start, end, step), step)
+    title = f"{picked.label}: power, {WINDOWS[window_key][0].seconds // 60} min"
+    fig = full_figure(points, title, x_range(start, now, step, timezone), timezone)
+    return fig, new_state(choice, window_key, [p[0] for p in points], now, step), "", False
 
-    @app.callback(
-        Output("realtime-voltage", "children"),
-        Output("realtime-pf", "children"),
-        Output("realtime-last-reading", "children"),
-        Output("realtime-silent", "children"),
-        Output("realtime-silent", "is_open"),
-        Output("realtime-silent-devices", "children"),
-        Input("realtime-scope", "value"),
-        Input("realtime-interval", "n_intervals"),
-    )
-    def update_status(choice, _n):
-        scope = ui_scope()
-        if scope is None:
-            return "-", "-", "Please log in.", "", False, ""
-        session = db()
-        try:
-            picked = resolve_choice(session, scope, choice)
-        except DomainError as exc:
-            return "-", "-", error_text(exc), "", False, ""
-        timezone = services().settings.timezone
-        now = utcnow().replace(microsecond=0)
-        status = scope_status(session, scope, picked, now, MAX_SILENT_ROWS)
-        voltage = "-" if status["voltage"] is None else f"{status['voltage']:.1f}"
-        pf = "-" if status["pf"] is None else f"{status['pf']:.3f}"
-        last = status["last"]
-        if last is None:
-            last_text = "Last reading: none yet"
-            alert, open_ = "No reading from this scope's devices yet.", True
+
+def update_status(choice, _n):
+    """Latest voltage and power factor, the last reading's time, the silence warning and silent devices."""
+    scope = ui_scope()
+    if scope is None:
+        return "-", "-", "Please log in.", "", False, ""
+    session = db()
+    try:
+        picked = resolve_choice(session, scope, choice)
+    except DomainError as exc:
+        return "-", "-", error_text(exc), "", False, ""
+    timezone = services().settings.timezone
+    now = utcnow().replace(microsecond=0)
+    status = scope_status(session, scope, picked, now, MAX_SILENT_ROWS)
+    voltage = "-" if status["voltage"] is None else f"{status['voltage']:.1f}"
+    pf = "-" if status["pf"] is None else f"{status['pf']:.3f}"
+    last = status["last"]
+    if last is None:
+        last_text = "Last reading: none yet"
+        alert, open_ = "No reading from this scope's devices yet.", True
+    else:
+        age = (now - last).total_seconds()
+        last_text = f"Last reading: {local_time(last, timezone, now)} ({ago(age)})"
+        if age > SILENT_ALERT.total_seconds():
+            alert = (
+                f"No reading for {ago(age).removesuffix(' ago')}: the last one arrived at "
+                f"{local_time(last, timezone, now)}. The devices of this scope (or their gateway) "
+                "may have gone silent."
+            )
+            open_ = True
         else:
-            age = (now - last).total_seconds()
-            last_text = f"Last reading: {local_time(last, timezone, now)} ({ago(age)})"
-            if age > SILENT_ALERT.total_seconds():
-                alert = (
-                    f"No reading for {ago(age).removesuffix(' ago')}: the last one arrived at "
-                    f"{local_time(last, timezone, now)}. The devices of this scope (or their gateway) "
-                    "may have gone silent."
-                )
-                open_ = True
-            else:
-                alert, open_ = "", False
-        table = silent_table(status["silent"], status["places"], timezone, now)
-        return voltage, pf, last_text, alert, open_, table
+            alert, open_ = "", False
+    table = silent_table(status["silent"], status["places"], timezone, now)
+    return voltage, pf, last_text, alert, open_, table
+
+
+def register_callbacks(app) -> None:
+    app.callback(
+        Output(GRAPH, "figure"),
+        Output(STATE, "data"),
+        Output(MESSAGE, "children"),
+        Output(MESSAGE, "is_open"),
+        Input(SCOPE, "value"),
+        Input(WINDOW, "value"),
+        Input(INTERVAL, "n_intervals"),
+        State(STATE, "data"),
+    )(update_chart)
+    app.callback(
+        Output(VOLTAGE, "children"),
+        Output(PF, "children"),
+        Output(LAST_READING, "children"),
+        Output(SILENT, "children"),
+        Output(SILENT, "is_open"),
+        Output(SILENT_DEVICES, "children"),
+        Input(SCOPE, "value"),
+        Input(INTERVAL, "n_intervals"),
+    )(update_status)

@@ -1,4 +1,5 @@
-"""Layout pieces the pages share: a labelled field, the scope dropdown, a stat card, a chart card.
+"""Layout pieces the pages share: a labelled field, the scope dropdown, a stat card, a chart card and the
+blank chart that says why it is blank (callbacks draw it too).
 
 (The leading underscore keeps Dash's page registry from taking this module for a page.)
 """
@@ -6,6 +7,7 @@
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
+import plotly.graph_objects as go
 from dash import dcc, html
 
 GRAPH_CONFIG = {"displaylogo": False}
@@ -25,10 +27,13 @@ def scope_dropdown(component_id: str, options: list[dict], value: str) -> dcc.Dr
     return dcc.Dropdown(id=component_id, options=options, value=value, clearable=False)
 
 
-def stat_card(title: str, value_id: str, unit: str = "", hint: str | None = None, md: int = 3) -> dbc.Col:
-    """A title over one number (the element `value_id` holds the number only), a unit and a hint."""
+def stat_card(
+    title: str, value_id: str, unit: str | None = None, hint: str | None = None, md: int = 3
+) -> dbc.Col:
+    """A title over one number (the element `value_id` holds the number only), a unit and a hint.
+    Without a unit (None) the number is large; with one (even "") it is a line with the unit after it."""
     body = [html.H6(title, className="text-muted mb-1")]
-    if unit:
+    if unit is not None:
         body.append(html.H4([html.Span("-", id=value_id), html.Small(f" {unit}", className="text-muted")]))
     else:
         body.append(html.H3("-", id=value_id, className="mb-0"))
@@ -44,3 +49,20 @@ def chart_card(graph: dcc.Graph, title: str | None = None, below=None, className
     if below is not None:
         children.append(below)
     return dbc.Card(dbc.CardBody(children), className=className)
+
+
+def empty_figure(message: str, height: int = 320) -> go.Figure:
+    """A blank chart that says why it is blank (loading, no data, not allowed, an error)."""
+    fig = go.Figure()
+    fig.update_layout(
+        height=height,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[
+            {"text": message, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}
+        ],
+        margin={"l": 40, "r": 20, "t": 30, "b": 40},
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+    )
+    return fig

@@ -1,13 +1,16 @@
 """Exports: summary statistics per day, week or month for the caller's scope, previewed and downloadable
 as CSV (the same columns and units as `GET /api/v1/exports/summary`). Callbacks: callbacks/exports.py."""
 
+from datetime import date, timedelta
+
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from callbacks.exports import default_range
 from dashboard.choices import ALL, scope_options
+from dashboard.clock import local_today
 from dashboard.context import db, services
 from dashboard.ui_auth import page_guard
+from pages._components import field, scope_dropdown
 
 PATH, PERMISSION = "/exports", "page:exports"
 NAME, ORDER = "Exports", 5
@@ -17,42 +20,46 @@ PERIOD_OPTIONS = [
     {"label": "Weekly (ISO, Monday first)", "value": "weekly"},
     {"label": "Monthly", "value": "monthly"},
 ]
+DEFAULT_PERIOD = "daily"
+DEFAULT_DAYS = 30
+
+# component ids the callbacks use
+PERIOD, RANGE, SCOPE = "exports-period", "exports-range", "exports-scope"
+TABLE, MESSAGE = "exports-table", "exports-message"
+DOWNLOAD, DOWNLOAD_BUTTON, DOWNLOAD_STATUS = (
+    "exports-download",
+    "exports-download-button",
+    "exports-download-status",
+)
 
 
-def _field(label: str, control, md: int) -> dbc.Col:
-    return dbc.Col([dbc.Label(label), control], md=md)
+def default_range(timezone: str) -> tuple[date, date]:
+    """The last 30 local days, today included (the picker's end date is inclusive)."""
+    today = local_today(timezone)
+    return today - timedelta(days=DEFAULT_DAYS - 1), today
 
 
 @page_guard(PATH, PERMISSION)
 def layout(scope, **_kwargs):
     timezone = services().settings.timezone
     first, last = default_range(timezone)
+    dates = dcc.DatePickerRange(
+        id=RANGE,
+        start_date=first.isoformat(),
+        end_date=last.isoformat(),
+        display_format="YYYY-MM-DD",
+        first_day_of_week=1,
+        minimum_nights=0,
+    )
     controls = dbc.Row(
         [
-            _field(
+            field(
                 "Period",
-                dbc.RadioItems(id="exports-period", options=PERIOD_OPTIONS, value="daily", inline=True),
+                dbc.RadioItems(id=PERIOD, options=PERIOD_OPTIONS, value=DEFAULT_PERIOD, inline=True),
                 md=4,
             ),
-            _field(
-                f"Local days ({timezone}), both included",
-                dcc.DatePickerRange(
-                    id="exports-range",
-                    start_date=first.isoformat(),
-                    end_date=last.isoformat(),
-                    display_format="YYYY-MM-DD",
-                    first_day_of_week=1,
-                    minimum_nights=0,
-                ),
-                md=4,
-            ),
-            _field(
-                "Scope",
-                dcc.Dropdown(
-                    id="exports-scope", options=scope_options(db(), scope), value=ALL, clearable=False
-                ),
-                md=4,
-            ),
+            field(f"Local days ({timezone}), both included", dates, md=4),
+            field("Scope", scope_dropdown(SCOPE, scope_options(db(), scope), ALL), md=4),
         ],
         className="g-3 mb-3",
     )
@@ -67,16 +74,13 @@ def layout(scope, **_kwargs):
             controls,
             dbc.Row(
                 [
-                    dbc.Col(
-                        dbc.Button("Download CSV", id="exports-download-button", color="primary"),
-                        width="auto",
-                    ),
-                    dbc.Col(html.Span(id="exports-download-status", className="text-muted"), width="auto"),
+                    dbc.Col(dbc.Button("Download CSV", id=DOWNLOAD_BUTTON, color="primary"), width="auto"),
+                    dbc.Col(html.Span(id=DOWNLOAD_STATUS, className="text-muted"), width="auto"),
                 ],
                 className="g-2 mb-3 align-items-center",
             ),
-            dcc.Download(id="exports-download"),
-            dbc.Alert(id="exports-message", is_open=False, color="info"),
-            dcc.Loading(html.Div(id="exports-table", className="table-responsive")),
+            dcc.Download(id=DOWNLOAD),
+            dbc.Alert(id=MESSAGE, is_open=False, color="info"),
+            dcc.Loading(html.Div(id=TABLE, className="table-responsive")),
         ]
     )

@@ -2,81 +2,85 @@
 7 days or a custom range of local days, with summary panels (totals, averages, maxima, net balance,
 data coverage). Callbacks: callbacks/historical.py."""
 
+from datetime import date, timedelta
+
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from callbacks.charts import empty_figure
-from callbacks.historical import BARS_AUTO, RANGE_24H, RANGE_OPTIONS, bars_options, default_custom_range
 from dashboard.choices import ALL, scope_options
+from dashboard.clock import local_today
 from dashboard.context import db, services
 from dashboard.ui_auth import page_guard
+from pages._components import GRAPH_CONFIG, chart_card, empty_figure, field, scope_dropdown
 
 PATH, PERMISSION = "/historical", "page:historical"
 NAME, ORDER = "Historical", 2
 
-GRAPH_CONFIG = {"displaylogo": False}
+RANGE_24H, RANGE_7D, RANGE_CUSTOM = "24h", "7d", "custom"
+RANGE_OPTIONS = [
+    {"label": "24 h", "value": RANGE_24H},
+    {"label": "7 d", "value": RANGE_7D},
+    {"label": "Custom", "value": RANGE_CUSTOM},
+]
+BARS_AUTO = "auto"
+BARS_LABELS = {BARS_AUTO: "Auto", "15min": "15 min", "hour": "Hourly", "day": "Daily"}
+DEFAULT_CUSTOM_DAYS = 30
+
+# component ids the callbacks use
+RANGE, DATES, BARS, SCOPE = "historical-range", "historical-dates", "historical-bars", "historical-scope"
+CAPTION, MESSAGE, SUMMARY = "historical-caption", "historical-message", "historical-summary"
+CONSUMPTION_GRAPH, PRODUCTION_GRAPH = "historical-consumption", "historical-production"
 
 
-def _field(label: str, control, md: int) -> dbc.Col:
-    return dbc.Col([dbc.Label(label), control], md=md)
+def bars_options(enabled: bool) -> list[dict]:
+    """The bar sizes, chosen only for a custom range."""
+    return [{"label": text, "value": value, "disabled": not enabled} for value, text in BARS_LABELS.items()]
+
+
+def default_custom_range(timezone: str) -> tuple[date, date]:
+    """The last 30 local days, today included."""
+    today = local_today(timezone)
+    return today - timedelta(days=DEFAULT_CUSTOM_DAYS - 1), today
 
 
 def _graph(graph_id: str) -> dbc.Col:
-    return dbc.Col(
-        dbc.Card(
-            dbc.CardBody(dcc.Graph(id=graph_id, figure=empty_figure("Loading..."), config=GRAPH_CONFIG))
-        ),
-        lg=6,
-    )
+    graph = dcc.Graph(id=graph_id, figure=empty_figure("Loading..."), config=GRAPH_CONFIG)
+    return dbc.Col(chart_card(graph), lg=6)
 
 
 @page_guard(PATH, PERMISSION)
 def layout(scope, **_kwargs):
     timezone = services().settings.timezone
     first, last = default_custom_range(timezone)
+    dates = dcc.DatePickerRange(
+        id=DATES,
+        start_date=first.isoformat(),
+        end_date=last.isoformat(),
+        display_format="YYYY-MM-DD",
+        first_day_of_week=1,
+        minimum_nights=0,
+        disabled=True,
+    )
     controls = [
         dbc.Row(
             [
-                _field(
+                field(
                     "Range",
-                    dbc.RadioItems(
-                        id="historical-range", options=RANGE_OPTIONS, value=RANGE_24H, inline=True
-                    ),
+                    dbc.RadioItems(id=RANGE, options=RANGE_OPTIONS, value=RANGE_24H, inline=True),
                     md=4,
                 ),
-                _field(
-                    "Scope",
-                    dcc.Dropdown(
-                        id="historical-scope",
-                        options=scope_options(db(), scope, communities=True),
-                        value=ALL,
-                        clearable=False,
-                    ),
-                    md=4,
+                field(
+                    "Scope", scope_dropdown(SCOPE, scope_options(db(), scope, communities=True), ALL), md=4
                 ),
             ],
             className="g-3 mb-2",
         ),
         dbc.Row(
             [
-                _field(
-                    f"Custom range: local days ({timezone}), both included",
-                    dcc.DatePickerRange(
-                        id="historical-dates",
-                        start_date=first.isoformat(),
-                        end_date=last.isoformat(),
-                        display_format="YYYY-MM-DD",
-                        first_day_of_week=1,
-                        minimum_nights=0,
-                        disabled=True,
-                    ),
-                    md=4,
-                ),
-                _field(
+                field(f"Custom range: local days ({timezone}), both included", dates, md=4),
+                field(
                     "Custom range: bar size",
-                    dbc.RadioItems(
-                        id="historical-bars", options=bars_options(False), value=BARS_AUTO, inline=True
-                    ),
+                    dbc.RadioItems(id=BARS, options=bars_options(False), value=BARS_AUTO, inline=True),
                     md=4,
                 ),
             ],
@@ -92,12 +96,9 @@ def layout(scope, **_kwargs):
                 className="text-muted",
             ),
             *controls,
-            html.P(id="historical-caption", className="small text-muted mb-2"),
-            dbc.Alert(id="historical-message", is_open=False, color="info"),
-            html.Div(id="historical-summary", className="mb-3"),
-            dbc.Row(
-                [_graph("historical-consumption"), _graph("historical-production")],
-                className="g-3",
-            ),
+            html.P(id=CAPTION, className="small text-muted mb-2"),
+            dbc.Alert(id=MESSAGE, is_open=False, color="info"),
+            html.Div(id=SUMMARY, className="mb-3"),
+            dbc.Row([_graph(CONSUMPTION_GRAPH), _graph(PRODUCTION_GRAPH)], className="g-3"),
         ]
     )

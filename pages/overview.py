@@ -5,11 +5,25 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard.ui_auth import page_guard
+from pages._components import GRAPH_CONFIG, stat_card
 
 PATH, PERMISSION = "/", "page:overview"
 NAME, ORDER = "Overview", 0
 
 REFRESH_MS = 30_000
+# component ids the callbacks use; the energy figures by key, in the callbacks' output order
+ENERGY = ("demand", "production", "net")
+NOW = {key: f"overview-{key}-now" for key in ENERGY}
+TODAY = {key: f"overview-{key}-today" for key in ENERGY}
+LAST_24H = {key: f"overview-{key}" for key in ENERGY}  # the 24-h ids keep their historical names
+COUNTS = {
+    "houses": "overview-houses",
+    "consumers": "overview-consumers",
+    "prosumers": "overview-prosumers",
+    "members": "overview-members",
+}
+REFRESH, CHART = "overview-refresh", "overview-chart"
+NOW_NOTE, UPDATED = "overview-now-note", "overview-updated"
 
 
 def _line(label: str, value_id: str, unit: str, big: bool = False):
@@ -26,38 +40,22 @@ def _line(label: str, value_id: str, unit: str, big: bool = False):
 
 
 def _energy_card(title: str, key: str, colour: str) -> dbc.Col:
-    """Now (kW), today (kWh) and last 24 h (kWh); the 24-h id keeps its historical name (overview-<key>)."""
+    """Now (kW), today (kWh) and last 24 h (kWh)."""
     return dbc.Col(
         dbc.Card(
             [
                 dbc.CardHeader(html.Strong(title), className=f"border-{colour}"),
                 dbc.CardBody(
                     [
-                        _line("Now", f"overview-{key}-now", "kW"),
-                        _line("Today", f"overview-{key}-today", "kWh"),
-                        _line("Last 24 h", f"overview-{key}", "kWh", big=True),
+                        _line("Now", NOW[key], "kW"),
+                        _line("Today", TODAY[key], "kWh"),
+                        _line("Last 24 h", LAST_24H[key], "kWh", big=True),
                     ]
                 ),
             ],
             className=f"border-{colour} h-100",
         ),
         md=4,
-    )
-
-
-def _count_card(title: str, value_id: str, hint: str) -> dbc.Col:
-    return dbc.Col(
-        dbc.Card(
-            dbc.CardBody(
-                [
-                    html.H6(title, className="text-muted mb-1"),
-                    html.H3("-", id=value_id, className="mb-0"),
-                    html.Small(hint, className="text-muted"),
-                ]
-            ),
-            className="h-100",
-        ),
-        md=3,
     )
 
 
@@ -76,20 +74,20 @@ def layout(scope, **_kwargs):
                 ],
                 className="g-3",
             ),
-            html.P(id="overview-now-note", className="text-muted small mt-2 mb-3"),
+            html.P(id=NOW_NOTE, className="text-muted small mt-2 mb-3"),
             html.H5("User distribution"),
             dbc.Row(
                 [
-                    _count_card("Houses", "overview-houses", "in your scope"),
-                    _count_card("Consumers", "overview-consumers", "no production device or PV"),
-                    _count_card("Prosumers", "overview-prosumers", "a production device or PV"),
-                    _count_card("Community members", "overview-members", "in at least one community"),
+                    stat_card("Houses", COUNTS["houses"], hint="in your scope"),
+                    stat_card("Consumers", COUNTS["consumers"], hint="no production device or PV"),
+                    stat_card("Prosumers", COUNTS["prosumers"], hint="a production device or PV"),
+                    stat_card("Community members", COUNTS["members"], hint="in at least one community"),
                 ],
                 className="g-3 mb-3",
             ),
             html.H5("Last 24 hours"),
-            dcc.Graph(id="overview-chart", config={"displaylogo": False}, style={"height": "280px"}),
-            html.P(id="overview-updated", className="text-muted small"),
-            dcc.Interval(id="overview-refresh", interval=REFRESH_MS),
+            dcc.Graph(id=CHART, config=GRAPH_CONFIG, style={"height": "280px"}),
+            html.P(id=UPDATED, className="text-muted small"),
+            dcc.Interval(id=REFRESH, interval=REFRESH_MS),
         ]
     )

@@ -11,11 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from callbacks.exports import cell_text, default_range
+from callbacks.exports import cell_text
 from dashboard.auth import user_scope
 from dashboard.clock import local_midnight_utc
 from dashboard.exports import COLUMNS, summary
 from dashboard.schema import User
+from pages.exports import default_range
 from tests.ui.test_callback_guard import cookie_login, router_payload
 
 API_HEADER = (
