@@ -10,5 +10,5 @@ app = create_app()
 server = app.server
 warm_up()  # plotly's lazy imports now, not in this worker's first callback
 # Everything built so far lives as long as the worker: keep it out of the garbage collector's scans
-# (docs/benchmarks.md, "Figures behind code decisions").
+# (docs/benchmarks.md, "Figures behind UI decisions").
 gc.freeze()
