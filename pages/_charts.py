@@ -1,0 +1,143 @@
+"""Figure helpers every page shares: the spec's colours, the rollup picked by range, gaps kept as gaps.
+They sit with the pages, below the callbacks, so a layout can draw a figure as well as a callback can.
+
+- Colours: forecasts show history in blue, the forecast in red and the confidence range in orange (spec
+  section "Forecasts"); consumption and production keep one colour each on every page.
+- `resolution_for` picks the finest rollup (15 min, hour, day) that keeps a trace at or under
+  MAX_POINTS points, so no chart ever ships more than 5,000 points per trace.
+- `with_gaps` inserts a None wherever consecutive samples are further apart than one step: Plotly then
+  breaks the line (or leaves the bar out) instead of joining across missing data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import plotly.graph_objects as go
+
+MAX_POINTS = 5_000
+HISTORY_BLUE = "#1f77b4"
+FORECAST_RED = "#d62728"
+BAND_ORANGE = "rgba(255, 127, 14, 0.35)"
+BAND_ORANGE_LINE = "#ff7f0e"
+CONSUMPTION = "#1f77b4"
+PRODUCTION = "#2ca02c"
+NET = "#7f7f7f"
+GRID = "#e5e5e5"
+STEPS = {"15min": timedelta(minutes=15), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+
+
+def resolution_for(start: datetime, end: datetime, max_points: int = MAX_POINTS) -> str:
+    """The finest rollup whose bucket count over [start, end) stays within max_points."""
+    for resolution in ("15min", "hour", "day"):
+        if (end - start) / STEPS[resolution] <= max_points:
+            return resolution
+    return "day"
+
+
+def with_gaps(times: list[datetime], values: list, step: timedelta) -> tuple[list, list]:
+    """Insert (midpoint, None) wherever two samples are more than `step` apart (times in UTC or any
+    monotonic clock), so a line breaks at missing data instead of joining across it."""
+    out_t: list = []
+    out_v: list = []
+    previous = None
+    for ts, value in zip(times, values, strict=True):
+        if previous is not None and ts - previous > step * 1.5:
+            out_t.append(previous + (ts - previous) / 2)
+            out_v.append(None)
+        out_t.append(ts)
+        out_v.append(value)
+        previous = ts
+    return out_t, out_v
+
+
+def empty_figure(message: str, height: int = 320) -> go.Figure:
+    """A blank chart that says why it is blank (no data, not allowed, an error)."""
+    fig = go.Figure()
+    fig.update_layout(
+        height=height,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[
+            {"text": message, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}
+        ],
+        margin={"l": 40, "r": 20, "t": 30, "b": 40},
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+    )
+    return fig
+
+
+def base_layout(
+    fig: go.Figure, title: str | None = None, y_title: str | None = None, height: int = 360
+) -> go.Figure:
+    fig.update_layout(
+        title=title,
+        height=height,
+        margin={"l": 50, "r": 20, "t": 40 if title else 20, "b": 40},
+        legend={"orientation": "h", "y": -0.15},
+        yaxis_title=y_title,
+        hovermode="x unified",
+        # plotly_white's look without its template, which would be expanded into every figure sent
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        xaxis={"gridcolor": GRID, "linecolor": GRID, "zeroline": False},
+        yaxis={"gridcolor": GRID, "linecolor": GRID, "zerolinecolor": GRID},
+    )
+    return fig
+
+
+def warm_up() -> None:
+    """Build and serialise one figure with the trace types and layout parts the pages use.
+
+    plotly imports its validators lazily, on a process's first figure, which the first callback of every
+    web worker would pay (docs/benchmarks.md). Called once per worker (wsgi.py) before it serves."""
+    fig = base_layout(go.Figure(), "warm-up", "kW")
+    fig.add_trace(go.Bar(x=[0, 1], y=[1.0, 2.0], name="bars", marker_color=CONSUMPTION, hovertemplate="%{y}"))
+    fig.add_trace(
+        go.Scatter(x=[0, 1], y=[1.0, None], mode="lines+markers", name="line", connectgaps=False,
+                   line={"color": FORECAST_RED, "width": 2, "dash": "dot"}, fill="tonexty",
+                   fillcolor=BAND_ORANGE, showlegend=True, yaxis="y2", customdata=[[1], [2]])
+    )  # fmt: skip
+    fig.update_layout(
+        barmode="group",
+        bargap=0.1,
+        yaxis2={"overlaying": "y", "side": "right", "range": [0, 1]},
+        shapes=[
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "x0": 0,
+                "x1": 1,
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": BAND_ORANGE,
+                "line": {"width": 0},
+                "layer": "below",
+            }
+        ],  # fmt: skip
+        uirevision="warm-up",
+        showlegend=True,
+    )
+    empty_figure("warm-up").to_plotly_json()
+    fig.to_plotly_json()
+
+
+def max_trace_points(figure: dict | go.Figure) -> int:
+    """The longest trace of a figure (for tests and the UI benchmark's 5,000-point check)."""
+    data = figure.to_dict()["data"] if isinstance(figure, go.Figure) else figure.get("data", [])
+    return max((_length(trace.get("x")) or _length(trace.get("y")) for trace in data), default=0)
+
+
+def _length(values) -> int:
+    """Points in a trace array: a list, or Plotly's typed-array dict {"dtype", "bdata"[, "shape"]}."""
+    if values is None:
+        return 0
+    if isinstance(values, dict) and "bdata" in values:
+        import base64
+
+        import numpy as np
+
+        return len(base64.b64decode(values["bdata"])) // np.dtype(values["dtype"]).itemsize
+    return len(values)
