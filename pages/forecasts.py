@@ -19,23 +19,24 @@ PATH, PERMISSION = "/forecasts", "page:forecasts"
 NAME, ORDER = "Forecasts", 3
 
 # component ids the callbacks use too
-PRODUCT_ID, HORIZON_ID, MODEL_ID = "forecasts-product", "forecasts-horizon", "forecasts-model"
-STRATEGY_ID, SCOPE_ID = "forecasts-strategy", "forecasts-scope"
+PRODUCT_ID = "forecasts-product"
+HORIZON_ID = "forecasts-horizon"
+MODEL_ID = "forecasts-model"
+STRATEGY_ID = "forecasts-strategy"
+SCOPE_ID = "forecasts-scope"
 CONTROL_IDS = (PRODUCT_ID, HORIZON_ID, MODEL_ID, STRATEGY_ID, SCOPE_ID)  # render_view's argument order
 GRAPH_IDS = {target: f"forecasts-{target}-graph" for target in TARGETS}
 PANEL_IDS = {target: f"forecasts-{target}-model" for target in TARGETS}
-MESSAGE_ID, TRAINED_ID, KICK_ID = "forecasts-message", "forecasts-trained", "forecasts-kick"
-TRAIN_ID, TRAIN_MESSAGE_ID, JOBS_ID, POLL_ID = (
-    "forecasts-train",
-    "forecasts-train-message",
-    "forecasts-jobs",
-    "forecasts-poll",
-)
-PROGRESS_ID, PROGRESS_BOX_ID, JOB_STATUS_ID = (
-    "forecasts-progress",
-    "forecasts-progress-box",
-    "forecasts-job-status",
-)
+MESSAGE_ID = "forecasts-message"
+TRAINED_ID = "forecasts-trained"  # bumped when a training ends: the charts are drawn again
+KICK_ID = "forecasts-kick"  # fires the render once when the layout could not draw the default view
+TRAIN_ID = "forecasts-train"
+TRAIN_MESSAGE_ID = "forecasts-train-message"
+JOBS_ID = "forecasts-jobs"
+POLL_ID = "forecasts-poll"
+PROGRESS_ID = "forecasts-progress"
+PROGRESS_BOX_ID = "forecasts-progress-box"
+JOB_STATUS_ID = "forecasts-job-status"
 
 # options (the services check every value: jobs.requests.validate) and defaults
 PRODUCTS = {"next-24-hours": "Next 24 hours", "short-term": "Short-term"}
