@@ -4,7 +4,7 @@ maintenance with `python -m dashboard simulate` / `prune-logs`, or the worker, a
 import gc
 
 from app import create_app
-from callbacks.charts import warm_up
+from pages._charts import warm_up
 
 app = create_app()
 server = app.server

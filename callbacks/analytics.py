@@ -23,7 +23,6 @@ from dash import Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy import select
 
-from callbacks.charts import CONSUMPTION, STEPS, base_layout, empty_figure, resolution_for, with_gaps
 from callbacks.common import error_text, local_days_range, parse_date
 from dashboard import analytics
 from dashboard.choices import resolve_choice
@@ -37,6 +36,7 @@ from dashboard.schema import House
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
 from jobs.analytics import own_scan_id, scan_of, scan_result, start_scan
+from pages._charts import CONSUMPTION, STEPS, base_layout, empty_figure, resolution_for, with_gaps
 
 log = logging.getLogger(__name__)
 

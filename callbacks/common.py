@@ -16,8 +16,7 @@ from dashboard.errors import DomainError, NotFound, ValidationFailed
 
 def error_text(exc: DomainError) -> str:
     """A domain error as one line for an alert: the message, then each field's problem."""
-    details = "; ".join(f"{d.get('field', '')}: {d.get('message', '')}".strip(": ") for d in exc.details)
-    return f"{exc.message} ({details})" if details else exc.message
+    return exc.one_line()
 
 
 def parse_date(raw, field: str) -> date:

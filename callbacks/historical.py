@@ -15,7 +15,6 @@ import dash_bootstrap_components as dbc
 import plotly.io as pio
 from dash import Input, Output, html
 
-from callbacks.charts import CONSUMPTION, MAX_POINTS, NET, PRODUCTION, STEPS, resolution_for
 from callbacks.common import error_text, local_days_range, parse_date
 from dashboard.choices import resolve_choice
 from dashboard.clock import floor_to, local_midnight_utc, to_local, utcnow
@@ -25,7 +24,7 @@ from dashboard.policy import allowed
 from dashboard.queries import energy_series
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
-from pages._components import empty_figure
+from pages._charts import CONSUMPTION, MAX_POINTS, NET, PRODUCTION, STEPS, empty_figure, resolution_for
 from pages.historical import (
     BARS,
     BARS_LABELS,

@@ -12,7 +12,6 @@ import plotly.graph_objects as go
 from dash import Input, Output, no_update
 from sqlalchemy import exists, func, select
 
-from callbacks.charts import CONSUMPTION, PRODUCTION, base_layout
 from dashboard.choices import Choice
 from dashboard.clock import floor_to, local_midnight_utc, local_today, to_local, utcnow
 from dashboard.context import db, services
@@ -22,7 +21,7 @@ from dashboard.readings import FUTURE_TOLERANCE
 from dashboard.schema import PV, Device, House, community_houses
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
-from pages._components import empty_figure
+from pages._charts import CONSUMPTION, PRODUCTION, base_layout, empty_figure
 from pages.overview import CHART, COUNTS, ENERGY, LAST_24H, NOW, NOW_NOTE, REFRESH, REFRESH_MS, TODAY, UPDATED
 
 HOUR = timedelta(hours=1)

@@ -14,7 +14,6 @@ import plotly.graph_objects as go
 from dash import Input, Output, Patch, State, ctx, html
 from sqlalchemy.orm import Session
 
-from callbacks.charts import CONSUMPTION, PRODUCTION, base_layout
 from callbacks.common import error_text
 from dashboard.choices import resolve_choice
 from dashboard.clock import floor_to, to_local, utcnow
@@ -23,7 +22,7 @@ from dashboard.errors import DomainError
 from dashboard.live import ScopeDevice, power_buckets, scope_devices, scope_status
 from dashboard.readings import FUTURE_TOLERANCE
 from dashboard.ui_auth import ui_scope
-from pages._components import empty_figure
+from pages._charts import CONSUMPTION, PRODUCTION, base_layout, empty_figure
 from pages.realtime import (
     DEFAULT_WINDOW,
     GRAPH,

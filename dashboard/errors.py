@@ -14,6 +14,11 @@ class DomainError(Exception):
         self.message = message or self.error
         self.details = details or []
 
+    def one_line(self) -> str:
+        """The message, then each field's problem (a UI alert's text)."""
+        details = "; ".join(f"{d.get('field', '')}: {d.get('message', '')}".strip(": ") for d in self.details)
+        return f"{self.message} ({details})" if details else self.message
+
 
 class ValidationFailed(DomainError):
     """Input that breaks the contract; `details` lists {index?, field, message} per problem."""

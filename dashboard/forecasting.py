@@ -27,7 +27,7 @@ from dashboard.schema import ModelRun
 from dashboard.scope import Scope
 from dashboard.weather.store import weather_frame
 from models import FitReport, ForecastConfig, make_forecaster
-from models.config import MAX_SHORT_TERM_HORIZON, MODELS, STRATEGIES
+from models.config import MAX_SHORT_TERM_HORIZON, MODELS, PRODUCTS, STRATEGIES
 
 TRAIN_DAYS = {"next-24-hours": 365, "short-term": 90}
 HISTORY_DAYS = 35  # a forecast needs a few weeks of lags (4 weekly same-time values)
@@ -85,6 +85,8 @@ def resolve_task(
             problems.append(
                 {"field": "horizon", "message": f"an integer from 1 to {MAX_SHORT_TERM_HORIZON} is required"}
             )
+    if not isinstance(product, str) or product not in PRODUCTS:  # the API: its URL; the page: the browser
+        problems.append({"field": "product", "message": f"one of {', '.join(PRODUCTS)}"})
     if model not in MODELS:
         problems.append({"field": "model", "message": f"one of {', '.join(MODELS)}"})
     if strategy not in STRATEGIES:

@@ -7,7 +7,6 @@ blank chart that says why it is blank (callbacks draw it too).
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
-import plotly.graph_objects as go
 from dash import dcc, html
 
 GRAPH_CONFIG = {"displaylogo": False}
@@ -49,20 +48,3 @@ def chart_card(graph: dcc.Graph, title: str | None = None, below=None, className
     if below is not None:
         children.append(below)
     return dbc.Card(dbc.CardBody(children), className=className)
-
-
-def empty_figure(message: str, height: int = 320) -> go.Figure:
-    """A blank chart that says why it is blank (loading, no data, not allowed, an error)."""
-    fig = go.Figure()
-    fig.update_layout(
-        height=height,
-        xaxis={"visible": False},
-        yaxis={"visible": False},
-        annotations=[
-            {"text": message, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}
-        ],
-        margin={"l": 40, "r": 20, "t": 30, "b": 40},
-        paper_bgcolor="white",
-        plot_bgcolor="white",
-    )
-    return fig

@@ -11,7 +11,8 @@ from dashboard.choices import ALL, scope_options
 from dashboard.clock import local_today
 from dashboard.context import db, services
 from dashboard.ui_auth import page_guard
-from pages._components import GRAPH_CONFIG, chart_card, empty_figure, field, scope_dropdown
+from pages._charts import empty_figure
+from pages._components import GRAPH_CONFIG, chart_card, field, scope_dropdown
 
 PATH, PERMISSION = "/historical", "page:historical"
 NAME, ORDER = "Historical", 2

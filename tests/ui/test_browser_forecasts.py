@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from callbacks.charts import BAND_ORANGE, BAND_ORANGE_LINE, FORECAST_RED, HISTORY_BLUE
-from callbacks.forecasts import NO_MODEL
+from pages._charts import BAND_ORANGE, BAND_ORANGE_LINE, FORECAST_RED, HISTORY_BLUE
+from pages.forecasts_view import NO_MODEL
 from tests.ui.browser_helpers import graph_traces, shot, wait_for_traces
 
 pytestmark = pytest.mark.browser

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callbacks.charts import CONSUMPTION, PRODUCTION
+from pages._charts import CONSUMPTION, PRODUCTION
 from tests.ui.browser_helpers import dropdown_labels, graph_traces, shot, wait_for_traces
 
 pytestmark = pytest.mark.browser

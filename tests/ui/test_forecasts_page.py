@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from callbacks.charts import BAND_ORANGE, BAND_ORANGE_LINE, FORECAST_RED, HISTORY_BLUE
-from callbacks.forecasts import NO_MODEL, TRAIN_REFUSED, UNKNOWN_JOB
+from callbacks.forecasts import TRAIN_REFUSED, UNKNOWN_JOB
 from dashboard.auth import user_scope
 from dashboard.queries import energy_series
 from dashboard.schema import ModelRun, ModelVersion, User
 from dashboard.scope import Scope
+from pages._charts import BAND_ORANGE, BAND_ORANGE_LINE, FORECAST_RED, HISTORY_BLUE
+from pages.forecasts_view import NO_MODEL
 from tests.ui.test_callback_guard import component, cookie_login, router_payload
 
 DAYS = 16  # the forecasters need 15 days of history
@@ -499,7 +500,7 @@ def test_layout_draws_the_default_view_once_its_forecasts_are_issued(forecasts_u
 
 def test_history_gaps_stay_gaps():
     """A missing hour breaks the blue line (a None between the samples) instead of joining across it."""
-    from callbacks.forecasts import forecast_figure
+    from pages.forecasts_view import forecast_figure
 
     history = [
         {"timestamp": f"2026-06-19T{h:02d}:00:00Z", "consumption_kwh": 1.0 + h, "production_kwh": 0.0}

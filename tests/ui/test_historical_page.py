@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from callbacks.charts import max_trace_points
 from dashboard.auth import user_scope
 from dashboard.queries import energy_series
 from dashboard.schema import User
+from pages._charts import max_trace_points
 from tests.ui.test_callback_guard import cookie_login, router_payload
 
 ZONE_NAME = "Europe/Athens"  # the test app's TIMEZONE (the default); checked in the fixture

@@ -1,4 +1,5 @@
 """Figure helpers every page shares: the spec's colours, the rollup picked by range, gaps kept as gaps.
+They sit with the pages, below the callbacks, so a layout can draw a figure as well as a callback can.
 
 - Colours: forecasts show history in blue, the forecast in red and the confidence range in orange (spec
   section "Forecasts"); consumption and production keep one colour each on every page.
@@ -13,8 +14,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import plotly.graph_objects as go
-
-from pages._components import empty_figure
 
 MAX_POINTS = 5_000
 HISTORY_BLUE = "#1f77b4"
@@ -52,6 +51,23 @@ def with_gaps(times: list[datetime], values: list, step: timedelta) -> tuple[lis
     return out_t, out_v
 
 
+def empty_figure(message: str, height: int = 320) -> go.Figure:
+    """A blank chart that says why it is blank (no data, not allowed, an error)."""
+    fig = go.Figure()
+    fig.update_layout(
+        height=height,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[
+            {"text": message, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}
+        ],
+        margin={"l": 40, "r": 20, "t": 30, "b": 40},
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+    )
+    return fig
+
+
 def base_layout(
     fig: go.Figure, title: str | None = None, y_title: str | None = None, height: int = 360
 ) -> go.Figure:
@@ -62,7 +78,7 @@ def base_layout(
         legend={"orientation": "h", "y": -0.15},
         yaxis_title=y_title,
         hovermode="x unified",
-        # plotly_white's look without its template, too slow and big to expand per figure (docs/benchmarks.md)
+        # plotly_white's look without its template, which would be expanded into every figure sent
         paper_bgcolor="white",
         plot_bgcolor="white",
         xaxis={"gridcolor": GRID, "linecolor": GRID, "zeroline": False},
@@ -75,7 +91,7 @@ def warm_up() -> None:
     """Build and serialise one figure with the trace types and layout parts the pages use.
 
     plotly imports its validators lazily, on a process's first figure, which the first callback of every
-    web worker paid (docs/benchmarks.md, session 4). Called once per worker (wsgi.py) before it serves."""
+    web worker would pay (docs/benchmarks.md). Called once per worker (wsgi.py) before it serves."""
     fig = base_layout(go.Figure(), "warm-up", "kW")
     fig.add_trace(go.Bar(x=[0, 1], y=[1.0, 2.0], name="bars", marker_color=CONSUMPTION, hovertemplate="%{y}"))
     fig.add_trace(
