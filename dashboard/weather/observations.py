@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from dashboard.config import check_latitude, check_longitude
 from dashboard.errors import BatchTooLarge, ValidationFailed
-from dashboard.places import check_latitude, check_longitude
 from dashboard.readings import check_fields, check_timestamp, finite_number
 
 REQUIRED_FIELDS = ("timestamp", "temperature_c")
