@@ -145,9 +145,9 @@ def bench_callbacks(settings, factory, house_id: int, repeats: int) -> None:
     one house answered at once; all houses: the callback that queues the scan, each poll, and the time
     until the scan's result is on the page (polled every 100 ms here; the page polls every POLL_MS)."""
     from app import create_app
-    from callbacks import analytics as page
     from dashboard.auth import hash_password
     from dashboard.schema import User
+    from pages import analytics as page
 
     password = "bench-analytics-password"
     with factory() as s:

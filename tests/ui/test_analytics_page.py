@@ -17,20 +17,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from callbacks.analytics import (
-    ANOMALY_KINDS,
-    MAX_DAYS,
-    NO_SCAN,
-    SCAN_NOT_RUNNING,
-    Request,
-    default_range,
-)
+from callbacks.analytics import NO_SCAN, SCAN_NOT_RUNNING, Request
+from callbacks.analytics_figures import ANOMALY_KINDS
 from callbacks.common import local_days_range
 from dashboard import analytics, analytics_scan
 from dashboard.auth import create_user, hash_password, user_scope
 from dashboard.schema import Device, House, InjectedAnomaly, Measurement, User
 from dashboard.seed import seed_demo
 from jobs.analytics import SCAN_PREFIX, scan_digest
+from pages.analytics import MAX_DAYS, default_range
 from tests.api.test_analytics_scoped import CONSUMPTION_KINDS, overlaps
 from tests.factories import PASSWORD
 from tests.ui.test_callback_guard import component, cookie_login, router_payload
