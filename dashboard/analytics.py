@@ -1,28 +1,16 @@
 """Analytics service: anomalies, voltage events, power-factor trends and load profiles, within a scope.
 
-Thin database wrappers: each reads only the houses its Scope may see (filtered in SQL; a house id from
-a client is checked with `Scope.require_house`, so another house is NotFound and a third-party app is
-Forbidden), turns rows into a pandas frame and hands it to the pure maths in `analytics_anomalies`
-and `analytics_power`, which tests exercise without a database.
-
-Sources, per the architecture: load shapes and anomalies read 15-minute house rollups (plus hourly
-appliance sub-meter rollups, which explain recurring appliance sessions); voltage and power factor need
-the raw meter readings, limited to MAX_ANALYTICS_ROWS per request.
-
-`start` and `end` are UTC (naive, as stored, or aware) and bound [start, end). Days are local days of
-`timezone`, which callers take from `Settings.timezone`.
-
-Speed: frames are read with COPY on PostgreSQL (`_read_frame`, no Python object per row), each house's
-or appliance's rollups as a primary-key range scan (`_per_entity`, robust to missing statistics), and
-the detection's baselines are vectorised. One house over a month is judged in tens of milliseconds;
-every house of a large scope costs ~15 ms per house, so the Analytics page scans all houses in a
-background job through `anomalies_in_batches` (jobs/analytics.py).
+Thin database wrappers: each reads only the houses its Scope may see (filtered in SQL; a house id from a
+client is checked with `Scope.require_house`) and hands a pandas frame to the pure maths in
+`analytics_anomalies` and `analytics_power`. Load shapes and anomalies read 15-minute house rollups (and
+hourly appliance rollups); voltage and power factor read raw meter readings, at most MAX_ANALYTICS_ROWS
+per request. `start`/`end` are UTC, [start, end); days are local days of `timezone`. Frames are read
+with COPY on PostgreSQL (speed: docs/benchmarks.md). Every house in batches: `analytics_scan`.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -47,8 +35,6 @@ MAX_RANGE = timedelta(days=366)
 ANOMALY_HISTORY = timedelta(days=28)  # extra history before `start` that the baselines learn from
 MAX_ANALYTICS_ROWS = 500_000
 MAX_UNION_ENTITIES = 200  # more houses or appliances than this: one range scan, filtered
-BATCH_HOUSES = 20  # houses read and judged together by `anomalies_in_batches`
-MAX_BATCH_ROWS = 400_000  # ... fewer on long ranges: at most this many 15-minute rows per batch
 MAX_GAP_S = 900  # a longer silence between readings is an outage (as in ingest's energy derivation)
 
 
@@ -56,7 +42,7 @@ def _naive_utc(ts: datetime) -> datetime:
     return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo is not None else ts
 
 
-def _check_range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+def check_range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     start, end = _naive_utc(start), _naive_utc(end)
     if end <= start:
         raise ValidationFailed(details=[{"field": "end", "message": "must be after start"}])
@@ -65,7 +51,7 @@ def _check_range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _per_house(scope: Scope, house_id: int | None) -> None:
+def require_per_house(scope: Scope, house_id: int | None) -> None:
     """Per-house analytics reveal single houses: third-party apps may not have them."""
     if not scope.per_house_allowed:
         raise Forbidden("Third-party apps may read aggregates only, not per-house analytics")
@@ -144,8 +130,8 @@ def _read_frame(
     """The rows of a Core select as a DataFrame, without a Python object per row where possible.
 
     On PostgreSQL (psycopg2) the select runs inside the session's transaction as `COPY (...) TO STDOUT
-    WITH CSV` (parameters bound by psycopg2, never pasted) and pandas parses the CSV in C: ~10x faster
-    than building a Row per reading. Other databases fetch tuples. `times` name columns that are UTC
+    WITH CSV` (parameters bound by psycopg2, never pasted) and pandas parses the CSV in C, without
+    building a Row per reading. Other databases fetch tuples. `times` name columns that are UTC
     timestamps (microseconds from `_epoch_us` on PostgreSQL, datetimes elsewhere), returned tz-aware;
     `text` name columns kept as strings (a serial like "0012" stays "0012").
     """
@@ -196,7 +182,7 @@ def scope_houses(session: Session, scope: Scope) -> list[int]:
 def _houses(scope: Scope, house_id: int | None, houses: list[int] | None) -> list[int] | None:
     """The houses a request reads: one checked house, the given ones the scope may see, or the scope's
     (None: every house)."""
-    _per_house(scope, house_id)
+    require_per_house(scope, house_id)
     if house_id is not None:
         return [house_id]
     if houses is not None:
@@ -277,7 +263,7 @@ def anomalies(
     unexplained power over the house's usual level (high loads) or the hours stuck (stuck meters).
     `houses` limits an all-houses request to those of them the scope may see.
     """
-    start, end = _check_range(start, end)
+    start, end = check_range(start, end)
     frame = consumption_frame(session, scope, start - ANOMALY_HISTORY, end, house_id, houses)
     events = detect_anomalies_frame(frame, timezone, start, end, config)
     return [
@@ -293,40 +279,10 @@ def anomalies(
     ]
 
 
-def anomalies_in_batches(
-    session: Session,
-    scope: Scope,
-    start: datetime,
-    end: datetime,
-    timezone: str = DEFAULT_TIMEZONE,
-    config: AnomalyConfig | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    batch_houses: int = BATCH_HOUSES,
-) -> list[dict]:
-    """`anomalies()` of every house in the scope, read and judged a batch of houses at a time (bounded
-    memory on long ranges, and a progress report after each batch: `progress(houses done, houses)`).
-    The same events in the same order as one `anomalies()` call: a house's events never depend on
-    another house."""
-    start, end = _check_range(start, end)
-    _per_house(scope, None)
-    houses = scope_houses(session, scope)
-    rows_per_house = (end - start + ANOMALY_HISTORY) / timedelta(minutes=15)
-    size = max(1, min(batch_houses, int(MAX_BATCH_ROWS // max(rows_per_house, 1))))
-    events: list[dict] = []
-    if progress is not None:
-        progress(0, len(houses))
-    for i in range(0, len(houses), size):
-        chunk = houses[i : i + size]
-        events += anomalies(session, scope, start, end, timezone=timezone, config=config, houses=chunk)
-        if progress is not None:
-            progress(i + len(chunk), len(houses))
-    return sorted(events, key=lambda e: (e["start"], e["house_id"]))  # stable: a house keeps its order
-
-
 # ---- voltage events -------------------------------------------------------------------------------------
 
 
-def _thresholds(nominal_v: float) -> dict:
+def voltage_thresholds(nominal_v: float) -> dict:
     return {
         "sag_below": round(0.9 * nominal_v, 3),
         "swell_above": round(1.1 * nominal_v, 3),
@@ -344,22 +300,22 @@ def voltage_events(
     houses: list[int] | None = None,
 ) -> dict:
     """EN 50160 voltage events of house meters in [start, end). `houses` limits an all-houses request
-    to those of them the scope may see (a batch of `power_quality_in_batches`).
+    to those of them the scope may see (a batch of `analytics_scan.scan_in_batches`).
 
     Returns {"nominal_v", "thresholds_v": {sag, swell, interruption}, "events": [{house_id, device,
     kind, start, end, duration_s, min_voltage_v, max_voltage_v, readings}], "summary": [{house_id,
     kind, count, total_duration_s}] for every house with readings and every kind}.
     """
-    start, end = _check_range(start, end)
+    start, end = check_range(start, end)
     batch = _houses(scope, house_id, houses) if houses is not None else None
-    _per_house(scope, house_id)
+    require_per_house(scope, house_id)
     if nominal_v <= 0:
         raise ValidationFailed(details=[{"field": "nominal_v", "message": "must be > 0"}])
     df = _raw_meter_readings(session, scope, start, end, house_id, Measurement.voltage_v, batch)
     events = voltage_events_frame(df, nominal_v, MAX_GAP_S)
     return {
         "nominal_v": nominal_v,
-        "thresholds_v": _thresholds(nominal_v),
+        "thresholds_v": voltage_thresholds(nominal_v),
         "events": [
             {
                 "house_id": int(e.house_id),
@@ -396,9 +352,9 @@ def power_factor_trend(
     """Per house and local day: {house_id, day (YYYY-MM-DD), mean_power_factor, share_below_0_9,
     hours, readings}; mean and share are weighted by each reading's interval (time, not counts).
     `houses` limits an all-houses request to those of them the scope may see (a batch)."""
-    start, end = _check_range(start, end)
+    start, end = check_range(start, end)
     batch = _houses(scope, house_id, houses) if houses is not None else None
-    _per_house(scope, house_id)
+    require_per_house(scope, house_id)
     df = _raw_meter_readings(session, scope, start, end, house_id, Measurement.power_factor, batch)
     daily = power_factor_daily_frame(df, timezone, MAX_GAP_S)
     return [
@@ -431,7 +387,7 @@ def load_profile(
     Returns {house_id, weekday: [{slot "HH:MM" local, mean_kw}] x 96, weekend: same, peak_kw, peak_at
     (ISO UTC), peak_at_local, mean_kw, load_factor, energy_kwh, days: {weekday, weekend}}.
     """
-    start, end = _check_range(start, end)
+    start, end = check_range(start, end)
     if house_id is not None:
         scope.require_house(house_id)
     r = EnergyRollup
@@ -454,90 +410,4 @@ def load_profile(
         **profile,
         "peak_at": None if peak_at is None else iso_utc(peak_at.to_pydatetime()),
         "peak_at_local": None if peak_at is None else peak_at.tz_convert(timezone).isoformat(),
-    }
-
-
-# ---- every house of a scope in batches: the Analytics page's background scan ---------------------------------
-
-
-def _split_on_limit(read: Callable[[list[int]], object], chunk: list[int]) -> list:
-    """`read(chunk)` for a batch of houses, halved while the batch holds more raw readings than one request
-    may read (denser meters than the usual 15 minutes); one house over the limit raises TooManyReadings."""
-    try:
-        return [read(chunk)]
-    except TooManyReadings:
-        if len(chunk) == 1:
-            raise
-        mid = len(chunk) // 2
-        return _split_on_limit(read, chunk[:mid]) + _split_on_limit(read, chunk[mid:])
-
-
-def _limit_text(exc: ValidationFailed) -> str:
-    return "; ".join(d.get("message", "") for d in (exc.details or [])) or str(exc)
-
-
-def scan_in_batches(
-    session: Session,
-    scope: Scope,
-    start: datetime,
-    end: datetime,
-    timezone: str = DEFAULT_TIMEZONE,
-    nominal_v: float = 230.0,
-    config: AnomalyConfig | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    batch_houses: int = BATCH_HOUSES,
-) -> dict:
-    """Anomalies, EN 50160 voltage events and the power-factor trend of every house in the scope, read a
-    batch of houses at a time (each batch's raw readings within MAX_ANALYTICS_ROWS, however long the
-    scope; a progress report after each batch: `progress(houses done, houses)`).
-
-    Returns {"anomalies": as `anomalies()`, "voltage": as `voltage_events()`, "power_factor": as
-    `power_factor_trend()`, "errors": {section: text}}: the same answers, in the same order, as one call
-    of each for the whole scope (a house's results never depend on another house). A section whose
-    single house holds more raw readings than a request may read is None, with its error text.
-    """
-    start, end = _check_range(start, end)
-    _per_house(scope, None)
-    if nominal_v <= 0:
-        raise ValidationFailed(details=[{"field": "nominal_v", "message": "must be > 0"}])
-    houses = scope_houses(session, scope)
-    rollup_rows = (end - start + ANOMALY_HISTORY) / timedelta(minutes=15)  # the anomalies' read, per house
-    size = max(1, min(batch_houses, int(MAX_BATCH_ROWS // max(rollup_rows, 1))))
-    events: list[dict] = []
-    voltage: dict | None = {"nominal_v": nominal_v, "thresholds_v": _thresholds(nominal_v), "events": [],
-                            "summary": []}  # fmt: skip
-    days: list[dict] | None = []
-    errors: dict[str, str] = {}
-    if progress is not None:
-        progress(0, len(houses))
-    for i in range(0, len(houses), size):
-        chunk = houses[i : i + size]
-        events += anomalies(session, scope, start, end, timezone=timezone, config=config, houses=chunk)
-        if voltage is not None:
-            try:
-                for part in _split_on_limit(
-                    lambda c: voltage_events(session, scope, start, end, nominal_v=nominal_v, houses=c), chunk
-                ):
-                    voltage["events"] += part["events"]
-                    voltage["summary"] += part["summary"]
-            except TooManyReadings as exc:
-                voltage, errors["voltage"] = None, _limit_text(exc)
-        if days is not None:
-            try:
-                for part in _split_on_limit(
-                    lambda c: power_factor_trend(session, scope, start, end, timezone=timezone, houses=c),
-                    chunk,
-                ):
-                    days += part
-            except TooManyReadings as exc:
-                days, errors["power_factor"] = None, _limit_text(exc)
-        if progress is not None:
-            progress(i + len(chunk), len(houses))
-    if voltage is not None:  # each batch's events are in order; summaries and days follow the houses
-        voltage["events"].sort(key=lambda e: (e["start"], e["house_id"], e["device"]))
-    return {
-        "anomalies": sorted(events, key=lambda e: (e["start"], e["house_id"])),
-        "voltage": voltage,
-        "power_factor": days,
-        "errors": errors,
     }

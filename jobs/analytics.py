@@ -3,7 +3,7 @@ start (or reuse) a scan, check a job id is the caller's, read a finished scan's 
 
 Several houses cost seconds (the voltage events and power factor read every meter's raw readings), so the
 Analytics page and `POST /api/v1/analytics/scans` queue this one job and poll it. It judges a batch of
-houses at a time (`dashboard.analytics.scan_in_batches`) and reports progress after each batch.
+houses at a time (`dashboard.analytics_scan.scan_in_batches`) and reports progress after each batch.
 
 A job id is made on the server: owner, a digest of the request (scope and range), a random part. On every
 poll the caller's id is checked against it, and a finished result is checked to be the caller's for the
@@ -21,7 +21,7 @@ import uuid
 from datetime import datetime
 from typing import Protocol
 
-from dashboard import analytics
+from dashboard.analytics_scan import scan_in_batches
 from dashboard.context import AppServices, worker_services
 from dashboard.jobqueue import JobNotFound, JobStatus, report_progress
 from dashboard.scope import Scope
@@ -144,7 +144,7 @@ def anomaly_scan(user_id: int, scope_fields: dict, start: str, end: str, timezon
         report_progress(0.02 + 0.98 * done / total if total else 1.0, f"{done} of {total} houses scanned")
 
     with worker_services().session_factory() as session:
-        found = analytics.scan_in_batches(
+        found = scan_in_batches(
             session,
             scope,
             datetime.fromisoformat(start),

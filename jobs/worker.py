@@ -153,7 +153,7 @@ def preload_imports() -> None:
     horse) has them; modules only: connections are opened after a fork, never shared across one."""
     import models.sarima  # noqa: F401 - statsmodels' state space code
     import models.xgb  # noqa: F401 - xgboost and scikit-learn
-    from dashboard import analytics, forecasting  # noqa: F401
+    from dashboard import analytics, analytics_scan, forecasting  # noqa: F401
     from jobs import analytics as _analytics_jobs  # noqa: F401
     from jobs import training  # noqa: F401
 

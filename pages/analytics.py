@@ -1,41 +1,95 @@
 """Analytics: consumption anomalies, EN 50160 voltage events, power-factor trends and load profiles for one
-house or all the caller's houses over a range of local days. Callbacks: callbacks/analytics.py.
+house or all the caller's houses over a range of local days.
 
-The four analyses are tabs (dcc.Tabs mounts only the chosen one): the page draws one chart and one table
-at a time, and each tab's callback computes only while its tab is shown (docs/benchmarks.md, "UI").
-The all-houses background scan's progress sits above the tabs, as it feeds three of them."""
+The four analyses are tabs (dcc.Tabs mounts only the chosen one), so the page draws one chart at a time;
+the all-houses background scan's progress sits above them, as it feeds three. This module owns the
+page's ids, ranges and options; callbacks/analytics.py imports them.
+"""
+
+from datetime import date, timedelta
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from callbacks.analytics import HIDDEN, MAX_DAYS, POLL_MS, SECTIONS, default_range
 from dashboard.choices import ALL, scope_options
+from dashboard.clock import local_today
 from dashboard.context import db, services
 from dashboard.ui_auth import page_guard
+from pages._components import GRAPH_CONFIG, field, scope_dropdown
 
 PATH, PERMISSION = "/analytics", "page:analytics"
 NAME, ORDER = "Analytics", 4
 
-GRAPH_CONFIG = {"displaylogo": False}
+DEFAULT_DAYS = 7
+MAX_DAYS = 365  # local days per request: the service's 366-day limit, with room for a DST hour
+POLL_MS = 800  # how often the page asks about a running all-houses anomaly scan
+
+# component ids the callbacks share
+SCOPE, RANGE, TABS = "analytics-scope", "analytics-range", "analytics-tabs"
+QUICK_RANGES = {"analytics-last-7": 7, "analytics-last-30": 30}  # button id -> local days
+ANOMALY, VOLTAGE, PF, PROFILE = "anomaly", "voltage", "pf", "profile"  # the tabs' values
+SECTIONS = {  # tab value (the prefix of its components' ids) -> tab label
+    ANOMALY: "Anomalies",
+    VOLTAGE: "Voltage events (EN 50160)",
+    PF: "Power factor",
+    PROFILE: "Load profile",
+}
+ANOMALY_COUNTS, ANOMALY_TABLE = "analytics-anomaly-counts", "analytics-anomaly-table"
+VOLTAGE_TABLE, PF_TABLE = "analytics-voltage-table", "analytics-pf-table"
+PROFILE_STATS = "analytics-profile-stats"
+# the all-houses scan: its job store, the poll timer and the progress bar
+SCAN_JOB, SCAN_POLL = "analytics-anomaly-job", "analytics-anomaly-poll"
+PROGRESS, PROGRESS_TEXT = "analytics-anomaly-progress", "analytics-anomaly-progress-text"
+PROGRESS_BOX = "analytics-anomaly-progress-box"
+HIDDEN, SHOWN = {"display": "none"}, {"display": "block"}
+
 TAB_STYLE = {"padding": "0.5rem 1rem"}
-LOADING_DELAY_MS = 300
 TAB_SELECTED_STYLE = TAB_STYLE | {"fontWeight": "600"}
+LOADING_DELAY_MS = 300
+INTROS = {
+    ANOMALY: "Consumption spikes, unusual night load and stuck meters, judged against each house's own "
+    "history (the four weeks before the range included). One house: its consumption with each anomaly "
+    "shaded; all houses: the count per house and kind, scanned in the background together with the "
+    "voltage events and power factor.",
+    VOLTAGE: "Sags below 0.9 Un, swells above 1.1 Un and interruptions at or below 0.05 Un, from the meters' "
+    "raw readings: count and total duration per house and kind, and when they happened. All houses: "
+    "computed with the anomaly scan in the background.",
+    PF: "Daily time-weighted mean power factor (line) and the share of time below 0.9 (bars), per local day. "
+    "All houses: computed with the anomaly scan in the background.",
+    PROFILE: "Average daily consumption profile by local 15-minute slot, weekdays and weekends apart; peak "
+    "15-minute power and load factor (mean / peak) over the range.",
+}
 
 
-def _section(prefix: str, intro: str, below=None, above=None) -> html.Div:
+def section_id(tab: str, part: str) -> str:
+    """A section's own components: message, graph, card, shown (the request the tab shows)."""
+    return f"analytics-{tab}-{part}"
+
+
+def last_days(days: int, timezone: str) -> tuple[date, date]:
+    today = local_today(timezone)
+    return today - timedelta(days=days - 1), today
+
+
+def default_range(timezone: str) -> tuple[date, date]:
+    """The last DEFAULT_DAYS local days, today included (the picker's end date is inclusive)."""
+    return last_days(DEFAULT_DAYS, timezone)
+
+
+def _section(tab: str, below=None, above=None) -> html.Div:
     """A tab's content: message, optional content above the chart, the chart, optional content below it.
     The chart has no figure until its callback answers (no placeholder drawn first). While its callback
     runs for longer than LOADING_DELAY_MS, the chart stays in place, faded, under a spinner: a changed
     range or house never looks current before it is (no spinner at all for quick answers)."""
     body = [
-        html.P(intro, className="text-muted small mb-2"),
-        dbc.Alert(id=f"analytics-{prefix}-message", is_open=False, color="info", className="py-2"),
+        html.P(INTROS[tab], className="text-muted small mb-2"),
+        dbc.Alert(id=section_id(tab, "message"), is_open=False, color="info", className="py-2"),
     ]
     if above is not None:
         body.append(above)
     body.append(
         dcc.Loading(
-            dcc.Graph(id=f"analytics-{prefix}-graph", config=GRAPH_CONFIG),
+            dcc.Graph(id=section_id(tab, "graph"), config=GRAPH_CONFIG),
             delay_show=LOADING_DELAY_MS,
             show_initially=False,
             overlay_style={"visibility": "visible", "opacity": 0.4},
@@ -44,144 +98,90 @@ def _section(prefix: str, intro: str, below=None, above=None) -> html.Div:
     )
     if below is not None:
         body.append(below)
-    return html.Div(body, className="pt-3", id=f"analytics-{prefix}-card")
+    return html.Div(body, className="pt-3", id=section_id(tab, "card"))
 
 
-@page_guard(PATH, PERMISSION)
-def layout(scope, **_kwargs):
-    timezone = services().settings.timezone
+def controls(options: list[dict], choice: str, timezone: str) -> dbc.Row:
+    """The house and the local days, with the quick ranges."""
     first, last = default_range(timezone)
-    options = scope_options(db(), scope, communities=False)
-    # the first house by default: per-house analyses are quick, the whole scope costs one pass per house
-    choice = options[1]["value"] if len(options) > 1 else ALL
-    controls = dbc.Row(
+    picker = dcc.DatePickerRange(
+        id=RANGE,
+        start_date=first.isoformat(),
+        end_date=last.isoformat(),
+        max_date_allowed=last.isoformat(),
+        display_format="YYYY-MM-DD",
+        first_day_of_week=1,
+        minimum_nights=0,
+    )
+    quick = [
+        dbc.Button(
+            f"Last {days} days", id=button, size="sm", color="secondary", outline=True, className="ms-2"
+        )
+        for button, days in QUICK_RANGES.items()
+    ]
+    return dbc.Row(
         [
-            dbc.Col(
-                [
-                    dbc.Label("House"),
-                    dcc.Dropdown(
-                        id="analytics-scope",
-                        options=options,
-                        value=choice,
-                        clearable=False,
-                    ),
-                ],
-                md=4,
-            ),
-            dbc.Col(
-                [
-                    dbc.Label(f"Local days ({timezone}), both included, at most {MAX_DAYS}"),
-                    html.Div(
-                        [
-                            dcc.DatePickerRange(
-                                id="analytics-range",
-                                start_date=first.isoformat(),
-                                end_date=last.isoformat(),
-                                max_date_allowed=last.isoformat(),
-                                display_format="YYYY-MM-DD",
-                                first_day_of_week=1,
-                                minimum_nights=0,
-                            ),
-                            dbc.Button(
-                                "Last 7 days",
-                                id="analytics-last-7",
-                                size="sm",
-                                color="secondary",
-                                outline=True,
-                                className="ms-2",
-                            ),
-                            dbc.Button(
-                                "Last 30 days",
-                                id="analytics-last-30",
-                                size="sm",
-                                color="secondary",
-                                outline=True,
-                                className="ms-2",
-                            ),
-                        ],  # fmt: skip
-                        className="d-flex align-items-center flex-wrap",
-                    ),
-                ],
+            field("House", scope_dropdown(SCOPE, options, choice), md=4),
+            field(
+                f"Local days ({timezone}), both included, at most {MAX_DAYS}",
+                html.Div([picker, *quick], className="d-flex align-items-center flex-wrap"),
                 md=8,
             ),
         ],
         className="g-3 mb-4",
     )
-    anomalies = _section(
-        "anomaly",
-        "Consumption spikes, unusual night load and stuck meters, judged against each house's own "
-        "history (the four weeks before the range included). One house: its consumption with each "
-        "anomaly shaded; all houses: the count per house and kind, scanned in the background together with "
-        "the voltage events and power factor.",
-        above=html.Div(id="analytics-anomaly-counts", className="mb-2"),
-        below=html.Div(id="analytics-anomaly-table"),
-    )
-    voltage = _section(
-        "voltage",
-        "Sags below 0.9 Un, swells above 1.1 Un and interruptions at or below 0.05 Un, from the meters' "
-        "raw readings: count and total duration per house and kind, and when they happened. All houses: "
-        "computed with the anomaly scan in the background.",
-        below=html.Div(id="analytics-voltage-table"),
-    )
-    power_factor = _section(
-        "pf",
-        "Daily time-weighted mean power factor (line) and the share of time below 0.9 (bars), per local day. "
-        "All houses: computed with the anomaly scan in the background.",
-        below=html.Div(id="analytics-pf-table"),
-    )
-    profile = _section(
-        "profile",
-        "Average daily consumption profile by local 15-minute slot, weekdays and weekends apart; peak "
-        "15-minute power and load factor (mean / peak) over the range.",
-        above=dbc.Row(id="analytics-profile-stats", className="g-2 mb-2"),
-    )
-    # all houses: the background scan's progress (callbacks/analytics.py polls it), for whichever tab
-    scan = html.Div(
+
+
+def scan_progress() -> html.Div:
+    """All houses: the background scan's progress (callbacks/analytics.py polls it), for whichever tab;
+    and each tab's "shown" store, so coming back to a tab does not compute it again."""
+    bar = dbc.Progress(id=PROGRESS, value=0, label="", striped=True, animated=True, className="mb-1")
+    return html.Div(
         [
             html.Div(
-                [
-                    dbc.Progress(
-                        id="analytics-anomaly-progress",
-                        value=0,
-                        label="",
-                        striped=True,
-                        animated=True,
-                        className="mb-1",
-                    ),
-                    html.Small(id="analytics-anomaly-progress-text", className="text-muted"),
-                ],
-                id="analytics-anomaly-progress-box",
+                [bar, html.Small(id=PROGRESS_TEXT, className="text-muted")],
+                id=PROGRESS_BOX,
                 style=HIDDEN,
                 className="mb-2",
             ),
-            dcc.Store(id="analytics-anomaly-job", storage_type="memory"),
-            dcc.Interval(id="analytics-anomaly-poll", interval=POLL_MS, disabled=True),
-            # what each tab shows (its request), so coming back to a tab does not compute it again
-            *(dcc.Store(id=f"analytics-{prefix}-shown", storage_type="memory") for prefix in SECTIONS),
+            dcc.Store(id=SCAN_JOB, storage_type="memory"),
+            dcc.Interval(id=SCAN_POLL, interval=POLL_MS, disabled=True),
+            *(dcc.Store(id=section_id(tab, "shown"), storage_type="memory") for tab in SECTIONS),
         ]
     )
-    content = {"anomaly": anomalies, "voltage": voltage, "pf": power_factor, "profile": profile}
-    tabs = dcc.Tabs(
+
+
+def tabs() -> dcc.Tabs:
+    content = {
+        ANOMALY: _section(
+            ANOMALY, above=html.Div(id=ANOMALY_COUNTS, className="mb-2"), below=html.Div(id=ANOMALY_TABLE)
+        ),
+        VOLTAGE: _section(VOLTAGE, below=html.Div(id=VOLTAGE_TABLE)),
+        PF: _section(PF, below=html.Div(id=PF_TABLE)),
+        PROFILE: _section(PROFILE, above=dbc.Row(id=PROFILE_STATS, className="g-2 mb-2")),
+    }
+    return dcc.Tabs(
         [
             dcc.Tab(
-                content[prefix],
+                content[tab],
                 label=label,
-                value=prefix,
-                id=f"analytics-tab-{prefix}",
+                value=tab,
+                id=f"analytics-tab-{tab}",
                 style=TAB_STYLE,
                 selected_style=TAB_SELECTED_STYLE,
             )
-            for prefix, label in SECTIONS.items()
+            for tab, label in SECTIONS.items()
         ],
-        id="analytics-tabs",
-        value="anomaly",
+        id=TABS,
+        value=ANOMALY,
         colors={"border": "#dee2e6", "primary": "#0d6efd", "background": "#f8f9fa"},  # Bootstrap's
     )
-    return html.Div(
-        [
-            html.H2("Analytics"),
-            controls,
-            scan,
-            tabs,
-        ]
-    )
+
+
+@page_guard(PATH, PERMISSION)
+def layout(scope, **_kwargs):
+    options = scope_options(db(), scope, communities=False)
+    # the first house by default: per-house analyses are quick, the whole scope costs one pass per house
+    choice = options[1]["value"] if len(options) > 1 else ALL
+    timezone = services().settings.timezone
+    return html.Div([html.H2("Analytics"), controls(options, choice, timezone), scan_progress(), tabs()])

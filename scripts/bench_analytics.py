@@ -9,7 +9,7 @@ The database is dropped at the end unless `--keep` (then a later run with the sa
 times the page's callbacks through Dash's endpoint: anomalies, voltage events and power factor for one
 house (answered at once) and for all houses (one background scan computes the three; the voltage and
 power-factor cards read its result once it is done), and the scan's wall time until it is on the page.
-`--scan` also times the scan itself (`scan_in_batches`, what the job runs) outside the app.
+`--scan` also times the scan itself (`analytics_scan.scan_in_batches`, what the job runs) outside the app.
 
     .venv/bin/python scripts/bench_analytics.py --houses 50 --days 60
 """
@@ -31,7 +31,7 @@ from sqlalchemy import create_engine, func, select, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dashboard import analytics  # noqa: E402
+from dashboard import analytics, analytics_scan  # noqa: E402
 from dashboard.analytics_anomalies import detect_anomalies_frame  # noqa: E402
 from dashboard.config import load_settings  # noqa: E402
 from dashboard.db import make_engine, make_session_factory, migrate  # noqa: E402
@@ -145,9 +145,9 @@ def bench_callbacks(settings, factory, house_id: int, repeats: int) -> None:
     one house answered at once; all houses: the callback that queues the scan, each poll, and the time
     until the scan's result is on the page (polled every 100 ms here; the page polls every POLL_MS)."""
     from app import create_app
-    from callbacks import analytics as page
     from dashboard.auth import hash_password
     from dashboard.schema import User
+    from pages import analytics as page
 
     password = "bench-analytics-password"
     with factory() as s:
@@ -269,16 +269,16 @@ def main() -> None:
                     f"frame {statistics.median(frame_times):.1f} ms ({len(frame)} rows), "
                     f"detection {statistics.median(detect_times):.1f} ms]"
                 )
-                if house_id is None and hasattr(analytics, "anomalies_in_batches"):
+                if house_id is None and hasattr(analytics_scan, "anomalies_in_batches"):
                     with factory() as s:
                         batch_times, batched = timed(
-                            lambda s=s, a=start: analytics.anomalies_in_batches(s, ADMIN, a, end, TZ),
+                            lambda s=s, a=start: analytics_scan.anomalies_in_batches(s, ADMIN, a, end, TZ),
                             args.repeats,
                         )
                     assert batched == events, "the batched scan must equal one anomalies() call"
                     print(
                         f"{days:2d} days, {label:22s} the page's job (batches of "
-                        f"{analytics.BATCH_HOUSES}): {summary(batch_times)}  "
+                        f"{analytics_scan.BATCH_HOUSES}): {summary(batch_times)}  "
                         f"= {statistics.median(batch_times) / len(houses):.1f} ms per house"
                     )
         if args.scan:
@@ -286,11 +286,12 @@ def main() -> None:
                 start = end - timedelta(days=days)
                 with factory() as s:
                     scan_times, found = timed(
-                        lambda s=s, a=start: analytics.scan_in_batches(s, ADMIN, a, end, TZ), args.repeats
+                        lambda s=s, a=start: analytics_scan.scan_in_batches(s, ADMIN, a, end, TZ),
+                        args.repeats,
                     )
                 print(
                     f"{days:2d} days, all {len(houses)} houses, the page's scan (anomalies + voltage + power "
-                    f"factor, batches of {analytics.BATCH_HOUSES}): {summary(scan_times)}  "
+                    f"factor, batches of {analytics_scan.BATCH_HOUSES}): {summary(scan_times)}  "
                     f"[{len(found['anomalies'])} anomalies, {len(found['voltage']['events'])} voltage events, "
                     f"{len(found['power_factor'])} house-days; errors {found['errors']}]"
                 )

@@ -17,20 +17,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from callbacks.analytics import (
-    ANOMALY_KINDS,
-    MAX_DAYS,
-    NO_SCAN,
-    SCAN_NOT_RUNNING,
-    Request,
-    default_range,
-)
+from callbacks.analytics import NO_SCAN, SCAN_NOT_RUNNING, Request
+from callbacks.analytics_figures import ANOMALY_KINDS
 from callbacks.common import local_days_range
-from dashboard import analytics
+from dashboard import analytics, analytics_scan
 from dashboard.auth import create_user, hash_password, user_scope
 from dashboard.schema import Device, House, InjectedAnomaly, Measurement, User
 from dashboard.seed import seed_demo
 from jobs.analytics import SCAN_PREFIX, scan_digest
+from pages.analytics import MAX_DAYS, default_range
 from tests.api.test_analytics_scoped import CONSUMPTION_KINDS, overlaps
 from tests.factories import PASSWORD
 from tests.ui.test_callback_guard import component, cookie_login, router_payload
@@ -642,7 +637,7 @@ def test_listed_anomalies_score_against_the_injected_ground_truth(demo_ui, clien
     # the job's batches (five houses at a time) find exactly the service's events, in its order
     progress = []
     with factory() as s:
-        batched = analytics.anomalies_in_batches(
+        batched = analytics_scan.anomalies_in_batches(
             s, scope, lo, hi, timezone=DEMO_TZ, batch_houses=5, progress=lambda *p: progress.append(p)
         )
     assert batched == events
@@ -653,7 +648,7 @@ def test_listed_anomalies_score_against_the_injected_ground_truth(demo_ui, clien
         voltage = analytics.voltage_events(s, scope, lo, hi)
         days = analytics.power_factor_trend(s, scope, lo, hi, timezone=DEMO_TZ)
         progress = []
-        found = analytics.scan_in_batches(
+        found = analytics_scan.scan_in_batches(
             s, scope, lo, hi, timezone=DEMO_TZ, batch_houses=5, progress=lambda *p: progress.append(p)
         )
     # events of several batches, interleaved in time: the batches' lists are merged, not concatenated
@@ -828,12 +823,12 @@ def test_batches_split_under_the_row_limit_and_a_house_over_it_is_reported(demo_
     with factory() as s:
         with pytest.raises(analytics.TooManyReadings):
             analytics.voltage_events(s, scope, lo, hi, houses=sorted(per_house)[:6])
-        found = analytics.scan_in_batches(s, scope, lo, hi, timezone=DEMO_TZ, batch_houses=6)
+        found = analytics_scan.scan_in_batches(s, scope, lo, hi, timezone=DEMO_TZ, batch_houses=6)
     assert found == {"anomalies": events, "voltage": voltage, "power_factor": days, "errors": {}}
     # one house over the limit: no voltage events or power factor, and the service's own message
     monkeypatch.setattr(analytics, "MAX_ANALYTICS_ROWS", min(per_house.values()) - 1)
     with factory() as s:
-        found = analytics.scan_in_batches(s, scope, lo, hi, timezone=DEMO_TZ, batch_houses=6)
+        found = analytics_scan.scan_in_batches(s, scope, lo, hi, timezone=DEMO_TZ, batch_houses=6)
     assert found["anomalies"] == events and found["voltage"] is None and found["power_factor"] is None
     assert "shorten the range" in found["errors"]["voltage"] and "shorten" in found["errors"]["power_factor"]
 

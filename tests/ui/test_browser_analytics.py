@@ -16,7 +16,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, select
 
-from callbacks.analytics import ANOMALY_KINDS
+from callbacks.analytics_figures import ANOMALY_KINDS
 from dashboard.clock import to_local
 from dashboard.schema import House, InjectedAnomaly
 from tests.factories import PASSWORD
