@@ -63,6 +63,13 @@ class RateLimited(DomainError):
         self.retry_after_s = retry_after_s
 
 
+class ServiceUnavailable(DomainError):
+    """A backing service (database, job queue, object store) is away: try again shortly."""
+
+    status = 503
+    error = "Service unavailable"
+
+
 class QueueUnavailable(Exception):
     """The job queue (Redis) could not take a job; the faces answer the spec's 500 body with `detail`."""
 

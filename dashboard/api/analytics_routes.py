@@ -2,19 +2,27 @@
 
 Thin faces over `dashboard.analytics`: each route hands the caller's server-side Scope to the service,
 which filters in SQL and checks a client's `house_id` against the scope (another house is 404, a
-third-party app asking for one house is 403). Local days use `Settings.timezone`.
+third-party app asking for one house is 403). Local days use `Settings.timezone`. The scan of every house
+runs as a background job (jobs/analytics.py), as on the Analytics page.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from datetime import datetime
 
 from flask import Blueprint, jsonify, request
 
 from dashboard import analytics
 from dashboard.api.common import current_scope, int_param, requires, time_param
+from dashboard.api.openapi import responds
+from dashboard.clock import iso_utc
 from dashboard.context import db, services
-from dashboard.errors import ValidationFailed
+from dashboard.errors import Forbidden, NotFound, ServiceUnavailable, ValidationFailed
+from dashboard.jobqueue import JobNotFound
+from dashboard.scope import Scope
+from jobs import analytics as scans
 
 bp = Blueprint("analytics", __name__, url_prefix="/api/v1/analytics")
 
@@ -88,3 +96,57 @@ def get_load_profile():
             db(), current_scope(), start, end, house_id=house_id, timezone=services().settings.timezone
         )
     )
+
+
+# ---- the all-houses scan, in the background ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Scan:
+    scope: Scope
+    start: datetime
+    end: datetime
+    timezone: str
+
+
+@bp.post("/scans")
+@responds(202)
+@requires("analytics:read", query={"start": RANGE_QUERY["start"], "end": RANGE_QUERY["end"]})
+def start_scan():
+    """Queue the scan of every house in your scope (anomalies, voltage events, power factor) as one
+    background job, or reuse the one queued for the same range in the last minutes; poll the status URL."""
+    scope = current_scope()
+    if scope.user_id is None:
+        raise Forbidden("The background scan is for logged-in users")
+    start, end = analytics.check_range(time_param("start"), time_param("end"))
+    scan = _Scan(scope, start, end, services().settings.timezone)
+    try:
+        job_id = scans.start_scan(services(), scan)
+    except Exception as exc:  # the queue (Redis) is unreachable
+        raise ServiceUnavailable("The job queue is unavailable; try again shortly") from exc
+    return jsonify({"job_id": job_id, "status_url": f"/api/v1/analytics/scans/{job_id}"}), 202
+
+
+@bp.get("/scans/<job_id>")
+@requires("analytics:read")
+def scan_status(job_id: str):
+    """A scan you started: its status and progress, and when finished what it found in your scope."""
+    scope = current_scope()
+    if not scans.own_scan_id(scope, job_id):
+        raise NotFound(f"Scan {job_id} not found")
+    try:
+        status = services().job_queue.status(job_id)
+    except JobNotFound:
+        raise NotFound(f"Scan {job_id} not found (finished scans are kept for an hour)") from None
+    body = {"job_id": job_id, "status": status.status, "progress": status.progress, "message": status.message}
+    if status.status == "finished":
+        result = status.result if isinstance(status.result, dict) else {}
+        asked = _Scan(scope, datetime.fromisoformat(result.get("start", "1970-01-01")),
+                      datetime.fromisoformat(result.get("end", "1970-01-01")), result.get("timezone", ""))  # fmt: skip
+        found = scans.scan_result(asked, status) if scans.scan_of(asked, job_id) else None
+        if found is None:  # your scope changed since, or the job is not a scan of yours
+            raise NotFound(f"Scan {job_id} is not a scan of your current scope: start a new one")
+        body |= {"start": iso_utc(asked.start), "end": iso_utc(asked.end), "anomalies": found["events"],
+                 "voltage_events": found["voltage"], "power_factor": found["power_factor"],
+                 "errors": found["errors"]}  # fmt: skip
+    return jsonify(body)

@@ -6,6 +6,7 @@ the tests only read it, so they use the session app directly instead of the trun
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -153,3 +154,71 @@ def test_bad_nominal_voltage_gets_422(env, nominal_v):
     r = get(env, "voltage-events", "analyst", nominal_v=nominal_v)
     assert r.status_code == 422
     assert {d["field"] for d in r.json["details"]} == {"nominal_v"}
+
+
+# ---- the all-houses scan in the background (POST /api/v1/analytics/scans) ---------------------------
+
+
+def start_scan(env, caller: str, **params):
+    return env["client"].post(
+        "/api/v1/analytics/scans", query_string=RANGE | params, headers=env["headers"].get(caller, {})
+    )
+
+
+def finished_scan(env, caller: str, job_id: str) -> dict:
+    deadline = time.monotonic() + 120
+    while True:
+        r = env["client"].get(f"/api/v1/analytics/scans/{job_id}", headers=env["headers"][caller])
+        assert r.status_code == 200, r.get_data(as_text=True)[:300]
+        if r.json["status"] == "finished":
+            return r.json
+        assert r.json["status"] != "failed", r.json
+        assert time.monotonic() < deadline, r.json
+        time.sleep(0.2)
+
+
+def test_a_background_scan_finds_what_the_services_find_and_is_reused(env):
+    r = start_scan(env, "analyst")
+    assert r.status_code == 202, r.get_data(as_text=True)[:300]
+    job_id = r.json["job_id"]
+    assert r.json["status_url"] == f"/api/v1/analytics/scans/{job_id}"
+    assert start_scan(env, "analyst").json["job_id"] == job_id  # the same user and range: the same scan
+    found = finished_scan(env, "analyst", job_id)
+    assert found["progress"] == 1.0 and found["errors"] == {}
+    assert found["anomalies"] and found["anomalies"] == ok(env, "anomalies", "analyst")["anomalies"]
+    voltage = ok(env, "voltage-events", "analyst")
+    assert found["voltage_events"]["events"] == voltage["events"]
+    assert found["power_factor"] == ok(env, "power-factor", "analyst")["days"]
+    assert (found["start"], found["end"]) == (
+        START.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        END.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
+def test_a_scan_is_its_owners_and_holds_only_their_houses(env):
+    job_id = start_scan(env, "consumer").json["job_id"]
+    found = finished_scan(env, "consumer", job_id)
+    assert {e["house_id"] for e in found["anomalies"]} == {env["mine"]}
+    assert {d["house_id"] for d in found["power_factor"]} == {env["mine"]}
+    for other in ("admin", "analyst"):  # another user's scan id: not found, nothing shown
+        r = env["client"].get(f"/api/v1/analytics/scans/{job_id}", headers=env["headers"][other])
+        assert r.status_code == 404 and "anomalies" not in r.json
+    forged = job_id.rsplit("-", 1)[0] + "-" + "0" * 32
+    assert (
+        env["client"].get(f"/api/v1/analytics/scans/{forged}", headers=env["headers"]["consumer"]).status_code
+        == 404
+    )
+
+
+@pytest.mark.parametrize(("caller", "status"), [("anonymous", 401), ("partner", 403), ("api_key", 403)])
+def test_a_scan_needs_an_analytics_role(env, caller, status):
+    assert start_scan(env, caller).status_code == status
+
+
+def test_a_bad_range_gets_422_and_queues_nothing(env):
+    queue = env["client"].application.extensions["aggregator"].job_queue
+    before = len(queue.jobs)
+    r = start_scan(env, "analyst", end=(START - timedelta(days=1)).isoformat())
+    assert r.status_code == 422 and r.json["details"][0]["field"] == "end"
+    assert env["client"].post("/api/v1/analytics/scans", headers=env["headers"]["analyst"]).status_code == 422
+    assert len(queue.jobs) == before
