@@ -1,22 +1,6 @@
-"""Consumption anomalies of house meters: pure maths over a frame of 15-minute mean power.
-
-Why these statistics: a household's load depends on the local time of day and the day type, and has
-heavy upper tails (an EV charging three evenings a week, a water heater every morning). So "unusual"
-is judged against the house's OWN history, with robust statistics a few anomalies cannot drag along:
-- what is judged is the *unexplained* load: the main meter minus the house's sub-metered appliances
-  (`explained_kw`, optional; hourly sub-meter rollups are enough). Recurring appliance sessions at
-  irregular times are then explained instead of flagged; without sub-meters it is the main meter;
-- the usual level at a reading is the median of the house's readings at that local hour (pooled with
-  the hours either side), weekdays and weekends apart, and its spread is 1.4826 MAD;
-- the ceiling is the largest of: a high quantile of the house's readings around that hour on the
-  OTHER days (leave one day out, so a three-hour anomaly cannot raise its own bar) times a margin,
-  `ratio_min` times the usual level, the usual level plus `mad_k` robust standard deviations, and
-  the usual level plus `min_excess_kw`;
-- unexplained load above the ceiling for `min_high_slots` slots (one hour) is a high-load event:
-  `night_load` when most of it lies in the local night, else `consumption_spike`;
-- a main meter repeating exactly the same non-zero value for `min_flat_slots` slots (two hours) is a
-  `stuck_meter`: real consumption always moves a little between quarter hours.
-Flagged slots separated by at most `max_gap_slots` normal slots are merged into one event.
+"""Consumption anomalies of house meters (spikes, night load, stuck meters): pure maths over a frame of
+15-minute mean power, judged against the house's own history with robust statistics a few anomalies
+cannot drag along. The statistics and why: docs/data-rules.md, "Anomalies".
 """
 
 from __future__ import annotations

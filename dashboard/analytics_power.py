@@ -1,16 +1,6 @@
-"""Power quality and load shape: pure maths over frames of readings or 15-minute rollups.
-
-- Voltage events after EN 50160 (low-voltage supply, nominal Un): a dip (sag) is a reading below
-  90 % of Un, a swell one above 110 % of Un, a supply interruption one at or below 5 % of Un (the
-  interruption class wins over sag). Consecutive readings of one meter in the same class are one event.
-- Power factor per local day: time-weighted mean and the share of time below 0.9.
-- Load profile: mean power per local 15-minute slot of the day, weekdays and weekends apart; peak
-  15-minute power; load factor = mean power / peak power.
-
-A reading's timestamp labels the START of its interval; its interval lasts until the meter's next
-reading, capped at `max_gap_s` (a longer silence is an outage, as in dashboard/ingest.py), and the
-last reading lasts the meter's typical cadence (median gap). Power is in kW, energy in kWh: a
-15-minute energy of E kWh is a mean power of 4 E kW.
+"""Power quality and load shape, pure maths over readings or 15-minute rollups: EN 50160 voltage events,
+daily power factor, weekday/weekend load profiles. A reading lasts until the meter's next one, capped at
+`max_gap_s` (docs/data-rules.md, "Power quality").
 """
 
 from __future__ import annotations

@@ -1,25 +1,7 @@
-"""Demo data that looks real to an energy analyst (pure: numpy, pandas, pvlib, holidays).
-
-Rules:
-- Site: Athens (37.98 N, 23.73 E, Europe/Athens). Weather is pvlib's bundled TMY3 typical year for
-  Greensboro NC (36.1 N), mapped by day of year and *solar* time onto the site, so the sun rises at the
-  right local time; the typical year is reused for every calendar year (29 February reuses the 28th).
-- Household base load follows the BDEW H0 standard residential profile (workday / Saturday /
-  Sunday-or-holiday shapes, winter-summer blend, H0 dynamisation), with Greek public holidays as
-  Sundays, scaled so that `annual_kwh` is the base load's yearly energy. Per-house variety: habits
-  shifted by up to 45 minutes, a daily level factor and autocorrelated 15-minute noise.
-- Appliances are sub-meters *behind* the main meter and add on top of the base load: HVAC (heating
-  below 15 C, cooling above 24 C, from the weather), EV charger (evening sessions), washing machine,
-  water heater. The main meter reads base + appliances, so it is never below their sum.
-- PV: pvlib solar position, isotropic transposition onto each roof (tilt 20-35, azimuth 180 +- 25),
-  Faiman cell temperature, PVWatts DC, 14 % system losses, inverter clipping at 95 % of kWp; zero at
-  night. PV parks the same at their capacity.
-- Voltage around 230 V (house offset, daily swing, load drop and PV rise), a few sags (< 207 V) and
-  swells (> 253 V); power factor 0.85-1.0 (lower at light load and for motors); current = P / (V PF).
-- Injected anomalies on main meters (consumption_spike x3-x5 for 1-3 h, stuck_meter 6-12 h,
-  night_load +2-3 kW 00:00-03:00 UTC, i.e. 02:00-06:00 local) and voltage events, all listed exactly by `injected_anomalies`.
-- Deterministic: every value is a function of (seed, house, UTC day), so any window, the seeder and
-  the live simulator agree.
+"""Demo data that looks real to an energy analyst (pure: numpy, pandas, pvlib, holidays): BDEW H0
+households, sub-metered appliances, PV from pvlib on a typical year, voltage and power factor, and
+injected anomalies listed by `injected_anomalies`. Deterministic per (seed, house, UTC day), so any
+window, the seeder and the live simulator agree. The model: docs/data-rules.md, "Demo data".
 """
 
 from __future__ import annotations

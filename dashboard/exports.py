@@ -1,34 +1,7 @@
-"""Summary statistics per local day, ISO week or month for a scope: the data behind the Exports page and
-`GET /api/v1/exports/summary`.
-
-Read from the rollups, never from raw readings, so a three-year export costs O(days x houses):
-- energy and power factor from the `day` rollups, whose buckets start at local midnight (DST-aware:
-  23- and 25-hour days). Weeks (ISO, Monday first) and months are groups of those local days;
-- peak demand from the `15min` rollups: 4 x the kWh of the period's largest quarter hour, summed over
-  the scope (the aggregate's own peak, not a sum of per-house peaks). For the whole fleet, energy and
-  peaks read the fleet's pre-summed rollups (one row per bucket, dashboard.rollups.FLEET);
-- voltage: counting EN 50160 *events* needs the raw readings (dashboard.analytics.voltage_events, capped
-  at 366 days and 500,000 readings), too dear for a multi-year export. So the column is
-  `voltage_event_intervals`: 15-minute meter (or park inverter) intervals whose minimum voltage was
-  below 0.9 Un or maximum above 1.1 Un (Un = 230 V), counted per entity. One long sag spanning three
-  intervals counts three; two short sags in one interval count one. Only those rare rows are read,
-  through a partial index.
-- `avg_kw` is mean consumption power over the period's hours inside the range (energy / time);
-  `peak_kw` is the highest 15-minute mean consumption power.
-
-Every local day the range touches belongs to the export, whole (start widened down to its local
-midnight, end up to the next one, as `GET /api/v1/energy` widens day buckets): a bound inside a day never
-drops it or cuts it silently; `Summary.start`/`end` are the widened range. Weeks and months at the
-range's edges may be partial: `period_start`/`period_end` (local dates, end exclusive) and `hours` say
-which part.
-Periods without any reading are absent (a gap is absent, not zero), as in the energy series.
-
-Scope: the caller's Scope filters in SQL (dashboard.queries.scope_filter): a consumer sums their own
-houses, a `house_id` outside the scope is NotFound, a third-party app naming a house is Forbidden. Rows
-per house (`per_house=True`) carry real house ids for roles that may see single houses and, for
-third-party apps, a pseudonym: a keyed hash (HMAC-SHA256 with the app's SECRET_KEY) of the house id,
-stable across calls but not reversible without the key. Per-house rows list houses only; PV parks
-count in the aggregate rows.
+"""Summary statistics per local day, ISO week or month for a scope (the Exports page and
+`GET /api/v1/exports/summary`), read from the rollups so a three-year export costs O(days x houses).
+The columns' definitions, the widening of a range to whole local days and the pseudonymous per-house rows
+of third-party apps: docs/data-rules.md, "Exports".
 """
 
 from __future__ import annotations

@@ -1,19 +1,7 @@
-"""Issued forecasts, kept per model version and origin, so a repeat view is a cache read and not a job.
-
-A forecast is a function of the model version, its origin (the first interval it forecasts) and the
-history before the origin. A version's object key is unique and immutable, so `(object key, origin)`
-names one forecast for every caller whose data view of the slot is the same; a community slot read by a
-caller who sees only some of its houses (a consumer) sums fewer houses, so its entries also carry a digest
-of those houses (`data_view`). The answer is cached only after the caller's scope was checked, and a
-cached answer is only ever looked up after the same checks, so the cache widens no one's access.
-
-Late readings: the interval just before an origin can still receive readings for a short while after
-the origin. A forecast computed within SETTLE_S of its origin is marked unsettled and kept only until
-origin + SETTLE_S; after that the publisher (jobs.forecasting.publish_due, every 15 minutes) or the next
-request computes it again with the late readings in, and that settled answer is kept for two steps.
-
-The entries live in the services' TTL cache (dashboard/ttl_cache.py): Redis shared by the web and forecast
-workers, or the embedded app's memory. A cache that cannot be reached is a miss, never an error.
+"""Issued forecasts, kept per model version and origin in the services' TTL cache, so a repeat view is a
+cache read and not a job. Keys carry the caller's data view of a community; an answer computed within
+SETTLE_S of its origin is kept only until the late readings are in. Details: docs/data-rules.md,
+"Issued forecasts".
 """
 
 from __future__ import annotations

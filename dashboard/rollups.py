@@ -1,23 +1,7 @@
-"""Rollups: fold newly stored readings into 15-minute, hourly and daily energy per entity.
-
-Aggregation rule (the one place it lives):
-- a house's consumption = its devices of kind `meter` with direction `consumption`. Appliances are
-  sub-meters behind the house meter: they get their own device rollups (per-device breakdowns, hour and
-  day) but are never added on top of the house's consumption;
-- a house's production = its devices with direction `production` that are not appliances (PV inverters,
-  export meters); a PV park's production = its inverters;
-- net = consumption - production (computed when read, not stored);
-- voltage and power-factor statistics of a house come from its meters;
-- the whole fleet (every house and PV park) is also kept pre-summed as one entity, `all`/0, so an
-  all-houses series costs one row per bucket instead of one per house (200 houses x 30 days of 15-minute
-  buckets: 2,880 rows, not 576,000). Only additive columns are kept for it (voltage min/max stay NULL:
-  extremes cannot be taken back out when a house is deleted, and voltage events are counted per
-  meter). Its rows are upserted last in each transaction, so concurrent ingests hold the one hot row
-  per bucket only for the end of their transaction.
-
-Only readings that were actually inserted are folded in, so a re-sent reading changes nothing, and a
-late or out-of-order reading lands in the bucket of its own timestamp. Sums and counts are upserted
-(never means), so the order of arrival does not matter.
+"""Rollups: fold newly stored readings into 15-minute, hourly and daily energy per entity, plus the
+pre-summed fleet. The aggregation rule lives here (`DeviceInfo.house_role`); sums and counts are upserted,
+never means, so a re-sent, late or out-of-order reading lands right. Details: docs/data-rules.md,
+"Rollups".
 """
 
 from __future__ import annotations
