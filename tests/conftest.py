@@ -15,6 +15,8 @@ from dashboard.config import Settings, load_settings
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 TEST_SECRET = "test-secret-key-" + "x" * 40
+# Argon2's cheapest cost for the suite's many fixture users (production keeps argon2-cffi's default)
+CHEAP_HASHING = {"PASSWORD_HASH_TIME_COST": "1", "PASSWORD_HASH_MEMORY_KIB": "32"}
 
 
 def service_missing(name: str, hint: str) -> None:
@@ -25,8 +27,16 @@ def service_missing(name: str, hint: str) -> None:
 
 
 def make_settings(data_dir, **env: str) -> Settings:
-    base = {"DATA_DIR": str(data_dir), "DEMO_DATA": "0", "SECRET_KEY": TEST_SECRET}
+    base = {"DATA_DIR": str(data_dir), "DEMO_DATA": "0", "SECRET_KEY": TEST_SECRET} | CHEAP_HASHING
     return load_settings(base | env)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing(tmp_path_factory):
+    """The test settings' Argon2 cost from the start, also for hashes made before any app is built."""
+    from dashboard.auth import configure_password_hashing
+
+    configure_password_hashing(make_settings(tmp_path_factory.mktemp("hashing")))
 
 
 @contextmanager
