@@ -14,7 +14,6 @@ from dashboard.errors import ValidationFailed
 from dashboard.model_store import ModelStore, ModelUnavailable
 from dashboard.schema import ModelVersion
 from dashboard.scope import Scope, system_scope
-from dashboard.seed import seed_demo
 from dashboard.storage import object_store_from_settings
 
 END = datetime(2026, 6, 20, 0, 0, tzinfo=UTC)
@@ -27,8 +26,8 @@ def store(s3_settings):
 
 
 @pytest.fixture
-def seeded(app, factory):
-    seed_demo(factory, "Europe/Athens", houses=4, days=24, end=END, progress=False)
+def seeded(app, factory, pg_snapshots):
+    pg_snapshots.demo(factory, "Europe/Athens", houses=4, days=24, end=END)
     return factory
 
 
