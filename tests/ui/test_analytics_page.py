@@ -36,7 +36,7 @@ from dashboard.seed import seed_demo
 from jobs import context as jobs_context
 from tests.api.test_analytics_scoped import CONSUMPTION_KINDS, overlaps
 from tests.factories import PASSWORD
-from tests.ui.test_callback_guard import component, cookie_login, router_payload
+from tests.ui.helpers import component, cookie_login, router_payload
 
 INPUTS = ("analytics-scope.value", "analytics-range.start_date", "analytics-range.end_date")
 SECTIONS = {

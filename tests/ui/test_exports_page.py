@@ -15,7 +15,7 @@ from callbacks.exports import cell_text, default_range
 from dashboard.auth import user_scope
 from dashboard.exports import COLUMNS, _local_midnight, summary
 from dashboard.schema import User
-from tests.ui.test_callback_guard import cookie_login, router_payload
+from tests.ui.helpers import cookie_login, router_payload
 
 API_HEADER = (
     "period,period_start,period_end,hours,consumption_kwh,production_kwh,net_kwh,avg_kw,peak_kw,"

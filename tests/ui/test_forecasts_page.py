@@ -22,7 +22,7 @@ from dashboard.queries import energy_series
 from dashboard.schema import ModelRun, ModelVersion, User
 from dashboard.scope import Scope
 from jobs.context import scope_fields
-from tests.ui.test_callback_guard import component, cookie_login, router_payload
+from tests.ui.helpers import component, cookie_login, router_payload
 
 DAYS = 16  # the forecasters need 15 days of history
 H1_BASE_WH, H2_BASE_WH = 200.0, 9000.0  # house B uses far more, so a leak shows
