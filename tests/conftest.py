@@ -328,3 +328,22 @@ def redis_url():
 
 def utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
+
+
+def pytest_collection_modifyitems(config, items):
+    """For `pytest -n 2 --dist loadgroup` (make test): each module stays on one worker (its module and
+    seeded fixtures are built once); every module using Redis shares one worker, so one Redis database
+    index (TEST_REDIS_URL) serves the run; the browser tests share one worker, one demo server and one
+    chromium. Without xdist the marks do nothing."""
+    redis_modules = {item.module.__name__ for item in items if "redis_url" in item.fixturenames}
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        module = item.module.__name__
+        if module in redis_modules:
+            group = "redis"
+        elif module.startswith("tests.browser."):
+            group = "browser"
+        else:
+            group = module
+        item.add_marker(pytest.mark.xdist_group(group))
