@@ -335,7 +335,11 @@ def pytest_collection_modifyitems(config, items):
     seeded fixtures are built once); every module using Redis shares one worker, so one Redis database
     index (TEST_REDIS_URL) serves the run; the browser tests share one worker, one demo server and one
     chromium. Without xdist the marks do nothing."""
-    redis_modules = {item.module.__name__ for item in items if "redis_url" in item.fixturenames}
+    redis_modules = {
+        item.module.__name__
+        for item in items
+        if "redis_url" in item.fixturenames or item.get_closest_marker("redis")  # the mark: a dynamic use
+    }
     for item in items:
         if item.get_closest_marker("xdist_group"):
             continue
