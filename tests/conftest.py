@@ -3,11 +3,13 @@ the test fails under CI=true (never a silent skip there) and is skipped on a dev
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -330,24 +332,28 @@ def utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-def pytest_collection_modifyitems(config, items):
-    """For `pytest -n 2 --dist loadgroup` (make test): each module stays on one worker (its module and
-    seeded fixtures are built once); every module using Redis shares one worker, so one Redis database
-    index (TEST_REDIS_URL) serves the run; the browser tests share one worker, one demo server and one
-    chromium. Without xdist the marks do nothing."""
-    redis_modules = {
-        item.module.__name__
-        for item in items
-        if "redis_url" in item.fixturenames or item.get_closest_marker("redis")  # the mark: a dynamic use
-    }
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        module = item.module.__name__
-        if module in redis_modules:
-            group = "redis"
-        elif module.startswith("tests.browser."):
-            group = "browser"
-        else:
-            group = module
-        item.add_marker(pytest.mark.xdist_group(group))
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` runs `pytest -n 2 --dist loadscope`: each test module stays on one worker (its module
+    and seeded fixtures are built once), every module using Redis shares one worker (one Redis database
+    index, TEST_REDIS_URL, serves the run; the session fixture empties it), and the browser modules share
+    one worker (one demo server, one chromium). pytest 9 ignores xdist's own `xdist_group` marks (node ids
+    are no longer rewritable), so the grouping is done here, on the node ids."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    root = Path(str(config.rootpath))
+
+    class ModulesRedisBrowser(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _worker_group(root, nodeid.split("::", 1)[0])
+
+    return ModulesRedisBrowser(config, log)
+
+
+@functools.cache
+def _worker_group(root: Path, path: str) -> str:
+    if path.startswith("tests/browser/"):
+        return "browser"
+    source = (root / path).read_text() if (root / path).is_file() else ""
+    return "redis" if "redis_url" in source or "mark.redis" in source else path
