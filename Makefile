@@ -24,7 +24,7 @@ run: $(VENV)/.runtime
 
 ## Run the whole suite against real PostgreSQL, Redis, the S3 server (started by the tests) and Chromium.
 test: $(VENV)/.dev services browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadscope
 
 services:
 	@bash scripts/ensure-services.sh

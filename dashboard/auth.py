@@ -48,6 +48,15 @@ def verify_password(password_hash: str, password: str) -> bool:
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
+def configure_password_hashing(settings: Settings) -> None:
+    """New hashes at the settings' Argon2 cost (verification reads the cost from each hash)."""
+    global _hasher, _DUMMY_HASH
+    time_cost, memory_kib = settings.password_hash_time_cost, settings.password_hash_memory_kib
+    if (_hasher.time_cost, _hasher.memory_cost) != (time_cost, memory_kib):
+        _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+        _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
 def create_user(
     session: Session, username: str, password: str, role: str, house_ids: list[int] | None = None
 ) -> User:
@@ -172,6 +181,7 @@ def user_scope(session: Session, user: User) -> Scope:
 
 
 def init_jwt(app: Flask, settings: Settings, session_factory) -> JWTManager:
+    configure_password_hashing(settings)
     app.config.update(
         JWT_SECRET_KEY=settings.secret_key,
         JWT_TOKEN_LOCATION=["headers", "cookies"],

@@ -111,6 +111,10 @@ class Settings:
     model_encryption_key: str | None = None
     train_wait_s: int = 120
     forecast_wait_s: int = 10
+    # Argon2id cost of new password hashes (argon2-cffi's RFC 9106 low-memory profile); the test suite
+    # lowers it, since every fixture user costs a hash
+    password_hash_time_cost: int = 3
+    password_hash_memory_kib: int = 65536
 
     @property
     def embedded_database(self) -> bool:
@@ -175,6 +179,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         model_encryption_key=env.get("MODEL_ENCRYPTION_KEY") or None,
         train_wait_s=_int(env, "TRAIN_WAIT_S", 120),
         forecast_wait_s=_int(env, "FORECAST_WAIT_S", 10),
+        password_hash_time_cost=max(1, _int(env, "PASSWORD_HASH_TIME_COST", 3)),
+        password_hash_memory_kib=max(32, _int(env, "PASSWORD_HASH_MEMORY_KIB", 65536)),
     )
 
 

@@ -3,10 +3,13 @@ the test fails under CI=true (never a silent skip there) and is skipped on a dev
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -15,6 +18,8 @@ from dashboard.config import Settings, load_settings
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 TEST_SECRET = "test-secret-key-" + "x" * 40
+# Argon2's cheapest cost for the suite's many fixture users (production keeps argon2-cffi's default)
+CHEAP_HASHING = {"PASSWORD_HASH_TIME_COST": "1", "PASSWORD_HASH_MEMORY_KIB": "32"}
 
 
 def service_missing(name: str, hint: str) -> None:
@@ -25,8 +30,16 @@ def service_missing(name: str, hint: str) -> None:
 
 
 def make_settings(data_dir, **env: str) -> Settings:
-    base = {"DATA_DIR": str(data_dir), "DEMO_DATA": "0", "SECRET_KEY": TEST_SECRET}
+    base = {"DATA_DIR": str(data_dir), "DEMO_DATA": "0", "SECRET_KEY": TEST_SECRET} | CHEAP_HASHING
     return load_settings(base | env)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing(tmp_path_factory):
+    """The test settings' Argon2 cost from the start, also for hashes made before any app is built."""
+    from dashboard.auth import configure_password_hashing
+
+    configure_password_hashing(make_settings(tmp_path_factory.mktemp("hashing")))
 
 
 @contextmanager
@@ -86,11 +99,165 @@ def truncate_all(engine) -> None:
                 conn.execute(table.delete())
 
 
+class PgState:
+    """The session database's tables brought to a known state before each test: empty, or a seeded state.
+
+    A seeded state is seeded once per session and copied into a schema of its own (`snap_<name>`); later
+    tests get its rows copied back. Statement triggers count the writes to every table (in sequences, so no
+    lock is taken and nothing is rolled back), so only the tables written since the last reset (and those
+    referencing them) are emptied and refilled; a test that wrote nothing costs one query. Id sequences are
+    put back to where the state left them. Each test so starts from exactly the state its own seeding
+    would have made, and may write freely.
+    """
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.tables: list[str] = []  # FK order
+        self.referencing: dict[str, set[str]] = {}  # table -> tables whose foreign keys point at it
+        self.sequences: dict[str, str] = {}  # id sequence -> its table
+        self.states: dict[str, dict[str, int]] = {"empty": {}}  # state -> (sequence -> last value)
+        self.current: str | None = None
+        self.writes: dict[str, int | None] = {}
+
+    def install(self) -> None:
+        from dashboard.schema import Base
+
+        self.tables = [t.name for t in Base.metadata.sorted_tables]
+        with self.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS snap_writes CASCADE"))
+            conn.execute(text("CREATE SCHEMA snap_writes"))
+            conn.execute(
+                text(
+                    "CREATE FUNCTION snap_writes.count() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    "PERFORM nextval(format('snap_writes.%I', TG_TABLE_NAME)); RETURN NULL; END $$"
+                )
+            )
+            for table in self.tables:
+                conn.execute(text(f'CREATE SEQUENCE snap_writes."{table}"'))
+                conn.execute(
+                    text(
+                        f'CREATE TRIGGER snap_writes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON "{table}" '
+                        "FOR EACH STATEMENT EXECUTE FUNCTION snap_writes.count()"
+                    )
+                )
+            for child, parent in conn.execute(
+                text(
+                    "SELECT conrelid::regclass::text, confrelid::regclass::text FROM pg_constraint "
+                    "WHERE contype = 'f' AND connamespace = 'public'::regnamespace"
+                )
+            ):
+                self.referencing.setdefault(parent.strip('"'), set()).add(child.strip('"'))
+            self.sequences = dict(
+                conn.execute(
+                    text(
+                        "SELECT s.relname, t.relname FROM pg_class s JOIN pg_depend d ON d.objid = s.oid "
+                        "JOIN pg_class t ON t.oid = d.refobjid WHERE s.relkind = 'S' "
+                        "AND s.relnamespace = 'public'::regnamespace AND d.deptype IN ('a', 'i')"
+                    )
+                ).all()
+            )
+
+    def _write_counts(self, conn) -> dict[str, int | None]:
+        rows = conn.execute(
+            text("SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'snap_writes'")
+        )
+        return dict(rows.all())
+
+    def _closure(self, tables: set[str]) -> set[str]:
+        """The tables TRUNCATE ... CASCADE empties with `tables`."""
+        todo, seen = list(tables), set(tables)
+        while todo:
+            for child in self.referencing.get(todo.pop(), ()):
+                if child not in seen:
+                    seen.add(child)
+                    todo.append(child)
+        return seen
+
+    def ensure(self, name: str = "empty", seed=None) -> None:
+        if name not in self.states:
+            self._seed(name, seed)
+            return
+        with self.engine.begin() as conn:
+            if self.current == name:
+                counts = self._write_counts(conn)
+                written = {t for t in self.tables if counts.get(t) != self.writes.get(t)}
+            else:
+                written = set(self.tables)
+            reset = sorted(self._closure(written), key=self.tables.index)
+            if reset:
+                names = ", ".join(f'"{t}"' for t in reset)
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                if name != "empty":
+                    for table in reset:
+                        conn.execute(
+                            text(f'INSERT INTO public."{table}" SELECT * FROM "snap_{name}"."{table}"')
+                        )
+            values = {s: v for s, v in self.states[name].items() if self.sequences.get(s) in reset}
+            if values:
+                conn.execute(
+                    text("SELECT " + ", ".join(f"setval('public.\"{s}\"', {v})" for s, v in values.items()))
+                )
+            self.current, self.writes = name, self._write_counts(conn)
+
+    def _seed(self, name: str, seed) -> None:
+        self.current = None  # if seeding fails, the next test starts from scratch
+        truncate_all(self.engine)
+        seed()
+        schema = f"snap_{name}"
+        with self.engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            for table in self.tables:
+                conn.execute(text(f'CREATE TABLE "{schema}"."{table}" AS TABLE public."{table}"'))
+            self.states[name] = dict(
+                conn.execute(
+                    text(
+                        "SELECT sequencename, last_value FROM pg_sequences "
+                        "WHERE schemaname = 'public' AND last_value IS NOT NULL"
+                    )
+                ).all()
+            )
+            self.current, self.writes = name, self._write_counts(conn)
+
+    def demo(self, factory, timezone: str, houses: int, days: int, end: datetime, **kwargs) -> None:
+        """`seed_demo(factory, timezone, houses=..., days=..., end=..., **kwargs)` as a seeded state;
+        modules asking for the same demo share it."""
+        from dashboard.seed import seed_demo
+
+        key = "_".join(str(v) for v in (timezone, houses, days, end.strftime("%Y%m%d%H%M"), *kwargs.items()))
+        name = "demo_" + re.sub(r"[^a-z0-9]+", "_", key.lower())
+        self.ensure(
+            name,
+            lambda: seed_demo(factory, timezone, houses=houses, days=days, end=end, progress=False, **kwargs),
+        )
+
+    def uninstall(self) -> None:
+        with self.engine.begin() as conn:
+            for name in [*self.states, "writes"]:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "snap_{name}" CASCADE'))
+
+
+@pytest.fixture(scope="session")
+def pg_state(pg_app):
+    state = PgState(pg_app.server.extensions["aggregator"].engine)
+    state.install()
+    yield state
+    state.uninstall()
+
+
 @pytest.fixture
-def app(pg_app):
-    """The PostgreSQL-backed app with every table emptied before the test."""
-    truncate_all(pg_app.server.extensions["aggregator"].engine)
+def app(pg_app, pg_state, request):
+    """The PostgreSQL-backed app with every table emptied before the test (a test using a seeded state
+    gets that state instead, from `pg_state`)."""
+    if "pg_snapshots" not in request.fixturenames:
+        pg_state.ensure("empty")
     return pg_app
+
+
+@pytest.fixture
+def pg_snapshots(pg_state):
+    """Seeded states for this test: `pg_snapshots.demo(...)` (see `PgState`)."""
+    return pg_state
 
 
 @pytest.fixture
@@ -163,3 +330,30 @@ def redis_url():
 
 def utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` runs `pytest -n 2 --dist loadscope`: each test module stays on one worker (its module
+    and seeded fixtures are built once), every module using Redis shares one worker (one Redis database
+    index, TEST_REDIS_URL, serves the run; the session fixture empties it), and the browser modules share
+    one worker (one demo server, one chromium). pytest 9 ignores xdist's own `xdist_group` marks (node ids
+    are no longer rewritable), so the grouping is done here, on the node ids."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    root = Path(str(config.rootpath))
+
+    class ModulesRedisBrowser(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _worker_group(root, nodeid.split("::", 1)[0])
+
+    return ModulesRedisBrowser(config, log)
+
+
+@functools.cache
+def _worker_group(root: Path, path: str) -> str:
+    if path.startswith("tests/browser/"):
+        return "browser"
+    source = (root / path).read_text() if (root / path).is_file() else ""
+    return "redis" if "redis_url" in source or "mark.redis" in source else path

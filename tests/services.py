@@ -69,7 +69,7 @@ def start_seaweed(workdir: Path, timeout_s: float = 60) -> S3Server:
         binary, "mini", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
         f"-s3.port={ports['s3']}", f"-admin.port={ports['admin']}", f"-s3.port.iceberg={ports['iceberg']}",
-        f"-metricsPort={free_port_with_grpc()}", "-webdav=false", "-admin.ui=false", f"-s3.config={config}",
+        f"-metricsPort={free_port_with_grpc()}", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false", f"-s3.config={config}",
     ]  # fmt: skip
     (workdir / "data").mkdir(exist_ok=True)
     process = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=workdir)

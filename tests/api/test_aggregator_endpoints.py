@@ -8,8 +8,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dashboard.seed import seed_demo
-
 END = datetime(2026, 6, 20, 0, 0, tzinfo=UTC)
 AS_OF = "2026-06-19T00:00:00Z"
 
@@ -22,15 +20,16 @@ class Demo:
 
 
 @pytest.fixture
-def demo(app, factory):
-    """24 days of demo readings (4 houses) before END, and request headers for its users."""
+def demo(app, factory, pg_snapshots):
+    """24 days of demo readings (4 houses) before END, and request headers for its users (seeded once per
+    session, restored before each test)."""
     from flask_jwt_extended import create_access_token
     from sqlalchemy import select
 
     from dashboard.auth import create_api_key
     from dashboard.schema import House, User
 
-    seed_demo(factory, "Europe/Athens", houses=4, days=24, end=END, progress=False)
+    pg_snapshots.demo(factory, "Europe/Athens", houses=4, days=24, end=END)
     with factory() as s:
         users = {u.username: u for u in s.scalars(select(User))}
         houses = sorted(s.scalars(select(House.id)))
@@ -105,8 +104,8 @@ def test_forecast_without_a_model_is_the_spec_500(client, demo):
 
 
 @pytest.mark.parametrize("horizon", ["0", "21", "x", ""])
-def test_bad_horizon_is_the_spec_422(client, demo, horizon):
-    r = post(client, "/aggregator/consumption/train/short-term", demo.headers["admin"], horizon=horizon)
+def test_bad_horizon_is_the_spec_422(client, world, horizon):
+    r = post(client, "/aggregator/consumption/train/short-term", world.headers["admin"], horizon=horizon)
     assert r.status_code == 422 and r.json["error"] == "Invalid or missing input"
     assert r.json["details"][0]["field"] == "horizon"
 

@@ -14,7 +14,6 @@ from dashboard.ingest import ingest_readings
 from dashboard.readings import Reading
 from dashboard.schema import House, InjectedAnomaly
 from dashboard.scope import Scope, system_scope
-from dashboard.seed import seed_demo
 
 TZ = "Europe/Athens"
 END = datetime(2026, 1, 31)
@@ -25,9 +24,9 @@ ALL = (analytics.anomalies, analytics.voltage_events, analytics.power_factor_tre
 
 
 @pytest.fixture
-def demo_db(app, factory):
+def demo_db(app, factory, pg_snapshots):
     """Four demo houses over 35 days (seed 28 injects every anomaly kind and voltage events)."""
-    seed_demo(factory, TZ, houses=4, days=35, end=END.replace(tzinfo=UTC), seed=28, progress=False)
+    pg_snapshots.demo(factory, TZ, houses=4, days=35, end=END.replace(tzinfo=UTC), seed=28)
     with factory() as s:
         houses = s.scalars(select(House.id).order_by(House.id)).all()
         truth = s.execute(

@@ -43,9 +43,9 @@ def headers_of(app, factory, username: str) -> dict:
 
 
 @pytest.fixture
-def demo(app, factory):
+def demo(app, factory, pg_snapshots):
     """Four demo houses over 14 days around the spring DST change, logins for every role."""
-    seed_demo(factory, TZ, houses=4, days=14, end=SPRING_END, progress=False)
+    pg_snapshots.demo(factory, TZ, houses=4, days=14, end=SPRING_END)
     with factory() as s:
         houses = s.scalars(select(House.id).order_by(House.id)).all()
         consumer_houses = s.scalar(select(User).where(User.username == "consumer")).houses

@@ -158,10 +158,8 @@ PARIS = {"latitude": 48.8566, "longitude": 2.3522}
 
 
 @pytest.fixture
-def seeded(app, factory):
-    from dashboard.seed import seed_demo
-
-    seed_demo(factory, "Europe/Athens", houses=2, days=20, end=END, progress=False)
+def seeded(app, factory, pg_snapshots):
+    pg_snapshots.demo(factory, "Europe/Athens", houses=2, days=20, end=END)
     with factory() as s:
         house_id = s.scalar(select(func.min(House.id)))
     return factory, house_id

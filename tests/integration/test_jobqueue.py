@@ -32,7 +32,7 @@ def rq_worker(redis_url):
         proc.wait(timeout=10)
 
 
-@pytest.fixture(params=["in-process", "rq"])
+@pytest.fixture(params=["in-process", pytest.param("rq", marks=pytest.mark.redis)])
 def queue(request):
     if request.param == "in-process":
         return InProcessJobQueue()

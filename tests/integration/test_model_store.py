@@ -15,7 +15,6 @@ from dashboard.maintenance import prune_run_log
 from dashboard.model_store import ModelStore, ModelUnavailable
 from dashboard.schema import ModelVersion
 from dashboard.scope import Scope, system_scope
-from dashboard.seed import seed_demo
 from dashboard.storage import object_store_from_settings
 
 END = datetime(2026, 6, 20, 0, 0, tzinfo=UTC)
@@ -28,8 +27,8 @@ def store(s3_settings):
 
 
 @pytest.fixture
-def seeded(app, factory):
-    seed_demo(factory, "Europe/Athens", houses=4, days=24, end=END, progress=False)
+def seeded(app, factory, pg_snapshots):
+    pg_snapshots.demo(factory, "Europe/Athens", houses=4, days=24, end=END)
     return factory
 
 

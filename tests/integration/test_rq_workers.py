@@ -104,8 +104,8 @@ def workers(env, redis_url, redis, tmp_path):
 
 
 @pytest.fixture
-def seeded(app, factory):
-    seed_demo(factory, "Europe/Athens", houses=4, days=40, end=END, progress=False)
+def seeded(app, factory, pg_snapshots):
+    pg_snapshots.demo(factory, "Europe/Athens", houses=4, days=40, end=END)
     return factory
 
 

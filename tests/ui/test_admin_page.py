@@ -16,7 +16,7 @@ from callbacks.admin import JOB_LIMIT, KEY_REVOKE, MODEL_ACTIVATE, NOT_ALLOWED, 
 from dashboard.clock import utcnow
 from dashboard.schema import ApiKey, ModelRun, ModelVersion, User
 from tests.factories import PASSWORD
-from tests.ui.test_callback_guard import cookie_login, router_payload
+from tests.ui.helpers import cookie_login, router_payload
 
 USER_ACTION = [
     ("admin-users-message", "children"),

@@ -28,7 +28,7 @@ from jobs.analytics import SCAN_PREFIX, scan_digest
 from pages.analytics import MAX_DAYS, default_range
 from tests.api.test_analytics_scoped import CONSUMPTION_KINDS, overlaps
 from tests.factories import PASSWORD
-from tests.ui.test_callback_guard import component, cookie_login, router_payload
+from tests.ui.helpers import component, cookie_login, router_payload
 
 INPUTS = ("analytics-scope.value", "analytics-range.start_date", "analytics-range.end_date")
 SECTIONS = {
@@ -565,16 +565,22 @@ DEMO_HOUSES = 12
 
 
 @pytest.fixture
-def demo_ui(app, client, factory):
+def demo_ui(app, client, factory, pg_snapshots):
     """The demo generator in the test database (as tests/api/test_analytics_scoped.py seeds it, with more
-    houses and days so more anomalies are scored); its analyst gets the test password."""
+    houses and days so more anomalies are scored); its analyst gets the test password. Seeded once per
+    session, restored before each test."""
     timezone = app.server.extensions["aggregator"].settings.timezone
     assert timezone == DEMO_TZ
-    seed_demo(factory, DEMO_TZ, houses=DEMO_HOUSES, days=DEMO_DAYS, end=DEMO_END.replace(tzinfo=UTC), seed=28,
-              progress=False)  # fmt: skip
+
+    def seed():
+        seed_demo(factory, DEMO_TZ, houses=DEMO_HOUSES, days=DEMO_DAYS, end=DEMO_END.replace(tzinfo=UTC),
+                  seed=28, progress=False)  # fmt: skip
+        with factory() as s:
+            s.scalar(select(User).where(User.username == "analyst")).password_hash = hash_password(PASSWORD)
+            s.commit()
+
+    pg_snapshots.ensure("analytics_page_demo", seed)
     with factory() as s:
-        s.scalar(select(User).where(User.username == "analyst")).password_hash = hash_password(PASSWORD)
-        s.commit()
         truth = s.execute(
             select(InjectedAnomaly.house_id, InjectedAnomaly.kind, InjectedAnomaly.start, InjectedAnomaly.end)
         ).all()

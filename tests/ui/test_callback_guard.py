@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.factories import PASSWORD
+from tests.ui.helpers import cookie_login, router_payload
 
 OVERVIEW_OUTPUTS = ["overview-demand", "overview-production", "overview-net"]
 
@@ -18,22 +18,6 @@ def overview_payload(outputs=None):
         "outputs": [{"id": i, "property": p} for i, p in outputs],
         "inputs": [{"id": "overview-refresh", "property": "n_intervals", "value": 1}],
         "changedPropIds": ["overview-refresh.n_intervals"],
-        "state": [],
-    }
-
-
-def router_payload(pathname="/"):
-    return {
-        "output": ".._pages_content.children..._pages_store.data..",
-        "outputs": [
-            {"id": "_pages_content", "property": "children"},
-            {"id": "_pages_store", "property": "data"},
-        ],
-        "inputs": [
-            {"id": "_pages_location", "property": "pathname", "value": pathname},
-            {"id": "_pages_location", "property": "search", "value": ""},
-        ],
-        "changedPropIds": ["_pages_location.pathname"],
         "state": [],
     }
 
@@ -54,24 +38,6 @@ def ui(client, world):
     )
     assert client.get("/").status_code == 200
     return client
-
-
-def component(node, component_id: str) -> dict | None:
-    """The props of the component with this id in a layout from the page router's response, else None."""
-    if isinstance(node, list):
-        return next((c for c in (component(n, component_id) for n in node) if c), None)
-    if isinstance(node, dict):
-        props = node.get("props", {})
-        if props.get("id") == component_id:
-            return props
-        return component(props.get("children"), component_id)
-    return None
-
-
-def cookie_login(client, username):
-    r = client.post("/auth/login", data={"username": username, "password": PASSWORD, "next": "/"})
-    assert r.status_code == 303
-    return {"X-CSRF-TOKEN": client.get_cookie("csrf_access_token").value}
 
 
 def values(response) -> list[str]:

@@ -17,7 +17,7 @@ from dashboard.clock import local_midnight_utc
 from dashboard.exports import COLUMNS, summary
 from dashboard.schema import User
 from pages.exports import default_range
-from tests.ui.test_callback_guard import cookie_login, router_payload
+from tests.ui.helpers import cookie_login, router_payload
 
 API_HEADER = (
     "period,period_start,period_end,hours,consumption_kwh,production_kwh,net_kwh,avg_kw,peak_kw,"

@@ -21,7 +21,7 @@ from dashboard.schema import ModelRun, ModelVersion, User
 from dashboard.scope import Scope
 from pages._charts import BAND_ORANGE, BAND_ORANGE_LINE, FORECAST_RED, HISTORY_BLUE
 from pages.forecasts_view import NO_MODEL
-from tests.ui.test_callback_guard import component, cookie_login, router_payload
+from tests.ui.helpers import component, cookie_login, router_payload
 
 DAYS = 16  # the forecasters need 15 days of history
 H1_BASE_WH, H2_BASE_WH = 200.0, 9000.0  # house B uses far more, so a leak shows

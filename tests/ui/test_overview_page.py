@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dashboard.clock import local_midnight_utc, local_today
-from tests.ui.test_callback_guard import cookie_login, router_payload
+from tests.ui.helpers import cookie_login, router_payload
 
 TOTALS = [("overview-demand", "children"), ("overview-production", "children"), ("overview-net", "children")]
 NOW_TODAY = [

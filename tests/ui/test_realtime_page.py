@@ -11,7 +11,7 @@ import pytest
 from callbacks.realtime import MAX_SILENT_ROWS, silent_table, x_label
 from dashboard.live import ScopeDevice
 from dashboard.rollups import DeviceInfo
-from tests.ui.test_callback_guard import cookie_login, router_payload
+from tests.ui.helpers import cookie_login, router_payload
 
 CHART = [
     ("realtime-graph", "figure"),

@@ -52,3 +52,24 @@ def test_the_default_place_and_weather_provider(tmp_path):
 def test_a_bad_place_setting_names_the_setting(tmp_path, name, value):
     with pytest.raises(ValueError, match=name):
         load_settings({"DATA_DIR": str(tmp_path), name: value})
+
+
+def test_password_hashes_keep_the_production_cost_unless_set(tmp_path):
+    from argon2 import PasswordHasher
+
+    from dashboard import auth
+
+    default = load_settings({"DATA_DIR": str(tmp_path)})
+    assert (default.password_hash_time_cost, default.password_hash_memory_kib) == (3, 65536)
+    assert (PasswordHasher().time_cost, PasswordHasher().memory_cost) == (3, 65536)  # argon2-cffi's own
+    cheap = load_settings({"DATA_DIR": str(tmp_path), "PASSWORD_HASH_TIME_COST": "1",
+                           "PASSWORD_HASH_MEMORY_KIB": "32"})  # fmt: skip
+    try:
+        auth.configure_password_hashing(cheap)
+        cheap_hash = auth.hash_password("long-password")
+        assert "$m=32,t=1," in cheap_hash
+        auth.configure_password_hashing(default)
+        assert "$m=65536,t=3," in auth.hash_password("long-password")
+        assert auth.verify_password(cheap_hash, "long-password")  # the cost is read from each hash
+    finally:
+        auth.configure_password_hashing(cheap)  # the suite's cost (tests/conftest.py)

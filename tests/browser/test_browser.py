@@ -1,13 +1,13 @@
 """The Dash shell in a real browser: login, navigation by role and logout, on the demo server
-(tests/ui/conftest.py; its own database, so the API tests' table truncation never races a live server)."""
+(tests/browser/conftest.py; its own database, so the API tests' table truncation never races a live server)."""
 
 from __future__ import annotations
 
 import pytest
 import requests
 
+from tests.browser.helpers import shot
 from tests.factories import PASSWORD
-from tests.ui.browser_helpers import shot
 
 pytestmark = pytest.mark.browser
 

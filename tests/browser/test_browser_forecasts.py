@@ -9,7 +9,7 @@ import pytest
 
 from pages._charts import BAND_ORANGE, BAND_ORANGE_LINE, FORECAST_RED, HISTORY_BLUE
 from pages.forecasts_view import NO_MODEL
-from tests.ui.browser_helpers import graph_traces, shot, wait_for_traces
+from tests.browser.helpers import graph_traces, shot, wait_for_traces
 
 pytestmark = pytest.mark.browser
 GRAPHS = ("forecasts-consumption-graph", "forecasts-production-graph")

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.ui.browser_helpers import dropdown_labels, graph_traces, shot, wait_for_traces
+from tests.browser.helpers import dropdown_labels, graph_traces, shot, wait_for_traces
 
 pytestmark = pytest.mark.browser
 

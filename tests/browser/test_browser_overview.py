@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.ui.browser_helpers import shot, wait_for_traces
+from tests.browser.helpers import shot, wait_for_traces
 
 pytestmark = pytest.mark.browser
 KINDS = ("demand", "production", "net")

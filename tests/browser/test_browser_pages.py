@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from dashboard.policy import allowed
-from tests.ui.browser_helpers import shot
+from tests.browser.helpers import shot
 
 pytestmark = pytest.mark.browser
 PAGES = {"/": "overview", "/real-time": "real-time", "/historical": "historical", "/forecasts": "forecasts",

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from tests.ui.browser_helpers import shot
+from tests.browser.helpers import shot
 
 pytestmark = pytest.mark.browser
 HEADER = ["period", "period_start", "period_end", "hours", "consumption_kwh", "production_kwh", "net_kwh",

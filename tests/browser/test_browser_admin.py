@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from dashboard.clock import utcnow
 from dashboard.schema import ModelRun, ModelVersion
-from tests.ui.browser_helpers import shot
+from tests.browser.helpers import shot
 
 pytestmark = pytest.mark.browser
 MARK = f"browser-admin-{uuid.uuid4().hex[:6]}"

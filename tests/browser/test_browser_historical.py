@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pages._charts import CONSUMPTION, PRODUCTION
-from tests.ui.browser_helpers import dropdown_labels, graph_traces, shot, wait_for_traces
+from tests.browser.helpers import dropdown_labels, graph_traces, shot, wait_for_traces
 
 pytestmark = pytest.mark.browser
 ZONE = ZoneInfo("Europe/Athens")  # the demo server's TIMEZONE (the default)

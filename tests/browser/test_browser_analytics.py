@@ -19,8 +19,8 @@ from sqlalchemy import create_engine, select
 from callbacks.analytics_figures import ANOMALY_KINDS
 from dashboard.clock import to_local
 from dashboard.schema import House, InjectedAnomaly
+from tests.browser.helpers import graph_traces, shot, wait_for_traces
 from tests.factories import PASSWORD
-from tests.ui.browser_helpers import graph_traces, shot, wait_for_traces
 
 pytestmark = pytest.mark.browser
 ZONE = ZoneInfo("Europe/Athens")  # the demo server's TIMEZONE (the default)

@@ -1,4 +1,4 @@
-"""Helpers for the Playwright tests (fixtures live in tests/ui/conftest.py)."""
+"""Helpers for the Playwright tests (fixtures live in tests/browser/conftest.py)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,39 @@
+"""Helpers for the callback-level UI tests: forged Dash requests and cookie logins."""
+
+from __future__ import annotations
+
+from tests.factories import PASSWORD
+
+
+def router_payload(pathname="/"):
+    return {
+        "output": ".._pages_content.children..._pages_store.data..",
+        "outputs": [
+            {"id": "_pages_content", "property": "children"},
+            {"id": "_pages_store", "property": "data"},
+        ],
+        "inputs": [
+            {"id": "_pages_location", "property": "pathname", "value": pathname},
+            {"id": "_pages_location", "property": "search", "value": ""},
+        ],
+        "changedPropIds": ["_pages_location.pathname"],
+        "state": [],
+    }
+
+
+def component(node, component_id: str) -> dict | None:
+    """The props of the component with this id in a layout from the page router's response, else None."""
+    if isinstance(node, list):
+        return next((c for c in (component(n, component_id) for n in node) if c), None)
+    if isinstance(node, dict):
+        props = node.get("props", {})
+        if props.get("id") == component_id:
+            return props
+        return component(props.get("children"), component_id)
+    return None
+
+
+def cookie_login(client, username):
+    r = client.post("/auth/login", data={"username": username, "password": PASSWORD, "next": "/"})
+    assert r.status_code == 303
+    return {"X-CSRF-TOKEN": client.get_cookie("csrf_access_token").value}
