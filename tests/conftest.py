@@ -113,6 +113,7 @@ class PgState:
     def __init__(self, engine):
         self.engine = engine
         self.tables: list[str] = []  # FK order
+        self.columns: dict[str, str] = {}  # table -> its quoted column names
         self.referencing: dict[str, set[str]] = {}  # table -> tables whose foreign keys point at it
         self.sequences: dict[str, str] = {}  # id sequence -> its table
         self.states: dict[str, dict[str, int]] = {"empty": {}}  # state -> (sequence -> last value)
@@ -123,6 +124,9 @@ class PgState:
         from dashboard.schema import Base
 
         self.tables = [t.name for t in Base.metadata.sorted_tables]
+        self.columns = {
+            t.name: ", ".join(f'"{c.name}"' for c in t.columns) for t in Base.metadata.sorted_tables
+        }
         with self.engine.begin() as conn:
             conn.execute(text("DROP SCHEMA IF EXISTS snap_writes CASCADE"))
             conn.execute(text("CREATE SCHEMA snap_writes"))
@@ -134,28 +138,44 @@ class PgState:
             )
             for table in self.tables:
                 conn.execute(text(f'CREATE SEQUENCE snap_writes."{table}"'))
-                conn.execute(
-                    text(
-                        f'CREATE TRIGGER snap_writes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON "{table}" '
-                        "FOR EACH STATEMENT EXECUTE FUNCTION snap_writes.count()"
-                    )
-                )
-            for child, parent in conn.execute(
+            self._triggers(conn)
+
+    def _triggers(self, conn) -> None:
+        """A counting trigger on every table (again after a migration test dropped and re-created some),
+        and the foreign keys and id sequences as they now are."""
+        for table in self.tables:
+            conn.execute(
                 text(
-                    "SELECT conrelid::regclass::text, confrelid::regclass::text FROM pg_constraint "
-                    "WHERE contype = 'f' AND connamespace = 'public'::regnamespace"
+                    f'CREATE OR REPLACE TRIGGER snap_writes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON "{table}" '
+                    "FOR EACH STATEMENT EXECUTE FUNCTION snap_writes.count()"
                 )
-            ):
-                self.referencing.setdefault(parent.strip('"'), set()).add(child.strip('"'))
-            self.sequences = dict(
-                conn.execute(
-                    text(
-                        "SELECT s.relname, t.relname FROM pg_class s JOIN pg_depend d ON d.objid = s.oid "
-                        "JOIN pg_class t ON t.oid = d.refobjid WHERE s.relkind = 'S' "
-                        "AND s.relnamespace = 'public'::regnamespace AND d.deptype IN ('a', 'i')"
-                    )
-                ).all()
             )
+        self.referencing = {}
+        for child, parent in conn.execute(
+            text(
+                "SELECT conrelid::regclass::text, confrelid::regclass::text FROM pg_constraint "
+                "WHERE contype = 'f' AND connamespace = 'public'::regnamespace"
+            )
+        ):
+            self.referencing.setdefault(parent.strip('"'), set()).add(child.strip('"'))
+        self.sequences = dict(
+            conn.execute(
+                text(
+                    "SELECT s.relname, t.relname FROM pg_class s JOIN pg_depend d ON d.objid = s.oid "
+                    "JOIN pg_class t ON t.oid = d.refobjid WHERE s.relkind = 'S' "
+                    "AND s.relnamespace = 'public'::regnamespace AND d.deptype IN ('a', 'i')"
+                )
+            ).all()
+        )
+
+    def _triggers_intact(self, conn) -> bool:
+        found = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid "
+                "WHERE g.tgname = 'snap_writes' AND c.relnamespace = 'public'::regnamespace"
+            )
+        ).scalar()
+        return found == len(self.tables)
 
     def _write_counts(self, conn) -> dict[str, int | None]:
         rows = conn.execute(
@@ -178,6 +198,9 @@ class PgState:
             self._seed(name, seed)
             return
         with self.engine.begin() as conn:
+            if not self._triggers_intact(conn):
+                self._triggers(conn)
+                self.current = None
             if self.current == name:
                 counts = self._write_counts(conn)
                 written = {t for t in self.tables if counts.get(t) != self.writes.get(t)}
@@ -189,8 +212,12 @@ class PgState:
                 conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
                 if name != "empty":
                     for table in reset:
+                        columns = self.columns[table]
                         conn.execute(
-                            text(f'INSERT INTO public."{table}" SELECT * FROM "snap_{name}"."{table}"')
+                            text(
+                                f'INSERT INTO public."{table}" ({columns}) '
+                                f'SELECT {columns} FROM "snap_{name}"."{table}"'
+                            )
                         )
             values = {s: v for s, v in self.states[name].items() if self.sequences.get(s) in reset}
             if values:
@@ -201,6 +228,9 @@ class PgState:
 
     def _seed(self, name: str, seed) -> None:
         self.current = None  # if seeding fails, the next test starts from scratch
+        with self.engine.begin() as conn:
+            if not self._triggers_intact(conn):
+                self._triggers(conn)
         truncate_all(self.engine)
         seed()
         schema = f"snap_{name}"
