@@ -39,7 +39,7 @@ def forecast_origins(
     pos = np.array([grid.position(o) for o in origins])
     targets = pos[:, None] + np.arange(cfg.horizon)[None, :]
     actual = np.where(targets < len(grid.y), grid.y[np.clip(targets, 0, len(grid.y) - 1)], np.nan)
-    paths = model.clean(grid, pos, model._paths(grid, pos))
+    paths = model.clean(grid, pos, model.forecast_paths(grid, pos))
     lower, paths, upper = band(paths, model.quantiles[None, :] * spread(grid, pos)[:, None])
     upper = np.where(model.night(grid, pos), 0.0, upper)
     out = {"actual": actual, "model": paths, "lower": lower, "upper": upper}

@@ -70,7 +70,7 @@ class AutoForecaster(Forecaster):
         for candidate in learned_candidates(self.cfg):
             began = time.perf_counter()
             try:
-                candidate._fit(grid, train)
+                candidate.fit_origins(grid, train)
                 paths = candidate.holdout_paths(grid, hold)
             except (ValueError, np.linalg.LinAlgError) as exc:
                 table[candidate.name] = {"error": str(exc)[:200]}
@@ -79,7 +79,7 @@ class AutoForecaster(Forecaster):
             table[candidate.name] = self._row(actual, paths, "model", time.perf_counter() - began)
         for kind in BASELINES:
             baseline = BaselineForecaster(self.cfg, kind)
-            baseline._fit(grid, train)
+            baseline.fit_origins(grid, train)
             paths = baseline.holdout_paths(grid, hold)
             scored.append((self._score(actual, paths), baseline, paths))
             table[kind] = self._row(actual, paths, "baseline", 0.0)
@@ -97,10 +97,10 @@ class AutoForecaster(Forecaster):
         self.feature_list = sorted({f for m in self.members for f in m.feature_list})
         early, later = self.early_block(grid, known)
         for member in self.members:
-            member._fit(grid, later)
+            member.fit_origins(grid, later)
         self.report = self._evaluate(grid, hold, paths, calibration=(early, self.holdout_paths(grid, early)))
         for member in self.members:  # served: refitted on every origin, the hold-out's weeks included
-            member._fit(grid, known)
+            member.fit_origins(grid, known)
         served_baseline = isinstance(self.members[0], BaselineForecaster)
         self.report.metrics |= {
             "chosen": self.name,
@@ -128,5 +128,7 @@ class AutoForecaster(Forecaster):
                "nmae": round(m["nmae"], 6), "cv_rmse": round(m["cv_rmse"], 6), "seconds": round(seconds, 2)}  # fmt: skip
         return without_mape(row, self.cfg)
 
-    def _paths(self, grid: Grid, origins: np.ndarray) -> np.ndarray:
-        return np.mean([m.clean(grid, origins, m._paths(grid, origins)) for m in self.members], axis=0)
+    def forecast_paths(self, grid: Grid, origins: np.ndarray) -> np.ndarray:
+        return np.mean(
+            [m.clean(grid, origins, m.forecast_paths(grid, origins)) for m in self.members], axis=0
+        )
