@@ -1,7 +1,7 @@
 """`model=auto`: fit every candidate on the same time-ordered split, serve the best on the hold-out.
 
 Candidates: XGBoost and ridge regression on the seasonal residual (direct; XGBoost also recursive),
-SARIMA, and the baselines (models/baselines.py). Each is fitted on the training origins and forecasts
+SARIMA, MSTL (daily and weekly cycles, models/mstl.py), and the baselines (models/baselines.py). Each is fitted on the training origins and forecasts
 the same hold-out origins; the served model is the one with the lowest hold-out MAE (RMSE for single
 homes, ForecastConfig.selection), or the mean of
 the best two or three learned candidates where that is lower still (combining forecasts is the most
@@ -30,12 +30,14 @@ LEARNED = {
         ("ridge", "direct"),
         ("xgboost", "recursive"),
         ("sarima", "direct"),
+        ("mstl", "direct"),
     ),
     "short-term": (
         ("xgboost", "direct"),
         ("ridge", "direct"),
         ("xgboost", "recursive"),
         ("sarima", "direct"),
+        ("mstl", "direct"),
     ),
 }
 MAX_COMBINED = 3
