@@ -25,7 +25,7 @@ import pandas as pd
 from statsmodels.tsa.seasonal import MSTL
 
 from models.base import Forecaster
-from models.features import Grid
+from models.features import Grid, day_kind, take
 
 WINDOW_DAYS = {"next-24-hours": 28, "short-term": 21}  # four and three weekly cycles
 AR_HOURS = 3  # the autoregression looks back this many hours of steps
@@ -62,13 +62,26 @@ class MstlForecaster(Forecaster):
 
     def seasonal(self, grid: Grid, end: int, until: int) -> tuple[int, np.ndarray]:
         """(start, seasonal sum over positions start..until-1): the decomposition of the window before
-        `end`, continued after it by repeating each component's last cycle."""
-        spd, week = grid.spd, 7 * grid.spd
+        `end`, continued after it by repeating each component's last cycle. The weekly cycle continues
+        by kind of day, as the similar-day baseline does (models/features.day_kind): a public holiday
+        repeats the latest Sunday, a weekday the latest same weekday that was not a holiday."""
+        spd = grid.spd
         start = max(0, end - WINDOW_DAYS[self.cfg.product] * spd)
         daily, weekly = decompose(grid.y[start:end], spd)
-        ahead = np.arange(until - end)
-        week = min(week, len(weekly))
-        later = daily[len(daily) - spd + ahead % spd] + weekly[len(weekly) - week + ahead % week]
+        target = np.arange(end, until)
+        later = daily[len(daily) - spd + (target - end) % spd]
+        days = min(7, len(weekly) // spd)
+        source = target - ((target - end) // spd + 1) * spd  # the same time on the latest day before end
+        kind = day_kind(grid)
+        found = np.zeros(len(target), dtype=bool)
+        pick = source - (days - 1) * spd  # no day of its kind in the last cycle: a week before, plainly
+        for back in range(days):
+            candidate = source - back * spd
+            match = ~found & (candidate >= start) & (take(kind, candidate) == take(kind, target))
+            pick = np.where(match, candidate, pick)
+            found |= match
+        pick = np.clip(pick, start, end - 1)
+        later = later + weekly[pick - start]
         return start, np.concatenate([daily + weekly, later])
 
     def fit_origins(self, grid: Grid, origins: np.ndarray) -> None:
