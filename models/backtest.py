@@ -73,8 +73,9 @@ def evaluate(
     train_days: int | None = None,
 ) -> dict:  # fmt: skip
     """Fit on everything before the first origin (the last `train_days` of it when given), forecast from
-        every origin, score. Returns the scores plus `chosen`, `train_seconds` (wall), `train_cpu_seconds`
-    (this process's CPU time: the fit's cost whatever else shares the machine) and the hold-out metrics."""
+    every origin, score. Returns the scores plus `chosen`, `train_seconds` (wall), `train_cpu_seconds`
+    (this process's CPU time: the fit's cost whatever else shares the machine) and the hold-out metrics.
+    """
     first = origins.min()
     history = y[y.index < first]
     if train_days is not None:
