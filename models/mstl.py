@@ -17,6 +17,7 @@ window and interpolated in between (R's stl default; statsmodels evaluates every
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 
@@ -28,6 +29,7 @@ from models.base import Forecaster
 from models.features import Grid, day_kind, take
 
 WINDOW_DAYS = {"next-24-hours": 28, "short-term": 21}  # four and three weekly cycles
+CACHED_DECOMPOSITIONS = 8  # a warm model's requests within a day reuse that day's decomposition
 AR_HOURS = 3  # the autoregression looks back this many hours of steps
 
 
@@ -52,6 +54,10 @@ class MstlForecaster(Forecaster):
     def __init__(self, cfg):
         super().__init__(cfg)
         self.coef = np.zeros(2)  # AR(p) coefficients, then the constant
+        self.decompositions: dict = {}
+
+    def __getstate__(self) -> dict:
+        return self.__dict__ | {"decompositions": {}}  # a cache, never stored
 
     @property
     def name(self) -> str:
@@ -67,7 +73,7 @@ class MstlForecaster(Forecaster):
         repeats the latest Sunday, a weekday the latest same weekday that was not a holiday."""
         spd = grid.spd
         start = max(0, end - WINDOW_DAYS[self.cfg.product] * spd)
-        daily, weekly = decompose(grid.y[start:end], spd)
+        daily, weekly = self.decomposition(grid.y[start:end], spd)
         target = np.arange(end, until)
         later = daily[len(daily) - spd + (target - end) % spd]
         days = min(7, len(weekly) // spd)
@@ -83,6 +89,16 @@ class MstlForecaster(Forecaster):
         pick = np.clip(pick, start, end - 1)
         later = later + weekly[pick - start]
         return start, np.concatenate([daily + weekly, later])
+
+    def decomposition(self, values: np.ndarray, spd: int) -> tuple[np.ndarray, np.ndarray]:
+        """decompose(), remembered by the window's values (any late reading makes a new one)."""
+        key = (spd, hashlib.blake2b(np.ascontiguousarray(values).tobytes(), digest_size=16).digest())
+        cache = self.__dict__.setdefault("decompositions", {})
+        if key not in cache:
+            if len(cache) >= CACHED_DECOMPOSITIONS:
+                cache.pop(next(iter(cache)))
+            cache[key] = decompose(values, spd)
+        return cache[key]
 
     def fit_origins(self, grid: Grid, origins: np.ndarray) -> None:
         end = min(int(origins[-1]) + self.cfg.horizon, len(grid.y))  # the training targets' end
