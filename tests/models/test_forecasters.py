@@ -151,6 +151,20 @@ def test_mstl_can_be_forced_beats_persistence_and_leaks_nothing(demo_series, pro
     np.testing.assert_allclose(batch["model"][0], served["point"].to_numpy(), rtol=1e-9)
 
 
+def test_mstl_forecasts_a_public_holiday_like_a_sunday():
+    """Its weekly cycle continues by kind of day, as the similar-day baseline does."""
+    tz = "Australia/Melbourne"
+    idx = pd.date_range("2025-10-30", "2025-12-25", freq="h", tz=tz, inclusive="left").tz_convert("UTC")
+    local = idx.tz_convert(tz)
+    level = np.select([local.day_of_week == 6, local.day_of_week == 5], [60.0, 80.0], 100.0)
+    shape = 10 * np.sin(2 * np.pi * local.hour.to_numpy() / 24)
+    y = pd.Series(level + shape + np.random.default_rng(1).normal(0, 0.5, len(idx)), index=idx)
+    f = make_forecaster(ForecastConfig(model="mstl", timezone=tz, country="AU-VIC"))
+    f.fit(y)
+    christmas = f.predict(y, pd.Timestamp("2025-12-25", tz=tz))["point"]  # a Thursday
+    assert abs(christmas.mean() - 60) < 5, christmas.mean()
+
+
 def test_weather_features_are_used_when_given(demo_series):
     y = hourly(demo_series["consumption"]).iloc[-120 * 24 :]
     f = make_forecaster(NEXT24)
