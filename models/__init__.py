@@ -26,6 +26,10 @@ def make_forecaster(cfg: ForecastConfig) -> Forecaster:
         from models.sarima import SarimaForecaster
 
         return SarimaForecaster(cfg)
+    if cfg.model == "mstl":
+        from models.mstl import MstlForecaster
+
+        return MstlForecaster(cfg)
     from models.baselines import SeasonalNaiveForecaster
 
     return SeasonalNaiveForecaster(cfg)

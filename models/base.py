@@ -83,7 +83,7 @@ def without_mape(metrics: dict, cfg: ForecastConfig) -> dict:
 
 
 class Forecaster:
-    """Subclasses implement `_fit(grid, origins)` and `_paths(grid, origins) -> (n, horizon)`."""
+    """Subclasses implement `fit_origins(grid, origins)` and `forecast_paths(grid, origins) -> (n, horizon)`."""
 
     max_eval_origins = 1500
 
@@ -99,10 +99,10 @@ class Forecaster:
         return self.cfg.model
 
     # -- to implement ---------------------------------------------------------------------------------
-    def _fit(self, grid: Grid, origins: np.ndarray) -> None:  # pragma: no cover - abstract
+    def fit_origins(self, grid: Grid, origins: np.ndarray) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _paths(self, grid: Grid, origins: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+    def forecast_paths(self, grid: Grid, origins: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
     # -- shared ---------------------------------------------------------------------------------------
@@ -133,11 +133,13 @@ class Forecaster:
         started = time.perf_counter()
         grid, train, hold, known = self.split(y, exog)
         early, later = self.early_block(grid, known)
-        self._fit(grid, later)
+        self.fit_origins(grid, later)
         early_paths = self.holdout_paths(grid, early)
-        self._fit(grid, train)
+        self.fit_origins(grid, train)
         self.report = self._evaluate(grid, hold, calibration=(early, early_paths))
-        self._fit(grid, known)  # served: refitted on every origin, the hold-out's recent weeks included
+        self.fit_origins(
+            grid, known
+        )  # served: refitted on every origin, the hold-out's recent weeks included
         return self._finish(y, known, started)
 
     def early_block(self, grid: Grid, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -171,7 +173,7 @@ class Forecaster:
         return np.where(self.night(grid, origins), 0.0, paths)
 
     def holdout_paths(self, grid: Grid, hold: np.ndarray) -> np.ndarray:
-        return self.clean(grid, hold, self._paths(grid, hold))
+        return self.clean(grid, hold, self.forecast_paths(grid, hold))
 
     def _evaluate(
         self, grid: Grid, hold: np.ndarray, paths: np.ndarray | None = None,
@@ -227,7 +229,7 @@ class Forecaster:
             exog = exog[exog.index < end]
         grid = make_grid(history, self.cfg, end=end, exog=exog)
         o = np.array([grid.position(origin)])
-        path = self.clean(grid, o, self._paths(grid, o))[0]
+        path = self.clean(grid, o, self.forecast_paths(grid, o))[0]
         lower, point, upper = band(path, self.quantiles * spread(grid, o)[0])
         upper = np.where(self.night(grid, o)[0], 0.0, upper)  # nothing at night, not even in the band
         index = pd.date_range(origin, periods=self.cfg.horizon, freq=self.cfg.step)

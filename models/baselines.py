@@ -16,36 +16,29 @@ import warnings
 import numpy as np
 
 from models.base import Forecaster
-from models.features import Grid
+from models.features import Grid, take
 
 BASELINES = ("persistence", "weekly_naive", "weekly_naive_adjusted", "yesterday", "mean_7d")
-
-
-def _take(values: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    out = np.full(pos.shape, np.nan)
-    ok = (pos >= 0) & (pos < len(values))
-    out[ok] = values[pos[ok]]
-    return out
 
 
 def baseline_paths(name: str, y: np.ndarray, origins: np.ndarray, horizon: int, spd: int) -> np.ndarray:
     """(len(origins), horizon) forecasts of baseline `name` on the regular series `y` (NaN = unknown)."""
     o = np.asarray(origins, dtype=int)[:, None]
     t = o + np.arange(horizon)[None, :]
-    last = np.repeat(_take(y, o[:, 0] - 1)[:, None], horizon, axis=1)
+    last = np.repeat(take(y, o[:, 0] - 1)[:, None], horizon, axis=1)
     if name == "persistence":
         return last
     if name == "yesterday":
-        return _take(y, t - spd)
+        return take(y, t - spd)
     if name == "weekly_naive":
-        week, day = _take(y, t - 7 * spd), _take(y, t - spd)
+        week, day = take(y, t - 7 * spd), take(y, t - spd)
         return np.where(np.isnan(week), np.where(np.isnan(day), last, day), week)
     if name == "weekly_naive_adjusted":
-        return _take(y, t - 7 * spd) + (last - _take(y, o - 1 - 7 * spd))
+        return take(y, t - 7 * spd) + (last - take(y, o - 1 - 7 * spd))
     if name == "mean_7d":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN stays NaN
-            return np.nanmean(np.stack([_take(y, t - d * spd) for d in range(1, 8)]), axis=0)
+            return np.nanmean(np.stack([take(y, t - d * spd) for d in range(1, 8)]), axis=0)
     raise ValueError(f"unknown baseline {name!r}")
 
 
@@ -62,10 +55,10 @@ class BaselineForecaster(Forecaster):
     def name(self) -> str:
         return self.kind
 
-    def _fit(self, grid: Grid, origins: np.ndarray) -> None:
+    def fit_origins(self, grid: Grid, origins: np.ndarray) -> None:
         self.feature_list = [self.kind]
 
-    def _paths(self, grid: Grid, origins: np.ndarray) -> np.ndarray:
+    def forecast_paths(self, grid: Grid, origins: np.ndarray) -> np.ndarray:
         paths = baseline_paths(self.kind, grid.y, origins, self.cfg.horizon, grid.spd)
         fallback = baseline_paths("persistence", grid.y, origins, self.cfg.horizon, grid.spd)
         return np.where(np.isnan(paths), fallback, paths)

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 PRODUCTS = {"next-24-hours": ("1h", 24), "short-term": ("15min", None)}
-MODELS = ("auto", "xgboost", "ridge", "sarima", "seasonal_naive")
+MODELS = ("auto", "xgboost", "ridge", "sarima", "mstl", "seasonal_naive")
 STRATEGIES = ("direct", "recursive")
 TARGETS = ("consumption", "production")
 # What model=auto minimises on the hold-out: MAE for aggregates; RMSE for single homes, which are judged

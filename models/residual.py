@@ -114,7 +114,7 @@ class ResidualForecaster(Forecaster):
         anchor = cols["deviation_1"] if self.anchored else np.zeros(len(o))
         return x, list(cols), base, level, np.nan_to_num(anchor)
 
-    def _fit(self, grid: Grid, origins: np.ndarray) -> None:
+    def fit_origins(self, grid: Grid, origins: np.ndarray) -> None:
         leads = range(1, self.cfg.horizon + 1) if self.cfg.strategy == "direct" else [1]
         self.models = []
         for lead in leads:
@@ -130,7 +130,7 @@ class ResidualForecaster(Forecaster):
         x, _names, base, level, anchor = self.design(grid, origins, lead)
         return base + (model.predict(x) + anchor) * level
 
-    def _paths(self, grid: Grid, origins: np.ndarray) -> np.ndarray:
+    def forecast_paths(self, grid: Grid, origins: np.ndarray) -> np.ndarray:
         if self.cfg.strategy == "direct":
             return np.column_stack(
                 [self._lead(m, grid, origins, lead) for lead, m in enumerate(self.models, 1)]

@@ -3,12 +3,10 @@
 The series less its similar-day baseline (models/features.py) is modelled as ARIMA(2,0,1) errors around
 daily Fourier terms (4 pairs) and a weekend/holiday flag, fitted on the last 4 weeks (hourly) or 2
 weeks (15-minute); the forecast is the baseline plus the forecast residual. Modelling the level itself
-with weekly Fourier terms (the first version) missed the shape of each kind of day: 15.9 % MAPE on the
-Victoria 2014 hold-out against 4.7 % for weekly naive. A seasonal order of 24 or 96 steps would make
-the state space large and the fit slow. Forecasting from an origin re-runs the Kalman filter
-with the fitted parameters over the window before it (no refit, and no parameter covariance, which
-statsmodels would otherwise compute by numerical differentiation: 250 ms of a 260 ms forecast), then
-forecasts the horizon.
+with weekly Fourier terms (the first version) missed the shape of each kind of day (docs/benchmarks.md).
+A seasonal order of 24 or 96 steps would make the state space large and the fit slow. Forecasting from
+an origin re-runs the Kalman filter with the fitted parameters over a short window before it (no refit,
+and no parameter covariance, which dominated the forecast's time), then forecasts the horizon.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from models.features import Grid, similar_day_base
 
 WINDOW_DAYS = {"next-24-hours": 28, "short-term": 14}
 # Forecasting needs only the ARMA state at the origin, which the filter settles within hours: two days
-# before the origin are plenty (a week cost 0.3 s per 15-minute origin).
+# before the origin are plenty, and a longer window costs time per origin (docs/benchmarks.md).
 FILTER_DAYS = 2
 
 
@@ -55,7 +53,7 @@ class SarimaForecaster(Forecaster):
                        trend="c", enforce_stationarity=True, enforce_invertibility=False,
                        validate_specification=days is None)  # fmt: skip
 
-    def _fit(self, grid: Grid, origins: np.ndarray) -> None:
+    def fit_origins(self, grid: Grid, origins: np.ndarray) -> None:
         end = int(origins[-1]) + self.cfg.horizon  # every training target lies before the hold-out
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence chatter; the hold-out metrics judge the fit
@@ -63,7 +61,7 @@ class SarimaForecaster(Forecaster):
         self.params = np.asarray(result.params)
         self.feature_list = ["similar-day baseline", "arima(2,0,1)", "daily fourier x4", "weekend_or_holiday"]
 
-    def _paths(self, grid: Grid, origins: np.ndarray) -> np.ndarray:
+    def forecast_paths(self, grid: Grid, origins: np.ndarray) -> np.ndarray:
         h = self.cfg.horizon
         out = np.empty((len(origins), h))
         for i, origin in enumerate(origins):

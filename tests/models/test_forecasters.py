@@ -134,6 +134,37 @@ def test_sarima_beats_both_baselines_short_term(demo_series):
     assert (fc["lower"] <= fc["point"]).all() and (fc["point"] <= fc["upper"]).all()
 
 
+@pytest.mark.parametrize(
+    ("product", "horizon", "resample"), [("next-24-hours", 24, "1h"), ("short-term", 8, None)]
+)
+def test_mstl_can_be_forced_beats_persistence_and_leaks_nothing(demo_series, product, horizon, resample):
+    y = demo_series["consumption"].iloc[-90 * 96 :]
+    y = y.resample(resample).sum() if resample else y
+    f = make_forecaster(ForecastConfig(model="mstl", product=product, horizon=horizon))
+    m = f.fit(y).metrics
+    assert f.name == "mstl" and m["mape"] < m["mape_persistence"], m  # the demo's noise is not its forte
+    origin = y.index[-30]
+    served = f.predict(y[y.index < origin], origin)
+    pd.testing.assert_frame_equal(served, f.predict(y, origin))  # nothing from the origin on is used
+    assert (served["lower"] <= served["point"]).all() and (served["point"] <= served["upper"]).all()
+    batch = forecast_origins(f, y, pd.DatetimeIndex([origin]))  # the backtest forecasts what predict serves
+    np.testing.assert_allclose(batch["model"][0], served["point"].to_numpy(), rtol=1e-9)
+
+
+def test_mstl_forecasts_a_public_holiday_like_a_sunday():
+    """Its weekly cycle continues by kind of day, as the similar-day baseline does."""
+    tz = "Australia/Melbourne"
+    idx = pd.date_range("2025-10-30", "2025-12-25", freq="h", tz=tz, inclusive="left").tz_convert("UTC")
+    local = idx.tz_convert(tz)
+    level = np.select([local.day_of_week == 6, local.day_of_week == 5], [60.0, 80.0], 100.0)
+    shape = 10 * np.sin(2 * np.pi * local.hour.to_numpy() / 24)
+    y = pd.Series(level + shape + np.random.default_rng(1).normal(0, 0.5, len(idx)), index=idx)
+    f = make_forecaster(ForecastConfig(model="mstl", timezone=tz, country="AU-VIC"))
+    f.fit(y)
+    christmas = f.predict(y, pd.Timestamp("2025-12-25", tz=tz))["point"]  # a Thursday
+    assert abs(christmas.mean() - 60) < 5, christmas.mean()
+
+
 def test_weather_features_are_used_when_given(demo_series):
     y = hourly(demo_series["consumption"]).iloc[-120 * 24 :]
     f = make_forecaster(NEXT24)
@@ -193,8 +224,9 @@ def test_auto_serves_the_best_candidate_and_reports_every_one(synthetic_hourly):
     f = make_forecaster(ForecastConfig())
     m = f.fit(load, exog=weather).metrics
     table = m["candidates"]
-    assert {"xgboost_direct", "ridge_direct", "xgboost_recursive", "sarima", "weekly_naive", "persistence",
-            "weekly_naive_adjusted", "yesterday", "mean_7d"} <= set(table)  # fmt: skip
+    assert {"xgboost_direct", "ridge_direct", "xgboost_recursive", "sarima", "mstl", "weekly_naive",
+            "persistence", "weekly_naive_adjusted", "yesterday", "mean_7d"} <= set(table)  # fmt: skip
+    assert "error" not in table["mstl"] and table["mstl"]["kind"] == "model"
     assert m["chosen"] == f.name and not m["served_baseline"] and m["weather"] == "ex-post"
     best = min(c["mae"] for c in table.values() if "mae" in c)
     assert table[m["chosen"]]["mae"] == pytest.approx(best)
