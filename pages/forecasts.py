@@ -40,7 +40,8 @@ JOB_STATUS_ID = "forecasts-job-status"
 
 # options (the services check every value: jobs.requests.validate) and defaults
 PRODUCTS = {"next-24-hours": "Next 24 hours", "short-term": "Short-term"}
-PAGE_MODELS = {"auto": "Auto (best on hold-out)", "xgboost": "XGBoost", "ridge": "Ridge", "sarima": "SARIMA"}
+PAGE_MODELS = {"auto": "Auto (best on hold-out)", "xgboost": "XGBoost", "ridge": "Ridge", "sarima": "SARIMA",
+               "mstl": "MSTL"}  # fmt: skip
 STRATEGIES = {"direct": "Direct", "recursive": "Recursive"}
 PRODUCT_OPTIONS = [{"label": label, "value": value} for value, label in PRODUCTS.items()]
 MODEL_OPTIONS = [{"label": label, "value": value} for value, label in PAGE_MODELS.items()]

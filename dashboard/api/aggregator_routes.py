@@ -18,7 +18,7 @@ from jobs import requests
 bp = Blueprint("aggregator", __name__)
 PARAMS_DOC = {
     "horizon": "short-term only: steps of 15 minutes, 1-20",
-    "model": "auto (default: the best candidate on the hold-out) | xgboost | ridge | sarima | seasonal_naive",
+    "model": "auto (default: the best candidate on the hold-out) | xgboost | ridge | sarima | mstl | seasonal_naive",
     "strategy": "direct (default) | recursive (xgboost and ridge; auto weighs both)",
     "house_id": "optional: one house in your scope",
     "community_id": "optional: a community",
