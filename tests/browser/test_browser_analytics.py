@@ -165,6 +165,10 @@ def test_analyst_sees_anomalies_listed_and_marked_and_every_analysis(open_as, de
     page = open_as("analyst", "/analytics")
     wait_for_traces(page, "analytics-anomaly-graph")  # the first house over the last 7 days
     choose(page, "analytics-scope", label)
+    # the house's own chart first (its callback done and the fade gone), so the range change below is the
+    # only callback in flight when the fade is looked for
+    until(page, lambda: label in chart(page, "analytics-anomaly-graph")["title"], True)
+    page.wait_for_function(f"() => {OPACITY_JS} > 0.9", timeout=10_000)
     # while its callback runs, the chart stays in place, faded under a spinner: the old range never looks
     # current (the callback's answer is held here until that shows; the other callbacks go through)
     held: list = []
