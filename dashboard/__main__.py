@@ -11,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
+from dashboard.auth import configure_password_hashing
 from dashboard.config import load_settings
 from dashboard.db import make_engine, make_session_factory, migrate, session_scope
 from dashboard.errors import DomainError
@@ -245,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     settings = load_settings()
+    configure_password_hashing(settings)  # users created here hash at the settings' cost, as in the app
     try:
         args.func(settings, args)
     except DomainError as exc:
