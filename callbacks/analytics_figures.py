@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from dash import html
 
 from callbacks.common import message
+from callbacks.common import table as common_table
 from dashboard.clock import local_text, to_local
 from pages._charts import CONSUMPTION, STEPS, base_layout, empty_figure, with_gaps
 
@@ -47,19 +48,8 @@ class Window(Protocol):
 
 
 def table(header: list[str], rows: list[list], table_id: str) -> dbc.Table:
-    """The first MAX_TABLE_ROWS rows (callers never pass none; the common table's empty alert is unused)."""
-    return dbc.Table(
-        [
-            html.Thead(html.Tr([html.Th(h) for h in header])),
-            html.Tbody([html.Tr([html.Td(cell) for cell in row]) for row in rows[:MAX_TABLE_ROWS]]),
-        ],
-        id=table_id,
-        striped=True,
-        hover=True,
-        size="sm",
-        responsive=True,
-        className="mt-2",
-    )
+    """The first MAX_TABLE_ROWS rows."""
+    return common_table(header, rows[:MAX_TABLE_ROWS], table_id, empty=None, className="mt-2")
 
 
 def shown_note(total: int) -> str:

@@ -63,8 +63,11 @@ def row_id(target: Any) -> int:
         raise NotFound("No such row") from None
 
 
-def table(headers: list, rows: list[list], table_id: str, empty: str) -> Any:
-    if not rows:
+def table(
+    headers: list, rows: list[list], table_id: str, empty: str | None, className: str = "align-middle"
+) -> Any:
+    """A plain table; `empty`: the alert shown instead when there are no rows (None: an empty table)."""
+    if not rows and empty is not None:
         return dbc.Alert(empty, color="info", id=f"{table_id}-empty")
     return dbc.Table(
         [
@@ -76,7 +79,7 @@ def table(headers: list, rows: list[list], table_id: str, empty: str) -> Any:
         hover=True,
         size="sm",
         responsive=True,
-        className="align-middle",
+        className=className,
     )
 
 
