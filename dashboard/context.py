@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from flask import current_app, g
@@ -39,19 +38,23 @@ class AppServices:
     session_factory: Any
     job_queue: JobQueue
     cache: TTLCache  # issued forecasts, the scans' reuse map
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _object_store: ObjectStore | None = field(default=None, init=False, repr=False)
+    _model_store: ModelStore | None = field(default=None, init=False, repr=False)
 
-    @cached_property
+    @property
     def object_store(self) -> ObjectStore:
-        with self._lock:
-            return object_store_from_settings(self.settings)
+        with self._lock:  # once per process: two first requests must not build two clients
+            if self._object_store is None:
+                self._object_store = object_store_from_settings(self.settings)
+            return self._object_store
 
-    @cached_property
+    @property
     def model_store(self) -> ModelStore:
-        return ModelStore(self.settings, self.object_store)
-
-    def close(self) -> None:
-        self.engine.dispose()
+        with self._lock:  # once: its cache of loaded models is the process's only one
+            if self._model_store is None:
+                self._model_store = ModelStore(self.settings, self.object_store)
+            return self._model_store
 
 
 def build_services(settings: Settings, migrate_database: bool = False) -> AppServices:
