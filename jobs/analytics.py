@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -36,6 +37,16 @@ REUSE_KEY = "aggregator:scan:v1:"
 
 class ScanRequest(Protocol):
     """What a scan answers: the caller's scope, naive-UTC bounds and the zone of its local days."""
+
+    scope: Scope
+    start: datetime
+    end: datetime
+    timezone: str
+
+
+@dataclass(frozen=True)
+class Scan:
+    """A ScanRequest of its own (the API's; the Analytics page passes its checked request)."""
 
     scope: Scope
     start: datetime

@@ -9,7 +9,6 @@ runs as a background job (jobs/analytics.py), as on the Analytics page.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Blueprint, jsonify, request
@@ -21,7 +20,6 @@ from dashboard.clock import iso_utc
 from dashboard.context import db, services
 from dashboard.errors import Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from dashboard.jobqueue import JobNotFound
-from dashboard.scope import Scope
 from jobs import analytics as scans
 
 bp = Blueprint("analytics", __name__, url_prefix="/api/v1/analytics")
@@ -101,14 +99,6 @@ def get_load_profile():
 # ---- the all-houses scan, in the background ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Scan:
-    scope: Scope
-    start: datetime
-    end: datetime
-    timezone: str
-
-
 @bp.post("/scans")
 @responds(202)
 @requires("analytics:read", query={"start": RANGE_QUERY["start"], "end": RANGE_QUERY["end"]})
@@ -119,7 +109,7 @@ def start_scan():
     if scope.user_id is None:
         raise Forbidden("The background scan is for logged-in users")
     start, end = analytics.check_range(time_param("start"), time_param("end"))
-    scan = _Scan(scope, start, end, services().settings.timezone)
+    scan = scans.Scan(scope, start, end, services().settings.timezone)
     try:
         job_id = scans.start_scan(services(), scan)
     except Exception as exc:  # the queue (Redis) is unreachable
@@ -141,7 +131,7 @@ def scan_status(job_id: str):
     body = {"job_id": job_id, "status": status.status, "progress": status.progress, "message": status.message}
     if status.status == "finished":
         result = status.result if isinstance(status.result, dict) else {}
-        asked = _Scan(scope, datetime.fromisoformat(result.get("start", "1970-01-01")),
+        asked = scans.Scan(scope, datetime.fromisoformat(result.get("start", "1970-01-01")),
                       datetime.fromisoformat(result.get("end", "1970-01-01")), result.get("timezone", ""))  # fmt: skip
         found = scans.scan_result(asked, status) if scans.scan_of(asked, job_id) else None
         if found is None:  # your scope changed since, or the job is not a scan of yours
