@@ -30,7 +30,9 @@ from models import FitReport, ForecastConfig, make_forecaster
 from models.config import MAX_SHORT_TERM_HORIZON, MODELS, PRODUCTS, STRATEGIES
 
 TRAIN_DAYS = {"next-24-hours": 365, "short-term": 90}
-HISTORY_DAYS = 35  # a forecast needs a few weeks of lags (4 weekly same-time values)
+# a forecast needs a few weeks of lags (4 weekly same-time values), and its band replays the same time of
+# day on the TRACK_DAYS days before it (models/intervals.py)
+HISTORY_DAYS = 35 + TRACK_DAYS
 RUN_LOG_RETENTION_DAYS = 90  # spec 1.7
 
 

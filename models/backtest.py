@@ -22,11 +22,10 @@ import numpy as np
 import pandas as pd
 
 from models import make_forecaster
-from models.base import Forecaster, spread
+from models.base import Forecaster
 from models.baselines import BASELINES, baseline_paths
 from models.config import ForecastConfig
 from models.features import make_grid
-from models.intervals import band
 from models.metrics import coverage, mae, mape, point_metrics
 
 
@@ -39,9 +38,7 @@ def forecast_origins(
     pos = np.array([grid.position(o) for o in origins])
     targets = pos[:, None] + np.arange(cfg.horizon)[None, :]
     actual = np.where(targets < len(grid.y), grid.y[np.clip(targets, 0, len(grid.y) - 1)], np.nan)
-    paths = model.clean(grid, pos, model.forecast_paths(grid, pos))
-    lower, paths, upper = band(paths, model.quantiles[None, :] * spread(grid, pos)[:, None])
-    upper = np.where(model.night(grid, pos), 0.0, upper)
+    lower, paths, upper = model.band_for(grid, pos, model.forecast_paths(grid, pos))
     out = {"actual": actual, "model": paths, "lower": lower, "upper": upper}
     for name in BASELINES:
         out[name] = baseline_paths(name, grid.y, pos, cfg.horizon, grid.spd)

@@ -6,22 +6,26 @@ conformal band is calibrated on residuals the model never trained on, from two s
 and the first 15 % forecast by a model fitted on the rest (blocked cross-validation); even local days
 calibrate, odd days measure coverage. The served model is then refitted on every origin, so the
 hold-out's recent weeks inform it. The band's width is in units of the last day's spread
-around the similar-day baseline (`spread`), so it widens in volatile spells.
+around the similar-day baseline (`spread`), so it widens in volatile spells, and at forecast time it is
+tracked (`band_for`, models/intervals.py): replayed over the same time of day on the days before the
+origin, it widens where those forecasts missed too often and narrows where they never did.
 """
 
 from __future__ import annotations
 
 import io
 import pickle
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from models.config import ForecastConfig
-from models.features import Grid, make_grid, window_mean
-from models.intervals import band, conformal_quantiles
+from models.features import SIMILAR_LOOKBACK_DAYS, Grid, make_grid, window_mean
+from models.intervals import TRACK_DAYS, band, conformal_quantiles, track
 from models.metrics import coverage, mae, mape, point_metrics
 
 HOLDOUT_SHARE = 0.15
@@ -29,6 +33,7 @@ MIN_HISTORY_DAYS = 7
 # Serialised models carry this; a model pickled by an older layout is refused with "retrain" rather
 # than run with state it does not have.
 MODEL_FORMAT = 2
+PAST_PATHS_KEPT = 4096  # replayed forecasts a loaded model keeps (14 days x 24 origin times x 12 scopes' worth)
 
 
 @dataclass
@@ -40,6 +45,9 @@ class FitReport:
     features: list[str]
     seconds: float
     libraries: dict[str, str] = field(default_factory=dict)
+
+
+_PAST_LOCK = threading.Lock()
 
 
 def _libraries() -> dict[str, str]:
@@ -229,11 +237,76 @@ class Forecaster:
             exog = exog[exog.index < end]
         grid = make_grid(history, self.cfg, end=end, exog=exog)
         o = np.array([grid.position(origin)])
-        path = self.clean(grid, o, self.forecast_paths(grid, o))[0]
-        lower, point, upper = band(path, self.quantiles * spread(grid, o)[0])
-        upper = np.where(self.night(grid, o)[0], 0.0, upper)  # nothing at night, not even in the band
+        lower, point, upper = (a[0] for a in self.band_for(grid, o, self.forecast_paths(grid, o)))
         index = pd.date_range(origin, periods=self.cfg.horizon, freq=self.cfg.step)
         return pd.DataFrame({"point": point, "lower": lower, "upper": upper}, index=index)
+
+    def band_for(
+        self, grid: Grid, origins: np.ndarray, paths: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Lower, point and upper (n, horizon) of raw `paths` from `origins`: cleaned, with the calibrated
+        band in units of the day's spread, widened or narrowed by tracking (models/intervals.py), and
+        nothing at night for production, not even in the band."""
+        origins = np.asarray(origins, dtype=int)
+        paths = self.clean(grid, origins, paths)
+        unit = spread(grid, origins) * self.tracked_factor(grid, origins)
+        lower, point, upper = band(paths, self.quantiles[None, :] * unit[:, None])
+        return lower, point, np.where(self.night(grid, origins), 0.0, upper)
+
+    def tracked_factor(self, grid: Grid, origins: np.ndarray) -> np.ndarray:
+        """Each origin's band factor, replayed over the same time of day on the TRACK_DAYS days before
+        it: how often this model's band (as calibrated) missed there. Origins without that history keep
+        a factor of 1."""
+        h, spd = self.cfg.horizon, grid.spd
+        past = np.asarray(origins, dtype=int)[:, None] - spd * np.arange(TRACK_DAYS, 0, -1)[None, :]
+        usable = (past > MIN_HISTORY_DAYS * spd) & (h <= spd)  # each replayed horizon ends before the origin
+        known = np.unique(past[usable])
+        if not len(known) or not np.any(self.quantiles > 0):
+            return np.ones(len(past))
+        targets = known[:, None] + np.arange(h)[None, :]
+        half_width = self.quantiles[None, :] * spread(grid, known)[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.abs(grid.y[targets] - self.past_paths(grid, known)) / half_width
+        informative = np.isfinite(ratio) & (half_width > 0) & ~self.night(grid, known)
+        rows = np.searchsorted(known, np.where(usable, past, known[0]))
+        return track(ratio[rows], informative[rows] & usable[:, :, None], self.cfg.interval)
+
+    def past_paths(self, grid: Grid, origins: np.ndarray) -> np.ndarray:
+        """Cleaned forecasts from past origins, as the model made (or would have made) them then. A loaded
+        model keeps them, keyed by the origin's time and a digest of the values and weather before it, so
+        the next request of the day forecasts no past origin again (SARIMA runs a filter and MSTL a
+        decomposition per origin); data corrected since changes the digest and the forecast is redone."""
+        cache, lock = self.__dict__.setdefault("_past", OrderedDict()), _PAST_LOCK
+        span = SIMILAR_LOOKBACK_DAYS * grid.spd
+        keys = []
+        for o in origins:
+            window = slice(max(0, o - span), o + self.cfg.horizon)
+            digest = hash((grid.y[max(0, o - span):o].tobytes(),
+                           *(v[window].tobytes() for v in grid.extra.values())))  # fmt: skip
+            keys.append((grid.times[o], digest))
+        with lock:
+            missing = [i for i, key in enumerate(keys) if key not in cache]
+        out = np.empty((len(origins), self.cfg.horizon))
+        if missing:
+            todo = np.asarray(origins)[missing]
+            fresh = self.clean(grid, todo, self.forecast_paths(grid, todo))
+            with lock:
+                for i, path in zip(missing, fresh, strict=True):
+                    cache[keys[i]] = path
+                while len(cache) > PAST_PATHS_KEPT:
+                    cache.popitem(last=False)
+            out[missing] = fresh
+        with lock:
+            for i, key in enumerate(keys):
+                if key in cache:
+                    cache.move_to_end(key)
+                    out[i] = cache[key]
+        return out
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_past", None)  # a cache, not part of the model
+        return state
 
     def to_bytes(self) -> bytes:
         """Pickle (XGBoost and statsmodels objects serialise themselves inside). Only ever loaded from our

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from dashboard.forecasting import HISTORY_DAYS
 from dashboard.schema import ModelVersion
 
 DAYS = 21  # enough history to train on (models.base: 7 days of lags + 7 of origins + a hold-out)
@@ -104,7 +105,7 @@ def test_training_on_data_that_ended_months_ago_uses_its_latest_reading_and_a_fo
     [problem] = r.json["details"]
     assert problem["field"] == "as_of"
     assert problem["message"] in {
-        f"No readings in the 35 days before {stamp(now_origin)}; the latest reading is at {stamp(latest)}: "
+        f"No readings in the {HISTORY_DAYS} days before {stamp(now_origin)}; the latest reading is at {stamp(latest)}: "
         f"pass as_of={body['as_of']} to forecast from there"
         for now_origin in (before, quarter_now())  # the request may start the next quarter hour
     }

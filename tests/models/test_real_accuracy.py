@@ -40,6 +40,7 @@ def test_next_24_hours_without_weather_beats_weekly_naive_by_31_percent(victoria
     assert r["mape"] <= 0.048, r
     assert r["skill_vs_weekly_naive"] >= 0.31 and r["skill_vs_weekly_naive_adjusted"] > 0, r
     assert r["mape"] < r["mape_yesterday"] and r["mape"] < r["mape_persistence"], r
+    assert 0.88 <= r["coverage"] <= 0.92, r
     assert r["train_seconds"] < 300, r  # the 60 s target is measured by `make bench-accuracy`, not here
 
 
