@@ -33,9 +33,8 @@ MIN_HISTORY_DAYS = 7
 # Serialised models carry this; a model pickled by an older layout is refused with "retrain" rather
 # than run with state it does not have.
 MODEL_FORMAT = 2
-PAST_PATHS_KEPT = (
-    4096  # replayed forecasts a loaded model keeps (14 days x 24 origin times x 12 scopes' worth)
-)
+# replayed forecasts a loaded model keeps (14 days x 24 origin times x 12 scopes' worth)
+PAST_PATHS_KEPT = 4096
 
 
 @dataclass

@@ -45,9 +45,8 @@ def band(point: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 TRACK_DAYS = 14  # the same time of day on each of this many days before the origin
-TRACK_RATE = (
-    1.0  # log-width step per unit of excess miss share (a replayed forecast that missed every point: x2.5)
-)
+# log-width step per unit of excess miss share (after a replayed forecast that missed every point: x2.5)
+TRACK_RATE = 1.0
 TRACK_LIMIT = 1.5  # the factor stays within exp(+-1.5) = 0.22 ... 4.5
 
 
