@@ -71,7 +71,8 @@ def revoke_claims(session: Session, claims: dict) -> None:
     """Revoke a token and, when it belongs to a session, the whole session (its refresh token too)."""
     revoke_token(session, claims["jti"], _expiry(claims))
     if claims.get("sid"):
-        end = claims.get("sexp") or claims["exp"]
+        # kept a minute past the session's end: the refresh token's own exp may be a second later than sexp
+        end = max(claims.get("sexp") or 0, claims["exp"]) + 60
         revoke_token(
             session, SESSION_PREFIX + claims["sid"], datetime.fromtimestamp(end, UTC).replace(tzinfo=None)
         )
