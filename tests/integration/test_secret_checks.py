@@ -34,9 +34,10 @@ def test_a_short_secret_key_refuses_to_start_on_postgresql(command, pg_url, tmp_
     assert "SECRET_KEY is 31 bytes" in output and "at least 32" in output and GENERATE in output
 
 
-def test_app_py_says_what_to_do_without_a_traceback(tmp_path):
+@pytest.mark.parametrize("command", [["app.py"], ["-m", "dashboard", "init-db"]], ids=["app.py", "cli"])
+def test_app_py_and_the_cli_say_what_to_do_without_a_traceback(command, tmp_path):
     # SQLite, but without demo data: not the embedded demo either
-    done = start([sys.executable, "app.py"], tmp_path, SECRET_KEY="x", DEMO_DATA="0")
+    done = start([sys.executable, *command], tmp_path, SECRET_KEY="x", DEMO_DATA="0")
     assert done.returncode != 0
     assert done.stderr.startswith("Configuration error: SECRET_KEY is 1 bytes") and GENERATE in done.stderr
     assert "Traceback" not in done.stderr
