@@ -167,31 +167,30 @@ def client_key(address: str | None) -> str:
 
 
 def check_login_allowed(session: Session, settings: Settings, username: str, client: str) -> None:
-    """Raise RateLimited when this client has failed too often, for this username or in all.
+    """Raise RateLimited after LOGIN_MAX_FAILURES wrong passwords for this username from this client
+    (`client_key`) within LOGIN_WINDOW_MINUTES.
 
-    Two counts over the last LOGIN_WINDOW_MINUTES, both keyed by the client (`client_key`):
-    - (username, client): LOGIN_MAX_FAILURES wrong passwords for one account from one client stop that
-      client guessing that account; the same account still logs in from every other client.
-    - client: 4 x LOGIN_MAX_FAILURES failures over any usernames stop one client spraying one password
-      over many accounts. It stops only that client: behind a proxy, TRUSTED_PROXIES makes each real
-      client its own (without it every user shares the proxy's address and would share the count).
+    The count is per (username, client) only, so failures can never lock out anyone but the one guessing:
+    - the same account still logs in from every other client;
+    - other accounts still log in from this client. A count per client over all usernames would stop one
+      client spraying a password over many accounts, but every user sharing that address (an office NAT, a
+      proxy when TRUSTED_PROXIES is not set) would be locked out with it, which is the lockout this
+      replaces (probe 3.11): a spray gets one try per account either way;
+    - there is deliberately no count per username across clients: any such cap is reachable by anyone who
+      knows a username, and a few clients' wrong passwords would lock the real user out everywhere.
 
-    There is deliberately no count per username across clients. Any such cap is reachable by anyone who
-    knows a username: a few clients' wrong passwords would lock the real user out everywhere (the lockout
-    this replaces). Distributed guessing is instead bounded per client (each address, each IPv6 /64, gets
-    LOGIN_MAX_FAILURES tries per account per window), slowed by Argon2id on every try, and made hopeless
-    for the accounts that matter by the length rule (admins: 12 characters or more).
+    Guessing is instead bounded per client (each IPv4 address, each IPv6 /64: LOGIN_MAX_FAILURES tries per
+    account per window), slowed by Argon2id on every try, and made hopeless for the accounts that matter by
+    the length rule (admins: 12 characters or more). Behind a proxy, TRUSTED_PROXIES makes each real client
+    its own.
     """
     since = utcnow() - timedelta(minutes=settings.login_window_minutes)
-    by_pair = session.scalar(
+    failures = session.scalar(
         select(func.count()).where(
             LoginFailure.username == username[:80], LoginFailure.client == client, LoginFailure.at >= since
         )
     )
-    by_client = session.scalar(
-        select(func.count()).where(LoginFailure.client == client, LoginFailure.at >= since)
-    )
-    if by_pair >= settings.login_max_failures or by_client >= 4 * settings.login_max_failures:
+    if failures >= settings.login_max_failures:
         raise RateLimited(
             retry_after_s=settings.login_window_minutes * 60,
             message=f"Too many failed logins; try again in {settings.login_window_minutes} minutes",
