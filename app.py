@@ -47,14 +47,27 @@ def navbar():
             for page in navigation()
             if allowed(page["permission"], scope.role)
         ]  # fmt: skip
-        links.append(
-            dbc.NavItem(
-                dbc.NavLink(
-                    f"Log out ({scope.username})", href="/auth/logout", id="nav-logout", external_link=True
-                )
-            )
-        )
+        links.append(dbc.NavItem(logout_form(scope.username)))
     return dbc.NavbarSimple(links, brand="Aggregator", brand_href="/", color="primary", dark=True)
+
+
+def logout_form(username: str) -> html.Form:
+    """Logout is a POST (a link or an image elsewhere cannot log anyone out) carrying the session's refresh
+    CSRF value, which /auth/logout checks (dashboard/api/auth_routes.py)."""
+    from flask import request
+
+    csrf = request.cookies.get("csrf_refresh_token") or request.cookies.get("csrf_access_token") or ""
+    return html.Form(
+        [
+            dbc.Input(type="hidden", name="csrf_token", value=csrf),
+            html.Button(
+                f"Log out ({username})", type="submit", id="nav-logout", className="nav-link btn btn-link"
+            ),
+        ],
+        action="/auth/logout",
+        method="POST",
+        className="d-flex",
+    )
 
 
 def serve_layout():
@@ -127,7 +140,10 @@ def main() -> None:
     from jobs.embedded import prepare_embedded, start_background
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValueError as exc:  # a setting that is wrong or unsafe: say which and how to fix it, no traceback
+        raise SystemExit(f"Configuration error: {exc}") from None
     app = create_app(settings)
     prepare_embedded(app.server, settings)
     start_background(app.server, settings)

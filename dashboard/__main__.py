@@ -245,7 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValueError as exc:  # a wrong or unsafe setting: say which and how to fix it, no traceback
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
     configure_password_hashing(settings)  # users created here hash at the settings' cost, as in the app
     try:
         args.func(settings, args)

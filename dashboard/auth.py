@@ -7,24 +7,31 @@ Browsers carry the JWT in HTTP-only cookies with CSRF double-submit; API clients
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask, g, request
-from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
+from flask_jwt_extended import (
+    JWTManager,
+    get_jwt,
+    verify_jwt_in_request,
+)
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from dashboard import crypto
 from dashboard.clock import utcnow
 from dashboard.config import Settings
 from dashboard.errors import NotFound, RateLimited, Unauthorized, ValidationFailed
 from dashboard.policy import ROLES, SEES_EVERY_HOUSE
-from dashboard.schema import ApiKey, LoginFailure, RevokedToken, User, user_houses
+from dashboard.schema import ApiKey, LoginFailure, User, user_houses
 from dashboard.scope import Scope
+from dashboard.sessions import LOGIN_NONCE_COOKIE, token_is_revoked
 
 _hasher = PasswordHasher()
 API_KEY_HEADER = "X-API-Key"
@@ -57,6 +64,27 @@ def configure_password_hashing(settings: Settings) -> None:
         _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
+MIN_PASSWORD = 8
+MIN_ADMIN_PASSWORD = 12  # an admin account reaches every house, key and user
+
+
+def password_problem(password, role: str) -> dict | None:
+    """The password rule's complaint ({field, message}) for an account of `role`, or None."""
+    least = MIN_ADMIN_PASSWORD if role == "admin" else MIN_PASSWORD
+    if not isinstance(password, str) or len(password) < least:
+        message = f"at least {least} characters" + (" for an admin" if role == "admin" else "")
+        return {"field": "password", "message": message}
+    return None
+
+
+def set_password(user: User, password: str) -> None:
+    """Check the rule for the user's (new) role, then store the hash; every old token of the user ends."""
+    problem = password_problem(password, user.role)
+    if problem:
+        raise ValidationFailed(details=[problem])
+    user.password_hash = hash_password(password)
+
+
 def create_user(
     session: Session, username: str, password: str, role: str, house_ids: list[int] | None = None
 ) -> User:
@@ -65,8 +93,9 @@ def create_user(
     problems = []
     if not username or len(username) > 80:
         problems.append({"field": "username", "message": "1 to 80 characters"})
-    if len(password or "") < 8:
-        problems.append({"field": "password", "message": "at least 8 characters"})
+    problem = password_problem(password or "", role)
+    if problem:
+        problems.append(problem)
     if role not in ROLES:
         problems.append({"field": "role", "message": f"one of {', '.join(ROLES)}"})
     if problems:
@@ -122,16 +151,46 @@ def api_key_scope(session: Session, key: str) -> Scope | None:
 # ---- login and its rate limit ------------------------------------------------------------------------
 
 
+def client_key(address: str | None) -> str:
+    """The client a login failure is counted against: its IPv4 address, or its IPv6 /64 (one subscriber
+    holds a whole /64, so a per-address count would be trivially evaded). `request.remote_addr` is the
+    real client's address once TRUSTED_PROXIES tells ProxyFix how many proxy hops to believe."""
+    try:
+        ip = ipaddress.ip_address((address or "").strip())
+    except ValueError:
+        return (address or "unknown")[:64]
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def check_login_allowed(session: Session, settings: Settings, username: str, client: str) -> None:
-    """Raise RateLimited after too many recent failures for this username or this client address."""
+    """Raise RateLimited after LOGIN_MAX_FAILURES wrong passwords for this username from this client
+    (`client_key`) within LOGIN_WINDOW_MINUTES.
+
+    The count is per (username, client) only, so failures can never lock out anyone but the one guessing:
+    - the same account still logs in from every other client;
+    - other accounts still log in from this client. A count per client over all usernames would stop one
+      client spraying a password over many accounts, but every user sharing that address (an office NAT, a
+      proxy when TRUSTED_PROXIES is not set) would be locked out with it, which is the lockout this
+      replaces (probe 3.11): a spray gets one try per account either way;
+    - there is deliberately no count per username across clients: any such cap is reachable by anyone who
+      knows a username, and a few clients' wrong passwords would lock the real user out everywhere.
+
+    Guessing is instead bounded per client (each IPv4 address, each IPv6 /64: LOGIN_MAX_FAILURES tries per
+    account per window), slowed by Argon2id on every try, and made hopeless for the accounts that matter by
+    the length rule (admins: 12 characters or more). Behind a proxy, TRUSTED_PROXIES makes each real client
+    its own.
+    """
     since = utcnow() - timedelta(minutes=settings.login_window_minutes)
-    by_user = session.scalar(
-        select(func.count()).where(LoginFailure.username == username, LoginFailure.at >= since)
+    failures = session.scalar(
+        select(func.count()).where(
+            LoginFailure.username == username[:80], LoginFailure.client == client, LoginFailure.at >= since
+        )
     )
-    by_client = session.scalar(
-        select(func.count()).where(LoginFailure.client == client, LoginFailure.at >= since)
-    )
-    if by_user >= settings.login_max_failures or by_client >= 4 * settings.login_max_failures:
+    if failures >= settings.login_max_failures:
         raise RateLimited(
             retry_after_s=settings.login_window_minutes * 60,
             message=f"Too many failed logins; try again in {settings.login_window_minutes} minutes",
@@ -139,6 +198,7 @@ def check_login_allowed(session: Session, settings: Settings, username: str, cli
 
 
 def authenticate(session: Session, settings: Settings, username: str, password: str, client: str) -> User:
+    """The user for a right password; `client` is the caller's `client_key`."""
     check_login_allowed(session, settings, username, client)
     user = session.scalar(select(User).where(User.username == username))
     ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
@@ -146,13 +206,10 @@ def authenticate(session: Session, settings: Settings, username: str, password: 
         session.add(LoginFailure(username=username[:80], client=client[:64], at=utcnow()))
         session.commit()  # the failure must count even though the request fails
         raise Unauthorized("Wrong username or password")
-    session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+    session.execute(
+        delete(LoginFailure).where(LoginFailure.username == username[:80], LoginFailure.client == client)
+    )
     return user
-
-
-def revoke_token(session: Session, jti: str, expires_at: datetime) -> None:
-    if session.get(RevokedToken, jti) is None:
-        session.add(RevokedToken(jti=jti, expires_at=expires_at))
 
 
 # ---- scope resolution --------------------------------------------------------------------------------
@@ -183,7 +240,7 @@ def user_scope(session: Session, user: User) -> Scope:
 def init_jwt(app: Flask, settings: Settings, session_factory) -> JWTManager:
     configure_password_hashing(settings)
     app.config.update(
-        JWT_SECRET_KEY=settings.secret_key,
+        JWT_SECRET_KEY=crypto.jwt_key(settings.secret_key),  # its own key, not the secret itself
         JWT_TOKEN_LOCATION=["headers", "cookies"],
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=settings.access_token_minutes),
         JWT_REFRESH_TOKEN_EXPIRES=timedelta(days=settings.refresh_token_days),
@@ -191,14 +248,25 @@ def init_jwt(app: Flask, settings: Settings, session_factory) -> JWTManager:
         JWT_COOKIE_SAMESITE="Lax",
         JWT_COOKIE_CSRF_PROTECT=True,
         JWT_CSRF_IN_COOKIES=True,
-        JWT_SESSION_COOKIE=False,
+        JWT_SESSION_COOKIE=False,  # cookies are given Max-Age = the token's remaining life where set
+        LOGIN_FORM_KEY=crypto.login_form_key(settings.secret_key),
     )
     jwt = JWTManager(app)
 
     @jwt.token_in_blocklist_loader
     def _revoked(_header, payload) -> bool:
         with session_factory() as session:
-            return session.get(RevokedToken, payload["jti"]) is not None
+            return token_is_revoked(session, payload)
+
+    @app.after_request
+    def _set_login_nonce(response):
+        nonce = g.get("new_login_nonce")  # dashboard/sessions.py login_form_token
+        if nonce and not request.cookies.get(LOGIN_NONCE_COOKIE):
+            response.set_cookie(
+                LOGIN_NONCE_COOKIE, nonce, max_age=12 * 3600, httponly=True, samesite="Strict",
+                secure=settings.cookie_secure, path="/",
+            )  # fmt: skip
+        return response
 
     return jwt
 

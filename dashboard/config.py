@@ -6,6 +6,9 @@ so `make run` works on a bare machine while production points the same code at P
 
 from __future__ import annotations
 
+import base64
+import binascii
+import logging
 import os
 import re
 import secrets
@@ -13,6 +16,8 @@ import zoneinfo
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def _bool(value: str | None, default: bool) -> bool:
@@ -108,6 +113,8 @@ class Settings:
     derive_energy_max_gap_s: int = 900
     simulator_interval_s: int = 10
     cookie_secure: bool = False
+    # proxy hops in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (werkzeug ProxyFix)
+    trusted_proxies: int = 0
     model_encryption_key: str | None = None
     train_wait_s: int = 120
     forecast_wait_s: int = 10
@@ -124,6 +131,51 @@ class Settings:
     def objects_dir(self) -> Path:
         return self.data_dir / "objects"
 
+    @property
+    def embedded_demo(self) -> bool:
+        """`make run` on one machine: the SQLite file, demo data on, and bound to the loopback address."""
+        return self.embedded_database and self.demo_data and self.host in LOOPBACK_HOSTS
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+MIN_SECRET_BYTES = 32
+GENERATE_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+GENERATE_KEY = 'python -c "import base64, os; print(base64.b64encode(os.urandom(32)).decode())"'
+
+
+def parse_key_b64(name: str, value: str) -> bytes:
+    """A 256-bit key given base64-encoded in the setting `name`; ValueError saying how to make one."""
+    try:
+        key = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 32:
+        raise ValueError(
+            f"{name} must be 32 bytes of randomness, base64-encoded (44 characters); make one with: {GENERATE_KEY}"
+        )
+    return key
+
+
+def check_secrets(settings: Settings) -> None:
+    """Refuse settings whose keys would protect nothing (ValueError that says what to do).
+
+    SECRET_KEY signs every session and every other key is derived from it (dashboard/crypto.py), so it
+    needs at least 32 bytes. Only the embedded demo on the loopback address tolerates a short one, with a
+    warning (left unset, it is 64 random characters kept in DATA_DIR).
+    """
+    if len(settings.secret_key.encode()) < MIN_SECRET_BYTES:
+        message = (
+            f"SECRET_KEY is {len(settings.secret_key.encode())} bytes; it must be at least "
+            f"{MIN_SECRET_BYTES} random bytes. Set SECRET_KEY to the output of: {GENERATE_SECRET}"
+        )
+        if not settings.embedded_demo:
+            raise ValueError(message + " (only the embedded demo on 127.0.0.1 accepts a shorter one)")
+        log.warning("%s (accepted only because this is the embedded demo on %s)", message, settings.host)
+    if settings.model_encryption_key is not None:
+        parse_key_b64("MODEL_ENCRYPTION_KEY", settings.model_encryption_key)
+    if settings.trusted_proxies < 0:
+        raise ValueError(f"Setting TRUSTED_PROXIES must be 0 or more, got {settings.trusted_proxies}")
+
 
 def normalize_database_url(url: str) -> str:
     """Pin PostgreSQL URLs to psycopg2 (SQLAlchemy 2.1 would pick psycopg 3 for a bare scheme)."""
@@ -136,6 +188,12 @@ def normalize_database_url(url: str) -> str:
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Build settings from `env` (default: the process environment)."""
     env = dict(os.environ if env is None else env)
+    settings = _build(env)
+    check_secrets(settings)
+    return settings
+
+
+def _build(env: dict[str, str]) -> Settings:
     provider = (env.get("WEATHER_PROVIDER") or "none").strip().lower()
     if provider not in WEATHER_PROVIDERS:
         raise ValueError(
@@ -176,6 +234,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         derive_energy_max_gap_s=_int(env, "DERIVE_ENERGY_MAX_GAP_S", 900),
         simulator_interval_s=_int(env, "SIMULATOR_INTERVAL_S", 10),
         cookie_secure=_bool(env.get("COOKIE_SECURE"), False),
+        trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
         model_encryption_key=env.get("MODEL_ENCRYPTION_KEY") or None,
         train_wait_s=_int(env, "TRAIN_WAIT_S", 120),
         forecast_wait_s=_int(env, "FORECAST_WAIT_S", 10),

@@ -1,14 +1,25 @@
-"""Encryption at rest for stored models (spec 1.3: AES-256).
+"""Keys and encryption at rest for stored models (spec 1.3: AES-256).
 
-AES-256-GCM with a fresh 96-bit nonce per object and the object's key as associated data, so a
-ciphertext cannot be swapped to another key path unnoticed. The 256-bit key comes from
-MODEL_ENCRYPTION_KEY (base64) or is derived from SECRET_KEY with HKDF-SHA256, so every process that
-shares the secret can read what another wrote.
+One secret (SECRET_KEY) is never used directly: each use gets its own 256-bit key, derived with
+HKDF-SHA256 under its own `info` label (`derive_key`), so a key that leaks from one use (a pseudonym
+table, a model file) says nothing about the others, and the JWT signing key is not the model key.
+
+| use | label | override |
+|---|---|---|
+| JWT signing (access and refresh tokens) | `aggregator jwt signing` | |
+| models in the object store | `aggregator model store` (unchanged: models stored before stay readable) | MODEL_ENCRYPTION_KEY |
+| personal data at rest | `aggregator personal data` | DATA_ENCRYPTION_KEY (when set) |
+| third-party pseudonyms | `aggregator pseudonyms` | |
+| the login form's CSRF token | `aggregator login form` | |
+
+Models: AES-256-GCM with a fresh 96-bit nonce per object and the object's key as associated data, so a
+ciphertext cannot be swapped to another key path unnoticed. Every process that shares the secret (or
+MODEL_ENCRYPTION_KEY) can read what another wrote.
 """
 
 from __future__ import annotations
 
-import base64
+import functools
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -16,24 +27,51 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from dashboard.config import parse_key_b64
+
 MAGIC = b"AGM1"  # format marker + version, so a future format can be told apart
+
+JWT_LABEL = b"aggregator jwt signing"
+MODEL_LABEL = b"aggregator model store"  # the label models were always stored under: do not change
+DATA_LABEL = b"aggregator personal data"
+PSEUDONYM_LABEL = b"aggregator pseudonyms"
+LOGIN_FORM_LABEL = b"aggregator login form"
 
 
 class DecryptionFailed(Exception):
     """Wrong key, tampered bytes, or an object moved to another key path."""
 
 
+@functools.lru_cache(maxsize=64)
+def derive_key(secret_key: str, label: bytes) -> bytes:
+    """A 256-bit key for one use (`label`), derived from the app's secret with HKDF-SHA256."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(secret_key.encode())
+
+
 def model_key(secret_key: str, explicit_b64: str | None = None) -> bytes:
+    """MODEL_ENCRYPTION_KEY when set, else derived from the secret (as every earlier version did)."""
     if explicit_b64:
-        key = base64.b64decode(explicit_b64)
-        if len(key) != 32:
-            raise ValueError(
-                "MODEL_ENCRYPTION_KEY must be 32 bytes, base64-encoded (openssl rand -base64 32)"
-            )
-        return key
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"aggregator model store").derive(
-        secret_key.encode()
-    )
+        return parse_key_b64("MODEL_ENCRYPTION_KEY", explicit_b64)
+    return derive_key(secret_key, MODEL_LABEL)
+
+
+def jwt_key(secret_key: str) -> bytes:
+    return derive_key(secret_key, JWT_LABEL)
+
+
+def data_key(secret_key: str, explicit_b64: str | None = None) -> bytes:
+    """DATA_ENCRYPTION_KEY when set, else derived from the secret."""
+    if explicit_b64:
+        return parse_key_b64("DATA_ENCRYPTION_KEY", explicit_b64)
+    return derive_key(secret_key, DATA_LABEL)
+
+
+def pseudonym_key(secret_key: str) -> bytes:
+    return derive_key(secret_key, PSEUDONYM_LABEL)
+
+
+def login_form_key(secret_key: str) -> bytes:
+    return derive_key(secret_key, LOGIN_FORM_LABEL)
 
 
 def encrypt(key: bytes, plaintext: bytes, associated: str) -> bytes:

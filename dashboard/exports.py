@@ -19,6 +19,7 @@ from sqlalchemy import Date, and_, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from dashboard.clock import local_midnight_utc
+from dashboard.crypto import pseudonym_key
 from dashboard.errors import ValidationFailed
 from dashboard.queries import fleet_rows, kwh, scope_filter, whole_fleet
 from dashboard.rollups import LocalDayBuckets
@@ -101,7 +102,7 @@ def period_label(day: date, period: str) -> str:
 
 def pseudonym(house_id: int, secret_key: str) -> str:
     """A stable, keyed, one-way id for a house: the same house gives the same pseudonym on every call."""
-    digest = hmac.new(secret_key.encode(), f"house:{house_id}".encode(), hashlib.sha256).hexdigest()
+    digest = hmac.new(pseudonym_key(secret_key), f"house:{house_id}".encode(), hashlib.sha256).hexdigest()
     return "h-" + digest[:16]
 
 

@@ -77,6 +77,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # every token carries the generation it was issued under; a password, role or activation change
+    # bumps it (dashboard/auth.py), which ends every session of the user at once
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     houses: Mapped[list[House]] = relationship(secondary=user_houses, back_populates="users")
     communities: Mapped[list[Community]] = relationship(secondary=user_communities, back_populates="users")

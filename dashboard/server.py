@@ -7,6 +7,7 @@ readable place.
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard.api import register_api
 from dashboard.api.json_provider import FiniteJSONProvider
@@ -18,6 +19,9 @@ from dashboard.context import EXTENSION, build_services
 def create_server(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     server = Flask("aggregator")
+    if settings.trusted_proxies:  # behind N proxies: the client, scheme and host they forwarded
+        n = settings.trusted_proxies
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=n, x_proto=n, x_host=n)
     server.json = FiniteJSONProvider(server)  # NaN/Infinity go out as null in every JSON response
     server.config.update(
         SECRET_KEY=settings.secret_key,

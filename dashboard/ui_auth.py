@@ -12,12 +12,16 @@ import time
 
 from dash import html
 from flask import Flask, g, jsonify, request
-from flask_jwt_extended import create_access_token, get_jwt, set_access_cookies
+from flask_jwt_extended import decode_token, get_jwt, set_access_cookies
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt.exceptions import PyJWTError
 
 from dashboard.auth import resolve_scope
-from dashboard.context import db
+from dashboard.context import db, services
+from dashboard.errors import DomainError
 from dashboard.policy import BROWSER_ROLES, allowed
 from dashboard.scope import Scope
+from dashboard.sessions import mint_access_token
 
 PAGE_ROUTER_OUTPUTS = ("_pages_content.children", "_pages_store.data")
 
@@ -40,11 +44,28 @@ def ui_scope() -> Scope | None:
     return scope
 
 
+def _refresh_cookie_claims(server: Flask) -> dict | None:
+    """The claims of the request's refresh cookie when it is valid and unexpired, else None."""
+    value = request.cookies.get(server.config.get("JWT_REFRESH_COOKIE_NAME", "refresh_token_cookie"))
+    if not value:
+        return None
+    try:
+        claims = decode_token(value)
+    except (JWTExtendedException, PyJWTError):
+        return None
+    return claims if claims.get("type") == "refresh" else None
+
+
 def install_callback_guard(server: Flask) -> None:
     @server.after_request
     def _refresh_browser_session(response):
         """Implicit refresh: a cookie session used in its second half gets a fresh access cookie, so an
-        active analyst is not logged out mid-work while an idle tab still expires."""
+        active analyst is not logged out mid-work while an idle tab still expires.
+
+        Only with the session's refresh cookie beside it (same session id, valid, not revoked: the access
+        token's session passed the token loader), and never past the session's end: the new token and its
+        cookie expire at the latest with the refresh token, so a stolen access cookie cannot be kept alive
+        beyond the session, and logout or a password change ends it at once."""
         scope = g.get("scope")
         cookie = server.config.get("JWT_ACCESS_COOKIE_NAME", "access_token_cookie")
         if scope is None or scope.user_id is None or "Authorization" in request.headers:
@@ -56,9 +77,18 @@ def install_callback_guard(server: Flask) -> None:
         except RuntimeError:  # no JWT was verified in this request
             return response
         lifetime = server.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()
-        if claims and claims["exp"] - time.time() < lifetime / 2:
-            token = create_access_token(identity=claims["sub"], additional_claims={"role": scope.role})
-            set_access_cookies(response, token)
+        if not claims or claims.get("type") != "access" or claims["exp"] - time.time() >= lifetime / 2:
+            return response
+        session_refresh = _refresh_cookie_claims(server)
+        if session_refresh is None or not claims.get("sid") or session_refresh.get("sid") != claims["sid"]:
+            return response
+        try:
+            token = mint_access_token(
+                claims["sub"], claims | {"sexp": session_refresh["exp"]}, services().settings
+            )
+        except DomainError:  # the session has ended
+            return response
+        set_access_cookies(response, token, max_age=max(1, int(decode_token(token)["exp"] - time.time())))
         return response
 
     @server.before_request

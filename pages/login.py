@@ -3,11 +3,14 @@
 import dash_bootstrap_components as dbc
 from dash import html
 
+from dashboard.sessions import LOGIN_FORM_FIELD, login_form_token
+
 PATH, NAME, ORDER, PERMISSION = "/login", "Log in", 99, None  # open to everyone; not in the navbar
 
 ERRORS = {
     "401": "Wrong username or password.",
     "429": "Too many failed attempts. Wait 15 minutes, then try again.",
+    "403": "The login form had expired or was not sent from this site. Please log in again.",
 }
 
 
@@ -33,6 +36,8 @@ def layout(error: str | None = None, next: str = "/", **_kwargs):  # noqa: A002 
                                     autoComplete="current-password",
                                 ),
                                 dbc.Input(type="hidden", name="next", value=next or "/"),
+                                # against login CSRF: bound to this browser's nonce cookie (dashboard/sessions.py)
+                                dbc.Input(type="hidden", name=LOGIN_FORM_FIELD, value=login_form_token()),
                                 dbc.Button(
                                     "Log in", id="login-submit", type="submit", className="mt-3 w-100"
                                 ),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass, field
 
 from flask_jwt_extended import create_access_token
@@ -11,6 +14,16 @@ from dashboard.clock import utcnow
 from dashboard.schema import PV, Community, Device, House, PVPark
 
 PASSWORD = "correct-horse-battery"
+
+
+def login_form_fields(client) -> dict:
+    """The login form's hidden CSRF field for this test client, as the login page makes it
+    (dashboard/auth.py login_form_token): a nonce cookie, and its HMAC under the app's login-form key."""
+    nonce = client.get_cookie("login_nonce")
+    nonce = nonce.value if nonce else secrets.token_urlsafe(24)
+    client.set_cookie("login_nonce", nonce)
+    token = hmac.new(client.application.config["LOGIN_FORM_KEY"], nonce.encode(), hashlib.sha256).hexdigest()
+    return {"csrf_token": token}
 
 
 @dataclass

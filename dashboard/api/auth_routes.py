@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import hmac
+import time
 from urllib.parse import urlparse
 
-from flask import Blueprint, jsonify, redirect, request
+from flask import Blueprint, current_app, jsonify, redirect, request
 from flask_jwt_extended import (
-    create_access_token,
-    create_refresh_token,
+    decode_token,
     get_jwt,
-    get_jwt_identity,
     set_access_cookies,
     set_refresh_cookies,
     unset_jwt_cookies,
@@ -18,12 +17,19 @@ from flask_jwt_extended import (
 )
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
+from werkzeug.exceptions import MethodNotAllowed
 
 from dashboard.api.common import current_scope, json_body, public, requires
-from dashboard.auth import authenticate, revoke_token
+from dashboard.auth import authenticate, client_key
 from dashboard.context import db, services
 from dashboard.errors import DomainError, Unauthorized, ValidationFailed
-from dashboard.schema import User
+from dashboard.sessions import (
+    LOGIN_FORM_FIELD,
+    check_login_form,
+    issue_tokens,
+    mint_access_token,
+    revoke_claims,
+)
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
 browser = Blueprint("browser_auth", __name__, url_prefix="/auth")
@@ -36,28 +42,14 @@ LOGIN_BODY = {
 
 
 def _client() -> str:
-    return request.remote_addr or "unknown"
-
-
-def _tokens(user: User) -> dict:
-    claims = {"role": user.role}
-    return {
-        "access_token": create_access_token(identity=str(user.id), additional_claims=claims),
-        "refresh_token": create_refresh_token(identity=str(user.id), additional_claims=claims),
-        "token_type": "bearer",
-        "expires_in": services().settings.access_token_minutes * 60,
-    }
-
-
-def _revoke_current() -> None:
-    claims = get_jwt()
-    revoke_token(db(), claims["jti"], datetime.fromtimestamp(claims["exp"], UTC).replace(tzinfo=None))
+    """The caller's address (the real client's behind TRUSTED_PROXIES proxies, see dashboard/server.py)."""
+    return client_key(request.remote_addr)
 
 
 @bp.post("/login")
 @public(body=LOGIN_BODY)
 def login():
-    """Exchange a username and password for an access and a refresh token."""
+    """Exchange a username and password for an access and a refresh token (one session)."""
     body = json_body()
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
@@ -65,7 +57,7 @@ def login():
             details=[{"field": "username/password", "message": "both are required strings"}]
         )
     user = authenticate(db(), services().settings, username, password, _client())
-    tokens = _tokens(user)
+    tokens = issue_tokens(user, services().settings)
     db().commit()
     return jsonify(tokens)
 
@@ -73,28 +65,27 @@ def login():
 @bp.post("/refresh")
 @public()
 def refresh():
-    """Exchange a refresh token (Authorization: Bearer <refresh_token>) for a new access token."""
+    """Exchange a refresh token (Authorization: Bearer <refresh_token>) for a new access token of the same
+    session; refused once the session is logged out, or the user's password, role or activation changed."""
     try:
         verify_jwt_in_request(refresh=True, locations=["headers"])
     except (JWTExtendedException, PyJWTError) as exc:
         raise Unauthorized(f"Send a valid refresh token: {exc}") from None
-    user = db().get(User, int(get_jwt_identity()))
-    if user is None or not user.is_active:
-        raise Unauthorized("The account no longer exists or is disabled")
-    token = create_access_token(identity=str(user.id), additional_claims={"role": user.role})
+    claims = get_jwt()  # the token loader has checked the session, the generation and the account
+    settings = services().settings
+    token = mint_access_token(claims["sub"], {"sexp": claims["exp"]} | claims, settings)
     return jsonify(
-        {
-            "access_token": token,
-            "token_type": "bearer",
-            "expires_in": services().settings.access_token_minutes * 60,
-        }
+        {"access_token": token, "token_type": "bearer", "expires_in": settings.access_token_minutes * 60}
     )
 
 
 @bp.post("/logout")
 @requires("auth:me")
 def logout():
-    """Revoke the access token in the Authorization header (send the refresh token to revoke it too)."""
+    """End the session of the token in the Authorization header: its access and its refresh token.
+
+    Optionally send `{"refresh_token": "..."}` to revoke that refresh token too (e.g. one issued before
+    sessions were tracked)."""
     if current_scope().api_key_id is not None:
         raise ValidationFailed(
             "API keys are not sessions: an admin revokes them with DELETE /api/v1/api-keys/{id}",
@@ -104,9 +95,25 @@ def logout():
         verify_jwt_in_request(locations=["headers"], verify_type=False)
     except (JWTExtendedException, PyJWTError) as exc:
         raise Unauthorized(f"Send the token to revoke as 'Authorization: Bearer': {exc}") from None
-    _revoke_current()
+    claims = get_jwt()
+    also = json_body().get("refresh_token") if request.get_data(cache=True) else None
+    if also is not None:
+        if not isinstance(also, str):
+            raise ValidationFailed(details=[{"field": "refresh_token", "message": "must be a string"}])
+        try:
+            other = decode_token(also, allow_expired=True)
+        except (JWTExtendedException, PyJWTError):
+            raise ValidationFailed(
+                details=[{"field": "refresh_token", "message": "not a refresh token of this service"}]
+            ) from None
+        if other.get("type") != "refresh" or other.get("sub") != claims["sub"]:
+            raise ValidationFailed(
+                details=[{"field": "refresh_token", "message": "not a refresh token of this account"}]
+            )
+        revoke_claims(db(), other)
+    revoke_claims(db(), claims)
     db().commit()
-    return jsonify({"message": "Token revoked"})
+    return jsonify({"message": "Session ended: its access and refresh tokens are revoked"})
 
 
 @bp.get("/me")
@@ -136,32 +143,59 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+def _cookie_max_age(token: str) -> int:
+    """A cookie lives exactly as long as the token in it."""
+    return max(1, int(decode_token(token)["exp"] - time.time()))
+
+
 @browser.post("/login")
 def browser_login():
+    """The login form: a cross-site post (foreign Origin, or no nonce cookie and form token) is refused."""
     username = request.form.get("username", "")
     password = request.form.get("password", "")
     next_url = _safe_next(request.form.get("next"))
     try:
+        check_login_form()
         user = authenticate(db(), services().settings, username, password, _client())
     except DomainError as exc:
         return redirect(f"/login?error={exc.status}&next={next_url}", code=303)
-    tokens = _tokens(user)
+    tokens = issue_tokens(user, services().settings)
     db().commit()
     response = redirect(next_url, code=303)
-    set_access_cookies(response, tokens["access_token"])
-    set_refresh_cookies(response, tokens["refresh_token"])
+    set_access_cookies(response, tokens["access_token"], max_age=_cookie_max_age(tokens["access_token"]))
+    set_refresh_cookies(response, tokens["refresh_token"], max_age=_cookie_max_age(tokens["refresh_token"]))
     return response
 
 
-@browser.route("/logout", methods=["GET", "POST"])
+@browser.get("/logout")
+def browser_logout_get():
+    """Logout is POST only (a link or an image on any page must not log anyone out): 405, not Dash's page."""
+    raise MethodNotAllowed(
+        valid_methods=["POST"], description="Log out with the Log out button (a POST form)."
+    )
+
+
+@browser.post("/logout")
 def browser_logout():
+    """The navbar's logout form: revokes the session of both cookies (access and refresh) and clears them.
+
+    The form carries the refresh CSRF cookie's value (`csrf_token`), so another site cannot log a user out.
+    """
     response = redirect("/login", code=303)
-    try:
-        verify_jwt_in_request(optional=True, locations=["cookies"], verify_type=False)
-        if get_jwt():
-            _revoke_current()
-            db().commit()
-    except (JWTExtendedException, PyJWTError):
-        pass  # an invalid cookie is simply cleared
+    found = []
+    for name in ("JWT_ACCESS_COOKIE_NAME", "JWT_REFRESH_COOKIE_NAME"):
+        value = request.cookies.get(current_app.config[name])
+        if value:
+            try:
+                found.append(decode_token(value, allow_expired=True))
+            except (JWTExtendedException, PyJWTError):
+                pass  # an invalid cookie is simply cleared
+    if found:
+        sent = request.form.get(LOGIN_FORM_FIELD, "")
+        if not sent or not any(hmac.compare_digest(str(c.get("csrf", "")), sent) for c in found):
+            return redirect("/?error=logout-csrf", code=303)
+        for claims in found:
+            revoke_claims(db(), claims)
+        db().commit()
     unset_jwt_cookies(response)
     return response

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dashboard.api.common import current_scope, json_body, requires
 from dashboard.api.openapi import responds
-from dashboard.auth import create_user, hash_password
+from dashboard.auth import create_user, set_password
 from dashboard.clock import utcnow
 from dashboard.config import check_country, check_latitude, check_longitude, check_timezone
 from dashboard.context import db
@@ -80,9 +80,7 @@ def _device_defaults(device: Device, data: dict, creating: bool) -> None:
 
 def _user_save(user: User, data: dict, creating: bool) -> None:
     if "password" in data and not creating:  # on create, create_user already hashed it
-        if not isinstance(data["password"], str) or len(data["password"]) < 8:
-            raise ValidationFailed(details=[{"field": "password", "message": "at least 8 characters"}])
-        user.password_hash = hash_password(data["password"])
+        set_password(user, data["password"])  # the rule of the user's (new) role; ends their sessions
 
 
 def _coordinates_paired(obj, data: dict, creating: bool) -> None:

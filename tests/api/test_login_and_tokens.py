@@ -7,7 +7,7 @@ from http.cookies import SimpleCookie
 from sqlalchemy import select
 
 from dashboard.schema import ApiKey, User
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, login_form_fields
 
 
 def login(client, username="consumer", password=PASSWORD):
@@ -91,7 +91,8 @@ def cookies_of(response) -> dict[str, SimpleCookie]:
 
 
 def browser_login(client, next_url="/"):
-    return client.post("/auth/login", data={"username": "consumer", "password": PASSWORD, "next": next_url})
+    data = {"username": "consumer", "password": PASSWORD, "next": next_url} | login_form_fields(client)
+    return client.post("/auth/login", data=data)
 
 
 def test_browser_login_sets_http_only_cookies_and_redirects(client, world):
@@ -109,7 +110,9 @@ def test_browser_login_refuses_open_redirects(client, world):
 
 
 def test_wrong_browser_login_goes_back_to_the_form_with_the_reason(client, world):
-    r = client.post("/auth/login", data={"username": "consumer", "password": "nope"})
+    r = client.post(
+        "/auth/login", data={"username": "consumer", "password": "nope"} | login_form_fields(client)
+    )
     assert r.status_code == 303 and r.headers["Location"].startswith("/login?error=401")
 
 
@@ -127,7 +130,8 @@ def test_browser_logout_clears_cookies_and_revokes(client, world):
     browser_login(client)
     assert client.get("/api/v1/auth/me").status_code == 200
     old = client.get_cookie("access_token_cookie").value
-    r = client.get("/auth/logout")
+    csrf = client.get_cookie("csrf_refresh_token").value
+    r = client.post("/auth/logout", data={"csrf_token": csrf})
     assert r.status_code == 303 and r.headers["Location"] == "/login"
     assert client.get("/api/v1/auth/me").status_code == 401
     client.set_cookie("access_token_cookie", old)  # replaying the old cookie does not work either

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, login_form_fields
 
 
 def router_payload(pathname="/"):
@@ -34,6 +34,7 @@ def component(node, component_id: str) -> dict | None:
 
 
 def cookie_login(client, username):
-    r = client.post("/auth/login", data={"username": username, "password": PASSWORD, "next": "/"})
+    data = {"username": username, "password": PASSWORD, "next": "/"} | login_form_fields(client)
+    r = client.post("/auth/login", data=data)
     assert r.status_code == 303
     return {"X-CSRF-TOKEN": client.get_cookie("csrf_access_token").value}

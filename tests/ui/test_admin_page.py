@@ -311,6 +311,10 @@ def test_admin_creates_a_user_who_can_then_log_in(admin_ui, world, factory, app)
     [
         ({"username": "consumer2", "password": PASSWORD}, "username: already taken"),
         ({"username": "shorty", "password": "short"}, "password: at least 8 characters"),
+        (
+            {"username": "boss", "password": "eleven-char", "role": "admin"},
+            "password: at least 12 characters for an admin",
+        ),
         ({"username": "rooty", "password": PASSWORD, "role": "root"}, "role: one of admin, analyst"),
         ({"username": "", "password": PASSWORD}, "username: 1 to 80 characters"),
         ({"username": "ghost", "password": PASSWORD, "houses": ["999999"]}, "house_ids: no house 999999"),

@@ -17,7 +17,7 @@ def test_unset_services_mean_embedded_defaults(tmp_path):
 
 def test_postgres_urls_are_pinned_to_psycopg2(tmp_path):
     for url in ("postgres://u@h/db", "postgresql://u@h/db"):
-        s = load_settings({"DATA_DIR": str(tmp_path), "DATABASE_URL": url, "SECRET_KEY": "k"})
+        s = load_settings({"DATA_DIR": str(tmp_path), "DATABASE_URL": url, "SECRET_KEY": "k" * 32})
         assert s.database_url == "postgresql+psycopg2://u@h/db"
 
 

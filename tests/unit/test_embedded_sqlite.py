@@ -23,10 +23,10 @@ def test_login_ingest_and_read_on_the_embedded_database(sqlite_app, tmp_path):
                 created_at=utcnow(),
             )
         )
-        create_user(s, "root", "password123", "admin")
+        create_user(s, "root", "password1234", "admin")
         s.commit()
     client = sqlite_app.server.test_client()
-    token = client.post("/api/v1/auth/login", json={"username": "root", "password": "password123"}).json[
+    token = client.post("/api/v1/auth/login", json={"username": "root", "password": "password1234"}).json[
         "access_token"
     ]
     headers = {"Authorization": f"Bearer {token}"}
