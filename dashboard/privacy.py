@@ -123,9 +123,10 @@ def _houses_in(session: Session, community_id: int | None) -> int:
 
 
 def _refuse(k: int, what: str) -> Forbidden:
-    message = (f"Third-party apps see aggregates of at least {k} houses (MIN_AGGREGATE_HOUSES); {what}. "
-               "Ask for a longer or coarser range, or a larger community")  # fmt: skip
-    return Forbidden(message, details=[{"field": "scope", "message": what}])
+    return Forbidden(
+        f"Third-party apps see aggregates of at least {k} houses (MIN_AGGREGATE_HOUSES): {what}. "
+        "Ask for a range or community where at least that many houses have readings"
+    )
 
 
 def check_community_visible(session: Session, scope: Scope, k: int, community_id: int | None) -> None:
