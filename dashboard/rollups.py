@@ -274,6 +274,22 @@ def delete_rollups_of(session: Session, obj) -> list[dict]:
     return share
 
 
+def merge_fleet_shares(shares: list[list[dict]]) -> list[dict]:
+    """Several deleted entities' fleet shares (from `delete_rollups_of`) as one record per (resolution, bucket),
+    in key order, for one `subtract_from_fleet` (one upsert may not touch a row twice)."""
+    rows: dict[tuple, dict] = {}
+    for share in shares:
+        for record in share:
+            key = (record["resolution"], record["bucket_start"])
+            held = rows.get(key)
+            if held is None:
+                rows[key] = dict(record)
+            else:
+                for column in _ADDITIVE:
+                    held[column] += record[column]
+    return [rows[key] for key in sorted(rows)]
+
+
 def subtract_from_fleet(session: Session, share: list[dict]) -> None:
     """Take a deleted house's or park's sums (from `delete_rollups_of`) out of the fleet's rollups, then drop
     the buckets left without readings (a gap is absent, not zero). Call it last before the commit."""

@@ -1,7 +1,7 @@
 """A data subject's export (GDPR art. 15 and 20): `GET /api/v1/auth/me/export` (the caller's own) and
 `GET /api/v1/users/{id}/export` (admins). JSON, or for more than 100,000 readings a zip of CSVs streamed in
 bounded memory. Erasure is `DELETE /api/v1/users/{id}?erase=true` (dashboard/api/metadata_routes.py). The
-rules: dashboard/privacy.py and docs/privacy.md."""
+rules: dashboard/subject_export.py and docs/privacy.md."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from flask import Blueprint, Response, g, jsonify
 from dashboard.api.common import current_scope, requires
 from dashboard.clock import iso_utc, utcnow
 from dashboard.context import db, services
-from dashboard.privacy import export_json, export_plan, export_zip
 from dashboard.schema import ApiKey
+from dashboard.subject_export import export_json, export_plan, export_zip
 
 bp = Blueprint("privacy", __name__, url_prefix="/api/v1")
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select, text
 
-from dashboard import privacy
+from dashboard import privacy, subject_export
 from dashboard.clock import utcnow
 from dashboard.forecast_cache import cache_key
 from dashboard.maintenance import prune_logs
@@ -215,7 +215,7 @@ def test_a_consumer_exports_everything_about_them(client, world):
 
 
 def test_a_large_export_is_a_zip_of_csvs(client, world, monkeypatch):
-    monkeypatch.setattr(privacy, "EXPORT_ZIP_THRESHOLD", 10)  # the volume rule, at a test's size
+    monkeypatch.setattr(subject_export, "EXPORT_ZIP_THRESHOLD", 10)  # the volume rule, at a test's size
     mine = readings("H1-MAIN", hours=6)
     assert post(client, world.headers["admin"], mine).status_code == 200
     r = client.get("/api/v1/auth/me/export", headers=world.headers["consumer"])
@@ -227,7 +227,9 @@ def test_a_large_export_is_a_zip_of_csvs(client, world, monkeypatch):
     assert len(rows) == len(mine)
     assert rows[0]["device_id"] == "H1-MAIN" and float(rows[0]["energy_wh"]) == 250.0
     # streamed in pieces, not one buffer: the generator answers the readings in chunks
-    pieces = list(privacy.export_zip(services_of_client(client).session_factory, world.users["consumer"], 5))
+    pieces = list(
+        subject_export.export_zip(services_of_client(client).session_factory, world.users["consumer"], 5)
+    )
     assert len(pieces) >= 2 + len(mine) // 5
     streamed = zipfile.ZipFile(io.BytesIO(b"".join(pieces))).read("readings.csv")
     assert streamed == archive.read("readings.csv")
@@ -449,7 +451,7 @@ def test_deleting_a_house_removes_its_models_and_forecasts(client, world, factor
 # ---- retention ----------------------------------------------------------------------------------------
 
 
-def test_raw_retention_drops_old_readings_and_keeps_rollups(client, world, factory):
+def test_raw_retention_drops_old_readings_and_keeps_rollups(app, client, world, factory, monkeypatch):
     old = utcnow().replace(minute=0, second=0, microsecond=0) - timedelta(days=40)
     recent = old + timedelta(days=35)
     admin = world.headers["admin"]
@@ -459,10 +461,16 @@ def test_raw_retention_drops_old_readings_and_keeps_rollups(client, world, facto
     assert post(client, admin, batch).status_code == 200
     before = rollups(factory)
     with factory() as s:
-        counts = prune_logs(s, 90, raw_retention_days=None)
-        assert counts["raw_readings"] == 0
-        counts = prune_logs(s, 90, raw_retention_days=30)
+        assert prune_logs(s, 90, raw_retention_days=None)["raw_readings"] == 0  # unset: kept for ever
         s.commit()
+    # the daily maintenance job, with RAW_RETENTION_DAYS=30
+    from dashboard.context import bound
+    from jobs.maintenance import prune_logs as daily_job
+
+    svc = services_of(app)
+    monkeypatch.setattr(svc, "settings", replace(svc.settings, raw_retention_days=30))
+    with bound(svc):
+        counts = daily_job()
     assert counts["raw_readings"] == 12
     with factory() as s:
         left = s.scalars(select(Measurement.ts)).all()
@@ -525,7 +533,10 @@ def test_the_access_log_keeps_the_uis_data_access(client, world, factory):
     with factory() as s:
         entries = s.scalars(select(ApiAccessLog).where(ApiAccessLog.route.like("dash:%"))).all()
     entry = entries[-1]
-    assert entry.route == "dash:..overview-demand.children...overview-production.children...overview-net.children.."
+    assert (
+        entry.route
+        == "dash:..overview-demand.children...overview-production.children...overview-net.children.."
+    )
     assert entry.user_id == world.users["analyst"] and entry.status == 200
     assert entry.client == "127.0.0.0/24"
 
