@@ -24,7 +24,7 @@ from dashboard.config import check_country, check_latitude, check_longitude, che
 from dashboard.context import db, services
 from dashboard.errors import Conflict, NotFound, ValidationFailed
 from dashboard.policy import ROLES
-from dashboard.privacy import community_visible, delete_houses, erase_user, purge_models
+from dashboard.privacy import community_visible, delete_houses, drop_models, erase_user, purge_models
 from dashboard.rollups import delete_rollups_of, subtract_from_fleet
 from dashboard.schema import DEVICE_KINDS, DIRECTIONS, PV, Community, Device, House, PVPark, User
 from dashboard.scope import Scope
@@ -401,6 +401,8 @@ def _register(resource: Resource) -> None:
             model_keys, fleet_share, _devices, _readings = delete_houses(db(), [obj])
             _commit_or_conflict(last=lambda: subtract_from_fleet(db(), fleet_share))
         else:
+            if resource.model is Community:  # a deleted community's models go with it
+                model_keys = drop_models(db(), [], [obj.id])
             fleet_share = delete_rollups_of(db(), obj)
             db().delete(obj)
             # the fleet's rows last: every ingest needs them, so they are held only for the commit

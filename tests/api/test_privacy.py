@@ -446,6 +446,14 @@ def test_deleting_a_house_removes_its_models_and_forecasts(client, world, factor
     assert r.status_code == 404 and "House" in r.json["detail"]
     r = client.post(f"/aggregator/consumption/train/next-24-hours?house_id={world.house2}", headers=admin)
     assert r.status_code == 404
+    # a community's models go with it too
+    key = add_model(factory, store, cache, "community", world.community)
+    assert client.delete(f"/api/v1/communities/{world.community}", headers=admin).status_code == 204
+    assert not store.exists(key)
+    r = client.post(
+        f"/aggregator/consumption/forecast/next-24-hours?community_id={world.community}", headers=admin
+    )
+    assert r.status_code == 404
 
 
 # ---- retention ----------------------------------------------------------------------------------------
