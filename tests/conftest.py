@@ -35,7 +35,9 @@ SMALL_WORLD = {"MIN_AGGREGATE_HOUSES": "1"}
 
 
 def make_settings(data_dir, **env: str) -> Settings:
-    base = {"DATA_DIR": str(data_dir), "DEMO_DATA": "0", "SECRET_KEY": TEST_SECRET} | CHEAP_HASHING | SMALL_WORLD
+    base = (
+        {"DATA_DIR": str(data_dir), "DEMO_DATA": "0", "SECRET_KEY": TEST_SECRET} | CHEAP_HASHING | SMALL_WORLD
+    )
     return load_settings(base | env)
 
 
