@@ -123,9 +123,42 @@ def cmd_prune_logs(settings, _args) -> None:
     from dashboard.maintenance import prune_logs
 
     with session_scope(_factory(settings)) as session:
-        n = prune_logs(session, settings.access_log_retention_days)
-    print(f"Pruned {n['access_log']} access-log rows, {n['model_runs']} model run-log rows and "
-          f"{n['revoked_tokens']} expired revoked tokens")  # fmt: skip
+        n = prune_logs(session, settings.access_log_retention_days, settings.raw_retention_days)
+    print(f"Pruned {n['access_log']} access-log rows, {n['model_runs']} model run-log rows, "
+          f"{n['revoked_tokens']} expired revoked tokens and {n['raw_readings']} raw readings")  # fmt: skip
+
+
+def cmd_erase(settings, args) -> None:
+    """GDPR erasure of one user (dashboard/privacy.py): without --yes, only says what would go."""
+    from sqlalchemy import func, select
+
+    from dashboard.context import build_services
+    from dashboard.privacy import erase_user, purge_models, sole_houses
+    from dashboard.schema import Device, Measurement, User
+
+    factory = _factory(settings)
+    with factory() as session:
+        user = session.scalar(select(User).where(User.username == args.user))
+        if user is None:
+            sys.exit(f"No user named {args.user!r} (list them with GET /api/v1/users)")
+        user_id, houses = user.id, sole_houses(session, user.id)
+        readings = session.scalar(select(func.count()).select_from(Measurement).where(
+            Measurement.device_id.in_(select(Device.id).where(Device.house_id.in_(houses))))) or 0  # fmt: skip
+    if not args.yes:
+        print(f"Would erase user {args.user!r} (id {user_id}), houses {houses or 'none'} and their {readings:,} "
+              "readings, devices, rollups, models and cached forecasts. Nothing changed: add --yes to erase.")  # fmt: skip
+        sys.exit(1)
+    services = build_services(settings)
+    with services.session_factory() as session:
+        erasure = erase_user(session, user_id, settings.secret_key)
+        session.commit()
+    erasure.failed_objects = purge_models(services.object_store, services.cache, erasure.model_keys)
+    print(f"Erased user {args.user!r} (now {erasure.pseudonym} in the access log): {len(erasure.house_ids)} houses, "
+          f"{erasure.devices} devices, {erasure.readings:,} readings, {len(erasure.model_keys)} models")  # fmt: skip
+    if erasure.failed_objects:
+        sys.exit(
+            f"Could not delete these model objects (delete them by hand): {', '.join(erasure.failed_objects)}"
+        )
 
 
 def cmd_rebuild_fleet(settings, _args) -> None:
@@ -234,6 +267,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help="ISO 8601: the backtest ends here")
     p.add_argument("--models", default="xgboost:direct,xgboost:recursive,sarima:direct")
     p.set_defaults(func=cmd_backtest)
+    p = sub.add_parser(
+        "erase",
+        help="erase a user for good (GDPR): their sole houses, devices, readings, rollups, models, cached "
+        "forecasts; access-log rows keep a pseudonym",
+    )
+    p.add_argument("--user", required=True, help="the username")
+    p.add_argument("--yes", action="store_true", help="really erase (without it: only say what would go)")
+    p.set_defaults(func=cmd_erase)
     sub.add_parser(
         "rebuild-fleet", help="recompute the pre-summed fleet rollups from the houses' and parks'"
     ).set_defaults(func=cmd_rebuild_fleet)

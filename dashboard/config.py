@@ -122,6 +122,9 @@ class Settings:
     # lowers it, since every fixture user costs a hash
     password_hash_time_cost: int = 3
     password_hash_memory_kib: int = 65536
+    # privacy (docs/privacy.md): third parties see no aggregate of fewer houses; raw readings' age limit
+    min_aggregate_houses: int = 5
+    raw_retention_days: int | None = None
 
     @property
     def embedded_database(self) -> bool:
@@ -240,7 +243,19 @@ def _build(env: dict[str, str]) -> Settings:
         forecast_wait_s=_int(env, "FORECAST_WAIT_S", 10),
         password_hash_time_cost=max(1, _int(env, "PASSWORD_HASH_TIME_COST", 3)),
         password_hash_memory_kib=max(32, _int(env, "PASSWORD_HASH_MEMORY_KIB", 65536)),
+        min_aggregate_houses=max(1, _int(env, "MIN_AGGREGATE_HOUSES", 5)),
+        raw_retention_days=_optional_days(env, "RAW_RETENTION_DAYS"),
     )
+
+
+def _optional_days(env: dict[str, str], name: str) -> int | None:
+    """Unset or empty: None (keep for ever); else a positive number of days."""
+    if not env.get(name):
+        return None
+    days = _int(env, name, 0)
+    if days < 1:
+        raise ValueError(f"Setting {name} must be a positive number of days (or unset to keep for ever)")
+    return days
 
 
 # ---- place values (pure: the settings, the API and the CLI share them) -----------------------------------

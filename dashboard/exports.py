@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from dashboard.clock import local_midnight_utc
 from dashboard.crypto import pseudonym_key
 from dashboard.errors import ValidationFailed
+from dashboard.privacy import check_aggregate, check_community_visible, consenting_houses
 from dashboard.queries import fleet_rows, kwh, scope_filter, whole_fleet
 from dashboard.rollups import LocalDayBuckets
 from dashboard.schema import VOLTAGE_OUTSIDE, EnergyRollup
@@ -223,12 +224,20 @@ def summary(
     house_id: int | None = None,
     community_id: int | None = None,
     per_house: bool = False,
+    min_houses: int = 1,
 ) -> Summary:
-    """Summary rows per period (and per house when `per_house`) in [start, end) (naive-UTC bounds)."""
+    """Summary rows per period (and per house when `per_house`) in [start, end) (naive-UTC bounds).
+
+    Third-party apps (docs/privacy.md): a community of fewer than `min_houses` houses is unknown to them,
+    an aggregate row needs at least `min_houses` houses with readings on each of its local days, and
+    per-house rows come only from houses whose owners consented (`share_with_third_parties`)."""
     check_request(period, start, end)
+    check_community_visible(session, scope, min_houses, community_id)
     where = scope_filter(session, scope, house_id, community_id)  # NotFound / Forbidden first
     if per_house:
         where = and_(where, EnergyRollup.entity_kind == "house")
+        if not scope.per_house_allowed:
+            where = and_(where, EnergyRollup.entity_id.in_(consenting_houses()))
     # energy and peaks are sums: the fleet's pre-summed rollups when the scope is the whole fleet
     sums = fleet_rows() if not per_house and whole_fleet(scope, house_id, community_id) else where
     pseudonymous = per_house and not scope.per_house_allowed
@@ -241,6 +250,8 @@ def summary(
         return out
     first, last = days[0].start, days[-1].end
     out.start, out.end = first, last
+    if not per_house:
+        check_aggregate(session, scope, min_houses, community_id, "day", first, last)
     by_midnight = {d.start: d.day for d in days}
     zone = ZoneInfo(timezone)
 

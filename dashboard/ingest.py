@@ -21,7 +21,14 @@ from sqlalchemy.orm import Session
 from dashboard.errors import ValidationFailed
 from dashboard.pgcopy import stage_rows
 from dashboard.readings import Reading
-from dashboard.rollups import FLEET, DeviceInfo, FleetHeldBack, RollupAccumulator, upsert_rollups
+from dashboard.rollups import (
+    FLEET,
+    DeviceInfo,
+    FleetHeldBack,
+    RollupAccumulator,
+    refresh_voltage_extremes,
+    upsert_rollups,
+)
 from dashboard.schema import Device, Measurement
 from dashboard.scope import Scope
 
@@ -202,3 +209,95 @@ def ingest_readings(
         records = [r for r in records if r["entity_kind"] != FLEET[0]]
     upsert_rollups(session, records)
     return IngestResult(accepted=len(inserted), duplicates=len(readings) - len(inserted))
+
+
+# ---- corrections (POST /api/v1/measurements?replace=true) -----------------------------------------------
+
+VALUE_COLUMNS = MEASUREMENT_COLUMNS[2:]
+
+
+@dataclass(frozen=True)
+class ReplaceResult:
+    inserted: int  # readings that were not stored yet
+    replaced: int  # stored readings overwritten with other values
+    unchanged: int  # stored readings sent again with the same values
+
+
+def replace_readings(
+    session: Session, scope: Scope, readings: list[Reading], timezone: str, max_gap_s: int = 900
+) -> ReplaceResult:
+    """Store readings, overwriting the stored ones at the same (device, timestamp), and adjust every rollup
+    they touched (house, device, park and the fleet; communities read the houses') by the difference: the
+    old reading's sums and counts out, the new one's in; voltage extremes recomputed from the raw readings.
+    The caller commits (one transaction). Within a batch the last reading of a (device, timestamp) wins."""
+    devices = load_devices(session, {r.device_serial for r in readings})
+    problems = [
+        {
+            "index": i,
+            "field": "device_id",
+            "message": f"unknown device {r.device_serial!r}; register it first",
+        }
+        for i, r in enumerate(readings)
+        if r.device_serial not in devices or not _device_in_scope(scope, devices[r.device_serial])
+    ]
+    if problems:
+        raise ValidationFailed(details=problems[:200])
+    latest: dict[tuple[int, datetime], dict] = {}
+    for reading in readings:
+        device = devices[reading.device_serial]
+        latest[(device.id, reading.ts)] = {
+            "device_id": device.id, "ts": reading.ts, "power_w": reading.power_w,
+            "energy_wh": reading.energy_wh, "energy_derived": False, "voltage_v": reading.voltage_v,
+            "current_a": reading.current_a, "power_factor": reading.power_factor,
+        }  # fmt: skip
+    rows = sorted(latest.values(), key=lambda r: (r["device_id"], r["ts"]))
+    by_id = {d.id: d for d in devices.values()}
+    # Keep concurrent ingests of these devices out until the commit (their insert takes a key-share lock on
+    # the device row), so the stored readings read below are the ones being replaced.
+    session.execute(
+        select(Device.id).where(Device.id.in_(sorted(by_id))).order_by(Device.id).with_for_update()
+    )
+    derive_energy(session, rows, max_gap_s)
+    m = Measurement
+    stored = {}
+    for device_id in sorted({r["device_id"] for r in rows}):
+        stamps = [r["ts"] for r in rows if r["device_id"] == device_id]
+        for i in range(0, len(stamps), 2000):
+            for old in session.execute(
+                select(m.device_id, m.ts, *(m.__table__.c[c] for c in VALUE_COLUMNS))
+                .where(m.device_id == device_id, m.ts.in_(stamps[i : i + 2000]))
+                .with_for_update()
+            ):
+                stored[(old.device_id, old.ts)] = old
+    acc = RollupAccumulator(timezone)
+    changed, inserted, replaced = [], 0, 0
+    for row in rows:
+        old = stored.get((row["device_id"], row["ts"]))
+        device = by_id[row["device_id"]]
+        if old is not None:
+            if all(getattr(old, c) == row[c] for c in VALUE_COLUMNS):
+                continue
+            acc.add(device, old.ts, old.energy_wh, old.voltage_v, old.power_factor, sign=-1)
+            replaced += 1
+        else:
+            inserted += 1
+        acc.add(device, row["ts"], row["energy_wh"], row["voltage_v"], row["power_factor"])
+        changed.append(row)
+    if changed:
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(m.__table__)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["device_id", "ts"], set_={c: stmt.excluded[c] for c in VALUE_COLUMNS}
+        )
+        for i in range(0, len(changed), 2000):
+            session.execute(stmt, changed[i : i + 2000])
+    records = acc.records()
+    upsert_rollups(session, [r for r in records if r["entity_kind"] != FLEET[0]])
+    if replaced:
+        refresh_voltage_extremes(
+            session,
+            [(r["resolution"], r["entity_kind"], r["entity_id"], r["bucket_start"]) for r in records],
+            timezone,
+        )
+    upsert_rollups(session, [r for r in records if r["entity_kind"] == FLEET[0]])  # the hot rows last
+    return ReplaceResult(inserted, replaced, len(rows) - inserted - replaced)

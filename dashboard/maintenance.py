@@ -1,5 +1,6 @@
 """Retention (spec 1.7: logs are rotated): the API access log, the model run log and expired revoked
-tokens. Run hourly by the embedded app, daily by one training worker, or `python -m dashboard prune-logs`."""
+tokens, and with RAW_RETENTION_DAYS the raw readings past that age (their rollups stay: docs/privacy.md).
+Run hourly by the embedded app, daily by one training worker, or `python -m dashboard prune-logs`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from dashboard.clock import utcnow
-from dashboard.schema import ApiAccessLog, ModelRun, RevokedToken
+from dashboard.schema import ApiAccessLog, Measurement, ModelRun, RevokedToken
 
 RUN_LOG_RETENTION_DAYS = 90  # spec 1.7
 
@@ -29,10 +30,23 @@ def prune_revoked_tokens(session: Session) -> int:
     return session.execute(delete(RevokedToken).where(RevokedToken.expires_at < utcnow())).rowcount
 
 
-def prune_logs(session: Session, access_log_retention_days: int) -> dict[str, int]:
+def prune_raw_readings(session: Session, retention_days: int | None) -> int:
+    """Raw readings older than `retention_days` (None: kept for ever). The rollups, which every chart,
+    export and forecast reads, keep their sums; only what needs single readings (voltage events,
+    anomalies, raw downloads, a correction's voltage extremes) no longer reaches that far back."""
+    if retention_days is None:
+        return 0
+    cutoff = utcnow() - timedelta(days=retention_days)
+    return session.execute(delete(Measurement).where(Measurement.ts < cutoff)).rowcount
+
+
+def prune_logs(
+    session: Session, access_log_retention_days: int, raw_retention_days: int | None = None
+) -> dict[str, int]:
     """Every retention rule, in the caller's transaction; the rows deleted per log."""
     return {
         "access_log": prune_access_log(session, access_log_retention_days),
         "model_runs": prune_run_log(session),
         "revoked_tokens": prune_revoked_tokens(session),
+        "raw_readings": prune_raw_readings(session, raw_retention_days),
     }

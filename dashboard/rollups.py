@@ -84,7 +84,10 @@ class RollupAccumulator:
         energy_wh: float,
         voltage_v: float | None,
         power_factor: float | None,
+        sign: int = 1,
     ) -> None:
+        """Fold one reading in (`sign=-1`: take a stored reading's sums and counts back out, for a
+        correction; extremes cannot be taken out, `refresh_voltage_extremes` recomputes them)."""
         q = floor_15min(ts)
         buckets = (("15min", q), ("hour", q.replace(minute=0)), ("day", self.day_bucket(ts)))
         targets: list[tuple[str, int, tuple[str, datetime]]] = []
@@ -105,19 +108,19 @@ class RollupAccumulator:
         for entity_kind, entity_id, (resolution, bucket) in targets:
             row = self._row((resolution, entity_kind, entity_id, bucket))
             if role == "production":
-                row[1] += energy_wh
+                row[1] += sign * energy_wh
             elif role == "consumption" or entity_kind == "device":
-                row[0] += energy_wh
+                row[0] += sign * energy_wh
             if voltage_v is not None and (quality or entity_kind == "device"):
-                if entity_kind != FLEET[0]:
+                if entity_kind != FLEET[0] and sign > 0:
                     row[2] = voltage_v if row[2] is None else min(row[2], voltage_v)
                     row[3] = voltage_v if row[3] is None else max(row[3], voltage_v)
-                row[4] += voltage_v
-                row[5] += 1
+                row[4] += sign * voltage_v
+                row[5] += sign
             if power_factor is not None and (quality or entity_kind == "device"):
-                row[6] += power_factor
-                row[7] += 1
-            row[8] += 1
+                row[6] += sign * power_factor
+                row[7] += sign
+            row[8] += sign
 
     def records(self) -> list[dict]:
         """Rows in lock order (see upsert_rollups): by primary key, the fleet's rows last."""
@@ -271,6 +274,22 @@ def delete_rollups_of(session: Session, obj) -> list[dict]:
     return share
 
 
+def merge_fleet_shares(shares: list[list[dict]]) -> list[dict]:
+    """Several deleted entities' fleet shares (from `delete_rollups_of`) as one record per (resolution, bucket),
+    in key order, for one `subtract_from_fleet` (one upsert may not touch a row twice)."""
+    rows: dict[tuple, dict] = {}
+    for share in shares:
+        for record in share:
+            key = (record["resolution"], record["bucket_start"])
+            held = rows.get(key)
+            if held is None:
+                rows[key] = dict(record)
+            else:
+                for column in _ADDITIVE:
+                    held[column] += record[column]
+    return [rows[key] for key in sorted(rows)]
+
+
 def subtract_from_fleet(session: Session, share: list[dict]) -> None:
     """Take a deleted house's or park's sums (from `delete_rollups_of`) out of the fleet's rollups, then drop
     the buckets left without readings (a gap is absent, not zero). Call it last before the commit."""
@@ -328,3 +347,51 @@ class FleetHeldBack:
     def upsert(self, session: Session) -> None:
         upsert_rollups(session, [self.rows[key] for key in sorted(self.rows)])
         self.rows.clear()
+
+
+def bucket_end(resolution: str, bucket: datetime, day_bucket: LocalDayBuckets) -> datetime:
+    """The end of a rollup bucket: 15 minutes, an hour, or the next local midnight (a local day lasts 23 to
+    25 hours, so 26 hours after its midnight lies inside the next day)."""
+    from datetime import timedelta
+
+    if resolution == "15min":
+        return bucket + timedelta(minutes=15)
+    if resolution == "hour":
+        return bucket + timedelta(hours=1)
+    return day_bucket(bucket + timedelta(hours=26))
+
+
+def refresh_voltage_extremes(session: Session, keys: Iterable[tuple], timezone: str) -> None:
+    """Recompute voltage_min/max of these rollup rows (resolution, entity_kind, entity_id, bucket_start)
+    from the raw readings, after a correction took a reading out (extremes cannot be subtracted). The
+    fleet keeps no extremes. Which devices count follows `RollupAccumulator.add`: a house's meters, a park's
+    inverters, an appliance's own readings."""
+    from sqlalchemy import func, update
+
+    from dashboard.schema import Device, Measurement
+
+    day_bucket = LocalDayBuckets(timezone)
+    table = EnergyRollup.__table__
+    for resolution, entity_kind, entity_id, bucket in sorted(set(keys)):
+        if entity_kind == FLEET[0]:
+            continue
+        if entity_kind == "house":
+            devices = select(Device.id).where(Device.house_id == entity_id, Device.kind == "meter")
+        elif entity_kind == "pv_park":
+            devices = select(Device.id).where(Device.pv_park_id == entity_id)
+        else:
+            devices = select(Device.id).where(Device.id == entity_id)
+        m = Measurement
+        low, high = session.execute(
+            select(func.min(m.voltage_v), func.max(m.voltage_v)).where(
+                m.device_id.in_(devices),
+                m.ts >= bucket,
+                m.ts < bucket_end(resolution, bucket, day_bucket),
+            )
+        ).one()
+        session.execute(
+            update(table)
+            .where(table.c.resolution == resolution, table.c.entity_kind == entity_kind,
+                   table.c.entity_id == entity_id, table.c.bucket_start == bucket)
+            .values(voltage_min=low, voltage_max=high)
+        )  # fmt: skip

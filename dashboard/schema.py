@@ -96,6 +96,8 @@ class House(Base):
     country: Mapped[str | None] = mapped_column(String(40))  # ISO 3166-1 alpha-2 or 3166-2 (AU-VIC)
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
+    # the owner's consent to per-house rows (under a pseudonym) for third-party apps (docs/privacy.md)
+    share_with_third_parties: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     users: Mapped[list[User]] = relationship(secondary=user_houses, back_populates="houses")
     communities: Mapped[list[Community]] = relationship(secondary=community_houses, back_populates="houses")
@@ -282,6 +284,9 @@ class ApiAccessLog(Base):
     route: Mapped[str] = mapped_column(String(255))
     status: Mapped[int] = mapped_column(Integer)
     latency_ms: Mapped[float] = mapped_column(Float)
+    client: Mapped[str | None] = mapped_column(String(64))  # IPv4 /24 or IPv6 /48 (dashboard/privacy.py)
+    target: Mapped[str | None] = mapped_column(String(255))  # the object or house asked for, e.g. house_id=3
+    user_pseudonym: Mapped[str | None] = mapped_column(String(40))  # an erased user's keyed pseudonym
 
 
 class RevokedToken(Base):

@@ -43,6 +43,18 @@ class RedisCache:
         except RedisError as exc:
             log.warning("Could not write to the cache (%s)", exc.__class__.__name__)
 
+    def delete_prefix(self, prefix: str) -> int:
+        """Drop every entry whose key starts with `prefix` (a deleted model's forecasts); how many."""
+        from redis.exceptions import RedisError
+
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"
+        try:
+            keys = list(self.redis.scan_iter(match=pattern, count=1000))
+            return self.redis.delete(*keys) if keys else 0
+        except RedisError as exc:
+            log.warning("Could not delete from the cache (%s)", exc.__class__.__name__)
+            return 0
+
 
 class MemoryCache:
     """In-process, least recently used first out, with expiry: the embedded single-process setup."""
@@ -67,6 +79,13 @@ class MemoryCache:
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+
+    def delete_prefix(self, prefix: str) -> int:
+        with self._lock:
+            keys = [key for key in self._data if key.startswith(prefix)]
+            for key in keys:
+                del self._data[key]
+        return len(keys)
 
     def put(self, key: str, value: dict, ttl: int) -> None:
         with self._lock:

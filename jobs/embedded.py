@@ -68,7 +68,7 @@ def prepare_embedded(server: Flask, settings: Settings) -> None:
 def run_maintenance(server: Flask, settings: Settings) -> None:
     services: AppServices = server.extensions[EXTENSION]
     with session_scope(services.session_factory) as session:
-        pruned = prune_logs(session, settings.access_log_retention_days)
+        pruned = prune_logs(session, settings.access_log_retention_days, settings.raw_retention_days)
     if any(pruned.values()):
         log.info("Pruned old log rows: %s", pruned)
     if settings.weather_provider != "none" and not settings.redis_url:  # with Redis, a worker fetches

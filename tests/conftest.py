@@ -29,8 +29,15 @@ def service_missing(name: str, hint: str) -> None:
     pytest.skip(message)
 
 
+# The small test world (two houses, a one-house community) is below the production MIN_AGGREGATE_HOUSES (5);
+# tests/api/test_privacy.py raises it back to 5 where it tests the rule.
+SMALL_WORLD = {"MIN_AGGREGATE_HOUSES": "1"}
+
+
 def make_settings(data_dir, **env: str) -> Settings:
-    base = {"DATA_DIR": str(data_dir), "DEMO_DATA": "0", "SECRET_KEY": TEST_SECRET} | CHEAP_HASHING
+    base = (
+        {"DATA_DIR": str(data_dir), "DEMO_DATA": "0", "SECRET_KEY": TEST_SECRET} | CHEAP_HASHING | SMALL_WORLD
+    )
     return load_settings(base | env)
 
 

@@ -14,6 +14,7 @@ from dashboard.api import (
     metadata_routes,
     model_routes,
     openapi,
+    privacy_routes,
     weather_routes,
 )
 from dashboard.api.access_log import install_access_log
@@ -33,6 +34,7 @@ def register_api(app: Flask) -> None:
         analytics_routes.bp,
         export_routes.bp,
         weather_routes.bp,
+        privacy_routes.bp,
         openapi.bp,
     ):
         app.register_blueprint(blueprint)

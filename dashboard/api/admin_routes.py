@@ -75,6 +75,9 @@ def get_access_log():
                     "route": r.route,
                     "status": r.status,
                     "latency_ms": r.latency_ms,
+                    "client": r.client,
+                    "target": r.target,
+                    "user_pseudonym": r.user_pseudonym,
                 }
                 for r in rows
             ]

@@ -13,6 +13,7 @@ from dashboard.api.common import current_scope, requires
 from dashboard.api.openapi import responds
 from dashboard.context import db, services
 from dashboard.errors import ForecastFailed, QueueUnavailable, ValidationFailed
+from dashboard.privacy import check_forecast_scope
 from jobs import requests
 
 bp = Blueprint("aggregator", __name__)
@@ -36,6 +37,16 @@ def _params() -> dict:
     return {k: v for k, v in request.args.items()} | (body or {})
 
 
+def _check_scope(target: str, product: str, params: dict) -> None:
+    """The house or community named exists (a deleted house answers 404), and a third party's scope has at
+    least MIN_AGGREGATE_HOUSES houses (dashboard/privacy.py)."""
+    scope = current_scope()
+    slot = requests.validate(scope, target, product, params).slot
+    check_forecast_scope(
+        db(), scope, services().settings.min_aggregate_houses, slot.scope_kind, slot.scope_id
+    )
+
+
 def spec_error(status: int, error: str, detail: str | None = None):
     body = {"error": error}
     if detail:
@@ -52,6 +63,7 @@ def _job_accepted(job_id: str, status: str = "queued"):
 def train(target: str, product: str):
     """Train a forecaster on the scope's history and store it (encrypted) as the active version."""
     params, svc = _params(), services()
+    _check_scope(target, product, params)
     try:
         job_id = requests.start_training(svc, current_scope(), target, product, params)
     except QueueUnavailable as exc:  # say so in the spec's body
@@ -72,8 +84,10 @@ def train(target: str, product: str):
 @requires("forecast:read", query=PARAMS_DOC)
 def forecast(target: str, product: str):
     """Forecast with the active model of the slot (history blue, forecast red on the Forecasts page)."""
+    params = _params()
+    _check_scope(target, product, params)
     try:
-        result = requests.run_forecast(services(), db(), current_scope(), target, product, _params())
+        result = requests.run_forecast(services(), db(), current_scope(), target, product, params)
     except (ForecastFailed, QueueUnavailable) as exc:  # the spec's body; ValidationFailed answers 422
         return spec_error(500, "Model missing or forecast failed", exc.detail)
     return jsonify({"forecast": result["forecast"]})

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from dashboard.api.common import current_scope, int_param, json_body, requires, time_param
 from dashboard.clock import iso_utc
 from dashboard.context import db, services
-from dashboard.errors import ValidationFailed
-from dashboard.ingest import ingest_readings
+from dashboard.errors import Forbidden, ValidationFailed
+from dashboard.ingest import ingest_readings, replace_readings
+from dashboard.policy import ADMIN
+from dashboard.privacy import check_aggregate
 from dashboard.queries import energy_series, raw_measurements, whole_buckets
 from dashboard.readings import validate_batch
 
@@ -32,6 +34,10 @@ READING_SCHEMA = {
 @bp.post("/measurements")
 @requires(
     "measurements:write",
+    query={
+        "replace": "optional, admins only: true overwrites the stored readings at the same device and "
+        "timestamp (a correction) and adjusts every rollup they touched; the access log records it",
+    },
     body={
         "type": "object",
         "required": ["measurements"],
@@ -39,11 +45,28 @@ READING_SCHEMA = {
     },
 )
 def post_measurements():
-    """Ingest a batch of readings: all or nothing, idempotent on (device, timestamp)."""
+    """Ingest a batch of readings: all or nothing, idempotent on (device, timestamp). With `replace=true`
+    (admins): overwrite stored readings and adjust the rollups by the difference."""
     settings = services().settings  # bodies over MAX_CONTENT_LENGTH were already refused with 413
+    replace = request.args.get("replace", "").strip().lower()
+    if replace not in ("", "true", "false", "1", "0"):
+        raise ValidationFailed(details=[{"field": "replace", "message": "true or false"}])
+    scope = current_scope()
+    if replace in ("true", "1") and scope.role != ADMIN:
+        raise Forbidden(
+            "Only admins may replace stored readings (replace=true); send new readings without it"
+        )
     body = json_body()
     readings = validate_batch(body.get("measurements"), settings.max_batch_readings)
     session = db()
+    if replace in ("true", "1"):
+        result = replace_readings(
+            session, scope, readings, settings.timezone, settings.derive_energy_max_gap_s
+        )
+        session.commit()
+        g.access_note = f"replace: {result.replaced} replaced, {result.inserted} inserted"
+        return jsonify({"accepted": result.inserted + result.replaced, "inserted": result.inserted,
+                        "replaced": result.replaced, "unchanged": result.unchanged})  # fmt: skip
     result = ingest_readings(
         session, current_scope(), readings, settings.timezone, settings.derive_energy_max_gap_s
     )
@@ -72,15 +95,13 @@ def get_energy():
     start, end = whole_buckets(
         resolution, time_param("start"), time_param("end"), services().settings.timezone
     )
-    series = energy_series(
-        db(),
-        current_scope(),
-        resolution,
-        start,
-        end,
-        house_id=int_param("house_id", request.args.get("house_id")),
-        community_id=int_param("community_id", request.args.get("community_id")),
-    )
+    house_id = int_param("house_id", request.args.get("house_id"))
+    community_id = int_param("community_id", request.args.get("community_id"))
+    scope = current_scope()
+    series = energy_series(db(), scope, resolution, start, end, house_id=house_id, community_id=community_id)
+    # third parties: no aggregate of fewer than MIN_AGGREGATE_HOUSES houses (after the input's own checks)
+    k = services().settings.min_aggregate_houses
+    check_aggregate(db(), scope, k, community_id, resolution, start, end)
     return jsonify({"resolution": resolution, "start": iso_utc(start), "end": iso_utc(end), "series": series})
 
 

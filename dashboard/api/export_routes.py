@@ -42,8 +42,8 @@ def bool_param(name: str) -> bool:
         "format": "csv (default, streamed attachment) | json",
         "house_id": "optional: one house (not for third-party apps)",
         "community_id": "optional: a community's houses and PV parks",
-        "per_house": "optional: true gives one row per house and period (pseudonymous ids for "
-        "third-party apps)",
+        "per_house": "optional: true gives one row per house and period (third-party apps: only houses whose "
+        "owners consented, under pseudonymous ids)",
     },
 )
 def get_summary():
@@ -66,6 +66,7 @@ def get_summary():
         house_id=int_param("house_id", request.args.get("house_id")),
         community_id=int_param("community_id", request.args.get("community_id")),
         per_house=bool_param("per_house"),
+        min_houses=settings.min_aggregate_houses,
     )
     if output == "json":
         return jsonify(

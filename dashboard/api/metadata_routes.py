@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, g, jsonify, request
 from sqlalchemy import false, select, true
 from sqlalchemy.exc import IntegrityError
 
@@ -21,9 +21,10 @@ from dashboard.api.openapi import responds
 from dashboard.auth import create_user, set_password
 from dashboard.clock import utcnow
 from dashboard.config import check_country, check_latitude, check_longitude, check_timezone
-from dashboard.context import db
+from dashboard.context import db, services
 from dashboard.errors import Conflict, NotFound, ValidationFailed
 from dashboard.policy import ROLES
+from dashboard.privacy import community_visible, delete_houses, drop_models, erase_user, purge_models
 from dashboard.rollups import delete_rollups_of, subtract_from_fleet
 from dashboard.schema import DEVICE_KINDS, DIRECTIONS, PV, Community, Device, House, PVPark, User
 from dashboard.scope import Scope
@@ -119,8 +120,20 @@ RESOURCES = [
     Resource(
         "houses",
         House,
-        {"name": Field(str, required=True)} | PLACE_FIELDS,
-        lambda h: {"id": h.id, "name": h.name, "community_ids": _ids(h.communities)} | _place_json(h),
+        {"name": Field(str, required=True)}
+        | PLACE_FIELDS
+        | {
+            "share_with_third_parties": Field(
+                bool,
+                schema_type="boolean",
+                description="the owner's consent to per-house rows for third-party apps (default false)",
+            )
+        },  # fmt: skip
+        lambda h: (
+            {"id": h.id, "name": h.name, "community_ids": _ids(h.communities)}
+            | _place_json(h)
+            | {"share_with_third_parties": bool(h.share_with_third_parties)}
+        ),
         _house_visible,
         before_save=_coordinates_paired,
         relations={"community_ids": ("communities", Community)},
@@ -164,7 +177,8 @@ RESOURCES = [
                 else {"house_ids": _ids(c.houses)} | _place_json(c)
             )
         ),
-        lambda scope: true() if scope.community_ids is None else Community.id.in_(scope.community_ids),
+        # third-party apps: only communities of at least MIN_AGGREGATE_HOUSES houses exist (docs/privacy.md)
+        lambda scope: community_visible(scope, services().settings.min_aggregate_houses),
         read_permission="communities:read",
         before_save=_coordinates_paired,
         relations={"house_ids": ("houses", House)},
@@ -320,6 +334,13 @@ def _commit_or_conflict(last=None) -> None:
         ) from exc
 
 
+def _query_of(resource: Resource, action: str) -> dict | None:
+    if resource.model is User and action == "delete":
+        return {"erase": "optional: true erases the user for good (GDPR): their sole houses with devices, "
+                "readings, rollups, models and cached forecasts; access-log rows keep a pseudonym"}  # fmt: skip
+    return None
+
+
 def _register(resource: Resource) -> None:
     body_schema = {
         "type": "object",
@@ -364,10 +385,28 @@ def _register(resource: Resource) -> None:
 
     def delete_view(object_id: int):
         obj = _get_visible(resource, object_id)
-        fleet_share = delete_rollups_of(db(), obj)
-        db().delete(obj)
-        # the fleet's rows last: every ingest needs them, so they are held only for the commit
-        _commit_or_conflict(last=lambda: subtract_from_fleet(db(), fleet_share))
+        erase = request.args.get("erase", "").strip().lower()
+        if erase not in ("", "true", "false", "1", "0") or (erase and resource.model is not User):
+            raise ValidationFailed(details=[{"field": "erase", "message": "users only: true or false"}])
+        svc, model_keys = services(), []
+        if resource.model is User and erase in ("true", "1"):
+            # GDPR erasure: the user, their sole houses and everything derived from them (dashboard/privacy.py)
+            erasure = erase_user(db(), obj.id, svc.settings.secret_key)
+            _commit_or_conflict()
+            g.access_note = f"erase: {len(erasure.house_ids)} houses, {erasure.readings} readings"
+            model_keys = erasure.model_keys
+        elif resource.model is House:
+            model_keys, fleet_share, _devices, _readings = delete_houses(db(), [obj])
+            _commit_or_conflict(last=lambda: subtract_from_fleet(db(), fleet_share))
+        else:
+            if resource.model is Community:  # a deleted community's models go with it
+                model_keys = drop_models(db(), [], [obj.id])
+            fleet_share = delete_rollups_of(db(), obj)
+            db().delete(obj)
+            # the fleet's rows last: every ingest needs them, so they are held only for the commit
+            _commit_or_conflict(last=lambda: subtract_from_fleet(db(), fleet_share))
+        if model_keys:  # after the commit: the objects and cached forecasts of the dropped models
+            purge_models(svc.object_store, svc.cache, model_keys)
         return "", 204
 
     label = resource.name.replace("-", " ")
@@ -388,7 +427,9 @@ def _register(resource: Resource) -> None:
         bp.add_url_rule(
             f"/{resource.name}{suffix}",
             endpoint=view.__name__,
-            view_func=responds(status)(requires(permission, body=body)(view)),
+            view_func=responds(status)(
+                requires(permission, body=body, query=_query_of(resource, action))(view)
+            ),
             methods=methods,
         )
 

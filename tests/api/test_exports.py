@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from flask_jwt_extended import create_access_token
-from sqlalchemy import and_, select, text
+from sqlalchemy import and_, select, text, update
 
 from dashboard import exports
 from dashboard.auth import create_api_key
@@ -272,6 +272,9 @@ def test_a_consumer_naming_another_house_gets_404_and_no_data(client, demo):
 
 def test_third_party_gets_aggregates_and_stable_pseudonymous_house_rows(client, demo, factory):
     admin, app_key = demo["headers"]["admin"], demo["headers"]["api_key"]
+    with factory() as s:  # every owner consented (without consent: tests/api/test_privacy.py)
+        s.execute(update(House).values(share_with_third_parties=True))
+        s.commit()
     assert json_rows(client, app_key, period="daily") == json_rows(client, admin, period="daily")
 
     real = json_rows(client, admin, period="monthly", per_house="true")

@@ -89,8 +89,9 @@ CRUD = {
             "country": "AU-VIC",
             "latitude": -37.81,
             "longitude": 144.96,
+            "share_with_third_parties": False,  # consent is never assumed
         },
-        {"name": "House C renamed"},
+        {"name": "House C renamed", "share_with_third_parties": True},
     ),
     "devices": lambda w: (
         {"serial": "NEW-FRIDGE", "name": "Fridge", "kind": "appliance", "house_id": w.house2},
