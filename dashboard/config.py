@@ -115,6 +115,9 @@ class Settings:
     # lowers it, since every fixture user costs a hash
     password_hash_time_cost: int = 3
     password_hash_memory_kib: int = 65536
+    # HTTPS served by the app itself (`python app.py`, gunicorn.conf.py): both set, or neither
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
 
     @property
     def embedded_database(self) -> bool:
@@ -181,7 +184,19 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         forecast_wait_s=_int(env, "FORECAST_WAIT_S", 10),
         password_hash_time_cost=max(1, _int(env, "PASSWORD_HASH_TIME_COST", 3)),
         password_hash_memory_kib=max(32, _int(env, "PASSWORD_HASH_MEMORY_KIB", 65536)),
+        **_tls_files(env),
     )
+
+
+def _tls_files(env: dict[str, str]) -> dict[str, str | None]:
+    """TLS_CERT_FILE and TLS_KEY_FILE: both or neither, each a readable file."""
+    cert, key = env.get("TLS_CERT_FILE") or None, env.get("TLS_KEY_FILE") or None
+    if bool(cert) != bool(key):
+        raise ValueError("Set both TLS_CERT_FILE and TLS_KEY_FILE to serve HTTPS, or neither")
+    for name, value in (("TLS_CERT_FILE", cert), ("TLS_KEY_FILE", key)):
+        if value and not Path(value).is_file():
+            raise ValueError(f"Setting {name}: {value!r} is not a readable file (a PEM file)")
+    return {"tls_cert_file": cert, "tls_key_file": key}
 
 
 # ---- place values (pure: the settings, the API and the CLI share them) -----------------------------------
