@@ -224,3 +224,24 @@ def test_readyz_when_everything_is_up(app, s3_settings, redis_url, pg_url, tmp_p
         "redis": "up",
         "object_store": "up",
     }
+
+
+def test_starting_without_the_database_says_so_in_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import TEST_SECRET
+
+    root = Path(__file__).resolve().parents[2]
+    env = os.environ | {"DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/x", "DATA_DIR": str(tmp_path),
+                        "DEMO_DATA": "0", "SECRET_KEY": TEST_SECRET}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "app.py"], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("Cannot start: The database is unreachable (OperationalError")
+    assert "check DATABASE_URL" in last
