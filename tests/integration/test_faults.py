@@ -235,7 +235,11 @@ def test_database_redis_and_worker_faults_under_load(s3_server, tmp_path):
             f"Readings acknowledged {len(load.acknowledged)}, lost {len(lost)}; answers {len(load.answers)}"
         )
         assert load.acknowledged and not lost
+        web = web_log.read_text()
+        assert "Traceback" not in web, web[web.index("Traceback") - 500 :][:4000]
         assert not [a for a in load.answers if a[3] == 500]
+        # one line per outage and web process (gunicorn -w 2), not one per request
+        assert 1 <= web.count("The database is unreachable") <= 2, web[-3000:]
     finally:
         if load is not None:
             load.stop.set()
