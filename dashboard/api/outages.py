@@ -65,7 +65,7 @@ def outage_service(exc: BaseException) -> str | None:
 
     from dashboard.storage import StoreUnavailable
 
-    if isinstance(exc, (OperationalError, InterfaceError)):
+    if isinstance(exc, (OperationalError, InterfaceError, *_raw_driver_errors())):
         return "database"
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return "database"
@@ -74,6 +74,16 @@ def outage_service(exc: BaseException) -> str | None:
     if isinstance(exc, StoreUnavailable):
         return "object_store"
     return None
+
+
+def _raw_driver_errors() -> tuple[type[Exception], ...]:
+    """psycopg2's own connection errors, raised unwrapped where the raw DBAPI connection is used
+    (COPY in dashboard/pgcopy.py)."""
+    try:
+        import psycopg2
+    except ImportError:  # pragma: no cover - SQLite-only installs
+        return ()
+    return (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
 def _rollback() -> None:
@@ -175,7 +185,13 @@ def register_outage_handling(app: Flask) -> None:
 
     from dashboard.storage import StoreUnavailable
 
-    for exc_class in (DBAPIError, RedisConnectionError, RedisTimeoutError, StoreUnavailable):
+    for exc_class in (
+        DBAPIError,
+        *_raw_driver_errors(),
+        RedisConnectionError,
+        RedisTimeoutError,
+        StoreUnavailable,
+    ):
         app.register_error_handler(exc_class, unavailable)
     from sqlalchemy import event
 

@@ -73,6 +73,8 @@ def test_hsts_on_every_answer_of_a_deployment_that_says_it_is_https(tmp_path, pg
     app = create_app(make_settings(tmp_path, DATABASE_URL=pg_url, COOKIE_SECURE="1"))
     try:
         for path in ("/healthz", "/login", "/api/v1/auth/me"):
-            assert "max-age=31536000" in app.server.test_client().get(path).headers["Strict-Transport-Security"]
+            assert (
+                "max-age=31536000" in app.server.test_client().get(path).headers["Strict-Transport-Security"]
+            )
     finally:
         app.server.extensions["aggregator"].engine.dispose()
