@@ -154,7 +154,7 @@ def create_app_or_exit(settings: Settings | None = None) -> Dash:
             raise
         hint = {"database": "check DATABASE_URL and that PostgreSQL is running",
                 "redis": "check REDIS_URL", "object_store": "check S3_ENDPOINT"}[service]  # fmt: skip
-        first = str(exc).strip().splitlines()[0][:200] if str(exc) else ""
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise SystemExit(
             f"Cannot start: {MESSAGES[service]} ({exc.__class__.__name__}: {first}); {hint}"
         ) from None

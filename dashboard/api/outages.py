@@ -47,7 +47,7 @@ class OutageLog:
                 return
             self.down_since[service] = time.monotonic()
         log.warning("%s (%s: %s); answering 503 until it is back", MESSAGES[service],
-                    exc.__class__.__name__, str(exc).strip().splitlines()[0][:200] if str(exc) else "")  # fmt: skip
+                    exc.__class__.__name__, (str(exc).strip().splitlines() or [""])[0][:200])  # fmt: skip
 
     def up(self, service: str) -> None:
         with self.lock:
