@@ -237,10 +237,10 @@ def test_database_redis_and_worker_faults_under_load(s3_server, tmp_path):
         assert load.acknowledged and not lost
         web = web_log.read_text()
         assert "Unhandled error" not in web, web[web.index("Unhandled error") :][:4000]
-        assert not [a for a in load.answers if a[3] == 500]
+        assert not [a for a in load.answers if a[3] == 500], web[-6000:]
         # tracebacks only from the access log of requests answered just before the database went away
         # (dashboard/api/access_log.py logs a failed write with its traceback), never one per request
-        assert web.count("Traceback") <= web.count("Could not write the access log") <= 10
+        assert web.count("Traceback") <= web.count("Could not write the access log") <= 10, web[-6000:]
         # one line per outage and web process (gunicorn -w 2), not one per request
         assert 1 <= web.count("The database is unreachable") <= 2, web[-3000:]
     finally:
