@@ -14,7 +14,9 @@ import dash_bootstrap_components as dbc
 from dash import Dash, html
 
 from callbacks import register_all
+from dashboard.api.outages import BANNER_ID, MESSAGES, outage_service
 from dashboard.config import Settings, load_settings
+from dashboard.http_headers import allow_inline_scripts, tls_context
 from dashboard.policy import allowed
 from dashboard.server import create_server
 from dashboard.ui_auth import install_callback_guard, ui_scope
@@ -70,8 +72,24 @@ def logout_form(username: str) -> html.Form:
     )
 
 
+def outage_banner(message: str | None = None):
+    """Opened by a callback answered during an outage (dashboard/api/outages.py), or here by the layout."""
+    return dbc.Alert(message, id=BANNER_ID, color="warning", is_open=message is not None, dismissable=True,
+                     className="m-2 mb-0")  # fmt: skip
+
+
 def serve_layout():
-    return html.Div([navbar(), dbc.Container(dash.page_container, className="pt-3", fluid=True)])
+    try:
+        bar, message = navbar(), None
+    except Exception as exc:
+        service = outage_service(exc)
+        if service is None:
+            raise
+        bar = dbc.NavbarSimple([], brand="Aggregator", brand_href="/", color="primary", dark=True)
+        message = f"{MESSAGES[service]}: this page cannot load now. Reload it in a few seconds."
+    return html.Div(
+        [bar, outage_banner(message), dbc.Container(dash.page_container, className="pt-3", fluid=True)]
+    )
 
 
 def bundle_version(path: Path) -> str | None:
@@ -133,7 +151,40 @@ def create_app(settings: Settings | None = None) -> Dash:
     # under `gunicorn --threads` or `make run` (plotly/dash#3971, open). One request here, before any
     # thread serves, runs that hook to the end.
     app.server.test_client().get("/healthz")
+    # Dash's inline scripts (clientside callbacks, its pages' among them, registered by that first
+    # request; the renderer's start line), by hash, in the Content-Security-Policy
+    allow_inline_scripts(server, app.csp_hashes())
     return app
+
+
+def create_app_or_exit(settings: Settings | None = None) -> Dash:
+    """create_app, or one line saying which service is unreachable and what to check (no traceback)."""
+    try:
+        return create_app(settings)
+    except Exception as exc:
+        service = outage_service(exc)
+        if service is None:
+            raise
+        hint = {"database": "check DATABASE_URL and that PostgreSQL is running",
+                "redis": "check REDIS_URL", "object_store": "check S3_ENDPOINT"}[service]  # fmt: skip
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise SystemExit(
+            f"Cannot start: {MESSAGES[service]} ({exc.__class__.__name__}: {first}); {hint}"
+        ) from None
+
+
+def request_handler():
+    """Werkzeug's handler without the `Server: Werkzeug/x Python/y` detail."""
+    from werkzeug.serving import WSGIRequestHandler
+
+    class Handler(WSGIRequestHandler):
+        sys_version = ""
+
+        @property
+        def server_version(self) -> str:  # type: ignore[override]
+            return "aggregator"
+
+    return Handler
 
 
 def main() -> None:
@@ -144,13 +195,17 @@ def main() -> None:
         settings = load_settings()
     except ValueError as exc:  # a setting that is wrong or unsafe: say which and how to fix it, no traceback
         raise SystemExit(f"Configuration error: {exc}") from None
-    app = create_app(settings)
+    app = create_app_or_exit(settings)
     prepare_embedded(app.server, settings)
     start_background(app.server, settings)
+    tls = tls_context(settings.tls_cert_file, settings.tls_key_file) if settings.tls_cert_file else None
+    scheme = "https" if tls else "http"
     print(
-        f"\nAggregator Web App: http://{settings.host}:{settings.port}  (API docs: /api/docs)\n", flush=True
+        f"\nAggregator Web App: {scheme}://{settings.host}:{settings.port}  (API docs: /api/docs)\n",
+        flush=True,
     )
-    app.run(host=settings.host, port=settings.port, debug=False, threaded=True)
+    app.run(host=settings.host, port=settings.port, debug=False, threaded=True, ssl_context=tls,
+            request_handler=request_handler())  # fmt: skip
 
 
 if __name__ == "__main__":

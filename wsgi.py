@@ -3,10 +3,10 @@ maintenance with `python -m dashboard simulate` / `prune-logs`, or the worker, a
 
 import gc
 
-from app import create_app
+from app import create_app_or_exit
 from pages._charts import warm_up
 
-app = create_app()
+app = create_app_or_exit()
 server = app.server
 warm_up()  # plotly's lazy imports now, not in this worker's first callback
 # Everything built so far lives as long as the worker: keep it out of the garbage collector's scans

@@ -125,6 +125,9 @@ class Settings:
     # privacy (docs/privacy.md): third parties see no aggregate of fewer houses; raw readings' age limit
     min_aggregate_houses: int = 5
     raw_retention_days: int | None = None
+    # HTTPS served by the app itself (`python app.py`, gunicorn.conf.py): both set, or neither
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
 
     @property
     def embedded_database(self) -> bool:
@@ -245,6 +248,7 @@ def _build(env: dict[str, str]) -> Settings:
         password_hash_memory_kib=max(32, _int(env, "PASSWORD_HASH_MEMORY_KIB", 65536)),
         min_aggregate_houses=max(1, _int(env, "MIN_AGGREGATE_HOUSES", 5)),
         raw_retention_days=_optional_days(env, "RAW_RETENTION_DAYS"),
+        **_tls_files(env),
     )
 
 
@@ -256,6 +260,17 @@ def _optional_days(env: dict[str, str], name: str) -> int | None:
     if days < 1:
         raise ValueError(f"Setting {name} must be a positive number of days (or unset to keep for ever)")
     return days
+
+
+def _tls_files(env: dict[str, str]) -> dict[str, str | None]:
+    """TLS_CERT_FILE and TLS_KEY_FILE: both or neither, each a readable file."""
+    cert, key = env.get("TLS_CERT_FILE") or None, env.get("TLS_KEY_FILE") or None
+    if bool(cert) != bool(key):
+        raise ValueError("Set both TLS_CERT_FILE and TLS_KEY_FILE to serve HTTPS, or neither")
+    for name, value in (("TLS_CERT_FILE", cert), ("TLS_KEY_FILE", key)):
+        if value and not Path(value).is_file():
+            raise ValueError(f"Setting {name}: {value!r} is not a readable file (a PEM file)")
+    return {"tls_cert_file": cert, "tls_key_file": key}
 
 
 # ---- place values (pure: the settings, the API and the CLI share them) -----------------------------------

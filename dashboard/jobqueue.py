@@ -158,7 +158,9 @@ class RQJobQueue:
     def __init__(self, redis_url: str):
         from redis import Redis
 
-        self.redis = Redis.from_url(redis_url)
+        # Bounded: a Redis that is away fails a request in seconds instead of hanging it (the blocking
+        # read in `wait` blocks at most 1 s per call, well inside the socket timeout).
+        self.redis = Redis.from_url(redis_url, socket_connect_timeout=3, socket_timeout=10)
 
     def enqueue(self, func_path, *args, queue="default", timeout_s=None, retries=0, retry_intervals_s=None,
                 job_id=None, result_ttl_s=None, **kwargs) -> str:  # fmt: skip

@@ -11,9 +11,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard.api import register_api
 from dashboard.api.json_provider import FiniteJSONProvider
+from dashboard.api.openapi import SWAGGER_HTML
+from dashboard.api.outages import register_outage_handling
 from dashboard.auth import init_jwt
 from dashboard.config import Settings, load_settings
 from dashboard.context import EXTENSION, build_services
+from dashboard.http_headers import allow_inline_scripts, install_security_headers, script_hashes
 
 
 def create_server(settings: Settings | None = None) -> Flask:
@@ -33,11 +36,13 @@ def create_server(settings: Settings | None = None) -> Flask:
     server.extensions[EXTENSION] = services
     init_jwt(server, settings, services.session_factory)
     register_api(server)
+    register_outage_handling(server)  # 503 + Retry-After for outages, /readyz
+    install_security_headers(server, settings)
+    allow_inline_scripts(server, script_hashes(SWAGGER_HTML))
 
     @server.get("/healthz")
     def healthz():
-        with services.engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
+        """Liveness: the process answers. Readiness (database, Redis, object store) is /readyz."""
         return {"status": "ok"}
 
     return server

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import tempfile
 from contextlib import contextmanager
@@ -17,13 +18,25 @@ from urllib.parse import urlparse
 
 from dashboard.config import Settings
 
+log = logging.getLogger(__name__)
+# An unreachable store fails within 10 s: 2 s per connection attempt and 2 retries (refused: under a
+# second; silent: ~6.5 s), a reply awaited at most 8 s and not retried (minio's defaults, 5 retries and a
+# 5-minute timeout, took 57 s). The read timeout is per socket read, not per transfer.
+S3_CONNECT_TIMEOUT_S = 2
+S3_READ_TIMEOUT_S = 8
+S3_RETRIES = 2
+UNAVAILABLE_HINT = (
+    "Check S3_ENDPOINT, S3_ACCESS_KEY and S3_SECRET_KEY, or unset S3_ENDPOINT for the local folder."
+)
+
 
 class ObjectNotFound(KeyError):
     pass
 
 
 class StoreUnavailable(RuntimeError):
-    pass
+    """The object store cannot be reached or refuses us. The message never names its address (API callers
+    see it); the log line written where it is raised does."""
 
 
 class ObjectStore(Protocol):
@@ -33,6 +46,7 @@ class ObjectStore(Protocol):
     def exists(self, key: str) -> bool: ...
     def list_keys(self, prefix: str = "") -> list[str]: ...
     def delete(self, key: str) -> None: ...
+    def ping(self) -> None: ...
 
 
 def check_key(key: str) -> str:
@@ -54,6 +68,13 @@ class LocalObjectStore:
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
+
+    def ping(self) -> None:
+        """Raises StoreUnavailable unless the folder is there and writable (`/readyz`)."""
+        if not (self.root.is_dir() and os.access(self.root, os.W_OK | os.X_OK)):
+            raise StoreUnavailable(
+                "The local object store folder (DATA_DIR/objects) is missing or not writable"
+            )
 
     @staticmethod
     def _atomic_write(path: Path, data: bytes) -> None:
@@ -112,34 +133,71 @@ class S3ObjectStore:
     def __init__(
         self, endpoint: str, access_key: str | None, secret_key: str | None, bucket: str, secure: bool
     ):
+        import urllib3
         from minio import Minio
 
         parsed = urlparse(endpoint if "://" in endpoint else f"{'https' if secure else 'http'}://{endpoint}")
         self.endpoint = parsed.netloc
         self.bucket = bucket
-        self.client = Minio(
-            self.endpoint, access_key=access_key, secret_key=secret_key, secure=parsed.scheme == "https"
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=S3_CONNECT_TIMEOUT_S, read=S3_READ_TIMEOUT_S),
+            retries=urllib3.Retry(
+                total=S3_RETRIES,
+                connect=S3_RETRIES,
+                read=0,
+                backoff_factor=0.2,
+                status_forcelist=(500, 502, 503, 504),
+            ),  # fmt: skip
+            maxsize=10,
         )
-        try:
+        self.client = Minio(
+            self.endpoint, access_key=access_key, secret_key=secret_key, secure=parsed.scheme == "https",
+            http_client=http,
+        )  # fmt: skip
+        with self._unreachable():
             if not self.client.bucket_exists(bucket):
                 self.client.make_bucket(bucket)
-        except Exception as exc:  # noqa: BLE001 - urllib3 and S3 errors alike mean "not usable"
+
+    @contextmanager
+    def _unreachable(self):
+        """Connection failures (urllib3) and refusals other than a missing object become StoreUnavailable
+        without the endpoint's address; the log has it."""
+        import urllib3.exceptions
+        from minio.error import S3Error
+
+        try:
+            yield
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            log.warning("Object store at %s (bucket %r) unreachable: %s", self.endpoint, self.bucket, exc)
             raise StoreUnavailable(
-                f"Object store at {self.endpoint} (bucket {bucket!r}) is not usable: {exc}. "
-                "Check S3_ENDPOINT, S3_ACCESS_KEY and S3_SECRET_KEY, or unset S3_ENDPOINT for the local folder."
+                f"The object store is unreachable ({exc.__class__.__name__}). {UNAVAILABLE_HINT}"
+            ) from exc
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject", "NoSuchBucket"):
+                raise
+            log.warning("Object store at %s (bucket %r) refused: %s", self.endpoint, self.bucket, exc)
+            raise StoreUnavailable(
+                f"The object store refused the request ({exc.code}). {UNAVAILABLE_HINT}"
             ) from exc
 
+    def ping(self) -> None:
+        """Raises StoreUnavailable unless the bucket answers (`/readyz`)."""
+        with self._unreachable():
+            self.client.bucket_exists(self.bucket)
+
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> None:
-        self.client.put_object(
-            self.bucket, check_key(key), io.BytesIO(data), len(data), metadata=metadata or {}
-        )
+        with self._unreachable():
+            self.client.put_object(
+                self.bucket, check_key(key), io.BytesIO(data), len(data), metadata=metadata or {}
+            )
 
     @contextmanager
     def _missing_as_not_found(self, key: str):
         from minio.error import S3Error
 
         try:
-            yield
+            with self._unreachable():
+                yield
         except S3Error as exc:
             if exc.code in ("NoSuchKey", "NoSuchObject", "NoSuchBucket"):
                 raise ObjectNotFound(key) from None
@@ -149,7 +207,8 @@ class S3ObjectStore:
         with self._missing_as_not_found(key):
             response = self.client.get_object(self.bucket, check_key(key))
         try:
-            return response.read()
+            with self._unreachable():
+                return response.read()
         finally:
             response.close()
             response.release_conn()
@@ -168,12 +227,14 @@ class S3ObjectStore:
             return False
 
     def list_keys(self, prefix: str = "") -> list[str]:
-        return sorted(
-            o.object_name for o in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
-        )
+        with self._unreachable():
+            return sorted(
+                o.object_name for o in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+            )
 
     def delete(self, key: str) -> None:
-        self.client.remove_object(self.bucket, check_key(key))
+        with self._unreachable():
+            self.client.remove_object(self.bucket, check_key(key))
 
 
 def object_store_from_settings(settings: Settings) -> ObjectStore:

@@ -22,6 +22,7 @@ from jobs.training import enqueue_training
 
 log = logging.getLogger(__name__)
 FORECAST_RESULT_TTL_S = 600  # a forecast answers one waiting request; keep it only for inspection
+FORECAST_RETRIES = 1
 
 
 def validate(scope: Scope, target: str, product: str, params: dict) -> ForecastTask:
@@ -42,16 +43,34 @@ def start_training(svc: AppServices, scope: Scope, target: str, product: str, pa
 
 
 def training_status(svc: AppServices, job_id: str, wait_s: float) -> JobStatus:
-    """The training job's status after waiting up to `wait_s` for it to end."""
-    return svc.job_queue.wait(job_id, wait_s)
+    """The training job's status after waiting up to `wait_s` for it to end. When the queue (Redis) goes
+    away while waiting, a failed status whose error says so (the spec's `500 Training failed`); the job
+    itself may still finish, which `GET /api/v1/jobs/{id}` shows once the queue is back."""
+    try:
+        return svc.job_queue.wait(job_id, wait_s)
+    except Exception as exc:  # noqa: BLE001 - Redis unreachable or timing out mid-wait
+        log.warning(
+            "Lost the job queue while waiting for training job %s: %s", job_id, exc.__class__.__name__
+        )
+        return JobStatus(job_id, "failed", error=queue_lost(exc, job_id))
+
+
+def queue_lost(exc: Exception, job_id: str) -> str:
+    return (
+        f"the job queue became unreachable while waiting for job {job_id} ({exc.__class__.__name__}); "
+        f"it may still finish: see GET /api/v1/jobs/{job_id} once the queue is back"
+    )
 
 
 def enqueue_forecast(svc: AppServices, scope: Scope, target: str, product: str, params: dict) -> str:
     """Queue a forecast of already validated parameters on the `forecast` queue; its job id.
     Raises QueueUnavailable when the queue cannot take it."""
     try:
+        # one retry: a forecast whose worker dies mid-job is requeued (by the worker supervisor at once,
+        # else by RQ's abandoned-job cleanup) and answered by another worker before any 500
         return svc.job_queue.enqueue("jobs.forecasting.forecast", target, product, params, scope.to_fields(),
-                                     queue="forecast", result_ttl_s=FORECAST_RESULT_TTL_S)  # fmt: skip
+                                     queue="forecast", result_ttl_s=FORECAST_RESULT_TTL_S,
+                                     retries=FORECAST_RETRIES)  # fmt: skip
     except Exception as exc:  # the queue (Redis) is unreachable
         log.exception("Could not enqueue a forecast")
         raise QueueUnavailable(exc) from exc
@@ -61,7 +80,13 @@ def forecast_result(svc: AppServices, job_id: str) -> dict:
     """Wait up to FORECAST_WAIT_S for a queued forecast: `{"version", "forecast": [rows]}`.
     Raises ValidationFailed (bad input, the caller's 422) or ForecastFailed (the spec's 500)."""
     wait_s = svc.settings.forecast_wait_s
-    status = svc.job_queue.wait(job_id, wait_s)
+    try:
+        status = svc.job_queue.wait(job_id, wait_s)
+    except Exception as exc:  # noqa: BLE001 - Redis unreachable or timing out mid-wait
+        log.warning(
+            "Lost the job queue while waiting for forecast job %s: %s", job_id, exc.__class__.__name__
+        )
+        raise ForecastFailed(queue_lost(exc, job_id)) from exc
     if status.status != "finished":
         raise ForecastFailed(
             f"no forecast worker answered within {wait_s} s: start one with `make worker`"

@@ -11,10 +11,13 @@ and binds them around every job (dashboard/context.py).
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from jobs.forecasting import PUBLISH_QUEUE, due_origin
 from jobs.weather import FETCH_EVERY_S
 
 DEFAULT_HEARTBEAT_GRACE_S = 15
+log = logging.getLogger(__name__)
 
 
 def heartbeat_grace_s() -> int:
@@ -167,13 +171,103 @@ WORKER_ARGS = {
 }  # fmt: skip
 
 
-def worker_command(kind: str, redis_url: str, rq: str = "rq") -> list[str]:
-    return [rq, "worker", "--url", redis_url, *WORKER_ARGS[kind]]
+def worker_command(kind: str, redis_url: str, rq: str = "rq", name: str | None = None) -> list[str]:
+    return [rq, "worker", "--url", redis_url, *(["--name", name] if name else []), *WORKER_ARGS[kind]]
+
+
+# ---- the supervisor: `python -m jobs.worker` ----------------------------------------------------------
+
+RESTART_MIN_S = 1.0  # the first restart after a crash; doubled per crash in a row
+RESTART_MAX_S = 60.0  # the cap
+STABLE_AFTER_S = 60.0  # a child that ran this long resets the back-off
+
+
+def restart_delay(crashes_in_a_row: int) -> float:
+    """Exponential back-off, capped: 1, 2, 4, ... 60 s."""
+    return min(RESTART_MAX_S, RESTART_MIN_S * 2 ** max(0, crashes_in_a_row - 1))
+
+
+def requeue_abandoned(redis_url: str, worker_name: str) -> str | None:
+    """The dead worker's job, handled as RQ handles an abandoned one (retried if it has retries left,
+    else failed), now instead of after its heartbeat expires; the worker is marked dead. The job's id,
+    or None when the worker held none (or Redis is away: RQ's own cleanup then does it later)."""
+    from redis import Redis
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+    from rq.registry import StartedJobRegistry
+
+    connection = Redis.from_url(redis_url, socket_connect_timeout=3, socket_timeout=5)
+    try:
+        worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + worker_name, connection=connection)
+        if worker is None:
+            return None
+        job_id = worker.get_current_job_id
+        job_id = job_id() if callable(job_id) else job_id
+        worker.register_death()
+        if not job_id:
+            return None
+        try:
+            job = Job.fetch(job_id, connection=connection)
+        except NoSuchJobError:
+            return None
+        registry = StartedJobRegistry(job.origin, connection=connection)
+        for member in connection.zrange(registry.key, 0, -1):
+            if member.decode().split(":", 1)[0] == job_id:
+                connection.zadd(registry.key, {member: 0}, xx=True)  # expired: abandoned now
+        registry.cleanup(timestamp=0)
+        return job_id
+    except Exception as exc:  # noqa: BLE001 - Redis away: the worker's heartbeat expiry covers it later
+        log.warning("Could not requeue the job of dead worker %s: %s", worker_name, exc.__class__.__name__)
+        return None
+    finally:
+        connection.close()
+
+
+class Child:
+    """One rq worker process of a kind, restarted with back-off whenever it exits."""
+
+    def __init__(self, kind: str, index: int):
+        self.kind, self.index = kind, index
+        self.proc: subprocess.Popen | None = None
+        self.name: str | None = None
+        self.incarnation = 0
+        self.crashes = 0
+        self.started_at = 0.0
+        self.next_start = 0.0
+
+    def start(self, redis_url: str, rq: str) -> None:
+        self.incarnation += 1
+        self.name = f"{socket.gethostname()}.{os.getpid()}.{self.kind}-{self.index}.{self.incarnation}"
+        # its own process group: on its death the supervisor also ends a work horse it leaves behind
+        self.proc = subprocess.Popen(
+            worker_command(self.kind, redis_url, rq, self.name), start_new_session=True
+        )
+        self.started_at = time.monotonic()
+
+    def reap(self, redis_url: str) -> None:
+        """It exited: end its process group, requeue its job, schedule the restart."""
+        assert self.proc is not None
+        code = self.proc.returncode
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # an orphaned work horse must not run the job twice
+        except (ProcessLookupError, PermissionError):
+            pass
+        job_id = requeue_abandoned(redis_url, self.name or "")
+        ran = time.monotonic() - self.started_at
+        self.crashes = 1 if ran >= STABLE_AFTER_S else self.crashes + 1
+        delay = restart_delay(self.crashes)
+        self.next_start = time.monotonic() + delay
+        log.warning("worker %s exited (code %s) after %.0f s%s; restarting in %.0f s", self.name, code, ran,
+                    f", its job {job_id} requeued or failed" if job_id else "", delay)  # fmt: skip
+        self.proc = None
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m jobs.worker [training|forecast ...]`: run the named workers (default both) until one
-    exits or a signal arrives; scale out by running this on more machines against the same Redis."""
+    """`python -m jobs.worker [training|forecast ...]`: run the named workers (default one of each; a kind
+    named twice runs two) and keep them running: a worker that exits (crash, kill, lost Redis) is restarted
+    with exponential back-off (1 s doubling to 60 s), and the job it held is requeued at once. Exits only
+    on SIGTERM or SIGINT, after stopping the workers (each finishes its job: RQ's warm shutdown). Scale out
+    by running this on more machines against the same Redis."""
     kinds = (argv if argv is not None else sys.argv[1:]) or list(WORKER_ARGS)
     unknown = [k for k in kinds if k not in WORKER_ARGS]
     if unknown:
@@ -183,23 +277,33 @@ def main(argv: list[str] | None = None) -> int:
     if not redis_url:
         print("set REDIS_URL (e.g. redis://127.0.0.1:6379/0): workers take jobs from Redis", file=sys.stderr)
         return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     rq = str(Path(sys.executable).parent / "rq")
-    procs = [subprocess.Popen(worker_command(k, redis_url, rq)) for k in kinds]
+    children = [Child(kind, i) for i, kind in enumerate(kinds)]
+    stopping = threading.Event()
 
     def stop(*_):
-        for p in procs:
-            p.terminate()
+        stopping.set()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
+        while not stopping.is_set():
+            now = time.monotonic()
+            for child in children:
+                if child.proc is None:
+                    if now >= child.next_start:
+                        child.start(redis_url, rq)
+                elif child.proc.poll() is not None:
+                    child.reap(redis_url)
+            stopping.wait(0.2)
     finally:
-        stop()
-        for p in procs:
-            p.wait()
-    return max(p.returncode or 0 for p in procs)
+        running = [c.proc for c in children if c.proc is not None]
+        for proc in running:
+            proc.terminate()
+        for proc in running:
+            proc.wait()
+    return 0
 
 
 if __name__ == "__main__":
