@@ -17,6 +17,7 @@ from flask import Flask, g, request
 from sqlalchemy import or_, update
 
 from dashboard.api.errors import is_api
+from dashboard.api.outages import outage_service
 from dashboard.clock import utcnow
 from dashboard.context import services
 from dashboard.privacy import truncate_address
@@ -87,8 +88,11 @@ def _write_entry(response):
                     )
                     .values(last_used_at=entry["at"])
                 )
-    except Exception:  # the log must never break the request it describes
-        log.exception("Could not write the access log")
+    except Exception as exc:  # the log must never break the request it describes
+        if outage_service(exc) is not None:  # the database went away mid-request: a line, not a traceback
+            log.warning("Could not write the access log: %s", exc.__class__.__name__)
+        else:
+            log.exception("Could not write the access log")
     return response
 
 
