@@ -11,7 +11,8 @@ dropped or appended chunks and a file cut short (no final chunk) all fail authen
 HKDF-SHA256(SECRET_KEY, info "aggregator backup") or 32 random bytes from `--key-file` (base64).
 
 Inside, the plaintext is JSON lines: a `meta` line (format, alembic revision, tables), then per table (foreign
-key order) a `table` line, one JSON array per row and an `end` line with the count, then per object an
+key order) a `table` line, lines of up to 10,000 rows (a JSON array of row arrays; timestamps ISO 8601) and an
+`end` line with the count, then per object an
 `object` line (key, size, metadata) followed by exactly `size` raw bytes and a newline, then a `done` line.
 
 Restore reads the whole file once to authenticate it before it writes anything, then loads every table in
@@ -27,7 +28,7 @@ import struct
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -203,12 +204,6 @@ class PlainReader:
 # ---- values ----------------------------------------------------------------------------------------------
 
 
-def _to_json(value):
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
-
-
 def _decoders(table: Table, columns: list[str]) -> list[Callable | None]:
     out = []
     for name in columns:
@@ -268,6 +263,8 @@ def backup(settings: Settings, out: Path, key: bytes, key_source: int = KEY_FROM
             if engine.dialect.name == "postgresql":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn, conn.begin():
+                if engine.dialect.name == "sqlite":  # pysqlite begins only before writes: one snapshot
+                    conn.exec_driver_sql("BEGIN")
                 revision = _alembic_version(conn)
                 if revision is None:
                     raise BackupError(
@@ -284,13 +281,14 @@ def backup(settings: Settings, out: Path, key: bytes, key_source: int = KEY_FROM
                     query = select(*table.columns).order_by(*table.primary_key.columns)
                     result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(query)
                     n = 0
+                    stamps = [i for i, c in enumerate(table.columns) if isinstance(c.type, DateTime)]
                     for part in result.partitions(BATCH):
-                        w.write(
-                            b"".join(
-                                json.dumps([_to_json(v) for v in row], separators=(",", ":")).encode() + b"\n"
-                                for row in part
-                            )
-                        )
+                        rows = [list(row) for row in part]
+                        for row in rows:
+                            for i in stamps:
+                                if row[i] is not None:
+                                    row[i] = row[i].isoformat()
+                        w.write(json.dumps(rows, separators=(",", ":")).encode() + b"\n")
                         n += len(part)
                         bar.update(len(part))
                     bar.close()
@@ -356,7 +354,7 @@ def _records(reader: PlainReader, parse: bool = True) -> Iterator[tuple[str, dic
         if kind == "table":
             counted = {"n": 0}
 
-            def rows(head=head, counted=counted) -> Iterator[list]:
+            def rows(head=head, counted=counted) -> Iterator[list[list]]:
                 while True:
                     raw = reader.readline()
                     if raw.startswith(b"{"):
@@ -364,14 +362,17 @@ def _records(reader: PlainReader, parse: bool = True) -> Iterator[tuple[str, dic
                         if (
                             end.get("type") != "end"
                             or end.get("name") != head["name"]
-                            or end["rows"] != counted["n"]
+                            or (parse and end["rows"] != counted["n"])
                         ):
                             raise BackupError(f"The backup's table {head['name']} is inconsistent")
                         return
                     if not raw.endswith(b"\n"):
                         raise BackupError(f"The backup's table {head['name']} is incomplete")
-                    counted["n"] += 1
-                    yield json.loads(raw) if parse else raw
+                    if not parse:
+                        continue
+                    batch = json.loads(raw)
+                    counted["n"] += len(batch)
+                    yield batch
 
             yield "table", head, rows()
         elif kind == "object":
@@ -396,10 +397,9 @@ def verify(path: Path, key: bytes) -> dict:
             if kind == "meta":
                 meta = head
             elif kind == "table":
-                n = 0
-                for _ in body:
-                    n += 1
-                counts[head["name"]] = n
+                for _ in body:  # authenticates and skips the rows
+                    pass
+                counts[head["name"]] = head["rows"]
             elif kind == "object":
                 objects += 1
     return meta | {"counts": counts, "objects": objects}
@@ -515,29 +515,26 @@ def _restore(engine: Engine, store: ObjectStore, src: Path, key: bytes, info: di
                     procs = []
                     if engine.dialect.name != "postgresql":  # PostgreSQL reads the ISO text as it is
                         decode = _decoders(table, columns)
-                        binds = [table.c[c].type.bind_processor(engine.dialect) for c in columns]
+                        binds = [
+                            table.c[c].type.dialect_impl(engine.dialect).bind_processor(engine.dialect)
+                            for c in columns
+                        ]
                         procs = [
                             (i, d, b) for i, (d, b) in enumerate(zip(decode, binds, strict=True)) if d or b
                         ]
                     bar = _progress(info["counts"][table.name], f"restore {table.name}", "row", progress)
-                    batch: list[list] = []
                     n = 0
-                    for row in body:
-                        for i, d, b in procs:
-                            v = row[i]
-                            if d is not None:
-                                v = d(v)
-                            if b is not None:
-                                v = b(v)
-                            row[i] = v
-                        batch.append(row)
-                        if len(batch) >= BATCH:
+                    for batch in body:
+                        for row in batch:
+                            for i, d, b in procs:
+                                v = row[i]
+                                if d is not None:
+                                    v = d(v)
+                                if b is not None:
+                                    v = b(v)
+                                row[i] = v
+                        if batch:
                             insert(conn, table, columns, batch)
-                            n += len(batch)
-                            bar.update(len(batch))
-                            batch = []
-                    if batch:
-                        insert(conn, table, columns, batch)
                         n += len(batch)
                         bar.update(len(batch))
                     bar.close()

@@ -161,6 +161,35 @@ def test_postgres_backup_restores_into_sqlite(pg_source, tmp_path):
     assert after["objects"] == before["objects"]
 
 
+def raw_rows(settings) -> dict:
+    """Every table's rows as the driver returns them (SQLite: the stored text of timestamps)."""
+    engine = make_engine(settings)
+    try:
+        with engine.connect() as conn:
+            return {
+                t.name: conn.exec_driver_sql(f'SELECT * FROM "{t.name}" ORDER BY 1, 2').all()
+                if len(t.columns) > 1
+                else conn.exec_driver_sql(f'SELECT * FROM "{t.name}" ORDER BY 1').all()
+                for t in Base.metadata.sorted_tables
+            }
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_round_trip_stores_the_same_text(tmp_path):
+    """Timestamps restored into SQLite are stored in SQLAlchemy's own text format, so the string comparisons
+    of SQLite range queries see the same rows."""
+    source = make_settings(tmp_path / "a")
+    seed(source)
+    archive = tmp_path / "a.agb"
+    backup.backup(source, archive, KEY, progress=False)
+    target = make_settings(tmp_path / "b")
+    backup.restore(target, archive, KEY, progress=False)
+    before, after = raw_rows(source), raw_rows(target)
+    assert after == before
+    assert before["measurements"] and isinstance(before["measurements"][0][1], str)
+
+
 def _frames(data: bytes) -> list[tuple[int, int]]:
     """(offset, length) of every sealed chunk frame."""
     out, pos = [], backup.HEADER_LEN
