@@ -189,11 +189,12 @@ def _backup_key(settings, args) -> tuple[bytes, int]:
 
 def cmd_backup(settings, args) -> None:
     from dashboard import backup
+    from dashboard.storage import StoreUnavailable
 
     try:
         key, source = _backup_key(settings, args)
         stats = backup.backup(settings, Path(args.out), key, source, progress=not args.quiet)
-    except backup.BackupError as exc:
+    except (backup.BackupError, StoreUnavailable, OSError) as exc:
         sys.exit(f"Error: {exc}")
     print(f"Backup written to {args.out}: {stats['rows']:,} rows, {stats['objects']} objects, "
           f"{stats['size']:,} bytes (AES-256-GCM)")  # fmt: skip
@@ -201,11 +202,12 @@ def cmd_backup(settings, args) -> None:
 
 def cmd_restore(settings, args) -> None:
     from dashboard import backup
+    from dashboard.storage import StoreUnavailable
 
     try:
         key, _source = _backup_key(settings, args)
         stats = backup.restore(settings, Path(args.in_file), key, replace=args.yes, progress=not args.quiet)
-    except backup.BackupError as exc:
+    except (backup.BackupError, StoreUnavailable, OSError) as exc:
         sys.exit(f"Error: {exc}")
     print(f"Restored {stats['rows']:,} rows and {stats['objects']} objects from {args.in_file}")
 

@@ -28,7 +28,8 @@ import struct
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import BinaryIO
 
@@ -36,7 +37,20 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import DateTime, Engine, Table, func, select, text
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Engine,
+    Float,
+    LargeBinary,
+    Numeric,
+    Table,
+    Time,
+    func,
+    select,
+    text,
+)
 
 from dashboard.config import Settings
 from dashboard.db import make_engine, migrate
@@ -204,13 +218,49 @@ class PlainReader:
 # ---- values ----------------------------------------------------------------------------------------------
 
 
-def _decoders(table: Table, columns: list[str]) -> list[Callable | None]:
+def _encoders(table: Table) -> list[tuple[int, Callable]]:
+    """Column index -> its value as JSON: timestamps, dates and times ISO 8601, bytes base64, decimals text."""
     out = []
-    for name in columns:
-        if isinstance(table.c[name].type, DateTime):
-            out.append(lambda v: None if v is None else datetime.fromisoformat(v))
-        else:
-            out.append(None)
+    for i, column in enumerate(table.columns):
+        kind = column.type
+        if isinstance(kind, DateTime | Date | Time):
+            out.append((i, lambda v: v.isoformat()))
+        elif isinstance(kind, LargeBinary):
+            out.append((i, lambda v: base64.b64encode(v).decode()))
+        elif isinstance(kind, Numeric) and not isinstance(kind, Float):
+            out.append((i, str))
+    return out
+
+
+def _decoders(table: Table, columns: list[str], dialect) -> list[tuple[int, Callable]]:
+    """Column index -> the JSON value as the driver takes it. PostgreSQL's COPY reads ISO 8601 and decimal
+    text as they are; SQLite gets the Python value through SQLAlchemy's own bind processor, so it stores the
+    text SQLAlchemy writes (timestamps compared as strings must have one format)."""
+    out = []
+    for i, name in enumerate(columns):
+        kind = table.c[name].type
+        if dialect.name == "postgresql":
+            if isinstance(kind, LargeBinary):
+                out.append((i, lambda v: "\\x" + base64.b64decode(v).hex()))
+            elif isinstance(kind, JSON):
+                out.append((i, json.dumps))
+            continue
+        parse = None
+        if isinstance(kind, DateTime):
+            parse = datetime.fromisoformat
+        elif isinstance(kind, Date):
+            parse = date.fromisoformat
+        elif isinstance(kind, Time):
+            parse = time.fromisoformat
+        elif isinstance(kind, LargeBinary):
+            parse = base64.b64decode
+        elif isinstance(kind, Numeric) and not isinstance(kind, Float):
+            parse = Decimal
+        bind = kind.dialect_impl(dialect).bind_processor(dialect)
+        if parse and bind:
+            out.append((i, lambda v, parse=parse, bind=bind: bind(parse(v))))
+        elif parse or bind:
+            out.append((i, parse or bind))
     return out
 
 
@@ -246,6 +296,8 @@ def backup(settings: Settings, out: Path, key: bytes, key_source: int = KEY_FROM
            progress: bool = True, engine: Engine | None = None, store: ObjectStore | None = None) -> dict:  # fmt: skip
     """Writes the encrypted archive to `out` (0600, atomically: a failed backup leaves no file)."""
     out = Path(out)
+    if out.is_dir():
+        raise BackupError(f"--out {out} is a directory: name the archive file to write")
     own_engine = engine is None
     engine = engine or make_engine(settings)
     store = store if store is not None else object_store_from_settings(settings)
@@ -281,13 +333,13 @@ def backup(settings: Settings, out: Path, key: bytes, key_source: int = KEY_FROM
                     query = select(*table.columns).order_by(*table.primary_key.columns)
                     result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(query)
                     n = 0
-                    stamps = [i for i, c in enumerate(table.columns) if isinstance(c.type, DateTime)]
+                    encoders = _encoders(table)
                     for part in result.partitions(BATCH):
                         rows = [list(row) for row in part]
                         for row in rows:
-                            for i in stamps:
+                            for i, encode in encoders:
                                 if row[i] is not None:
-                                    row[i] = row[i].isoformat()
+                                    row[i] = encode(row[i])
                         w.write(json.dumps(rows, separators=(",", ":")).encode() + b"\n")
                         n += len(part)
                         bar.update(len(part))
@@ -512,27 +564,14 @@ def _restore(engine: Engine, store: ObjectStore, src: Path, key: bytes, info: di
                     unknown = [c for c in columns if c not in table.c]
                     if unknown:
                         raise BackupError(f"Table {table.name}: unknown columns {', '.join(unknown)}")
-                    procs = []
-                    if engine.dialect.name != "postgresql":  # PostgreSQL reads the ISO text as it is
-                        decode = _decoders(table, columns)
-                        binds = [
-                            table.c[c].type.dialect_impl(engine.dialect).bind_processor(engine.dialect)
-                            for c in columns
-                        ]
-                        procs = [
-                            (i, d, b) for i, (d, b) in enumerate(zip(decode, binds, strict=True)) if d or b
-                        ]
+                    decoders = _decoders(table, columns, engine.dialect)
                     bar = _progress(info["counts"][table.name], f"restore {table.name}", "row", progress)
                     n = 0
                     for batch in body:
                         for row in batch:
-                            for i, d, b in procs:
-                                v = row[i]
-                                if d is not None:
-                                    v = d(v)
-                                if b is not None:
-                                    v = b(v)
-                                row[i] = v
+                            for i, decode in decoders:
+                                if row[i] is not None:
+                                    row[i] = decode(row[i])
                         if batch:
                             insert(conn, table, columns, batch)
                         n += len(batch)
