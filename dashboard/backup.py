@@ -167,6 +167,9 @@ def open_sealed(src: BinaryIO, key: bytes) -> Iterator[bytes]:
         try:
             plain = aead.decrypt(prefix + nonce_counter, sealed, header + nonce_counter + flag)
         except InvalidTag:
+            if counter == 0:  # the first chunk: most likely the key
+                made = "--key-file" if header[len(MAGIC) + 1] == KEY_FROM_FILE else "SECRET_KEY"
+                raise _corrupt(f"chunk 0; the backup was made with a key from {made}") from None
             raise _corrupt(f"chunk {counter}") from None
         yield plain
         counter += 1

@@ -287,6 +287,7 @@ def test_cli_backup_and_restore_with_a_key_file(tmp_path, s3_server):
         assert wrong.returncode != 0
         last = wrong.stderr.strip().splitlines()
         assert len(last) == 1 and last[0].startswith("Error: The backup failed authentication"), wrong.stderr
+        assert "made with a key from --key-file" in last[0]
         bad_key = tmp_path / "short.key"
         bad_key.write_text(base64.b64encode(b"x" * 16).decode())
         short = cli(dst, "restore", "--in", str(out), "--key-file", str(bad_key))
