@@ -212,6 +212,39 @@ def cmd_backtest(settings, args) -> None:
                   f"{row['mape_weekly_naive']:17.3f}")  # fmt: skip
 
 
+def _backup_key(settings, args) -> tuple[bytes, int]:
+    from dashboard import backup
+
+    if args.key_file:
+        return backup.read_key_file(Path(args.key_file)), backup.KEY_FROM_FILE
+    return backup.backup_key(settings.secret_key), backup.KEY_FROM_SECRET
+
+
+def cmd_backup(settings, args) -> None:
+    from dashboard import backup
+    from dashboard.storage import StoreUnavailable
+
+    try:
+        key, source = _backup_key(settings, args)
+        stats = backup.backup(settings, Path(args.out), key, source, progress=not args.quiet)
+    except (backup.BackupError, StoreUnavailable, OSError) as exc:
+        sys.exit(f"Error: {exc}")
+    print(f"Backup written to {args.out}: {stats['rows']:,} rows, {stats['objects']} objects, "
+          f"{stats['size']:,} bytes (AES-256-GCM)")  # fmt: skip
+
+
+def cmd_restore(settings, args) -> None:
+    from dashboard import backup
+    from dashboard.storage import StoreUnavailable
+
+    try:
+        key, _source = _backup_key(settings, args)
+        stats = backup.restore(settings, Path(args.in_file), key, replace=args.yes, progress=not args.quiet)
+    except (backup.BackupError, StoreUnavailable, OSError) as exc:
+        sys.exit(f"Error: {exc}")
+    print(f"Restored {stats['rows']:,} rows and {stats['objects']} objects from {args.in_file}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dashboard", description="Aggregator Web App commands")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -281,6 +314,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("prune-logs", help="delete access-log rows past the retention").set_defaults(
         func=cmd_prune_logs
     )
+    key_help = (
+        "32 random bytes, base64, in a file (openssl rand -base64 32); default: derived from SECRET_KEY"
+    )
+    p = sub.add_parser(
+        "backup", help="write an AES-256-GCM encrypted archive of the database and object store"
+    )
+    p.add_argument("--out", required=True, help="the archive to write (0600; replaced atomically)")
+    p.add_argument("--key-file", help=key_help)
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser(
+        "restore",
+        help="restore an encrypted archive into the (migrated) database and the object store",
+        description="The whole archive is authenticated before anything is written; the database is loaded in "
+        "one transaction. A database or object store with content is refused unless --yes.",
+    )
+    p.add_argument("--in", dest="in_file", required=True, help="the archive to read")
+    p.add_argument("--key-file", help=key_help)
+    p.add_argument("--yes", action="store_true", help="replace every row and object of a non-empty target")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=cmd_restore)
     return parser
 
 

@@ -8,6 +8,7 @@ at once.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +27,7 @@ _MIGRATION_LOCK_ID = 815_2026  # arbitrary, constant: PostgreSQL advisory lock k
 def make_engine(settings: Settings) -> Engine:
     url = settings.database_url
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_sqlite_files(settings.data_dir, url)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -44,6 +45,22 @@ def make_engine(settings: Settings) -> Engine:
     return create_engine(
         url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args={"options": "-c jit=off"}
     )
+
+
+def private_sqlite_files(data_dir: Path, url: str) -> None:
+    """DATA_DIR 0700 and the SQLite file 0600 (its -wal and -shm take the file's mode from SQLite)."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    db_file = url.split(":///", 1)[-1].split("?", 1)[0]
+    if db_file in ("", ":memory:"):
+        return
+    path = Path(db_file)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        part = Path(f"{path}{suffix}")
+        if part.exists():
+            part.chmod(0o600)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

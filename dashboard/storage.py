@@ -64,7 +64,8 @@ class LocalObjectStore:
 
     def __init__(self, root: Path):
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: objects are 0600 (mkstemp)
+        self.root.chmod(0o700)
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -78,7 +79,8 @@ class LocalObjectStore:
 
     @staticmethod
     def _atomic_write(path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        for folder in reversed(path.parents):  # new folders 0700 (mkdir(parents=True) would make them 0755)
+            folder.mkdir(mode=0o700, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as fh:
