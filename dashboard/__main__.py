@@ -213,11 +213,12 @@ def cmd_backtest(settings, args) -> None:
 
 
 def _backup_key(settings, args) -> tuple[bytes, int]:
-    from dashboard import backup
+    from dashboard import sealed
+    from dashboard.crypto import backup_key
 
     if args.key_file:
-        return backup.read_key_file(Path(args.key_file)), backup.KEY_FROM_FILE
-    return backup.backup_key(settings.secret_key), backup.KEY_FROM_SECRET
+        return sealed.read_key_file(Path(args.key_file)), sealed.KEY_FROM_FILE
+    return backup_key(settings.secret_key), sealed.KEY_FROM_SECRET
 
 
 def cmd_backup(settings, args) -> None:

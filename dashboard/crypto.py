@@ -70,6 +70,11 @@ def pseudonym_key(secret_key: str) -> bytes:
     return derive_key(secret_key, PSEUDONYM_LABEL)
 
 
+def backup_key(secret_key: str) -> bytes:
+    """The key of encrypted backups made without --key-file (dashboard/backup.py)."""
+    return derive_key(secret_key, b"aggregator backup")
+
+
 def login_form_key(secret_key: str) -> bytes:
     return derive_key(secret_key, LOGIN_FORM_LABEL)
 

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from dashboard import backup  # noqa: E402
 from dashboard.config import load_settings  # noqa: E402
+from dashboard.crypto import backup_key  # noqa: E402
 from dashboard.db import make_engine, make_session_factory, migrate  # noqa: E402
 from dashboard.seed import database_is_empty, seed_demo  # noqa: E402
 
@@ -74,7 +75,7 @@ def main() -> None:
         source = settings_for(source_dir)
         seeded = ensure_demo(source, args.houses, args.days)
         db_size = Path(source.database_url.split(":///", 1)[1]).stat().st_size
-        key = backup.backup_key(SECRET)
+        key = backup_key(SECRET)
         archive = work / "demo.agb"
         t0 = time.perf_counter()
         stats = backup.backup(source, archive, key, progress=False)

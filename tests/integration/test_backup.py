@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, select, text
 
-from dashboard import backup
+from dashboard import backup, sealed
 from dashboard.auth import create_user
+from dashboard.crypto import backup_key
 from dashboard.db import make_engine, make_session_factory, migrate
 from dashboard.schema import ApiAccessLog, Base, House, ModelVersion, User
 from dashboard.seed import seed_demo
@@ -109,7 +110,7 @@ def pg_target(s3_server, tmp_path):
         yield make_settings(tmp_path / "dst", DATABASE_URL=url, **s3_env(s3_server))
 
 
-KEY = backup.backup_key(TEST_SECRET)
+KEY = backup_key(TEST_SECRET)
 
 
 def test_postgres_and_s3_round_trip_is_identical(pg_source, pg_target, tmp_path):
@@ -192,7 +193,7 @@ def test_sqlite_round_trip_stores_the_same_text(tmp_path):
 
 def _frames(data: bytes) -> list[tuple[int, int]]:
     """(offset, length) of every sealed chunk frame."""
-    out, pos = [], backup.HEADER_LEN
+    out, pos = [], sealed.HEADER_LEN
     while pos < len(data):
         length = struct.unpack(">I", data[pos + 1 : pos + 5])[0]
         out.append((pos, 5 + length))
@@ -233,7 +234,7 @@ def test_damaged_file_or_wrong_key_is_refused_and_nothing_is_written(pg_source, 
     backup.backup(pg_source, archive, KEY, progress=False)
     key = KEY
     if how == "wrong key":
-        key = backup.backup_key("another-secret-" + "y" * 40)
+        key = backup_key("another-secret-" + "y" * 40)
     else:
         archive.write_bytes(_damaged(archive.read_bytes(), how))
     with pytest.raises(backup.BackupError, match="failed authentication|Not an aggregator backup"):
