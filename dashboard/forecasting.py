@@ -28,6 +28,7 @@ from dashboard.scope import Scope
 from dashboard.weather.store import weather_frame
 from models import FitReport, ForecastConfig, make_forecaster
 from models.config import MAX_SHORT_TERM_HORIZON, MODELS, PRODUCTS, STRATEGIES
+from models.intervals import TRACK_DAYS
 
 TRAIN_DAYS = {"next-24-hours": 365, "short-term": 90}
 # a forecast needs a few weeks of lags (4 weekly same-time values), and its band replays the same time of
