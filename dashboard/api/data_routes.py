@@ -10,7 +10,7 @@ from dashboard.context import db, services
 from dashboard.errors import ValidationFailed
 from dashboard.ingest import ingest_readings
 from dashboard.queries import energy_series, raw_measurements, whole_buckets
-from dashboard.readings import validate_batch
+from dashboard.readings import Bounds, validate_batch
 
 bp = Blueprint("data", __name__, url_prefix="/api/v1")
 
@@ -42,7 +42,8 @@ def post_measurements():
     """Ingest a batch of readings: all or nothing, idempotent on (device, timestamp)."""
     settings = services().settings  # bodies over MAX_CONTENT_LENGTH were already refused with 413
     body = json_body()
-    readings = validate_batch(body.get("measurements"), settings.max_batch_readings)
+    bounds = Bounds(settings.max_power_w, settings.derive_energy_max_gap_s)
+    readings = validate_batch(body.get("measurements"), settings.max_batch_readings, bounds=bounds)
     session = db()
     result = ingest_readings(
         session, current_scope(), readings, settings.timezone, settings.derive_energy_max_gap_s

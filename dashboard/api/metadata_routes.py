@@ -21,7 +21,7 @@ from dashboard.api.openapi import responds
 from dashboard.auth import create_user, hash_password
 from dashboard.clock import utcnow
 from dashboard.config import check_country, check_latitude, check_longitude, check_timezone
-from dashboard.context import db
+from dashboard.context import db, services
 from dashboard.errors import Conflict, NotFound, ValidationFailed
 from dashboard.policy import ROLES
 from dashboard.rollups import delete_rollups_of, subtract_from_fleet
@@ -76,6 +76,14 @@ def _device_defaults(device: Device, data: dict, creating: bool) -> None:
         )
     if device.pv_park_id is not None and device.kind != "pv":
         raise ValidationFailed(details=[{"field": "kind", "message": "PV parks hold pv inverters only"}])
+
+
+def _device_max_power(value: float) -> float:
+    """A device's own plausibility bound on power: positive and at most MAX_POWER_W."""
+    limit = services().settings.max_power_w
+    if value > limit:
+        raise ValueError(f"at most MAX_POWER_W ({limit:g} W); raise MAX_POWER_W for a larger plant")
+    return float(value)
 
 
 def _user_save(user: User, data: dict, creating: bool) -> None:
@@ -138,6 +146,13 @@ RESOURCES = [
             "house_id": Field(int, schema_type="integer"),
             "pv_park_id": Field(int, schema_type="integer"),
             "pv_id": Field(int, schema_type="integer"),
+            "max_power_w": Field(
+                (int, float),
+                positive=True,
+                schema_type="number",
+                convert=_device_max_power,
+                description="optional bound of its readings' power (W); null: MAX_POWER_W",
+            ),
         },
         lambda d: {
             "id": d.id,
@@ -148,6 +163,7 @@ RESOURCES = [
             "house_id": d.house_id,
             "pv_park_id": d.pv_park_id,
             "pv_id": d.pv_id,
+            "max_power_w": d.max_power_w,
         },
         # Consumers see their houses' devices, never PV-park inverters.
         lambda scope: true() if scope.all_houses else Device.house_id.in_(scope.house_ids),
