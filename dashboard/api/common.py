@@ -225,6 +225,14 @@ def install_input_guards(app: Flask) -> None:
             adapter.match(request.path, method=request.method)
         except RequestRedirect:
             return None
-        except (NotFound, MethodNotAllowed):
-            raise
+        except MethodNotAllowed as exc:
+            # werkzeug offers a rule's methods before its converters check the path (an id past 64 bits):
+            # a 405 only when one of the offered methods really takes this path
+            for method in sorted(set(exc.valid_methods or ()) - {"HEAD", "OPTIONS"}):
+                try:
+                    adapter.match(request.path, method=method)
+                except (NotFound, MethodNotAllowed):
+                    continue
+                raise
+            raise NotFound() from None
         return None
