@@ -3,6 +3,11 @@
 Pure functions (no database) so the API and the CSV importer reject exactly the same things. A batch
 is all or nothing: every problem is collected with its index and field, and any problem rejects the
 whole batch before anything is written.
+
+Plausibility (a reading wrong by orders of magnitude would poison every rollup it touches, fleet totals
+included): times from 1990 on, power up to MAX_POWER_W (`Bounds`), energy up to that power over the
+reading's interval (at most DERIVE_ENERGY_MAX_GAP_S, as dashboard/ingest.py derives it), current up to that
+power at 100 V. A device's own, lower `max_power_w` is checked at ingestion, where the device is known.
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-MAX_JSON_DEPTH = 64  # the deepest body any route takes is 4 levels; Python's parser recurses per level
+MAX_JSON_DEPTH = (
+    128  # API bodies take 4 levels, Dash callbacks a few more; Python's parser recurses per level
+)
 # Every integer column is a signed 64-bit integer (SQLite INTEGER, PostgreSQL BIGINT at most): a larger id
 # or count cannot name anything, and SQLite raises OverflowError on it
 ID_MAX = 2**63 - 1
@@ -89,10 +91,13 @@ def loads(data: str | bytes | bytearray) -> Any:
     """json.loads for untrusted bodies: at most MAX_JSON_DEPTH levels, integers within 64 bits, strings
     without NUL or lone surrogates. Raises UnsafeJSON (a ValueError) saying what is wrong."""
     if isinstance(data, bytes | bytearray):
+        encoding = json.detect_encoding(data)  # JSON may come as UTF-8, -16 or -32 (RFC 8259 asks UTF-8)
         try:
-            text = bytes(data).decode(json.detect_encoding(data))
+            text = bytes(data).decode(encoding)  # strict: a lone surrogate does not decode either
         except UnicodeDecodeError as exc:
-            raise UnsafeJSON(f"the body is not valid UTF-8 (byte {exc.start}); send UTF-8 JSON") from None
+            raise UnsafeJSON(
+                f"the body is not valid {encoding.upper()} (byte {exc.start}); send UTF-8 JSON"
+            ) from None
     else:
         text = data
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _depth(text) > MAX_JSON_DEPTH:

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from dashboard.schema import Base
+from dashboard.untrusted import MAX_JSON_DEPTH
 from tests.conftest import make_settings, truncate_all
 from tests.factories import World, build_world
 
@@ -131,7 +132,7 @@ def test_deeply_nested_json_is_refused_everywhere(env, no_traceback, method, pat
     r = send(env, method, path, raw, role=role)
     refused(env, r, statuses=(400, 422))
     if path != FORECAST:  # the spec's endpoint answers its own body ("send a JSON object ...")
-        assert "nested more than 64 levels" in r.get_data(as_text=True)
+        assert f"nested more than {MAX_JSON_DEPTH} levels" in r.get_data(as_text=True)
     assert env.counts() == before
 
 
@@ -365,6 +366,12 @@ def test_unknown_api_paths_are_404_and_wrong_methods_405_in_json(
         assert r.headers["Allow"], r.headers
         assert method not in r.headers["Allow"]
     assert env.counts() == before
+
+
+def test_json_just_within_the_depth_limit_is_parsed(env, no_traceback):
+    nested = "[" * (MAX_JSON_DEPTH - 2) + "]" * (MAX_JSON_DEPTH - 2)
+    r = send(env, "POST", "/api/v1/houses", '{"name":"n","x":' + nested + "}")
+    assert "unknown field" in refused(env, r)["details"][0]["message"]  # parsed: the route judged it
 
 
 def test_the_dash_page_is_still_served_on_page_paths(env, no_traceback):
