@@ -8,6 +8,7 @@ and after) and that no traceback was logged (an unauthenticated client could flo
 from __future__ import annotations
 
 import io
+import json
 import logging
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from sqlalchemy import func, select
 from dashboard.schema import Base
 from dashboard.untrusted import MAX_JSON_DEPTH
 from tests.conftest import make_settings, truncate_all
-from tests.factories import World, build_world
+from tests.factories import PASSWORD, World, build_world
 
 DEEP = "[" * 100_000 + "]" * 100_000
 MEASUREMENTS = "/api/v1/measurements"
@@ -334,6 +335,52 @@ def test_a_malformed_dash_callback_is_400_json(env, no_traceback, raw, role):
         headers = {"X-CSRF-TOKEN": csrf.value} if csrf else {}
     r = env.client.post(DASH, data=raw, content_type="application/json", headers=headers)
     refused(env, r, statuses=(400,), mentions="callback body")
+
+
+def browser_login(env: Env) -> dict:
+    """Log the test client in as the admin through the login form: the CSRF header its callbacks send."""
+    r = env.client.post("/auth/login", data={"username": "admin", "password": PASSWORD})
+    assert r.status_code in (302, 303), r.status_code
+    return {"X-CSRF-TOKEN": env.client.get_cookie("csrf_access_token").value}
+
+
+HISTORICAL_OUTPUTS = [
+    ("historical-consumption", "figure"), ("historical-production", "figure"), ("historical-summary", "children"),
+    ("historical-caption", "children"), ("historical-message", "children"), ("historical-message", "color"),
+    ("historical-message", "is_open"),
+]  # fmt: skip
+
+
+def historical_callback(start_date, end_date, scope="all") -> dict:
+    values = [("historical-range", "value", "custom"), ("historical-dates", "start_date", start_date),
+              ("historical-dates", "end_date", end_date), ("historical-bars", "value", "15min"),
+              ("historical-scope", "value", scope)]  # fmt: skip
+    return {
+        "output": "...".join(f"{i}.{p}" for i, p in HISTORICAL_OUTPUTS).join(["..", ".."]),
+        "outputs": [{"id": i, "property": p} for i, p in HISTORICAL_OUTPUTS],
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in values],
+        "changedPropIds": ["historical-range.value"],
+        "state": [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "scope"),
+    [
+        ("0001-01-01", "9999-12-31", "all"),
+        ("2026-11-01", "2026-11-02", 2**63),
+        ("x\u0000", "2026-11-02", "all"),
+    ],
+)
+def test_a_logged_in_dash_callback_with_hostile_values_is_4xx_without_traceback(
+    env, no_traceback, start, end, scope
+):
+    headers = browser_login(env)
+    payload = json.dumps(historical_callback(start, end, scope))  # the NUL goes out as \\u0000
+    r = env.client.post(DASH, data=payload, content_type="application/json", headers=headers)
+    refused(env, r, statuses=(400, 422))
+    ok = env.client.post(DASH, json=historical_callback("2026-11-01", "2026-11-02"), headers=headers)
+    assert ok.status_code == 200 and "historical-consumption" in ok.get_json()["response"]
 
 
 # ---- unknown paths, methods and assets -----------------------------------------------------------------
