@@ -271,6 +271,25 @@ def test_an_integer_beyond_64_bits_in_a_query_is_refused(env, no_traceback, url)
 
 
 @pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        (TRAIN, "house_id=99999999999999999999999"),
+        (FORECAST, "house_id=99999999999999999999999"),
+        (TRAIN, f"community_id={TOO_BIG}"),
+        (FORECAST, f"community_id={TOO_BIG}"),
+        ("/aggregator/production/train/short-term", "horizon=1e400&house_id=1"),
+        ("/aggregator/production/forecast/short-term", f"horizon={TOO_BIG}"),
+    ],
+)
+def test_the_spec_endpoints_refuse_an_integer_beyond_64_bits(env, no_traceback, path, query):
+    before = env.counts()
+    r = env.client.post(f"{path}?{query}", headers=env.headers())
+    body = refused(env, r)
+    assert body["details"][0]["field"] in ("house_id", "community_id", "horizon"), body
+    assert env.counts() == before
+
+
+@pytest.mark.parametrize(
     ("path", "raw"),
     [
         ("/api/v1/communities", '{"house_ids":[32589158477190044731],"name":"x"}'),
@@ -376,7 +395,7 @@ def test_a_logged_in_dash_callback_with_hostile_values_is_4xx_without_traceback(
     env, no_traceback, start, end, scope
 ):
     headers = browser_login(env)
-    payload = json.dumps(historical_callback(start, end, scope))  # the NUL goes out as \\u0000
+    payload = json.dumps(historical_callback(start, end, scope))  # the NUL goes out as \u0000
     r = env.client.post(DASH, data=payload, content_type="application/json", headers=headers)
     refused(env, r, statuses=(400, 422))
     ok = env.client.post(DASH, json=historical_callback("2026-11-01", "2026-11-02"), headers=headers)
