@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, g, jsonify, request
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 from dashboard.api.common import API_PREFIXES
@@ -77,6 +78,8 @@ def _hostile_input(exc: Exception) -> tuple[int, str] | None:
         return 400, "The input is nested too deeply"
     if isinstance(exc, OverflowError):
         return 422, "A number or time in the request is out of range"
+    if isinstance(exc, DataError):  # PostgreSQL: an id past its INTEGER column, a value its type refuses
+        return 422, "A value in the request is out of range for what it refers to (e.g. an id past 2^31)"
     if isinstance(exc, UnicodeError):
         return 422, "The request holds text that is not valid Unicode (a lone surrogate); send UTF-8"
     if isinstance(exc, ValueError) and "NUL" in str(exc):  # psycopg2: a string with a NUL character

@@ -303,6 +303,27 @@ def test_an_integer_beyond_64_bits_in_a_body_is_refused(env, no_traceback, path,
     assert env.counts() == before
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/devices", {"name": "d", "kind": "meter", "house_id": 2**40}),
+        ("/api/v1/devices", {"name": "d", "kind": "pv", "pv_park_id": 2**40}),
+        ("/api/v1/devices", {"name": "d", "kind": "meter", "house_id": 1, "pv_id": 2**40}),
+        ("/api/v1/pvs", {"house_id": 2**40, "name": "x", "capacity_kwp": 1}),
+        ("/api/v1/pv-parks", {"name": "p", "community_id": 2**40, "capacity_kw": 1}),
+        (
+            "/api/v1/users",
+            {"username": "u", "role": "consumer", "password": "long-enough", "house_ids": [2**40]},
+        ),
+    ],
+)
+def test_a_reference_past_a_32_bit_column_is_refused(env, no_traceback, path, body):
+    """PostgreSQL's INTEGER ids end at 2^31: a larger reference is a 4xx there too, never a DataError 500."""
+    before = env.counts()
+    refused(env, env.client.post(path, json=body, headers=env.headers()), statuses=(409, 422))
+    assert env.counts() == before
+
+
 # ---- wrong JSON types ----------------------------------------------------------------------------------
 
 
