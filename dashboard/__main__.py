@@ -78,6 +78,7 @@ def cmd_import_csv(settings, args) -> None:
         Path(args.file),
         settings.timezone,
         settings.derive_energy_max_gap_s,
+        max_power_w=settings.max_power_w,
     )
     print(f"Imported {result.accepted} readings ({result.duplicates} already stored)")
 

@@ -111,6 +111,7 @@ class Settings:
     login_max_failures: int = 5
     login_window_minutes: int = 15
     derive_energy_max_gap_s: int = 900
+    max_power_w: float = 1e8  # plausibility bound of one reading (100 MW); a device may set a lower one
     simulator_interval_s: int = 10
     cookie_secure: bool = False
     # proxy hops in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (werkzeug ProxyFix)
@@ -238,6 +239,7 @@ def _build(env: dict[str, str]) -> Settings:
         login_max_failures=_int(env, "LOGIN_MAX_FAILURES", 5),
         login_window_minutes=_int(env, "LOGIN_WINDOW_MINUTES", 15),
         derive_energy_max_gap_s=_int(env, "DERIVE_ENERGY_MAX_GAP_S", 900),
+        max_power_w=_float(env, "MAX_POWER_W", 1e8, 1.0, 1e12),
         simulator_interval_s=_int(env, "SIMULATOR_INTERVAL_S", 10),
         cookie_secure=_bool(env.get("COOKIE_SECURE"), False),
         trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),

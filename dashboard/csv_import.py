@@ -8,14 +8,24 @@ one transaction in chunks (PostgreSQL takes the COPY fast path), so a bad file c
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
 from dashboard.errors import ValidationFailed
 from dashboard.ingest import IngestResult, ingest_readings
-from dashboard.readings import KNOWN_FIELDS, REQUIRED_FIELDS, Reading, validate_reading
+from dashboard.readings import (
+    DEFAULT_MAX_POWER_W,
+    KNOWN_FIELDS,
+    REQUIRED_FIELDS,
+    Bounds,
+    Reading,
+    validate_reading,
+)
 from dashboard.rollups import FleetHeldBack
 from dashboard.scope import Scope
 
@@ -42,6 +52,33 @@ def _coerce(row: dict) -> dict:
     return out
 
 
+@contextmanager
+def open_csv(path: Path) -> Iterator[TextIO]:
+    """The file as UTF-8 text; a missing, unreadable or non-UTF-8 file (or a broken CSV) is a
+    ValidationFailed naming it, so the CLI prints one line instead of a traceback."""
+
+    def failed(message: str) -> ValidationFailed:
+        return ValidationFailed(
+            f"Cannot import {path}: {message}", details=[{"field": "file", "message": message}]
+        )
+
+    try:
+        fh = path.open(newline="", encoding="utf-8")
+    except FileNotFoundError:
+        raise failed("no such file; check the path") from None
+    except IsADirectoryError:
+        raise failed("is a directory; give a CSV file") from None
+    except PermissionError:
+        raise failed("not readable by this user; check its permissions") from None
+    try:
+        with fh:
+            yield fh
+    except UnicodeDecodeError as exc:
+        raise failed(f"not UTF-8 text ({exc.reason}); save the file as UTF-8") from None
+    except csv.Error as exc:
+        raise failed(f"not a readable CSV file ({exc})") from None
+
+
 def check_header(reader: csv.DictReader, required, known, expected: str) -> None:
     """ValidationFailed naming the missing and unknown columns of a CSV file's header."""
     header = set(reader.fieldnames or [])
@@ -52,18 +89,25 @@ def check_header(reader: csv.DictReader, required, known, expected: str) -> None
                                f"missing {missing}, unknown {unknown}; expected {expected}"}])  # fmt: skip
 
 
-def read_and_validate(path: Path, now_utc=None, progress: bool = True) -> list[Reading]:
+def read_and_validate(
+    path: Path, now_utc=None, progress: bool = True, bounds: Bounds = Bounds()
+) -> list[Reading]:
     from datetime import UTC, datetime
 
     now_utc = now_utc or datetime.now(UTC).replace(tzinfo=None)
     readings: list[Reading] = []
     problems: list[dict] = []
-    with path.open(newline="") as fh:
+    with open_csv(path) as fh:
         reader = csv.DictReader(fh)
         check_header(reader, REQUIRED_FIELDS, KNOWN_FIELDS,
                      "device_id,timestamp,power_w[,energy_wh,voltage_v,current_a,power_factor]")  # fmt: skip
         for line_no, row in enumerate(tqdm(reader, desc="Validating", unit=" rows", disable=not progress), 2):
-            reading = validate_reading(line_no, _coerce(row), now_utc, problems)
+            if row.get(None):  # more fields than the header names: a shifted or mis-split row
+                problems.append({"index": line_no, "field": "",
+                                 "message": f"{len(row[None])} more field(s) than the header's columns; "
+                                            "fix the row or name the column in the header"})  # fmt: skip
+                continue
+            reading = validate_reading(line_no, _coerce(row), now_utc, problems, bounds)
             if reading is not None:
                 readings.append(reading)
             if len(problems) >= 100:
@@ -82,8 +126,9 @@ def import_csv(
     timezone: str,
     max_gap_s: int,
     progress: bool = True,
+    max_power_w: float = DEFAULT_MAX_POWER_W,
 ) -> IngestResult:
-    readings = read_and_validate(path, progress=progress)
+    readings = read_and_validate(path, progress=progress, bounds=Bounds(max_power_w, max_gap_s))
     accepted = duplicates = 0
     fleet = FleetHeldBack()  # the fleet's hot rows: upserted once, last, not held across the chunks
     with factory() as session:
@@ -111,7 +156,7 @@ def read_weather(path: Path, now_utc=None) -> list:
     """Weather rows of a CSV file, validated as `POST /api/v1/weather` validates (problems by line)."""
     from dashboard.weather.observations import KNOWN_FIELDS, REQUIRED_FIELDS, validate_observations
 
-    with path.open(newline="") as fh:
+    with open_csv(path) as fh:
         reader = csv.DictReader(fh)
         check_header(reader, REQUIRED_FIELDS, KNOWN_FIELDS, WEATHER_HEADER)
         items = []

@@ -25,6 +25,7 @@ from dashboard.places import Place, place_of
 from dashboard.queries import energy_series, has_production_devices, latest_bucket
 from dashboard.schema import ModelRun
 from dashboard.scope import Scope
+from dashboard.untrusted import ID_MAX
 from dashboard.weather.store import weather_frame
 from models import FitReport, ForecastConfig, make_forecaster
 from models.config import MAX_SHORT_TERM_HORIZON, MODELS, PRODUCTS, STRATEGIES
@@ -66,10 +67,14 @@ def resolve_task(
         try:
             if isinstance(value, bool) or float(value) != int(float(value)):
                 raise ValueError
-            return int(float(value))
-        except (TypeError, ValueError):
+            number = int(float(value))
+        except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400
             problems.append({"field": name, "message": "must be an integer"})
             return None
+        if not -ID_MAX - 1 <= number <= ID_MAX:  # an id past 64 bits names nothing (SQLite: OverflowError)
+            problems.append({"field": name, "message": f"out of range (at most {ID_MAX})"})
+            return None
+        return number
 
     horizon = integer("horizon") if product == "short-term" else 24
     house_id, community_id = integer("house_id"), integer("community_id")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from dashboard.errors import ValidationFailed
 from dashboard.pgcopy import stage_rows
-from dashboard.readings import Reading
+from dashboard.readings import Bounds, Reading
 from dashboard.rollups import (
     FLEET,
     DeviceInfo,
@@ -42,6 +42,11 @@ class IngestResult:
 
 
 def load_devices(session: Session, serials: set[str]) -> dict[str, DeviceInfo]:
+    return {serial: info for serial, (info, _bound) in _load_devices(session, serials).items()}
+
+
+def _load_devices(session: Session, serials: set[str]) -> dict[str, tuple[DeviceInfo, float | None]]:
+    """Each device with its own power bound (None: MAX_POWER_W applies)."""
     rows = session.execute(
         select(
             Device.id,
@@ -50,9 +55,28 @@ def load_devices(session: Session, serials: set[str]) -> dict[str, DeviceInfo]:
             Device.pv_park_id,
             Device.kind,
             Device.direction,
+            Device.max_power_w,
         ).where(Device.serial.in_(serials))
     ).all()
-    return {r.serial: DeviceInfo(*r) for r in rows}
+    return {r.serial: (DeviceInfo(*r[:6]), r.max_power_w) for r in rows}
+
+
+def _device_bound_problems(readings: list[Reading], bounds: dict[str, float], max_gap_s: int) -> list[dict]:
+    """Readings above their device's own max_power_w (MAX_POWER_W was checked at validation)."""
+    problems = []
+    for index, reading in enumerate(readings):
+        limit = bounds.get(reading.device_serial)
+        if limit is None:
+            continue
+        own = Bounds(
+            limit,
+            max_gap_s,
+            source=f"device {reading.device_serial!r}'s max_power_w",
+            remedy="check the reading, or raise the device's max_power_w (PATCH /api/v1/devices/{id})",
+        )
+        values = {"power_w": reading.power_w, "energy_wh": reading.energy_wh, "current_a": reading.current_a}
+        problems.extend({"index": index, "field": f, "message": m} for f, m in own.problems(values))
+    return problems
 
 
 def _device_in_scope(scope: Scope, device: DeviceInfo) -> bool:
@@ -155,8 +179,11 @@ def ingest_readings(
     """Store readings and fold them into rollups. The caller commits (one transaction).
 
     A caller that ingests several batches in one transaction passes `fleet` and upserts it last
-    (FleetHeldBack.upsert), so the fleet's hot rows are locked only just before its commit."""
-    devices = load_devices(session, {r.device_serial for r in readings})
+    (FleetHeldBack.upsert), so the fleet's hot rows are locked only just before its commit.
+    A device's own `max_power_w` bounds its readings here (MAX_POWER_W bounds them all at validation)."""
+    loaded = _load_devices(session, {r.device_serial for r in readings})
+    devices = {serial: info for serial, (info, _bound) in loaded.items()}
+    own_bounds = {serial: bound for serial, (_info, bound) in loaded.items() if bound is not None}
     problems = []
     for index, reading in enumerate(readings):
         device = devices.get(reading.device_serial)
@@ -169,6 +196,8 @@ def ingest_readings(
                     "message": f"unknown device {reading.device_serial!r}; register it first",
                 }
             )
+    if not problems and own_bounds:
+        problems = _device_bound_problems(readings, own_bounds, max_gap_s)
     if problems:
         raise ValidationFailed(details=problems[:200])
 

@@ -3,6 +3,11 @@
 Pure functions (no database) so the API and the CSV importer reject exactly the same things. A batch
 is all or nothing: every problem is collected with its index and field, and any problem rejects the
 whole batch before anything is written.
+
+Plausibility (a reading wrong by orders of magnitude would poison every rollup it touches, fleet totals
+included): times from 1990 on, power up to MAX_POWER_W (`Bounds`), energy up to that power over the
+reading's interval (at most DERIVE_ENERGY_MAX_GAP_S, as dashboard/ingest.py derives it), current up to that
+power at 100 V. A device's own, lower `max_power_w` is checked at ingestion, where the device is known.
 """
 
 from __future__ import annotations
@@ -13,8 +18,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dashboard.errors import BatchTooLarge, ValidationFailed
+from dashboard.untrusted import text_problem
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
+# Any time the API takes (readings, query ranges, as_of) lies in [TIME_MIN, TIME_MAX): wider ranges cannot
+# be meant, and pandas (datetime64[ns], 1677-2262) and date arithmetic overflow near years 1 and 9999.
+TIME_MIN, TIME_MAX = datetime(1900, 1, 1), datetime(2200, 1, 1)
+# A smart-meter reading from before 1990 is a device clock reset (epoch 0, 1980 GPS epoch), not data.
+EARLIEST_READING = datetime(1990, 1, 1)
+DEFAULT_MAX_POWER_W = 1e8  # MAX_POWER_W's default: 100 MW, far above any house or PV park connection
+DEFAULT_INTERVAL_S = 900  # a reading's interval when nothing says otherwise (DERIVE_ENERGY_MAX_GAP_S)
+# current_a is bounded by the power bound at this voltage: a generous floor for a low-voltage meter
+# (230 V nominal), so a real reading at a sag or a low power factor still passes.
+CURRENT_BOUND_VOLTAGE = 100.0
 REQUIRED_FIELDS = ("device_id", "timestamp", "power_w")
 OPTIONAL_NUMBERS = ("energy_wh", "voltage_v", "current_a", "power_factor")
 KNOWN_FIELDS = frozenset(REQUIRED_FIELDS + OPTIONAL_NUMBERS)
@@ -34,23 +50,35 @@ class Reading:
 
 
 def parse_timestamp(value: Any) -> datetime:
-    """ISO 8601 with an explicit offset -> naive UTC. Raises ValueError with a readable message."""
+    """ISO 8601 with an explicit offset -> naive UTC within [TIME_MIN, TIME_MAX). Raises ValueError with a
+    readable message."""
     if not isinstance(value, str):
         raise ValueError("must be an ISO 8601 string with a UTC offset")
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise ValueError(f"{value!r} is not ISO 8601 (e.g. 2025-07-17T01:00:00+00:00)") from None
+        raise ValueError(f"{value[:40]!r} is not ISO 8601 (e.g. 2025-07-17T01:00:00+00:00)") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("needs a UTC offset such as +00:00 or Z; naive times are ambiguous")
-    return parsed.astimezone(UTC).replace(tzinfo=None)
+    try:
+        utc = parsed.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:  # 9999-12-31T23:45-14:00 or 0001-01-01T00:00+05:00 leave datetime's range in UTC
+        utc = None
+    if utc is None or not TIME_MIN <= utc < TIME_MAX:
+        raise ValueError(
+            f"{value.strip()[:40]!r} is out of range: give a time from {TIME_MIN:%Y-%m-%d} to before {TIME_MAX:%Y-%m-%d} (UTC)"
+        )
+    return utc
 
 
 def finite_number(value: Any) -> float:
     # bool is an int in Python; `true` is not a power reading.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("must be a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer literal too large for a float (e.g. 400 digits)
+        raise ValueError("must be a finite number (this one is too large for a float)") from None
     if not math.isfinite(number):
         raise ValueError("must be a finite number (no NaN or infinity)")
     return number
@@ -64,6 +92,41 @@ def _check_range(name: str, value: float) -> None:
         raise ValueError("must be within [0, 1000] V")
     if name == "power_factor" and not -1 <= value <= 1:
         raise ValueError("must be within [-1, 1]")
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """Plausibility bounds of one reading: power, energy over the reading's interval, current."""
+
+    max_power_w: float = DEFAULT_MAX_POWER_W
+    interval_s: float = DEFAULT_INTERVAL_S
+    source: str = "MAX_POWER_W"  # where max_power_w comes from, named in the error
+    remedy: str = "check the device's units (W and Wh, not mW) or, for a larger plant, raise MAX_POWER_W"
+
+    def problems(self, values: dict[str, float | None]) -> list[tuple[str, str]]:
+        """(field, message) for each of power_w, energy_wh, current_a above its bound."""
+        limits = {
+            "power_w": (self.max_power_w, "W", self.source),
+            "energy_wh": (
+                self.max_power_w * self.interval_s / 3600.0,
+                "Wh",
+                f"{self.source} over the reading's interval of at most {self.interval_s:g} s",
+            ),
+            "current_a": (
+                self.max_power_w / CURRENT_BOUND_VOLTAGE,
+                "A",
+                f"{self.source} at {CURRENT_BOUND_VOLTAGE:g} V",
+            ),
+        }
+        found = []
+        for name, (limit, unit, basis) in limits.items():
+            value = values.get(name)
+            if value is not None and value > limit:
+                found.append(
+                    (name, f"{value:g} {unit} is above the plausibility bound of {limit:g} {unit} "
+                           f"({basis}); {self.remedy}")
+                )  # fmt: skip
+        return found
 
 
 def check_fields(item: Any, known: set[str], required: tuple[str, ...], noun: str, fail) -> bool:
@@ -94,7 +157,12 @@ def check_timestamp(item: dict, now_utc: datetime, fail, future_message: str) ->
     return ts
 
 
-def validate_reading(index: int, item: Any, now_utc: datetime, problems: list[dict]) -> Reading | None:
+def validate_reading(
+    index: int, item: Any, now_utc: datetime, problems: list[dict], bounds: Bounds = Bounds()
+) -> Reading | None:
+    """One reading checked against the contract and the global plausibility `bounds` (a device's own
+    bound is checked at ingestion, dashboard/ingest.py, where the device is known)."""
+
     def fail(field: str, message: str) -> None:
         problems.append({"index": index, "field": field, "message": message})
 
@@ -105,8 +173,13 @@ def validate_reading(index: int, item: Any, now_utc: datetime, problems: list[di
     serial = item.get("device_id")
     if serial is not None and (not isinstance(serial, str) or not serial.strip() or len(serial) > 120):
         fail("device_id", "must be a non-empty string of at most 120 characters")
+    elif isinstance(serial, str) and text_problem(serial):
+        fail("device_id", text_problem(serial))
 
     ts = check_timestamp(item, now_utc, fail, "is more than 5 minutes in the future; check the device clock")
+    if ts is not None and ts < EARLIEST_READING:
+        fail("timestamp", f"is before {EARLIEST_READING:%Y-%m-%d}, which is implausible for a reading; "
+                          "check the device clock")  # fmt: skip
 
     numbers: dict[str, float | None] = {}
     for name in ("power_w",) + OPTIONAL_NUMBERS:
@@ -119,6 +192,8 @@ def validate_reading(index: int, item: Any, now_utc: datetime, problems: list[di
             _check_range(name, numbers[name])
         except ValueError as exc:
             fail(name, str(exc))
+    for name, message in bounds.problems(numbers):
+        fail(name, message)
 
     if len(problems) > start:
         return None
@@ -133,7 +208,9 @@ def validate_reading(index: int, item: Any, now_utc: datetime, problems: list[di
     )
 
 
-def validate_batch(items: Any, max_batch: int, now_utc: datetime | None = None) -> list[Reading]:
+def validate_batch(
+    items: Any, max_batch: int, now_utc: datetime | None = None, bounds: Bounds = Bounds()
+) -> list[Reading]:
     """Validate a whole batch or raise ValidationFailed / BatchTooLarge listing every problem."""
     if not isinstance(items, list) or not items:
         raise ValidationFailed(
@@ -143,7 +220,7 @@ def validate_batch(items: Any, max_batch: int, now_utc: datetime | None = None) 
         raise BatchTooLarge(f"{len(items)} readings in one batch; the limit is {max_batch}. Split the batch.")
     now_utc = now_utc or datetime.now(UTC).replace(tzinfo=None)
     problems: list[dict] = []
-    readings = [validate_reading(i, item, now_utc, problems) for i, item in enumerate(items)]
+    readings = [validate_reading(i, item, now_utc, problems, bounds) for i, item in enumerate(items)]
     if problems:
         raise ValidationFailed(details=problems[:200])
     return readings

@@ -170,6 +170,8 @@ class Device(Base):
     house_id: Mapped[int | None] = mapped_column(ForeignKey("houses.id", ondelete="CASCADE"), index=True)
     pv_park_id: Mapped[int | None] = mapped_column(ForeignKey("pv_parks.id", ondelete="CASCADE"), index=True)
     pv_id: Mapped[int | None] = mapped_column(ForeignKey("pvs.id", ondelete="SET NULL"))
+    # The device's own plausibility bound on power (W), below MAX_POWER_W; NULL: MAX_POWER_W applies
+    max_power_w: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
     house: Mapped[House | None] = relationship(back_populates="devices")

@@ -7,7 +7,6 @@ from the pathname the browser sends). Callbacks then read `ui_scope()` for role 
 
 from __future__ import annotations
 
-import json
 import time
 
 from dash import html
@@ -15,6 +14,7 @@ from flask import Flask, g, jsonify, request
 from flask_jwt_extended import decode_token, get_jwt, set_access_cookies
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
+from werkzeug.exceptions import BadRequest
 
 from dashboard.auth import resolve_scope
 from dashboard.context import db, services
@@ -22,6 +22,7 @@ from dashboard.errors import DomainError
 from dashboard.policy import BROWSER_ROLES, allowed
 from dashboard.scope import Scope
 from dashboard.sessions import mint_access_token
+from dashboard.untrusted import json_failure
 
 PAGE_ROUTER_OUTPUTS = ("_pages_content.children", "_pages_store.data")
 
@@ -34,6 +35,27 @@ def _is_page_router(payload: dict) -> bool:
     # Dash writes several outputs as "..a.prop...b.prop.."
     parts = output[2:-2].split("...") if output.startswith("..") and output.endswith("..") else [output]
     return set(parts) == set(PAGE_ROUTER_OUTPUTS)
+
+
+def _callback_shape_problem(payload) -> str | None:
+    """What makes a body not a Dash callback request (Dash would fail on it with a 500), or None."""
+    if not isinstance(payload, dict):
+        return "send a JSON object"
+    if not isinstance(payload.get("output"), str):
+        return "'output' must be a string"
+    if "outputs" in payload and not isinstance(payload["outputs"], dict | list):
+        return "'outputs' must be an object or a list"
+    for name in ("inputs", "state", "changedPropIds"):
+        if name in payload and not isinstance(payload[name], list):
+            return f"'{name}' must be a list"
+    for name in ("inputs", "state"):
+        for item in payload.get(name) or []:
+            entries = item if isinstance(item, list) else [item]
+            if not all(
+                isinstance(e, dict) and "id" in e and isinstance(e.get("property"), str) for e in entries
+            ):
+                return f"each of '{name}' must be an object with 'id' and 'property'"
+    return None
 
 
 def ui_scope() -> Scope | None:
@@ -95,12 +117,18 @@ def install_callback_guard(server: Flask) -> None:
     def _guard_dash_callbacks():
         if request.path.endswith("/_dash-update-component") and request.method == "POST":
             try:
-                payload = json.loads(request.get_data(cache=True) or b"{}")
-            except ValueError:
+                # the app's JSON provider (dashboard/untrusted.py: depth limit, no NUL or lone surrogate),
+                # cached for Dash, which parses the same body again
+                payload = request.get_json(force=True, cache=True)
+            except (BadRequest, ValueError, RecursionError) as exc:
+                detail = f"callback body: {json_failure(exc)}"
+                return jsonify({"error": "Invalid or missing input", "detail": detail}), 400
+            problem = _callback_shape_problem(payload)
+            if problem:
                 return jsonify(
-                    {"error": "Invalid or missing input", "detail": "callback body is not JSON"}
+                    {"error": "Invalid or missing input", "detail": f"callback body: {problem}"}
                 ), 400
-            if isinstance(payload, dict) and _is_page_router(payload):
+            if _is_page_router(payload):
                 return None
             if ui_scope() is None:
                 return jsonify({"error": "Authentication required", "detail": "log in at /login"}), 401

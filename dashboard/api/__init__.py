@@ -18,11 +18,13 @@ from dashboard.api import (
     weather_routes,
 )
 from dashboard.api.access_log import install_access_log
+from dashboard.api.common import install_input_guards
 from dashboard.api.errors import register_error_handlers
 from dashboard.context import close_request_session
 
 
 def register_api(app: Flask) -> None:
+    install_input_guards(app)  # first: the bounded <int:> converter must be in place before the routes
     for blueprint in (
         auth_routes.bp,
         auth_routes.browser,

@@ -12,7 +12,7 @@ from dashboard.ingest import ingest_readings, replace_readings
 from dashboard.policy import ADMIN
 from dashboard.privacy import check_aggregate
 from dashboard.queries import energy_series, raw_measurements, whole_buckets
-from dashboard.readings import validate_batch
+from dashboard.readings import Bounds, validate_batch
 
 bp = Blueprint("data", __name__, url_prefix="/api/v1")
 
@@ -57,7 +57,8 @@ def post_measurements():
             "Only admins may replace stored readings (replace=true); send new readings without it"
         )
     body = json_body()
-    readings = validate_batch(body.get("measurements"), settings.max_batch_readings)
+    bounds = Bounds(settings.max_power_w, settings.derive_energy_max_gap_s)
+    readings = validate_batch(body.get("measurements"), settings.max_batch_readings, bounds=bounds)
     session = db()
     if replace in ("true", "1"):
         result = replace_readings(

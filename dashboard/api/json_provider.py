@@ -1,5 +1,7 @@
 """Strict JSON out of every Flask response: NaN and Infinity are not JSON (a browser's `JSON.parse` and
-most clients reject the whole body), so a non-finite number goes out as null.
+most clients reject the whole body), so a non-finite number goes out as null. And safe JSON in: every
+`request.get_json()` (the API's and Dash's callbacks') parses through dashboard.untrusted.loads (depth
+limit, 64-bit integers, no NUL or lone surrogate), so a hostile body is a 4xx, never a RecursionError.
 
 Set once on the server (dashboard/server.py), so no route has to remember it. A body without NaN costs
 one strict `json.dumps` (C encoder); only a body that has one is walked and cleaned.
@@ -13,6 +15,8 @@ from typing import Any
 
 import numpy as np
 from flask.json.provider import DefaultJSONProvider
+
+from dashboard import untrusted
 
 
 def finite(value: Any) -> Any:
@@ -41,6 +45,9 @@ def _default(value: Any) -> Any:
 
 class FiniteJSONProvider(DefaultJSONProvider):
     default = staticmethod(_default)
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return untrusted.loads(s)
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         kwargs.setdefault("allow_nan", False)

@@ -79,6 +79,14 @@ def _device_defaults(device: Device, data: dict, creating: bool) -> None:
         raise ValidationFailed(details=[{"field": "kind", "message": "PV parks hold pv inverters only"}])
 
 
+def _device_max_power(value: float) -> float:
+    """A device's own plausibility bound on power: positive and at most MAX_POWER_W."""
+    limit = services().settings.max_power_w
+    if value > limit:
+        raise ValueError(f"at most MAX_POWER_W ({limit:g} W); raise MAX_POWER_W for a larger plant")
+    return float(value)
+
+
 def _user_save(user: User, data: dict, creating: bool) -> None:
     if "password" in data and not creating:  # on create, create_user already hashed it
         set_password(user, data["password"])  # the rule of the user's (new) role; ends their sessions
@@ -149,6 +157,13 @@ RESOURCES = [
             "house_id": Field(int, schema_type="integer"),
             "pv_park_id": Field(int, schema_type="integer"),
             "pv_id": Field(int, schema_type="integer"),
+            "max_power_w": Field(
+                (int, float),
+                positive=True,
+                schema_type="number",
+                convert=_device_max_power,
+                description="optional bound of its readings' power (W); null: MAX_POWER_W",
+            ),
         },
         lambda d: {
             "id": d.id,
@@ -159,6 +174,7 @@ RESOURCES = [
             "house_id": d.house_id,
             "pv_park_id": d.pv_park_id,
             "pv_id": d.pv_id,
+            "max_power_w": d.max_power_w,
         },
         # Consumers see their houses' devices, never PV-park inverters.
         lambda scope: true() if scope.all_houses else Device.house_id.in_(scope.house_ids),

@@ -38,6 +38,99 @@ ERROR_SCHEMA = {
 SUCCESS_DESCRIPTIONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
 
 
+def _json(description: str, schema: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _spec_error(message: str) -> dict:
+    """The spec's 500 body (section 1.4.1): its exact `error`, and a `detail` saying why."""
+    return {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"type": "string", "enum": [message]}, "detail": {"type": "string"}},
+    }
+
+
+NUMBER_OR_NULL = {"type": "number", "nullable": True}  # a metric that is not finite goes out as null
+# The bodies of the spec's endpoints (section 1.4.1): its fields first; further fields may follow.
+AGGREGATOR_RESPONSES = {
+    "train": {
+        "200": _json(
+            "Trained: the spec's body (message, mse, mae, r2; horizon for short-term) and the model's facts",
+            {
+                "type": "object",
+                "required": ["message", "mse", "mae", "r2"],
+                "properties": {
+                    "message": {"type": "string"},
+                    "mse": NUMBER_OR_NULL,
+                    "mae": NUMBER_OR_NULL,
+                    "r2": NUMBER_OR_NULL,
+                    "horizon": {"type": "integer"},
+                    "model_version": {"type": "string"},
+                    "model": {"type": "string"},
+                },
+            },
+        ),
+        "202": _json(
+            "Still training (or ?async=true): poll status_url",
+            {
+                "type": "object",
+                "required": ["job_id", "status", "status_url"],
+                "properties": {
+                    "job_id": {"type": "string"},
+                    "status": {"type": "string"},
+                    "status_url": {"type": "string"},
+                },
+            },
+        ),
+        "500": _json("The spec's training failure", _spec_error("Training failed")),
+    },
+    "forecast": {
+        "200": _json(
+            "The forecast: one row per step (kWh), with the 90 % band",
+            {
+                "type": "object",
+                "required": ["forecast"],
+                "properties": {
+                    "forecast": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["timestamp", "forecasted_energy_usage"],
+                            "properties": {
+                                "timestamp": {"type": "string"},
+                                "forecasted_energy_usage": NUMBER_OR_NULL,
+                                "lower": NUMBER_OR_NULL,
+                                "upper": NUMBER_OR_NULL,
+                            },
+                        },
+                    }
+                },
+            },
+        ),
+        "500": _json("The spec's forecast failure", _spec_error("Model missing or forecast failed")),
+    },
+}
+SCOPED_QUERY = {"house_id", "community_id", "device_id"}
+
+
+def error_responses(rule, view, method: str) -> dict:
+    """The error answers an operation can give besides 401/403/422: 404 where it names an object (a path
+    id, or a house, community or device in the query; outside the caller's scope reads as missing), 413
+    where it takes a body, 429 at login."""
+    found = {}
+    named = set(rule.arguments - set(rule.defaults or {})) or SCOPED_QUERY & set(
+        getattr(view, "query_params", {})
+    )
+    if named:
+        found["404"] = _json("Not found, or outside the caller's scope", ERROR_SCHEMA)
+    if method in ("POST", "PATCH", "PUT"):
+        found["413"] = _json("The body is larger than the server takes (MAX_CONTENT_LENGTH)", ERROR_SCHEMA)
+    if rule.rule.endswith("/auth/login"):
+        found["429"] = _json("Too many failed logins: wait Retry-After seconds", ERROR_SCHEMA)
+    return found
+
+
 def responds(*statuses: int):
     """Declare the status(es) a route answers on success (default: 204 for DELETE, else 200)."""
 
@@ -82,6 +175,8 @@ def build_openapi(app) -> dict:
         permission = getattr(view, "permission", None)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             statuses = success_statuses(view, method)
+            spec = next((r for verb, r in AGGREGATOR_RESPONSES.items() if rule.rule.startswith("/aggregator/")
+                         and f"/{verb}/" in rule.rule), {})  # fmt: skip
             doc = (view.__doc__ or rule.endpoint).strip().splitlines()[0]
             op: dict = {
                 "operationId": f"{rule.endpoint}_{method.lower()}",
@@ -101,6 +196,8 @@ def build_openapi(app) -> dict:
                 ],
                 "responses": {
                     **{str(s): {"description": SUCCESS_DESCRIPTIONS.get(s, "Success")} for s in statuses},
+                    **spec,
+                    **error_responses(rule, view, method),
                     "401": {
                         "description": "Not authenticated",
                         "content": {"application/json": {"schema": ERROR_SCHEMA}},
@@ -132,7 +229,9 @@ def build_openapi(app) -> dict:
             "version": "1.0.0",
             "description": "Energy data ingestion, scoped reads and forecasting for an aggregator. "
             "Log in at /api/v1/auth/login and send 'Authorization: Bearer <access_token>'; "
-            "third-party apps send 'X-API-Key'.",
+            'third-party apps send \'X-API-Key\'. Errors are JSON: {"error": ..., "detail" or "details": '
+            "[{field, message, index?}]}. A path under /api/ or /aggregator/ that no operation has answers 404, "
+            "and a method a path does not take 405 with an Allow header (e.g. GET on a train or forecast path).",
         },
         "components": {
             "securitySchemes": {

@@ -103,6 +103,7 @@ CRUD = {
             "house_id": w.house2,
             "pv_park_id": None,
             "pv_id": None,
+            "max_power_w": None,
         },
         {"name": "Freezer"},
     ),  # fmt: skip

@@ -11,7 +11,7 @@ from dashboard.db import make_engine
 from tests.conftest import TEST_SECRET, fresh_pg_database
 from tests.integration.test_migration_0004 import migrate_to, rows
 
-BEFORE = "0004"  # 0005_device_max_power once the branches are merged
+BEFORE = "0005_device_max_power"
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
