@@ -13,7 +13,6 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_token_generation"
-# merged after 0005_device_max_power (issue 13, input validation); on this branch 0004 is the head
 down_revision = "0005_device_max_power"
 branch_labels = None
 depends_on = None

@@ -2,7 +2,7 @@
 object asked for and the pseudonym of an erased user
 
 Revision ID: 0007_privacy
-Revises: 0004 (at merge: 0006_token_generation)
+Revises: 0006_token_generation
 Create Date: 2026-12-07 10:00:00
 
 `share_with_third_parties` defaults to false for every existing house: consent is given, never assumed.
