@@ -88,11 +88,33 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the database schema to the latest revision (idempotent)."""
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_ID})
+@contextmanager
+def migration_connection(engine: Engine):
+    """A connection in one transaction for Alembic. On SQLite foreign keys are off meanwhile: a batch
+    migration rebuilds a table (copy, drop, rename), and dropping `houses` with foreign keys on would
+    cascade-delete every device (the pragma cannot change inside a transaction, so it is set around it)."""
+    with engine.connect() as conn:
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                if engine.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_ID})
+                yield conn
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+
+def migrate_to(engine: Engine, revision: str = "head", down: bool = False) -> None:
+    """Upgrade (or downgrade) the schema to `revision` in one transaction."""
+    with migration_connection(engine) as conn:
         cfg = alembic_config(engine)
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database schema to the latest revision (idempotent)."""
+    migrate_to(engine, "head")

@@ -8,7 +8,6 @@ every Dash callback (pages' data, exports, training), logged as `dash:<output>`.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from datetime import timedelta
@@ -16,6 +15,7 @@ from datetime import timedelta
 from flask import Flask, g, request
 from sqlalchemy import or_, update
 
+from dashboard import untrusted
 from dashboard.api.errors import is_api
 from dashboard.api.outages import outage_service
 from dashboard.clock import utcnow
@@ -38,8 +38,8 @@ def _dash_callback() -> str | None:
     if not (request.method == "POST" and request.path.endswith("/_dash-update-component")):
         return None
     try:
-        payload = json.loads(request.get_data(cache=True) or b"{}")
-    except ValueError:
+        payload = untrusted.loads(request.get_data(cache=True) or b"{}")
+    except ValueError:  # UnsafeJSON too (deep, NUL, surrogates): the guard answered it already
         payload = {}
     output = payload.get("output", "") if isinstance(payload, dict) else ""
     return "dash:" + (output if isinstance(output, str) else "?")[:200]

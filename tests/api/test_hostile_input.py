@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from dashboard.schema import Base
 from dashboard.untrusted import MAX_JSON_DEPTH
 from tests.conftest import make_settings, truncate_all
-from tests.factories import PASSWORD, World, build_world
+from tests.factories import PASSWORD, World, build_world, login_form_fields
 
 DEEP = "[" * 100_000 + "]" * 100_000
 MEASUREMENTS = "/api/v1/measurements"
@@ -369,7 +369,9 @@ def test_a_body_that_is_not_a_json_object_is_422(env, no_traceback, body):
 def test_a_malformed_dash_callback_is_400_json(env, no_traceback, raw, role):
     headers = {}
     if role:  # a logged-in browser: its cookies and the CSRF header
-        r = env.client.post("/auth/login", data={"username": "admin", "password": "correct-horse-battery"})
+        r = env.client.post(
+            "/auth/login", data={"username": "admin", "password": PASSWORD} | login_form_fields(env.client)
+        )
         assert r.status_code in (302, 303), r.status_code
         csrf = env.client.get_cookie("csrf_access_token")
         headers = {"X-CSRF-TOKEN": csrf.value} if csrf else {}
@@ -379,8 +381,10 @@ def test_a_malformed_dash_callback_is_400_json(env, no_traceback, raw, role):
 
 def browser_login(env: Env) -> dict:
     """Log the test client in as the admin through the login form: the CSRF header its callbacks send."""
-    r = env.client.post("/auth/login", data={"username": "admin", "password": PASSWORD})
-    assert r.status_code in (302, 303), r.status_code
+    r = env.client.post(
+        "/auth/login", data={"username": "admin", "password": PASSWORD} | login_form_fields(env.client)
+    )
+    assert r.status_code in (302, 303) and "error" not in r.headers["Location"], r.headers
     return {"X-CSRF-TOKEN": env.client.get_cookie("csrf_access_token").value}
 
 

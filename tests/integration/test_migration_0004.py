@@ -4,19 +4,16 @@ becomes a weather location), every stored row counts as an observation, and plac
 from __future__ import annotations
 
 import pytest
-from alembic import command
 from sqlalchemy import text
 
+from dashboard import db
 from dashboard.config import load_settings
-from dashboard.db import alembic_config, make_engine
+from dashboard.db import make_engine
 from tests.conftest import TEST_SECRET, fresh_pg_database
 
 
 def migrate_to(engine, revision: str, down: bool = False) -> None:
-    with engine.begin() as conn:
-        cfg = alembic_config(engine)
-        cfg.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(cfg, revision)
+    db.migrate_to(engine, revision, down=down)
 
 
 def rows(engine, sql: str) -> list[tuple]:
