@@ -18,12 +18,19 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.config import Settings
+from dashboard.fieldcrypt import install, keyring_for
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_ID = 815_2026  # arbitrary, constant: PostgreSQL advisory lock key
 
 
 def make_engine(settings: Settings) -> Engine:
+    engine = _make_engine(settings)
+    install(engine, keyring_for(settings))  # personal data at rest (dashboard/fieldcrypt.py)
+    return engine
+
+
+def _make_engine(settings: Settings) -> Engine:
     url = settings.database_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
