@@ -124,8 +124,14 @@ CRUD = {
         {"capacity_kwp": 4.5},
     ),
     "users": lambda w: (
-        {"username": "newbie", "password": "long-enough-pw", "role": "consumer", "house_ids": [w.house2],
-         "full_name": "Nia Newbie", "email": "nia@example.org"},
+        {
+            "username": "newbie",
+            "password": "long-enough-pw",
+            "role": "consumer",
+            "house_ids": [w.house2],
+            "full_name": "Nia Newbie",
+            "email": "nia@example.org",
+        },
         {
             "username": "newbie",
             "role": "consumer",
