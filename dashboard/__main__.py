@@ -192,17 +192,16 @@ def cmd_rotate_keys(settings, args) -> None:
     for column, n in rotation.counts.items():
         print(f"{column}: {n} values re-encrypted")
     print(
-        f"Every encrypted column is now under key id {rotation.new_key_id}. Set, in every process's environment:"
+        f"Every encrypted column is now under key id {rotation.new_key_id}. Set, in every process's environment,"
     )
     print(f"  DATA_ENCRYPTION_KEY={new_b64}")
     print(
-        "and restart them. Processes still running with the old key cannot read the new values; to stage the "
-        "change, give them the new key as DATA_ENCRYPTION_KEY and keep the old one readable with:"
+        "and restart them: a process still on the old key cannot read these values. (Without downtime: restart "
+        "every process first with the new key in DATA_ENCRYPTION_KEY_OLD, then with it as DATA_ENCRYPTION_KEY "
+        "and the old one, below, in DATA_ENCRYPTION_KEY_OLD; then run rotate-keys and drop the old key.)"
     )
-    print(f"  DATA_ENCRYPTION_KEY_OLD={base64.b64encode(reader.current).decode()}")
-    print(
-        f"(then run rotate-keys again with the same key, and drop DATA_ENCRYPTION_KEY_OLD). New keys: {GENERATE_KEY}"
-    )
+    print(f"  old key: {base64.b64encode(reader.current).decode()}")
+    print(f"Make a new key with: {GENERATE_KEY}")
 
 
 def cmd_rebuild_fleet(settings, _args) -> None:

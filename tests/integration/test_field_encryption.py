@@ -293,6 +293,18 @@ def test_rotate_keys_re_encrypts_everything_and_the_app_reads_it_with_the_new_ke
         stale.dispose()
     assert old_id != new_id
 
+    # run again by a process that cannot read the new key: it changes nothing and says which key is missing
+    with pytest.raises(SystemExit) as exit_:
+        cli(["rotate-keys", "--new-key-file", str(key_file)])
+    assert f"Nothing changed: houses.name was encrypted under data key id {new_id}" in str(exit_.value.code)
+    assert raw_values(engine) == after
+    # the staged form (the new key readable as an old one) re-encrypts again, idempotently
+    monkeypatch.setenv("DATA_ENCRYPTION_KEY_OLD", key)
+    cli(["rotate-keys", "--new-key", key])
+    again = raw_values(engine)
+    assert all(v.startswith(f"v1:{new_id}:") for v in again if v) and not (set(again) & set(after)) - {None}
+    after = again
+
     # a wrong key file changes nothing and says how to make a key
     key_file.write_text("short")
     with pytest.raises(SystemExit) as exit_:
