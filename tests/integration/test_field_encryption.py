@@ -228,6 +228,13 @@ def test_the_api_round_trips_and_validates_the_personal_fields(api):
     assert r.status_code == 200 and (r.json["email"], r.json["full_name"]) == (None, None)
     assert client.patch(f"/api/v1/houses/{house['id']}", json={"name": None}, headers=h).status_code == 422
 
+    # the data subject's export carries them (GDPR access)
+    r = client.patch(f"/api/v1/users/{world.users['consumer']}", json={"email": EMAIL}, headers=h)
+    assert r.status_code == 200
+    export = client.get("/api/v1/auth/me/export", headers=world.headers["consumer"]).json
+    assert export["account"]["email"] == EMAIL and export["account"]["full_name"] is None
+    assert [(x["name"], x["address"]) for x in export["houses"]] == [("House A", "2 Sea Rd")]
+
     spec = client.get("/api/openapi.json").json
     body = spec["paths"]["/api/v1/users"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert {"type": "string", "format": "email", "maxLength": 254}.items() <= body["properties"][
