@@ -181,8 +181,8 @@ def cmd_rotate_keys(settings, args) -> None:
         sys.exit(str(exc))
     reader = keyring_for(settings)
     engine = make_engine(settings)
-    migrate(engine)
     try:
+        migrate(engine)  # also checks that the current keys read everything stored
         with engine.begin() as conn:
             rotation = rotate(conn, reader, new_key)
     except FieldDecryptionFailed as exc:

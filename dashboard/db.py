@@ -18,7 +18,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.config import Settings
-from dashboard.fieldcrypt import install, keyring_for
+from dashboard.fieldcrypt import check_readable, install, keyring_for, keyring_of
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_ID = 815_2026  # arbitrary, constant: PostgreSQL advisory lock key
@@ -86,3 +86,4 @@ def migrate(engine: Engine) -> None:
         cfg = alembic_config(engine)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+        check_readable(conn, keyring_of(engine.dialect))  # a wrong data key stops here, with what to set

@@ -204,3 +204,27 @@ def rotate(connection, reader: Keyring, new_key: bytes) -> Rotation:
             )
         counts[aad] = len(values)
     return Rotation(counts, writer.current_id)
+
+
+def check_readable(connection, keyring: Keyring) -> None:
+    """Refuse a keyring that cannot read what is stored (FieldDecryptionFailed naming the missing key ids),
+    so a wrong or lost key stops the start instead of failing every page that shows a name."""
+    from sqlalchemy import and_, column, func, select, table
+
+    known = [f"{VERSION}:{kid}:%" for kid in sorted(keyring._by_id)]
+    problems = []
+    for table_name, column_name in ENCRYPTED_COLUMNS:
+        values = column(column_name, Text)
+        stranger = and_(values.is_not(None), *(values.not_like(pattern) for pattern in known))
+        ids = connection.execute(
+            select(func.substr(values, 4, 8), func.count()).select_from(table(table_name)).where(stranger)
+            .group_by(func.substr(values, 4, 8))
+        ).all()  # fmt: skip
+        problems += [f"{n} in {table_name}.{column_name} under key id {kid}" for kid, n in ids]
+    if problems:
+        raise FieldDecryptionFailed(
+            f"The stored personal data cannot be read: {'; '.join(problems[:8])}. DATA_ENCRYPTION_KEY is key id "
+            f"{keyring.current_id} (derived from SECRET_KEY when unset: a changed SECRET_KEY changes it) and "
+            f"DATA_ENCRYPTION_KEY_OLD holds {', '.join(key_id(k) for k in keyring.older) or 'no key'}. Set "
+            "DATA_ENCRYPTION_KEY (or add to DATA_ENCRYPTION_KEY_OLD) the key that wrote them"
+        )

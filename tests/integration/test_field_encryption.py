@@ -150,6 +150,13 @@ def test_a_wrong_key_gives_a_clear_error_and_an_old_key_reads(env, engine):
         message = str(caught.value)
         assert key_id(current) in message and key_id(base64.b64decode(other)) in message
         assert "DATA_ENCRYPTION_KEY_OLD" in message
+        # and the start (migrate) refuses it, naming the key the values need
+        with pytest.raises(FieldDecryptionFailed) as caught:
+            migrate(wrong)
+        message = str(caught.value)
+        assert f"1 in houses.name under key id {key_id(current)}" in message
+        assert f"1 in users.email under key id {key_id(current)}" in message
+        assert f"DATA_ENCRYPTION_KEY is key id {key_id(base64.b64decode(other))}" in message
     finally:
         wrong.dispose()
     # a staged rotation: the new key writes, the old one (listed in DATA_ENCRYPTION_KEY_OLD) still reads
@@ -303,7 +310,10 @@ def test_rotate_keys_re_encrypts_everything_and_the_app_reads_it_with_the_new_ke
     # run again by a process that cannot read the new key: it changes nothing and says which key is missing
     with pytest.raises(SystemExit) as exit_:
         cli(["rotate-keys", "--new-key-file", str(key_file)])
-    assert f"Nothing changed: houses.name was encrypted under data key id {new_id}" in str(exit_.value.code)
+    assert (
+        f"Nothing changed: The stored personal data cannot be read: 3 in houses.name under key id {new_id}"
+        in str(exit_.value.code)
+    )
     assert raw_values(engine) == after
     # the staged form (the new key readable as an old one) re-encrypts again, idempotently
     monkeypatch.setenv("DATA_ENCRYPTION_KEY_OLD", key)
