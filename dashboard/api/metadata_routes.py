@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,13 +88,16 @@ EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 
 def check_email(value: str) -> str:
     """One address, local@domain.tld (no display name, no spaces); stored as given, trimmed."""
-    value = value.strip()
+    value = personal_text(value)
     if not EMAIL_SHAPE.fullmatch(value) or len(value) > 254:
         raise ValueError("must be one e-mail address like name@example.org (at most 254 characters)")
     return value
 
 
-def _stripped(value: str) -> str:
+def personal_text(value: str) -> str:
+    """A name or address as stored (trimmed): printable text, no control characters or lone surrogates."""
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise ValueError("may not hold control characters or unpaired surrogates")
     return value.strip()
 
 
@@ -139,11 +143,13 @@ RESOURCES = [
         "houses",
         House,
         {
-            "name": Field(str, required=True, description="personal data: encrypted at rest"),
+            "name": Field(
+                str, required=True, convert=personal_text, description="personal data: encrypted at rest"
+            ),
             "address": Field(
                 str,
                 max_length=255,
-                convert=_stripped,
+                convert=personal_text,
                 description="postal address (personal data: encrypted at rest)",
             ),
         }
@@ -245,7 +251,7 @@ RESOURCES = [
             "role": Field(str, required=True, choices=ROLES),
             "is_active": Field(bool, schema_type="boolean"),
             "full_name": Field(
-                str, max_length=200, convert=_stripped, description="personal data: encrypted at rest"
+                str, max_length=200, convert=personal_text, description="personal data: encrypted at rest"
             ),
             "email": Field(
                 str,

@@ -221,12 +221,18 @@ def test_the_api_round_trips_and_validates_the_personal_fields(api):
         ({"email": 7}, "email"),
         ({"full_name": "x" * 201}, "full_name"),
         ({"full_name": "   "}, "full_name"),
+        ({"full_name": "Eleni\x00"}, "full_name"),
+        ({"full_name": "\ud800x"}, "full_name"),
+        ({"email": "eleni\u0007@example.org"}, "email"),
     ]
     for body, field in bad:
         r = client.patch(f"/api/v1/users/{user['id']}", json=body, headers=h)
         assert r.status_code == 422 and [d["field"] for d in r.json["details"]] == [field], (body, r.json)
     r = client.patch(f"/api/v1/houses/{house['id']}", json={"address": "y" * 256}, headers=h)
     assert r.status_code == 422 and r.json["details"][0]["message"] == "1 to 255 characters"
+    for name in ("House\x00", "\udc80"):
+        r = client.patch(f"/api/v1/houses/{house['id']}", json={"name": name}, headers=h)
+        assert r.status_code == 422 and r.json["details"][0]["field"] == "name", r.json
     # nothing changed
     assert client.get(f"/api/v1/users/{user['id']}", headers=h).json == user
     assert client.get(f"/api/v1/houses/{house['id']}", headers=h).json == house
