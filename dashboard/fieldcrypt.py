@@ -2,7 +2,8 @@
 
 A column typed `EncryptedText("houses.name")` stores `v1:<key id>:<base64(nonce || ciphertext+tag)>`:
 a fresh 96-bit nonce per write (the same name written twice gives two ciphertexts) and the column's
-`table.column` as associated data, so a value copied into another column fails to decrypt. The key is
+`table.column` as associated data, so a value copied into another column fails to decrypt (a value copied
+to another row of the same column still reads: the row's id is not known before its insert). The key is
 the data key of dashboard/crypto.py (DATA_ENCRYPTION_KEY, else derived from SECRET_KEY); its key id
 (8 hex digits of an HMAC of the key, never the key) says which key wrote a value, so values written
 under an earlier key stay readable while that key is listed in DATA_ENCRYPTION_KEY_OLD (a staged
@@ -106,10 +107,6 @@ class Keyring:
                 "copied from another column"
             ) from None
         return plain.decode("utf-8")
-
-    def is_current(self, stored: str) -> bool:
-        """Whether the value was written under the current key."""
-        return stored.startswith(f"{VERSION}:{self.current_id}:")
 
 
 def keyring_for(settings: Settings) -> Keyring:
