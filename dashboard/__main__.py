@@ -162,6 +162,49 @@ def cmd_erase(settings, args) -> None:
         )
 
 
+def cmd_rotate_keys(settings, args) -> None:
+    """Re-encrypt every personal-data column under a new data key, in one transaction."""
+    import base64
+
+    from dashboard.config import GENERATE_KEY, parse_key_b64
+    from dashboard.fieldcrypt import FieldDecryptionFailed, keyring_for, rotate
+
+    if args.new_key_file:
+        try:
+            new_b64 = Path(args.new_key_file).read_text().strip()
+        except OSError as exc:
+            sys.exit(f"Cannot read --new-key-file: {exc}")
+    else:
+        new_b64 = args.new_key.strip()
+    try:
+        new_key = parse_key_b64("the new key", new_b64)
+    except ValueError as exc:
+        sys.exit(str(exc))
+    reader = keyring_for(settings)
+    engine = make_engine(settings)
+    try:
+        migrate(engine)  # also checks that the current keys read everything stored
+        with engine.begin() as conn:
+            rotation = rotate(conn, reader, new_key)
+    except FieldDecryptionFailed as exc:
+        sys.exit(f"Nothing changed: {exc}")
+    finally:
+        engine.dispose()
+    for column, n in rotation.counts.items():
+        print(f"{column}: {n} values re-encrypted")
+    print(
+        f"Every encrypted column is now under key id {rotation.new_key_id}. Set, in every process's environment,"
+    )
+    print(f"  DATA_ENCRYPTION_KEY={new_b64}")
+    print(
+        "and restart them: a process still on the old key cannot read these values. (Without downtime: restart "
+        "every process first with the new key in DATA_ENCRYPTION_KEY_OLD, then with it as DATA_ENCRYPTION_KEY "
+        "and the old one, below, in DATA_ENCRYPTION_KEY_OLD; then run rotate-keys and drop the old key.)"
+    )
+    print(f"  old key: {base64.b64encode(reader.current).decode()}")
+    print(f"Make a new key with: {GENERATE_KEY}")
+
+
 def cmd_rebuild_fleet(settings, _args) -> None:
     from dashboard.rollups import rebuild_fleet
 
@@ -310,6 +353,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", required=True, help="the username")
     p.add_argument("--yes", action="store_true", help="really erase (without it: only say what would go)")
     p.set_defaults(func=cmd_erase)
+    p = sub.add_parser(
+        "rotate-keys",
+        help="re-encrypt the personal data at rest (house names and addresses, users' names and e-mails) "
+        "under a new DATA_ENCRYPTION_KEY, in one transaction",
+    )
+    key = p.add_mutually_exclusive_group(required=True)
+    key.add_argument("--new-key-file", help="a file holding the new key (32 random bytes, base64)")
+    key.add_argument("--new-key", help="the new key (32 random bytes, base64); prefer --new-key-file")
+    p.set_defaults(func=cmd_rotate_keys)
     sub.add_parser(
         "rebuild-fleet", help="recompute the pre-summed fleet rollups from the houses' and parks'"
     ).set_defaults(func=cmd_rebuild_fleet)

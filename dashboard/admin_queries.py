@@ -73,19 +73,17 @@ class HouseRow:
 
 def houses(session: Session, limit: int) -> tuple[list[HouseRow], int]:
     """The first `limit` houses by name with their device counts and communities, and the total."""
-    total = session.scalar(select(func.count(House.id)))
-    counts = (
-        select(Device.house_id, func.count(Device.id).label("n"))
-        .where(Device.house_id.is_not(None))
-        .group_by(Device.house_id)
-        .subquery()
+    # house names are encrypted at rest (dashboard/fieldcrypt.py): sorted here, not by the database
+    named = sorted(session.execute(select(House.id, House.name)).all(), key=lambda r: (r[1], r[0]))
+    total, first = len(named), named[:limit]
+    counts = dict(
+        session.execute(
+            select(Device.house_id, func.count(Device.id))
+            .where(Device.house_id.in_([i for i, _ in first]))
+            .group_by(Device.house_id)
+        ).all()
     )
-    rows = session.execute(
-        select(House.id, House.name, func.coalesce(counts.c.n, 0))
-        .outerjoin(counts, counts.c.house_id == House.id)
-        .order_by(House.name, House.id)
-        .limit(limit)
-    ).all()
+    rows = [(i, name, counts.get(i, 0)) for i, name in first]
     communities: dict[int, list[str]] = {}
     for house_id, name in session.execute(
         select(community_houses.c.house_id, Community.name)
@@ -121,18 +119,27 @@ def devices(session: Session, choice: Choice, limit: int) -> tuple[list[DeviceRo
         )
         where.append(Device.house_id.in_(members))
     total = session.scalar(select(func.count(Device.id)).where(*where))
-    last = select(func.max(Measurement.ts)).where(Measurement.device_id == Device.id).scalar_subquery()
-    result = session.execute(
+    # house names are encrypted at rest (dashboard/fieldcrypt.py): sorted here (houses without a name,
+    # i.e. PV-park inverters, last), then the last reading of the page's devices only
+    rows = session.execute(
         select(
-            Device.serial, Device.name, Device.kind, Device.direction, House.id, House.name, PVPark.name, last
+            Device.id,
+            Device.serial,
+            Device.name,
+            Device.kind,
+            Device.direction,
+            House.id,
+            House.name,
+            PVPark.name,
         )
         .outerjoin(House, House.id == Device.house_id)
         .outerjoin(PVPark, PVPark.id == Device.pv_park_id)
         .where(*where)
-        .order_by(House.name.nulls_last(), Device.serial)
-        .limit(limit)
     ).all()
-    return [DeviceRow(*row) for row in result], total
+    rows = sorted(rows, key=lambda r: (r[6] is None, r[6] or "", r[1]))[:limit]
+    newest = select(func.max(Measurement.ts)).where(Measurement.device_id == Device.id).scalar_subquery()
+    last = dict(session.execute(select(Device.id, newest).where(Device.id.in_([r[0] for r in rows]))).all())
+    return [DeviceRow(*row[1:], last.get(row[0])) for row in rows], total
 
 
 # ---- API keys ----------------------------------------------------------------------------------------

@@ -55,12 +55,12 @@ def scope_options(session, scope: Scope, communities: bool = False) -> list[dict
             select(Community.id, Community.name).order_by(Community.name)
         ):
             options.append({"label": f"Community: {name}", "value": f"{COMMUNITY_PREFIX}{community_id}"})
-    stmt = select(House.id, House.name).order_by(House.name, House.id)
+    stmt = select(House.id, House.name)
     if not scope.all_houses:
         stmt = stmt.where(House.id.in_(sorted(scope.house_ids)))
-    options += [
-        {"label": f"{name} (#{house_id})", "value": str(house_id)} for house_id, name in session.execute(stmt)
-    ]
+    # house names are encrypted at rest (dashboard/fieldcrypt.py): sorted here, not by the database
+    houses = sorted(session.execute(stmt).all(), key=lambda r: (r[1], r[0]))
+    options += [{"label": f"{name} (#{house_id})", "value": str(house_id)} for house_id, name in houses]
     return options
 
 

@@ -117,6 +117,10 @@ class Settings:
     # proxy hops in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (werkzeug ProxyFix)
     trusted_proxies: int = 0
     model_encryption_key: str | None = None
+    # personal data at rest (dashboard/fieldcrypt.py): the current key (else derived from SECRET_KEY) and
+    # earlier keys still readable while a rotation is staged (comma-separated, base64)
+    data_encryption_key: str | None = None
+    data_encryption_key_old: tuple[str, ...] = ()
     train_wait_s: int = 120
     forecast_wait_s: int = 10
     # Argon2id cost of new password hashes (argon2-cffi's RFC 9106 low-memory profile); the test suite
@@ -180,6 +184,10 @@ def check_secrets(settings: Settings) -> None:
         log.warning("%s (accepted only because this is the embedded demo on %s)", message, settings.host)
     if settings.model_encryption_key is not None:
         parse_key_b64("MODEL_ENCRYPTION_KEY", settings.model_encryption_key)
+    if settings.data_encryption_key is not None:
+        parse_key_b64("DATA_ENCRYPTION_KEY", settings.data_encryption_key)
+    for old in settings.data_encryption_key_old:
+        parse_key_b64("DATA_ENCRYPTION_KEY_OLD", old)
     if settings.trusted_proxies < 0:
         raise ValueError(f"Setting TRUSTED_PROXIES must be 0 or more, got {settings.trusted_proxies}")
 
@@ -244,6 +252,10 @@ def _build(env: dict[str, str]) -> Settings:
         cookie_secure=_bool(env.get("COOKIE_SECURE"), False),
         trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
         model_encryption_key=env.get("MODEL_ENCRYPTION_KEY") or None,
+        data_encryption_key=env.get("DATA_ENCRYPTION_KEY") or None,
+        data_encryption_key_old=tuple(
+            k.strip() for k in (env.get("DATA_ENCRYPTION_KEY_OLD") or "").split(",") if k.strip()
+        ),
         train_wait_s=_int(env, "TRAIN_WAIT_S", 120),
         forecast_wait_s=_int(env, "FORECAST_WAIT_S", 10),
         password_hash_time_cost=max(1, _int(env, "PASSWORD_HASH_TIME_COST", 3)),

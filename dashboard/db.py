@@ -19,12 +19,19 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.config import Settings
+from dashboard.fieldcrypt import check_readable, install, keyring_for, keyring_of
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_ID = 815_2026  # arbitrary, constant: PostgreSQL advisory lock key
 
 
 def make_engine(settings: Settings) -> Engine:
+    engine = _make_engine(settings)
+    install(engine, keyring_for(settings))  # personal data at rest (dashboard/fieldcrypt.py)
+    return engine
+
+
+def _make_engine(settings: Settings) -> Engine:
     url = settings.database_url
     if url.startswith("sqlite"):
         private_sqlite_files(settings.data_dir, url)
@@ -116,5 +123,10 @@ def migrate_to(engine: Engine, revision: str = "head", down: bool = False) -> No
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the database schema to the latest revision (idempotent)."""
-    migrate_to(engine, "head")
+    """Bring the database schema to the latest revision (idempotent), then check that the data keys read
+    every encrypted value (a wrong DATA_ENCRYPTION_KEY stops here, saying what to set)."""
+    with migration_connection(engine) as conn:
+        cfg = alembic_config(engine)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        check_readable(conn, keyring_of(engine.dialect))

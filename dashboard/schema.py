@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from dashboard.fieldcrypt import EncryptedText
 from dashboard.policy import ROLES
 
 DEVICE_KINDS = ("meter", "appliance", "pv")
@@ -80,6 +81,9 @@ class User(Base):
     # every token carries the generation it was issued under; a password, role or activation change
     # bumps it (dashboard/auth.py), which ends every session of the user at once
     token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # personal data, AES-256-GCM at rest (dashboard/fieldcrypt.py); the username stays a plain identifier
+    full_name: Mapped[str | None] = mapped_column(EncryptedText("users.full_name"))
+    email: Mapped[str | None] = mapped_column(EncryptedText("users.email"))
 
     houses: Mapped[list[House]] = relationship(secondary=user_houses, back_populates="users")
     communities: Mapped[list[Community]] = relationship(secondary=user_communities, back_populates="users")
@@ -89,7 +93,9 @@ class House(Base):
     __tablename__ = "houses"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(120))
+    # personal data, AES-256-GCM at rest (dashboard/fieldcrypt.py): the database cannot sort or filter them
+    name: Mapped[str] = mapped_column(EncryptedText("houses.name"))
+    address: Mapped[str | None] = mapped_column(EncryptedText("houses.address"))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     # its place (dashboard/places.py): NULL means the community's, else the environment's default
     timezone: Mapped[str | None] = mapped_column(String(64))  # IANA

@@ -139,7 +139,9 @@ def seed_demo(
     plan = demo.plan_demo(n_houses=houses, seed=seed, timezone=timezone)
     with factory() as session:
         devices = _create_metadata(session, plan)
-        house_ids = {h.key: session.scalar(select(House.id).where(House.name == h.name)) for h in plan.houses}
+        # names are encrypted at rest (dashboard/fieldcrypt.py): matched here, not by the database
+        by_name = {name: i for i, name in session.execute(select(House.id, House.name))}
+        house_ids = {h.key: by_name.get(h.name) for h in plan.houses}
         weather = demo.generate_weather(plan, start_ts, end_ts)
         # the demo site is the default place (LATITUDE, LONGITUDE): the fleet and the houses read it
         session.add(WeatherLocation(name="demo-site", latitude=plan.latitude, longitude=plan.longitude))

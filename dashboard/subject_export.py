@@ -35,6 +35,8 @@ def _account(user: User) -> dict:
     return {
         "id": user.id,
         "username": user.username,
+        "full_name": user.full_name,
+        "email": user.email,
         "role": user.role,
         "is_active": user.is_active,
         "created_at": iso_utc(user.created_at) if user.created_at else None,
@@ -44,7 +46,7 @@ def _account(user: User) -> dict:
 
 
 def _house(h: House) -> dict:
-    return {"id": h.id, "name": h.name, "created_at": iso_utc(h.created_at) if h.created_at else None,
+    return {"id": h.id, "name": h.name, "address": h.address, "created_at": iso_utc(h.created_at) if h.created_at else None,
             "timezone": h.timezone, "country": h.country, "latitude": h.latitude, "longitude": h.longitude,
             "share_with_third_parties": h.share_with_third_parties,
             "community_ids": sorted(c.id for c in h.communities)}  # fmt: skip

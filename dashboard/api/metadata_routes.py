@@ -7,7 +7,9 @@ missing one. Writes need `metadata:write` (users: `users:write`), i.e. admins.
 from __future__ import annotations
 
 import math
+import re
 import secrets
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +43,8 @@ class Field:
     schema_type: str = "string"
     convert: Callable[[Any], Any] | None = None  # checks further and returns the value to store
     description: str | None = None
+    max_length: int = 120  # strings: 1 to this many characters (after stripping)
+    format: str | None = None  # the OpenAPI string format, e.g. email
 
 
 @dataclass
@@ -87,6 +91,24 @@ def _device_max_power(value: float) -> float:
     return float(value)
 
 
+EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+
+
+def check_email(value: str) -> str:
+    """One address, local@domain.tld (no display name, no spaces); stored as given, trimmed."""
+    value = personal_text(value)
+    if not EMAIL_SHAPE.fullmatch(value) or len(value) > 254:
+        raise ValueError("must be one e-mail address like name@example.org (at most 254 characters)")
+    return value
+
+
+def personal_text(value: str) -> str:
+    """A name or address as stored (trimmed): printable text, no control characters or lone surrogates."""
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise ValueError("may not hold control characters or unpaired surrogates")
+    return value.strip()
+
+
 def _user_save(user: User, data: dict, creating: bool) -> None:
     if "password" in data and not creating:  # on create, create_user already hashed it
         set_password(user, data["password"])  # the rule of the user's (new) role; ends their sessions
@@ -128,7 +150,17 @@ RESOURCES = [
     Resource(
         "houses",
         House,
-        {"name": Field(str, required=True)}
+        {
+            "name": Field(
+                str, required=True, convert=personal_text, description="personal data: encrypted at rest"
+            ),
+            "address": Field(
+                str,
+                max_length=255,
+                convert=personal_text,
+                description="postal address (personal data: encrypted at rest)",
+            ),
+        }
         | PLACE_FIELDS
         | {
             "share_with_third_parties": Field(
@@ -138,7 +170,7 @@ RESOURCES = [
             )
         },  # fmt: skip
         lambda h: (
-            {"id": h.id, "name": h.name, "community_ids": _ids(h.communities)}
+            {"id": h.id, "name": h.name, "address": h.address, "community_ids": _ids(h.communities)}
             | _place_json(h)
             | {"share_with_third_parties": bool(h.share_with_third_parties)}
         ),
@@ -234,12 +266,24 @@ RESOURCES = [
             "password": Field(str),
             "role": Field(str, required=True, choices=ROLES),
             "is_active": Field(bool, schema_type="boolean"),
+            "full_name": Field(
+                str, max_length=200, convert=personal_text, description="personal data: encrypted at rest"
+            ),
+            "email": Field(
+                str,
+                max_length=254,
+                convert=check_email,
+                format="email",
+                description="contact address (personal data: encrypted at rest)",
+            ),
         },
         lambda u: {
             "id": u.id,
             "username": u.username,
             "role": u.role,
             "is_active": u.is_active,
+            "full_name": u.full_name,
+            "email": u.email,
             "house_ids": _ids(u.houses),
             "community_ids": _ids(u.communities),
         },
@@ -287,8 +331,8 @@ def _validate(resource: Resource, data: dict, creating: bool) -> dict:
             problems.append({"field": name, "message": f"one of {', '.join(spec.choices)}"})
         elif spec.positive and not value > 0:
             problems.append({"field": name, "message": "must be > 0"})
-        elif isinstance(value, str) and not 0 < len(value.strip()) <= 120:
-            problems.append({"field": name, "message": "1 to 120 characters"})
+        elif isinstance(value, str) and not 0 < len(value.strip()) <= spec.max_length:
+            problems.append({"field": name, "message": f"1 to {spec.max_length} characters"})
         elif spec.convert is not None:
             try:
                 data = data | {name: spec.convert(value)}
@@ -361,7 +405,10 @@ def _register(resource: Resource) -> None:
     body_schema = {
         "type": "object",
         "properties": {
-            n: {"type": f.schema_type} | ({"description": f.description} if f.description else {})
+            n: {"type": f.schema_type}
+            | ({"description": f.description} if f.description else {})
+            | ({"maxLength": f.max_length} if f.schema_type == "string" else {})
+            | ({"format": f.format} if f.format else {})
             for n, f in resource.fields.items()
         }
         | {n: {"type": "array", "items": {"type": "integer"}} for n in resource.relations},

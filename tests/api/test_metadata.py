@@ -76,6 +76,7 @@ CRUD = {
     "houses": lambda w: (
         {
             "name": "House C",
+            "address": " 1 Main St, Melbourne VIC 3000 ",
             "community_ids": [w.community],
             "timezone": "Australia/Melbourne",
             "country": "au-vic",
@@ -84,6 +85,7 @@ CRUD = {
         },
         {
             "name": "House C",
+            "address": "1 Main St, Melbourne VIC 3000",  # trimmed
             "community_ids": [w.community],
             "timezone": "Australia/Melbourne",
             "country": "AU-VIC",
@@ -91,7 +93,7 @@ CRUD = {
             "longitude": 144.96,
             "share_with_third_parties": False,  # consent is never assumed
         },
-        {"name": "House C renamed", "share_with_third_parties": True},
+        {"name": "House C renamed", "address": None, "share_with_third_parties": True},
     ),
     "devices": lambda w: (
         {"serial": "NEW-FRIDGE", "name": "Fridge", "kind": "appliance", "house_id": w.house2},
@@ -123,15 +125,24 @@ CRUD = {
         {"capacity_kwp": 4.5},
     ),
     "users": lambda w: (
-        {"username": "newbie", "password": "long-enough-pw", "role": "consumer", "house_ids": [w.house2]},
+        {
+            "username": "newbie",
+            "password": "long-enough-pw",
+            "role": "consumer",
+            "house_ids": [w.house2],
+            "full_name": "Nia Newbie",
+            "email": "nia@example.org",
+        },
         {
             "username": "newbie",
             "role": "consumer",
             "is_active": True,
+            "full_name": "Nia Newbie",
+            "email": "nia@example.org",
             "house_ids": [w.house2],
             "community_ids": [],
         },
-        {"is_active": False},
+        {"is_active": False, "email": "nia.newbie@mail.example.com", "full_name": None},
     ),  # fmt: skip
 }
 
