@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from typing import Any
 
 import numpy as np
@@ -113,3 +114,21 @@ def loads(data: str | bytes | bytearray) -> Any:
     if "\\u" in text or _UNSAFE_TEXT.search(text):
         _check_strings(value)
     return value
+
+
+EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+
+
+def check_email(value: str) -> str:
+    """One address, local@domain.tld (no display name, no spaces); stored as given, trimmed."""
+    value = personal_text(value)
+    if not EMAIL_SHAPE.fullmatch(value) or len(value) > 254:
+        raise ValueError("must be one e-mail address like name@example.org (at most 254 characters)")
+    return value
+
+
+def personal_text(value: str) -> str:
+    """A name or address as stored (trimmed): printable text, no control characters or lone surrogates."""
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise ValueError("may not hold control characters or unpaired surrogates")
+    return value.strip()

@@ -6,12 +6,7 @@ missing one. Writes need `metadata:write` (users: `users:write`), i.e. admins.
 
 from __future__ import annotations
 
-import math
-import re
 import secrets
-import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request
@@ -20,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dashboard.api.common import current_scope, json_body, requires
 from dashboard.api.openapi import responds
+from dashboard.api.resources import Field, Resource, validate
 from dashboard.auth import create_user, set_password
 from dashboard.clock import utcnow
 from dashboard.config import check_country, check_latitude, check_longitude, check_timezone
@@ -30,34 +26,9 @@ from dashboard.privacy import community_visible, delete_houses, drop_models, era
 from dashboard.rollups import delete_rollups_of, subtract_from_fleet
 from dashboard.schema import DEVICE_KINDS, DIRECTIONS, PV, Community, Device, House, PVPark, User
 from dashboard.scope import Scope
+from dashboard.untrusted import check_email, personal_text
 
 bp = Blueprint("metadata", __name__, url_prefix="/api/v1")
-
-
-@dataclass(frozen=True)
-class Field:
-    type: type | tuple
-    required: bool = False
-    choices: tuple | None = None
-    positive: bool = False
-    schema_type: str = "string"
-    convert: Callable[[Any], Any] | None = None  # checks further and returns the value to store
-    description: str | None = None
-    max_length: int = 120  # strings: 1 to this many characters (after stripping)
-    format: str | None = None  # the OpenAPI string format, e.g. email
-
-
-@dataclass
-class Resource:
-    name: str
-    model: Any
-    fields: dict[str, Field]
-    to_json: Callable[[Any], dict]
-    visible: Callable[[Scope], Any]  # SQL condition on model for the scope
-    read_permission: str = "metadata:read"
-    write_permission: str = "metadata:write"
-    before_save: Callable[[Any, dict, bool], None] | None = None
-    relations: dict[str, Any] = field(default_factory=dict)  # field -> (attribute, model)
 
 
 def _house_visible(scope: Scope):
@@ -89,24 +60,6 @@ def _device_max_power(value: float) -> float:
     if value > limit:
         raise ValueError(f"at most MAX_POWER_W ({limit:g} W); raise MAX_POWER_W for a larger plant")
     return float(value)
-
-
-EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
-
-
-def check_email(value: str) -> str:
-    """One address, local@domain.tld (no display name, no spaces); stored as given, trimmed."""
-    value = personal_text(value)
-    if not EMAIL_SHAPE.fullmatch(value) or len(value) > 254:
-        raise ValueError("must be one e-mail address like name@example.org (at most 254 characters)")
-    return value
-
-
-def personal_text(value: str) -> str:
-    """A name or address as stored (trimmed): printable text, no control characters or lone surrogates."""
-    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
-        raise ValueError("may not hold control characters or unpaired surrogates")
-    return value.strip()
 
 
 def _user_save(user: User, data: dict, creating: bool) -> None:
@@ -296,60 +249,6 @@ RESOURCES = [
 ]
 
 
-def _nullable(resource: Resource, name: str) -> bool:
-    """Whether the field's column takes NULL; fields without a column of their own (password) do."""
-    column = resource.model.__table__.columns.get(name)
-    return column is None or column.nullable
-
-
-def _finite(value: Any) -> bool:
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int too large for a float (e.g. 10**400)
-        return False
-
-
-def _validate(resource: Resource, data: dict, creating: bool) -> dict:
-    problems = []
-    allowed = set(resource.fields) | set(resource.relations)
-    for name in sorted(set(data) - allowed):
-        problems.append({"field": name, "message": f"unknown field; expected {', '.join(sorted(allowed))}"})
-    for name, spec in resource.fields.items():
-        value = data.get(name)
-        if value is None:
-            if creating and spec.required and not (resource.name == "users" and name == "password"):
-                problems.append({"field": name, "message": "is required"})
-            elif not creating and name in data and (spec.required or not _nullable(resource, name)):
-                problems.append({"field": name, "message": "may not be null"})
-            continue
-        bad_bool = isinstance(value, bool) and spec.type is not bool
-        if bad_bool or not isinstance(value, spec.type):
-            problems.append({"field": name, "message": f"must be a {spec.schema_type}"})
-        elif spec.schema_type in ("integer", "number") and not _finite(value):
-            problems.append({"field": name, "message": "must be a finite number"})
-        elif spec.choices and value not in spec.choices:
-            problems.append({"field": name, "message": f"one of {', '.join(spec.choices)}"})
-        elif spec.positive and not value > 0:
-            problems.append({"field": name, "message": "must be > 0"})
-        elif isinstance(value, str) and not 0 < len(value.strip()) <= spec.max_length:
-            problems.append({"field": name, "message": f"1 to {spec.max_length} characters"})
-        elif spec.convert is not None:
-            try:
-                data = data | {name: spec.convert(value)}
-            except ValueError as exc:
-                problems.append({"field": name, "message": str(exc)})
-    for name in resource.relations:
-        value = data.get(name)
-        if name in data and (
-            not isinstance(value, list)
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        ):
-            problems.append({"field": name, "message": "must be a list of integer ids"})
-    if problems:
-        raise ValidationFailed(details=problems)
-    return data
-
-
 def _apply(resource: Resource, obj: Any, data: dict) -> None:
     session = db()
     for name in resource.fields:
@@ -424,7 +323,7 @@ def _register(resource: Resource) -> None:
         return jsonify(_json(resource, _get_visible(resource, object_id)))
 
     def create_view():
-        data = _validate(resource, json_body(), creating=True)
+        data = validate(resource, json_body(), creating=True)
         session = db()
         if resource.model is User:
             obj = create_user(session, data["username"], data.get("password") or "", data["role"])
@@ -439,7 +338,7 @@ def _register(resource: Resource) -> None:
 
     def update_view(object_id: int):
         obj = _get_visible(resource, object_id)
-        data = _validate(resource, json_body(), creating=False)
+        data = validate(resource, json_body(), creating=False)
         _apply(resource, obj, data)
         if resource.before_save:
             resource.before_save(obj, data, False)
