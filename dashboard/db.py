@@ -104,6 +104,7 @@ def migration_connection(engine: Engine):
         sqlite = engine.dialect.name == "sqlite"
         if sqlite:
             conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()  # end SQLAlchemy's autobegun transaction: the pragma itself ran outside one
         try:
             with conn.begin():
                 if engine.dialect.name == "postgresql":
@@ -112,6 +113,7 @@ def migration_connection(engine: Engine):
         finally:
             if sqlite:
                 conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
 
 
 def migrate_to(engine: Engine, revision: str = "head", down: bool = False) -> None:

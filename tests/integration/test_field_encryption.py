@@ -227,12 +227,12 @@ def test_the_api_round_trips_and_validates_the_personal_fields(api):
     ]
     for body, field in bad:
         r = client.patch(f"/api/v1/users/{user['id']}", json=body, headers=h)
-        assert r.status_code == 422 and [d["field"] for d in r.json["details"]] == [field], (body, r.json)
+        assert r.status_code == 422 and [names(d) for d in r.json["details"]] == [field], (body, r.json)
     r = client.patch(f"/api/v1/houses/{house['id']}", json={"address": "y" * 256}, headers=h)
     assert r.status_code == 422 and r.json["details"][0]["message"] == "1 to 255 characters"
     for name in ("House\x00", "\udc80"):
         r = client.patch(f"/api/v1/houses/{house['id']}", json={"name": name}, headers=h)
-        assert r.status_code == 422 and r.json["details"][0]["field"] == "name", r.json
+        assert r.status_code == 422 and names(r.json["details"][0]) == "name", r.json
     # nothing changed
     assert client.get(f"/api/v1/users/{user['id']}", headers=h).json == user
     assert client.get(f"/api/v1/houses/{house['id']}", headers=h).json == house
@@ -369,3 +369,11 @@ def test_0008_encrypts_existing_names_in_batches_and_back(env):
         assert rows(engine, "SELECT count(*) FROM houses WHERE name LIKE 'v1:%'") == [(len(names),)]
     finally:
         engine.dispose()
+
+
+def names(detail: dict) -> str:
+    """The field a 422 detail names: its own, or the one a NUL or lone surrogate was found in (the body is
+    refused as a whole before any field is read: dashboard/untrusted.py, "body.<field> contains ...")."""
+    if detail["field"] == "body" and detail["message"].startswith("body."):
+        return detail["message"][5:].split(" ", 1)[0]
+    return detail["field"]
