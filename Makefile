@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: run test install install-dev services browser worker lint format bench-ingest bench-forecast bench-ui bench-accuracy clean
+.PHONY: run test install install-dev services browser proxy worker lint format bench-ingest bench-forecast bench-ui bench-accuracy clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,11 +23,16 @@ run: $(VENV)/.runtime
 	$(BIN)/python app.py
 
 ## Run the whole suite against real PostgreSQL, Redis, the S3 server (started by the tests) and Chromium.
-test: $(VENV)/.dev services browser
+test: $(VENV)/.dev services browser proxy
 	$(BIN)/python -m pytest -n 2 --dist loadscope
 
 services:
 	@bash scripts/ensure-services.sh
+
+## Debian's nginx (light) for the TLS proxy test (tests/integration/test_tls_proxy.py)
+proxy:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { echo "Installing Debian nginx-light for the proxy test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light) >/dev/null; }
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "Installing Debian chromium for the browser tests"; \
