@@ -35,14 +35,17 @@ from sqlalchemy import (
     LargeBinary,
     Numeric,
     Table,
+    Text,
     Time,
     func,
     select,
     text,
+    type_coerce,
 )
 
 from dashboard.config import Settings
 from dashboard.db import make_engine, migrate
+from dashboard.fieldcrypt import EncryptedText
 from dashboard.schema import Base
 from dashboard.sealed import (
     FORMAT,
@@ -81,6 +84,8 @@ def _decoders(table: Table, columns: list[str], dialect) -> list[tuple[int, Call
     out = []
     for i, name in enumerate(columns):
         kind = table.c[name].type
+        if isinstance(kind, EncryptedText):  # stored ciphertext, restored as it was (never encrypted again)
+            continue
         if dialect.name == "postgresql":
             if isinstance(kind, LargeBinary):
                 out.append((i, lambda v: "\\x" + base64.b64decode(v).hex()))
@@ -111,6 +116,15 @@ def _progress(total: int | None, desc: str, unit: str, enabled: bool):
 
     return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, disable=not enabled, file=sys.stderr,
                 leave=True, mininterval=1.0)  # fmt: skip
+
+
+def _stored(column):
+    """A column as stored: personal data stays AES-256-GCM ciphertext in the archive (dashboard/fieldcrypt.py),
+    so restoring needs the same DATA_ENCRYPTION_KEY (or it in DATA_ENCRYPTION_KEY_OLD), and the archive
+    holds no plaintext even before its own encryption."""
+    if isinstance(column.type, EncryptedText):
+        return type_coerce(column, Text()).label(column.name)
+    return column
 
 
 def _tables() -> list[Table]:
@@ -172,7 +186,7 @@ def backup(settings: Settings, out: Path, key: bytes, key_source: int = KEY_FROM
                     columns = [c.name for c in table.columns]
                     line({"type": "table", "name": table.name, "columns": columns, "rows": total})
                     bar = _progress(total, f"backup {table.name}", "row", progress)
-                    query = select(*table.columns).order_by(*table.primary_key.columns)
+                    query = select(*map(_stored, table.columns)).order_by(*table.primary_key.columns)
                     result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(query)
                     n = 0
                     encoders = _encoders(table)

@@ -42,7 +42,8 @@ def test_consumer_logs_in_and_sees_their_totals_from_a_callback(page, demo_serve
     log_in(page, "consumer")
     page.wait_for_url("**/")
     # "-" until the callback answers: a number proves callbacks pass the JWT cookie + CSRF checks
-    page.wait_for_function("document.querySelector('#overview-demand')?.innerText.match(/^[0-9.,]+$/)",
+    # a function, not an expression: a string expression is eval'd, which the app's CSP refuses
+    page.wait_for_function("() => document.querySelector('#overview-demand')?.innerText.match(/^[0-9.,]+$/)",
                            timeout=15000)  # fmt: skip
     assert float(page.inner_text("#overview-demand").replace(",", "")) > 0
     assert "consumer (consumer)" in page.inner_text("#overview-who")
@@ -57,7 +58,9 @@ def test_analyst_navigation_includes_api_docs(page):
     log_in(page, "analyst")
     page.wait_for_selector("#nav-api-docs")
     assert not page.is_visible("#nav-admin")
-    page.wait_for_function("document.querySelector('#overview-demand')?.innerText !== '-'", timeout=15000)
+    page.wait_for_function(
+        "() => document.querySelector('#overview-demand')?.innerText !== '-'", timeout=15000
+    )
     shot(page, "overview-analyst-login")
     assert page.errors == []
 
