@@ -1,5 +1,5 @@
-"""Retention (spec 1.7: logs are rotated): the API access log, the model run log and expired revoked
-tokens, and with RAW_RETENTION_DAYS the raw readings past that age (their rollups stay: docs/privacy.md).
+"""Retention (spec 1.7: logs are rotated): the API access log, the model run log, expired revoked
+tokens, failed logins (client addresses are personal data: kept a day, far past the throttle's window), and with RAW_RETENTION_DAYS the raw readings past that age (their rollups stay: docs/privacy.md).
 Run hourly by the embedded app, daily by one training worker, or `python -m dashboard prune-logs`."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from dashboard.clock import utcnow
-from dashboard.schema import ApiAccessLog, Measurement, ModelRun, RevokedToken
+from dashboard.schema import ApiAccessLog, LoginFailure, Measurement, ModelRun, RevokedToken
 
 RUN_LOG_RETENTION_DAYS = 90  # spec 1.7
+LOGIN_FAILURE_RETENTION = timedelta(days=1)  # the throttle reads the last LOGIN_WINDOW_MINUTES (15)
 
 
 def prune_access_log(session: Session, retention_days: int) -> int:
@@ -28,6 +29,11 @@ def prune_run_log(session: Session, retention_days: int = RUN_LOG_RETENTION_DAYS
 def prune_revoked_tokens(session: Session) -> int:
     """Revocations of tokens that have expired anyway."""
     return session.execute(delete(RevokedToken).where(RevokedToken.expires_at < utcnow())).rowcount
+
+
+def prune_login_failures(session: Session, keep: timedelta = LOGIN_FAILURE_RETENTION) -> int:
+    """Failed logins (username and client address) older than `keep`: the throttle no longer reads them."""
+    return session.execute(delete(LoginFailure).where(LoginFailure.at < utcnow() - keep)).rowcount
 
 
 def prune_raw_readings(session: Session, retention_days: int | None) -> int:
@@ -48,5 +54,6 @@ def prune_logs(
         "access_log": prune_access_log(session, access_log_retention_days),
         "model_runs": prune_run_log(session),
         "revoked_tokens": prune_revoked_tokens(session),
+        "login_failures": prune_login_failures(session),
         "raw_readings": prune_raw_readings(session, raw_retention_days),
     }

@@ -148,6 +148,27 @@ def test_access_log_records_who_called_what(client, world):
     assert any(e["route"] == "/api/v1/auth/login" and e["method"] == "POST" for e in entries)
 
 
+def test_failed_logins_are_kept_a_day(client, world, factory):
+    """A failed login records the username and the client's address (personal data): pruned after a day,
+    far past the throttle's 15-minute window, which still counts the recent ones."""
+    from datetime import timedelta
+
+    from dashboard.clock import utcnow
+    from dashboard.maintenance import prune_logs
+    from dashboard.schema import LoginFailure
+
+    r = client.post("/api/v1/auth/login", json={"username": "ghost", "password": "wrong-password"})
+    assert r.status_code == 401
+    with factory() as s:
+        s.add_all(LoginFailure(username="ghost", client="198.51.100.7", at=utcnow() - timedelta(hours=h))
+                  for h in (25, 48))  # fmt: skip
+        s.commit()
+        assert prune_logs(s, 90)["login_failures"] == 2
+        s.commit()
+        left = s.scalars(select(LoginFailure.client).where(LoginFailure.username == "ghost")).all()
+    assert len(left) == 1 and left[0] != "198.51.100.7"  # the fresh failure stays for the throttle
+
+
 def test_access_log_rows_past_retention_are_pruned(client, world, factory):
     from datetime import timedelta
 
