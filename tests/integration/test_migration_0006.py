@@ -3,32 +3,14 @@ issued before it are read as), new rows default to 0, and the downgrade drops th
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import inspect, text
 
-from dashboard.config import load_settings
-from dashboard.db import make_engine
-from tests.conftest import TEST_SECRET, fresh_pg_database
-from tests.integration.test_migration_0004 import migrate_to, rows
+from tests.integration.test_migration_0004 import engine, migrate_to, rows  # noqa: F401  (fixture)
 
 BEFORE = "0005_device_max_power"
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def engine(request, tmp_path):
-    env = {"DATA_DIR": str(tmp_path), "DEMO_DATA": "0", "SECRET_KEY": TEST_SECRET}
-    if request.param == "sqlite":
-        engine = make_engine(load_settings(env))
-        yield engine
-        engine.dispose()
-        return
-    with fresh_pg_database("aggmig") as url:
-        engine = make_engine(load_settings(env | {"DATABASE_URL": url}))
-        yield engine
-        engine.dispose()
-
-
-def test_0006_adds_token_generation_and_back(engine):
+def test_0006_adds_token_generation_and_back(engine):  # noqa: F811
     migrate_to(engine, BEFORE)
     insert = (
         "INSERT INTO users (username, password_hash, role, is_active, created_at) "
