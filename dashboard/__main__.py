@@ -79,6 +79,7 @@ def cmd_import_csv(settings, args) -> None:
         settings.timezone,
         settings.derive_energy_max_gap_s,
         max_power_w=settings.max_power_w,
+        retention_days=settings.raw_retention_days,
     )
     print(f"Imported {result.accepted} readings ({result.duplicates} already stored)")
 

@@ -90,7 +90,7 @@ def check_header(reader: csv.DictReader, required, known, expected: str) -> None
 
 
 def read_and_validate(
-    path: Path, now_utc=None, progress: bool = True, bounds: Bounds = Bounds()
+    path: Path, now_utc=None, progress: bool = True, bounds: Bounds = Bounds(), not_before=None
 ) -> list[Reading]:
     from datetime import UTC, datetime
 
@@ -107,7 +107,7 @@ def read_and_validate(
                                  "message": f"{len(row[None])} more field(s) than the header's columns; "
                                             "fix the row or name the column in the header"})  # fmt: skip
                 continue
-            reading = validate_reading(line_no, _coerce(row), now_utc, problems, bounds)
+            reading = validate_reading(line_no, _coerce(row), now_utc, problems, bounds, not_before)
             if reading is not None:
                 readings.append(reading)
             if len(problems) >= 100:
@@ -127,8 +127,18 @@ def import_csv(
     max_gap_s: int,
     progress: bool = True,
     max_power_w: float = DEFAULT_MAX_POWER_W,
+    retention_days: int | None = None,
 ) -> IngestResult:
-    readings = read_and_validate(path, progress=progress, bounds=Bounds(max_power_w, max_gap_s))
+    """Validate the whole file, then ingest it in chunks (one transaction each). With `retention_days`
+    (RAW_RETENTION_DAYS) rows older than that are refused, as the API refuses them."""
+    from datetime import UTC, datetime, timedelta
+
+    not_before = None
+    if retention_days is not None:
+        not_before = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=retention_days)
+    readings = read_and_validate(
+        path, progress=progress, bounds=Bounds(max_power_w, max_gap_s), not_before=not_before
+    )
     accepted = duplicates = 0
     fleet = FleetHeldBack()  # the fleet's hot rows: upserted once, last, not held across the chunks
     with factory() as session:

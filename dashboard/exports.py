@@ -250,8 +250,9 @@ def summary(
         return out
     first, last = days[0].start, days[-1].end
     out.start, out.end = first, last
-    if not per_house:
+    if not per_house:  # days for the sums, quarters for the peaks (a peak is one quarter's aggregate)
         check_aggregate(session, scope, min_houses, community_id, "day", first, last)
+        check_aggregate(session, scope, min_houses, community_id, "15min", first, last)
     by_midnight = {d.start: d.day for d in days}
     zone = ZoneInfo(timezone)
 

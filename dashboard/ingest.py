@@ -41,10 +41,6 @@ class IngestResult:
     duplicates: int
 
 
-def load_devices(session: Session, serials: set[str]) -> dict[str, DeviceInfo]:
-    return {serial: info for serial, (info, _bound) in _load_devices(session, serials).items()}
-
-
 def _load_devices(session: Session, serials: set[str]) -> dict[str, tuple[DeviceInfo, float | None]]:
     """Each device with its own power bound (None: MAX_POWER_W applies)."""
     rows = session.execute(
@@ -259,7 +255,8 @@ def replace_readings(
     they touched (house, device, park and the fleet; communities read the houses') by the difference: the
     old reading's sums and counts out, the new one's in; voltage extremes recomputed from the raw readings.
     The caller commits (one transaction). Within a batch the last reading of a (device, timestamp) wins."""
-    devices = load_devices(session, {r.device_serial for r in readings})
+    loaded = _load_devices(session, {r.device_serial for r in readings})
+    devices = {serial: info for serial, (info, _bound) in loaded.items()}
     problems = [
         {
             "index": i,
@@ -269,6 +266,9 @@ def replace_readings(
         for i, r in enumerate(readings)
         if r.device_serial not in devices or not _device_in_scope(scope, devices[r.device_serial])
     ]
+    own_bounds = {serial: bound for serial, (_info, bound) in loaded.items() if bound is not None}
+    if not problems and own_bounds:  # a correction is held to the device's own bound too
+        problems = _device_bound_problems(readings, own_bounds, max_gap_s)
     if problems:
         raise ValidationFailed(details=problems[:200])
     latest: dict[tuple[int, datetime], dict] = {}

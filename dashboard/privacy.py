@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from dashboard.clock import iso_utc
+from dashboard.crypto import derive_key
 from dashboard.errors import Forbidden, NotFound
 from dashboard.forecast_cache import PREFIX as FORECAST_PREFIX
 from dashboard.rollups import delete_rollups_of, merge_fleet_shares, subtract_from_fleet
@@ -64,16 +65,12 @@ def truncate_address(address: str | None) -> str | None:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
-def _key(secret_key: str, purpose: str) -> bytes:
-    """A key of its own per purpose, derived from SECRET_KEY (HMAC-SHA256 with the purpose as the message)."""
-    return hmac.new(secret_key.encode(), f"aggregator:{purpose}".encode(), hashlib.sha256).digest()
-
-
 def user_pseudonym(user_id: int, secret_key: str) -> str:
     """The keyed, one-way pseudonym that replaces an erased user's id in the access log: the same user gives
     the same pseudonym (their rows stay linkable to each other for audits), no one without the key can
     tell whose it was."""
-    digest = hmac.new(_key(secret_key, "access-log-pseudonym"), f"user:{user_id}".encode(), hashlib.sha256)
+    key = derive_key(secret_key, b"aggregator access-log pseudonym")  # HKDF, like every other key
+    digest = hmac.new(key, f"user:{user_id}".encode(), hashlib.sha256)
     return "u-" + digest.hexdigest()[:24]
 
 

@@ -158,8 +158,9 @@ def check_timestamp(item: dict, now_utc: datetime, fail, future_message: str) ->
 
 
 def validate_reading(
-    index: int, item: Any, now_utc: datetime, problems: list[dict], bounds: Bounds = Bounds()
-) -> Reading | None:
+    index: int, item: Any, now_utc: datetime, problems: list[dict], bounds: Bounds = Bounds(),
+    not_before: datetime | None = None,
+) -> Reading | None:  # fmt: skip
     """One reading checked against the contract and the global plausibility `bounds` (a device's own
     bound is checked at ingestion, dashboard/ingest.py, where the device is known)."""
 
@@ -180,6 +181,10 @@ def validate_reading(
     if ts is not None and ts < EARLIEST_READING:
         fail("timestamp", f"is before {EARLIEST_READING:%Y-%m-%d}, which is implausible for a reading; "
                           "check the device clock")  # fmt: skip
+    elif ts is not None and not_before is not None and ts < not_before:
+        fail("timestamp", f"is before {not_before:%Y-%m-%d %H:%M} UTC, past RAW_RETENTION_DAYS: raw readings "
+                          "that old were dropped and only their rollups kept, so storing it again would "
+                          "count it twice")  # fmt: skip
 
     numbers: dict[str, float | None] = {}
     for name in ("power_w",) + OPTIONAL_NUMBERS:
@@ -209,9 +214,12 @@ def validate_reading(
 
 
 def validate_batch(
-    items: Any, max_batch: int, now_utc: datetime | None = None, bounds: Bounds = Bounds()
-) -> list[Reading]:
-    """Validate a whole batch or raise ValidationFailed / BatchTooLarge listing every problem."""
+    items: Any, max_batch: int, now_utc: datetime | None = None, bounds: Bounds = Bounds(),
+    retention_days: int | None = None,
+) -> list[Reading]:  # fmt: skip
+    """Validate a whole batch or raise ValidationFailed / BatchTooLarge listing every problem. With
+    `retention_days` (RAW_RETENTION_DAYS), readings older than that are refused: their raw rows are gone
+    and their rollups kept, so idempotency can no longer see them as duplicates."""
     if not isinstance(items, list) or not items:
         raise ValidationFailed(
             details=[{"field": "measurements", "message": "must be a non-empty list of readings"}]
@@ -220,7 +228,10 @@ def validate_batch(
         raise BatchTooLarge(f"{len(items)} readings in one batch; the limit is {max_batch}. Split the batch.")
     now_utc = now_utc or datetime.now(UTC).replace(tzinfo=None)
     problems: list[dict] = []
-    readings = [validate_reading(i, item, now_utc, problems, bounds) for i, item in enumerate(items)]
+    not_before = None if retention_days is None else now_utc - timedelta(days=retention_days)
+    readings = [
+        validate_reading(i, item, now_utc, problems, bounds, not_before) for i, item in enumerate(items)
+    ]
     if problems:
         raise ValidationFailed(details=problems[:200])
     return readings

@@ -58,7 +58,8 @@ def post_measurements():
         )
     body = json_body()
     bounds = Bounds(settings.max_power_w, settings.derive_energy_max_gap_s)
-    readings = validate_batch(body.get("measurements"), settings.max_batch_readings, bounds=bounds)
+    readings = validate_batch(body.get("measurements"), settings.max_batch_readings, bounds=bounds,
+                              retention_days=settings.raw_retention_days)  # fmt: skip
     session = db()
     if replace in ("true", "1"):
         result = replace_readings(

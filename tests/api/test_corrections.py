@@ -165,3 +165,38 @@ def test_the_access_log_records_a_correction(client, world, factory):
     assert (entry.method, entry.route, entry.status) == ("POST", "/api/v1/measurements", 200)
     assert entry.user_id == world.users["admin"]
     assert entry.target == "replace=true replace: 1 replaced, 1 inserted"
+
+
+def test_a_correction_is_held_to_the_devices_own_bound(client, world, factory):
+    """A correction goes through the same plausibility as a new reading, the device's max_power_w included:
+    refused (422 naming the bound) and nothing changed."""
+    admin = world.headers["admin"]
+    assert post(client, admin, batch()).status_code == 200
+    with factory() as s:
+        s.execute(text("UPDATE devices SET max_power_w = 3000 WHERE serial = 'H1-MAIN'"))
+        s.commit()
+    before = stored_rollups(factory)
+    r = post(client, admin, [item("H1-MAIN", 30, 5000.0, 1250.0)], "?replace=true")
+    assert r.status_code == 422, r.json
+    assert r.json["details"][0]["field"] == "power_w" and "max_power_w" in r.json["details"][0]["message"]
+    assert stored_rollups(factory) == before
+
+
+def test_readings_past_the_raw_retention_are_refused(client, world, factory, app):
+    """With RAW_RETENTION_DAYS their raw rows are gone and their rollups kept: storing one again (new or as a
+    correction) would count it twice, so it is refused."""
+    from dataclasses import replace as with_fields
+
+    services = app.server.extensions["aggregator"]
+    old = services.settings
+    services.settings = with_fields(old, raw_retention_days=30)
+    try:
+        for query in ("", "?replace=true"):
+            r = post(
+                client, world.headers["admin"], [item("H1-MAIN", 0, 1000.0, 250.0)], query
+            )  # T0: 2026-10-25
+            assert r.status_code == 422 and "RAW_RETENTION_DAYS" in r.json["details"][0]["message"], r.json
+        with factory() as s:
+            assert s.scalar(select(func.count()).select_from(Measurement)) == 0
+    finally:
+        services.settings = old

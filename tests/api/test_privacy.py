@@ -154,6 +154,26 @@ def test_a_community_of_five_is_visible_but_each_bucket_needs_five_houses(client
     assert r.status_code == 200
 
 
+def test_a_summary_whose_peak_quarter_had_fewer_houses_is_refused(client, world, factory, k5):
+    """A daily summary's peak is one quarter-hour's aggregate: a day of 5 houses is not enough when one of its
+    quarters had readings of a single house (it could be the peak), so the export is refused."""
+    admin, tp = world.headers["admin"], world.headers["api_key"]
+    with factory() as s:
+        street = Community(name="Peak Street", created_at=utcnow())
+        s.add(street)
+        s.commit()
+        street_id = street.id
+    extra = add_houses(factory, 5, street_id)
+    assert post(client, admin, [r for h in extra for r in readings(f"X{h}-M")]).status_code == 200
+    query = {"period": "daily", "start": START, "end": END, "format": "json", "community_id": street_id}
+    assert client.get("/api/v1/exports/summary", headers=tp, query_string=query).status_code == 200
+    alone = readings(f"X{extra[0]}-M", hours=1, power=9000.0, start=T0 + timedelta(hours=5))  # same day
+    assert post(client, admin, alone).status_code == 200
+    r = client.get("/api/v1/exports/summary", headers=tp, query_string=query)
+    assert r.status_code == 403 and "rows" not in r.json, r.json
+    assert client.get("/api/v1/exports/summary", headers=admin, query_string=query).status_code == 200
+
+
 def test_per_house_rows_only_from_consenting_houses(client, world, factory, k5):
     admin, tp = world.headers["admin"], world.headers["api_key"]
     consenting = add_houses(factory, 2, consent=True)
