@@ -441,8 +441,9 @@ def _restore(engine: Engine, store: ObjectStore, src: Path, key: bytes, info: di
                     stats["objects"] += 1
         if engine.dialect.name == "postgresql":
             _reset_sequences(conn)
-        for stale in existing_keys - restored_keys:
-            store.delete(stale)
+    # after the commit, so a restore that fails leaves the old rows with their objects
+    for stale in existing_keys - restored_keys:
+        store.delete(stale)
     if progress:
         print(f"Restored {stats['rows']:,} rows and {stats['objects']} objects", file=sys.stderr)
     return stats
