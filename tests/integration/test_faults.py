@@ -241,8 +241,11 @@ def test_database_redis_and_worker_faults_under_load(s3_server, tmp_path):
         # tracebacks only from the access log of requests answered just before the database went away
         # (dashboard/api/access_log.py logs a failed write with its traceback), never one per request
         assert web.count("Traceback") <= web.count("Could not write the access log") <= 10, web[-6000:]
-        # one line per outage and web process (gunicorn -w 2), not one per request
-        assert 1 <= web.count("The database is unreachable") <= 2, web[-3000:]
+        # one line per outage episode and web process (gunicorn -w 2), not one per request (~190 x 503): a
+        # connection accepted while PostgreSQL's fast stop closes sessions can end a first episode after
+        # 0.0 s and start a second, so each process may log up to 3 episodes of one stop
+        outages = web.count("The database is unreachable")
+        assert 1 <= outages <= 6 and outages < len([a for a in load.answers if a[3] == 503]), web[-3000:]
     finally:
         if load is not None:
             load.stop.set()
