@@ -257,6 +257,12 @@ def cmd_backtest(settings, args) -> None:
                   f"{row['mape_weekly_naive']:17.3f}")  # fmt: skip
 
 
+def cmd_grafana_role(settings, args) -> None:
+    from dashboard.grafana import run_grafana_role
+
+    print(run_grafana_role(settings, args.name, args.password_file))
+
+
 def _backup_key(settings, args) -> tuple[bytes, int]:
     from dashboard import sealed
     from dashboard.crypto import backup_key
@@ -390,6 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="replace every row and object of a non-empty target")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=cmd_restore)
+    p = sub.add_parser("grafana-role", help="create or update the read-only PostgreSQL login of the optional "
+                       "Grafana: SELECT on the aggregate views of schema grafana, nothing else")  # fmt: skip
+    p.add_argument("--name", default="aggregator_grafana", help="the role (default aggregator_grafana)")
+    p.add_argument("--password-file", help="its password in a file (default: env GRAFANA_DB_PASSWORD)")
+    p.set_defaults(func=cmd_grafana_role)
     return parser
 
 
