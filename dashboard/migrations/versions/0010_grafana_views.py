@@ -46,7 +46,7 @@ DEPENDS_ON = {
     "communities": ("id", "name"),
     "community_houses": ("community_id", "house_id"),
     "pv_parks": ("id", "community_id"),
-    "houses": ("id",),
+    "houses": (),  # count(*) only
     "devices": ("id", "house_id", "pv_park_id"),
     "measurements": ("device_id", "ts"),
 }  # fmt: skip
