@@ -22,7 +22,7 @@ from typing import TextIO
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
-from dashboard.csv_layout import Clock, Layout, energy_over, parse_value, power_and_energy
+from dashboard.csv_layout import Clock, Layout, energy_over, offset_text, parse_value, power_and_energy
 from dashboard.errors import ValidationFailed
 from dashboard.ingest import ingest_readings
 from dashboard.readings import DEFAULT_MAX_POWER_W, Bounds, Reading, validate_reading
@@ -123,7 +123,7 @@ class ImportReport:
             energy += f", besides {self.derived:,} readings whose energy is derived at import (no --interval)"
         out.append(energy)
         if self.offsets:
-            written = ", ".join(f"{o} x{n:,}" for o, n in self.offsets.most_common())
+            written = ", ".join(f"{offset_text(o)} x{n:,}" for o, n in self.offsets.most_common())
             out.append(f"  UTC offsets written in the file: {written}")
         if self.off_zone:
             out.append(f"  {self.off_zone:,} timestamps carry an offset that is not {self.timezone}'s at that "

@@ -208,7 +208,7 @@ class Clock:
 
     layout: Layout
     zone: ZoneInfo | None = None
-    offsets: Counter = field(default_factory=Counter)  # offsets written in the file ('naive' for none)
+    offsets: Counter = field(default_factory=Counter)  # offsets written in the file (None: naive)
     off_zone: int = 0  # timestamps with an offset that is not --timezone's at that instant
     _twice: dict = field(default_factory=dict)  # (device, wall time) -> [line, occurrences]
 
@@ -225,7 +225,7 @@ class Clock:
             return raw  # validate_reading reports it as not ISO 8601
         if parsed.tzinfo is not None:
             offset = parsed.utcoffset()
-            self.offsets[_offset_text(offset)] += 1
+            self.offsets[offset] += 1
             try:
                 if self.zone is not None and parsed.astimezone(self.zone).utcoffset() != offset:
                     self.off_zone += 1
@@ -238,7 +238,7 @@ class Clock:
                               "file's clock (e.g. --timezone Europe/Athens)")  # fmt: skip
             return None
         else:
-            self.offsets["naive"] += 1
+            self.offsets[None] += 1
             parsed = self._localize(parsed, raw, device, line, fail)
             if parsed is None:
                 return None
@@ -276,13 +276,15 @@ class Clock:
         for (_device, wall), (line, count) in self._twice.items():
             if count == 1:
                 zone = self.zone
-                a, b = (_offset_text(wall.replace(tzinfo=zone, fold=f).utcoffset()) for f in (0, 1))
+                a, b = (offset_text(wall.replace(tzinfo=zone, fold=f).utcoffset()) for f in (0, 1))
                 fail_at(line, "timestamp", f"{wall.isoformat()} happens twice in {zone.key} (at {a}, then at "
                                            f"{b}, when clocks go back) and the file has it once, so which is "
                                            "meant cannot be told: write its offset")  # fmt: skip
 
 
-def _offset_text(offset: timedelta) -> str:
+def offset_text(offset: timedelta | None) -> str:
+    if offset is None:
+        return "naive"
     sign = "-" if offset < timedelta(0) else "+"
     minutes = abs(int(offset.total_seconds())) // 60
     return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
