@@ -239,6 +239,11 @@ def test_the_native_layout_takes_device_timezone_and_interval_flags(world, facto
     with factory() as s:
         rows = s.execute(select(Measurement.ts, Measurement.energy_wh).order_by(Measurement.ts)).all()
     assert rows == [(datetime(2025, 1, 15, 8, 0), 1000.0), (datetime(2025, 1, 15, 9, 0), 3000.0)]
+    unknown = run(factory, path, dry_run=True, device="NOPE", timezone="Europe/Athens", interval="1h")
+    assert [(p["line"], p["message"]) for p in unknown.problems] == [
+        (2, "unknown device 'NOPE'; register it first"),
+        (3, "unknown device 'NOPE'; register it first"),
+    ]
     both = write(tmp_path / "both.csv", "device_id,timestamp,power_w", ["H1-MAIN,2025-01-15T12:00:00Z,1"])
     with pytest.raises(ValidationFailed) as exc:
         run(factory, both, device="H1-MAIN")
