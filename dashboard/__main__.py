@@ -59,9 +59,14 @@ def cmd_seed_demo(settings, args) -> None:
 
 def cmd_import_csv(settings, args) -> None:
     from dashboard.csv_import import import_csv, import_weather_csv
+    from dashboard.csv_layout import Layout, given_flags
     from dashboard.scope import system_scope
 
+    given = given_flags(args)
     if args.kind == "weather":
+        if given or args.dry_run:
+            sys.exit("--device, --*-column, --unit, --interval, --timezone, --timestamp-marks and --dry-run "
+                     "are for readings; --kind weather reads timestamp,temperature_c[,...] as they are")  # fmt: skip
         if args.latitude is None or args.longitude is None:
             sys.exit(
                 "import-csv --kind weather needs --latitude and --longitude (the observations' location)"
@@ -72,16 +77,21 @@ def cmd_import_csv(settings, args) -> None:
         return
     if args.latitude is not None or args.longitude is not None:
         sys.exit("--latitude and --longitude belong to --kind weather")
-    result = import_csv(
+    report = import_csv(
         _factory(settings),
         system_scope(),
         Path(args.file),
         settings.timezone,
         settings.derive_energy_max_gap_s,
+        progress=not args.quiet,
         max_power_w=settings.max_power_w,
         retention_days=settings.raw_retention_days,
+        layout=Layout(**given),
+        dry_run=args.dry_run,
     )
-    print(f"Imported {result.accepted} readings ({result.duplicates} already stored)")
+    print(report.text())
+    if report.problems:
+        sys.exit(2)
 
 
 def cmd_fetch_weather(settings, args) -> None:
@@ -315,20 +325,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=60)
     p.add_argument("--force", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_seed_demo)
+    from dashboard.csv_layout import HELP_EPILOG, add_readings_flags
+
     p = sub.add_parser(
         "import-csv",
-        help="import readings (device_id,timestamp,power_w[,energy_wh,...]) or, with --kind weather, one "
-        "location's weather (timestamp,temperature_c[,irradiance_wm2,cloud_cover])",
-        description="Readings: columns device_id,timestamp,power_w[,energy_wh,voltage_v,current_a,"
-        "power_factor]. Weather (--kind weather --latitude LAT --longitude LON): hourly observations at that "
-        "point, columns timestamp,temperature_c[,irradiance_wm2,cloud_cover] (timestamps ISO 8601 with an "
-        "offset, the start of the hour; C, W/m2 mean over the hour, percent). The whole file is validated "
-        "first: any bad row imports nothing. Importing again is idempotent (weather: replaces the hours).",
+        help="import readings (the native layout device_id,timestamp,power_w[,energy_wh,...], or a meter's "
+        "export with --value-column/--unit/--interval) or, with --kind weather, one location's weather "
+        "(timestamp,temperature_c[,irradiance_wm2,cloud_cover])",
+        description="Readings: the native layout, or a meter's export described by the flags (see below).\n"
+        "Weather (--kind weather --latitude LAT --longitude LON): hourly observations at that point, columns\n"
+        "timestamp,temperature_c[,irradiance_wm2,cloud_cover] (timestamps ISO 8601 with an offset, the start\n"
+        "of the hour; C, W/m2 mean over the hour, percent). The whole file is validated first: any bad row\n"
+        "imports nothing. Importing again is idempotent (weather: replaces the hours).",
+        epilog=HELP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file")
     p.add_argument("--kind", choices=["readings", "weather"], default="readings")
     p.add_argument("--latitude", type=float, help="weather: the observations' latitude (degrees)")
     p.add_argument("--longitude", type=float, help="weather: the observations' longitude (degrees)")
+    add_readings_flags(p)
     p.set_defaults(func=cmd_import_csv)
     p = sub.add_parser(
         "fetch-weather",
