@@ -421,3 +421,33 @@ def test_the_init_step_seeds_the_demo_once_when_demo_data_is_1(stack_env):
     finally:
         engine.dispose()
     assert "demo" not in run(init, stack_env | {"DEMO_DATA": "0"}).stdout.split("Prepared")[-1]
+
+
+def test_a_killed_workers_leftover_registration_is_not_healthy(stack_env):
+    """A container killed outright (OOM, kill -9) leaves its worker registered in Redis with a heartbeat
+    still young: the healthcheck also wants the worker's process alive."""
+    from redis import Redis
+    from rq.worker import Worker
+
+    command = services()["worker"]["command"]
+    check = services()["worker"]["healthcheck"]["test"][1:]
+    supervisor = subprocess.Popen(local(command), cwd=ROOT, env=stack_env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)  # fmt: skip
+    connection = Redis.from_url(stack_env["REDIS_URL"])
+    try:
+        for _ in range(120):
+            if run(check, stack_env).returncode == 0:
+                break
+            time.sleep(0.5)
+        [worker] = [w for w in Worker.all(connection=connection) if w.name.endswith(".training-0.1")]
+        os.kill(supervisor.pid, signal.SIGKILL)
+        supervisor.wait()
+        os.killpg(worker.pid, signal.SIGKILL)  # the rq worker leads its own process group
+        time.sleep(0.5)
+        assert connection.exists(worker.key)  # still registered, its heartbeat seconds old
+        result = run(check, stack_env)
+        assert result.returncode == 1 and "stale" in result.stderr and worker.name in result.stderr
+    finally:
+        stop(supervisor)
+        connection.flushdb()
+        connection.close()
