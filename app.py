@@ -187,7 +187,26 @@ def request_handler():
     return Handler
 
 
-def main() -> None:
+def prepare(settings: Settings) -> None:
+    """`python app.py --prepare`, the stack's one-shot `init` service (docker-compose.yml): what `python
+    app.py` does before it serves, once, before gunicorn and the workers start: migrate the database,
+    create the object store's bucket, and with DEMO_DATA=1 seed the demo on the first start (a backfill
+    later) and print its logins. Then it exits."""
+    from dashboard.context import EXTENSION
+    from jobs.embedded import prepare_embedded
+
+    server = create_server(settings)  # migrates (PostgreSQL: under an advisory lock)
+    server.extensions[EXTENSION].object_store.ping()  # an S3 store creates its bucket when built
+    prepare_embedded(server, settings)
+    print(
+        "Prepared: database migrated, object store ready"
+        + (", demo data in place" if settings.demo_data else "")
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    import sys
+
     from jobs.embedded import prepare_embedded, start_background
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -195,6 +214,20 @@ def main() -> None:
         settings = load_settings()
     except ValueError as exc:  # a setting that is wrong or unsafe: say which and how to fix it, no traceback
         raise SystemExit(f"Configuration error: {exc}") from None
+    args = sys.argv[1:] if argv is None else argv
+    if args not in ([], ["--prepare"]):
+        raise SystemExit(
+            "usage: python app.py [--prepare]  (--prepare: migrate, bucket, demo data; then exit)"
+        )
+    if args:
+        try:
+            return prepare(settings)
+        except Exception as exc:
+            if outage_service(exc) is None:
+                raise
+            raise SystemExit(
+                f"Cannot prepare: {MESSAGES[outage_service(exc)]} ({exc.__class__.__name__})"
+            ) from None
     app = create_app_or_exit(settings)
     prepare_embedded(app.server, settings)
     start_background(app.server, settings)

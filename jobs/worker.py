@@ -262,6 +262,81 @@ class Child:
         self.proc = None
 
 
+# ---- the healthcheck: `python -m jobs.worker --check KIND` ------------------------------------------
+
+CHECK_MAX_AGE_S = 60  # an idle worker beats every maintenance interval (10 s), a forking one every 5 s
+
+
+def worker_kind(name: str) -> str | None:
+    """The kind in a supervisor's child name (`host.pid.training-0.1` -> `training`), else None."""
+    parts = name.rsplit(".", 2)
+    return parts[1].rsplit("-", 1)[0] if len(parts) == 3 and "-" in parts[1] else None
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def check_workers(redis_url: str, kind: str, hostname: str | None = None,
+                  max_age_s: float = CHECK_MAX_AGE_S) -> tuple[bool, str]:  # fmt: skip
+    """Whether a `kind` worker of this host (this container) is registered in Redis, its process is alive
+    here, and its heartbeat is fresh (at most max_age_s old, or it is busy with a job: a non-forking worker
+    beats only between jobs, and its registration expires with the job's timeout). With a message."""
+    from redis import Redis
+    from redis.exceptions import RedisError
+    from rq.utils import now
+
+    hostname = hostname or socket.gethostname()
+    connection = Redis.from_url(redis_url, socket_connect_timeout=3, socket_timeout=5)
+    try:
+        mine = [w for w in Worker.all(connection=connection)
+                if w.hostname == hostname and worker_kind(w.name) == kind]  # fmt: skip
+        states = {w.name: w.get_state() for w in mine}
+    except RedisError as exc:
+        return False, f"Redis unreachable ({exc.__class__.__name__}): check REDIS_URL and that Redis runs"
+    finally:
+        connection.close()
+    if not mine:
+        return False, (f"no {kind} worker of {hostname} is registered in Redis: is `python -m jobs.worker "
+                       f"{kind}` running with this REDIS_URL?")  # fmt: skip
+    stale = []
+    for worker in mine:
+        age = (now() - worker.last_heartbeat).total_seconds() if worker.last_heartbeat else float("inf")
+        if _pid_alive(worker.pid) and (age <= max_age_s or states[worker.name] == "busy"):
+            return (
+                True,
+                f"{kind} worker {worker.name} is alive ({states[worker.name]}, heartbeat {age:.0f} s ago)",
+            )
+        stale.append(f"{worker.name} (pid {worker.pid}, heartbeat {age:.0f} s ago)")
+    return False, f"no live {kind} worker of {hostname}: stale {', '.join(stale)}; see the worker's log"
+
+
+def check_main(kinds: list[str]) -> int:
+    """`python -m jobs.worker --check [KIND ...]`: exit 0 when every named kind (default all) has a live
+    worker here, else 1 with what is wrong on stderr (docker-compose.yml's worker healthchecks)."""
+    kinds = kinds or list(WORKER_ARGS)
+    unknown = [k for k in kinds if k not in WORKER_ARGS]
+    redis_url = os.environ.get("REDIS_URL")
+    if unknown or not redis_url:
+        print(f"unknown worker kind {unknown}; choose from {', '.join(WORKER_ARGS)}" if unknown
+              else "set REDIS_URL: the check reads the workers' registrations in Redis", file=sys.stderr)  # fmt: skip
+        return 2
+    code = 0
+    for kind in kinds:
+        ok, message = check_workers(redis_url, kind)
+        print(message, file=sys.stdout if ok else sys.stderr)
+        code = code or (0 if ok else 1)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m jobs.worker [training|forecast ...]`: run the named workers (default one of each; a kind
     named twice runs two) and keep them running: a worker that exits (crash, kill, lost Redis) is restarted
@@ -269,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     on SIGTERM or SIGINT, after stopping the workers (each finishes its job: RQ's warm shutdown). Scale out
     by running this on more machines against the same Redis."""
     kinds = (argv if argv is not None else sys.argv[1:]) or list(WORKER_ARGS)
+    if kinds[0] == "--check":
+        return check_main(kinds[1:])
     unknown = [k for k in kinds if k not in WORKER_ARGS]
     if unknown:
         print(f"unknown worker kind {unknown}; choose from {', '.join(WORKER_ARGS)}", file=sys.stderr)
