@@ -298,3 +298,14 @@ def test_a_deleted_house_leaves_the_key_and_a_key_without_houses_writes_nothing(
     with factory() as s:
         assert s.scalar(select(func.count()).select_from(Measurement)) == 0  # house 1's went with it
         assert s.scalar(select(func.count()).select_from(api_key_houses)) == 0
+
+
+def test_the_openapi_document_describes_roles_and_houses(client):
+    doc = client.get("/api/openapi.json").json
+    body = doc["paths"]["/api/v1/api-keys"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["role"]["enum"] == ["third_party", "gateway"]
+    assert body["properties"]["house_ids"] == body["properties"]["house_ids"] | {"type": "array"}
+    post_measurements = doc["paths"]["/api/v1/measurements"]["post"]
+    assert "gateway" in post_measurements["x-roles"]
+    replace = next(p for p in post_measurements["parameters"] if p["name"] == "replace")
+    assert "gateway keys" in replace["description"]
