@@ -14,6 +14,7 @@ from dashboard.policy import GATEWAY, ROLE_MATRIX
 from dashboard.schema import ApiAccessLog, ApiKey, EnergyRollup, Measurement, api_key_houses
 from tests.api.test_corrections import assert_same, recomputed, stored_rollups, timezone_of
 from tests.api.test_role_matrix import routes_of
+from tests.factories import login_form_fields
 from tests.ui.helpers import component, router_payload
 
 T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)  # a past Monday: any reading time before now works
@@ -262,6 +263,13 @@ def test_the_gateway_has_no_ui(client, world, gateway):
                 "changedPropIds": ["admin-tabs.active_tab"], "state": []}  # fmt: skip
     r = client.post("/_dash-update-component", json=callback, headers=gateway["headers"])
     assert r.status_code == 401 and "meter gateway" not in r.get_data(as_text=True)
+    # the key is no login: the browser's login form refuses it (as name or password) and sets no cookie
+    key = gateway["headers"]["X-API-Key"]
+    for username in ("meter gateway", key):
+        form = {"username": username, "password": key, "next": "/"} | login_form_fields(client)
+        r = client.post("/auth/login", data=form, headers=gateway["headers"])
+        assert r.status_code == 303 and r.headers["Location"].startswith("/login?error=401"), r.headers
+        assert client.get_cookie("access_token_cookie") is None
 
 
 # ---- revocation and deleted houses ---------------------------------------------------------------------------
