@@ -206,12 +206,12 @@ def key_created_message(name: str, key: str):
             html.Div(
                 html.Code(key, id="admin-key-secret", className="fs-6 user-select-all"), className="my-2"
             ),
-            html.Span("Third-party apps send it in the X-API-Key header."),
+            html.Span("Third-party apps and gateways send it in the X-API-Key header."),
         ]
     )
 
 
-def key_action(_create, _revokes, name, changed):
+def key_action(_create, _revokes, name, role, houses, changed):
     target = clicked()
     if target is None:
         raise PreventUpdate
@@ -220,7 +220,7 @@ def key_action(_create, _revokes, name, changed):
     session = db()
     try:
         if target == "admin-key-create":
-            row, key = queries.add_api_key(session, _text(name).strip())
+            row, key = queries.add_api_key(session, _text(name).strip(), _text(role), house_ids(houses))
             # the key itself exists only in this response: it is never stored nor shown again
             return *message(key_created_message(row.name, key), "warning"), bump(changed), ""
         if isinstance(target, dict) and target.get("type") == KEY_REVOKE:
@@ -241,18 +241,18 @@ def keys_table(tab, _changed):
         return refusal()
     if tab != "keys":
         raise PreventUpdate
-    tz = timezone()
-    rows = []
-    for key in queries.api_keys(db(), KEY_LIMIT):
+    tz, keys = timezone(), queries.api_keys(db(), KEY_LIMIT)
+    houses, rows = queries.key_house_labels(db(), keys), []
+    for key in keys:
         action = (
             dbc.Button("Revoke", id={"type": KEY_REVOKE, "index": key.id}, size="sm", color="outline-danger")
             if key.revoked_at is None
             else NONE
         )
-        rows.append([key.name, html.Code(f"{key.prefix}..."), when(key.created_at, tz),
+        rows.append([key.name, key.role, houses.get(key.id, NONE), html.Code(f"{key.prefix}..."), when(key.created_at, tz),
                      when(key.last_used_at, tz) if key.last_used_at else "never",
                      when(key.revoked_at, tz) if key.revoked_at else "no", action])  # fmt: skip
-    headers = ["Name", "Prefix", f"Created ({tz})", "Last used", "Revoked", ""]
+    headers = ["Name", "Role", "Houses", "Prefix", f"Created ({tz})", "Last used", "Revoked", ""]
     return table(headers, rows, "admin-keys-rows", "No API keys.")
 
 
@@ -402,6 +402,8 @@ def register_callbacks(app) -> None:
         Input("admin-key-create", "n_clicks"),
         Input({"type": KEY_REVOKE, "index": ALL}, "n_clicks"),
         State("admin-key-name", "value"),
+        State("admin-key-role", "value"),
+        State("admin-key-houses", "value"),
         State("admin-keys-changed", "data"),
         prevent_initial_call=True,
     )(key_action)

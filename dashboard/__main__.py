@@ -15,7 +15,7 @@ from dashboard.auth import configure_password_hashing
 from dashboard.config import load_settings
 from dashboard.db import make_engine, make_session_factory, migrate, session_scope
 from dashboard.errors import DomainError
-from dashboard.policy import ROLES
+from dashboard.policy import KEY_ROLES, ROLES, THIRD_PARTY
 
 
 def _factory(settings):
@@ -42,8 +42,9 @@ def cmd_create_api_key(settings, args) -> None:
     from dashboard.auth import create_api_key
 
     with session_scope(_factory(settings)) as session:
-        row, key = create_api_key(session, args.name)
-    print(f"API key {row.id} for {row.name!r} (shown once, send as X-API-Key):\n{key}")
+        row, key = create_api_key(session, args.name, args.role, args.house or [])
+    houses = f" for houses {', '.join(map(str, sorted(set(args.house))))}" if args.house else ""
+    print(f"{row.role} API key {row.id} {row.name!r}{houses} (shown once, send as X-API-Key):\n{key}")
 
 
 def cmd_seed_demo(settings, args) -> None:
@@ -317,8 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", required=True, choices=ROLES)
     p.add_argument("--house", type=int, action="append", help="house id the user may see (repeat)")
     p.set_defaults(func=cmd_create_user)
-    p = sub.add_parser("create-api-key", help="create a third-party API key (shown once)")
+    p = sub.add_parser("create-api-key", help="create an API key (shown once): a third-party app's or a gateway's")  # fmt: skip
     p.add_argument("--name", required=True)
+    p.add_argument("--role", choices=KEY_ROLES, default=THIRD_PARTY, help="third_party (default): reads aggregates; "
+                   "gateway: writes the readings of its houses' devices and reads nothing")  # fmt: skip
+    p.add_argument("--house", type=int, action="append", help="gateway: a house whose devices it writes (repeat)")  # fmt: skip
     p.set_defaults(func=cmd_create_api_key)
     p = sub.add_parser("seed-demo", help="fill an empty database with demo data and demo logins")
     p.add_argument("--houses", type=int, default=20)

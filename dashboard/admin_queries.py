@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from dashboard.auth import create_api_key, create_user, revoke_api_key
+from dashboard.auth import api_key_house_ids, create_api_key, create_user, revoke_api_key
 from dashboard.choices import Choice
 from dashboard.errors import NotFound, ValidationFailed
 from dashboard.model_store import ModelStore
@@ -145,9 +145,9 @@ def devices(session: Session, choice: Choice, limit: int) -> tuple[list[DeviceRo
 # ---- API keys ----------------------------------------------------------------------------------------
 
 
-def add_api_key(session: Session, name: str) -> tuple[ApiKey, str]:
-    """A new key and its secret (shown once, never stored)."""
-    row, key = create_api_key(session, name)
+def add_api_key(session: Session, name: str, role: str, house_ids: list[int]) -> tuple[ApiKey, str]:
+    """A new key and its secret (shown once, never stored); a gateway's for `house_ids`."""
+    row, key = create_api_key(session, name, role, house_ids)
     session.commit()
     return row, key
 
@@ -160,6 +160,18 @@ def revoke_key(session: Session, key_id: int) -> ApiKey:
 
 def api_keys(session: Session, limit: int) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).order_by(ApiKey.id).limit(limit)))
+
+
+def key_house_labels(session: Session, keys: list[ApiKey]) -> dict[int, str]:
+    """Each gateway key's houses as "name (#id), ..." (keys without houses are absent)."""
+    by_key = api_key_house_ids(session, [k.id for k in keys])
+    wanted = sorted({h for ids in by_key.values() for h in ids})
+    names = (
+        dict(session.execute(select(House.id, House.name).where(House.id.in_(wanted))).all())
+        if wanted
+        else {}
+    )
+    return {k: ", ".join(f"{names.get(h, '?')} (#{h})" for h in ids) for k, ids in by_key.items()}
 
 
 # ---- models and runs ---------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Identity: passwords, API keys, JWTs, login rate limiting, and the resolution of a request to a Scope.
 
 Browsers carry the JWT in HTTP-only cookies with CSRF double-submit; API clients send
-`Authorization: Bearer`; third-party apps send `X-API-Key`. All three end in one `Scope`.
+`Authorization: Bearer`; third-party apps and field gateways send `X-API-Key`. All three end in one `Scope`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from dashboard import crypto
 from dashboard.clock import utcnow
 from dashboard.config import Settings
 from dashboard.errors import NotFound, RateLimited, Unauthorized, ValidationFailed
-from dashboard.policy import ROLES, SEES_EVERY_HOUSE
-from dashboard.schema import ApiKey, LoginFailure, User, user_houses
+from dashboard.policy import GATEWAY, KEY_ROLES, ROLES, SEES_EVERY_HOUSE, THIRD_PARTY
+from dashboard.schema import ApiKey, House, LoginFailure, User, api_key_houses, user_houses
 from dashboard.scope import Scope
 from dashboard.sessions import LOGIN_NONCE_COOKIE, token_is_revoked
 
@@ -88,8 +88,6 @@ def set_password(user: User, password: str) -> None:
 def create_user(
     session: Session, username: str, password: str, role: str, house_ids: list[int] | None = None
 ) -> User:
-    from dashboard.schema import House
-
     problems = []
     if not username or len(username) > 80:
         problems.append({"field": "username", "message": "1 to 80 characters"})
@@ -121,15 +119,66 @@ def _key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_api_key(session: Session, name: str) -> tuple[ApiKey, str]:
-    """Create a third-party key; returns the row and the key itself, which is never stored or shown again."""
-    if not name or len(name) > 120:
-        raise ValidationFailed(details=[{"field": "name", "message": "1 to 120 characters"}])
+def api_key_problems(session: Session, name, role, house_ids) -> list[dict]:
+    """What is wrong with a new key's name, role and houses ({field, message} each; empty when nothing).
+    A gateway needs at least one house, a third-party key none; every house must exist (named if not)."""
+    problems = []
+    if not isinstance(name, str) or not name or len(name) > 120:
+        problems.append({"field": "name", "message": "1 to 120 characters"})
+    if role not in KEY_ROLES:
+        problems.append({"field": "role", "message": f"one of {', '.join(KEY_ROLES)}"})
+    ids = house_ids or []
+    if not isinstance(ids, list) or not all(isinstance(h, int) and not isinstance(h, bool) for h in ids):
+        return problems + [{"field": "house_ids", "message": "a list of house ids (integers)"}]
+    if role == GATEWAY and not ids:
+        problems.append({"field": "house_ids", "message": "a gateway key needs at least one house id"})
+    elif role == THIRD_PARTY and ids:
+        problems.append(
+            {"field": "house_ids", "message": "a third_party key reads aggregates and takes no houses"}
+        )
+    elif ids:
+        found = set(session.scalars(select(House.id).where(House.id.in_(set(ids)))))
+        missing = sorted(set(ids) - found)
+        if missing:
+            problems.append(
+                {
+                    "field": "house_ids",
+                    "message": f"no house {', '.join(map(str, missing))} (GET /api/v1/houses lists them)",
+                }
+            )
+    return problems
+
+
+def create_api_key(
+    session: Session, name: str, role: str = THIRD_PARTY, house_ids: list[int] | None = None
+) -> tuple[ApiKey, str]:
+    """Create a key (a third-party app's by default, or a gateway's for `house_ids`); returns the row and
+    the key itself, which is never stored or shown again. ValidationFailed (nothing written) on bad input."""
+    problems = api_key_problems(session, name, role, house_ids)
+    if problems:
+        raise ValidationFailed(details=problems)
     key = "agk_" + secrets.token_urlsafe(32)
-    row = ApiKey(name=name, prefix=key[:12], key_hash=_key_hash(key), created_at=utcnow())
+    row = ApiKey(name=name, prefix=key[:12], key_hash=_key_hash(key), role=role, created_at=utcnow())
     session.add(row)
     session.flush()
+    if house_ids:
+        session.execute(
+            api_key_houses.insert(), [{"api_key_id": row.id, "house_id": h} for h in sorted(set(house_ids))]
+        )
     return row, key
+
+
+def api_key_house_ids(session: Session, key_ids: list[int]) -> dict[int, list[int]]:
+    """Each key's house ids, sorted (keys without houses are absent)."""
+    out: dict[int, list[int]] = {}
+    if key_ids:
+        c = api_key_houses.c
+        rows = session.execute(
+            select(c.api_key_id, c.house_id).where(c.api_key_id.in_(key_ids)).order_by(c.house_id)
+        )
+        for key_id, house_id in rows:
+            out.setdefault(key_id, []).append(house_id)
+    return out
 
 
 def revoke_api_key(session: Session, key_id: int) -> ApiKey:
@@ -145,7 +194,13 @@ def api_key_scope(session: Session, key: str) -> Scope | None:
     row = session.scalar(select(ApiKey).where(ApiKey.key_hash == _key_hash(key), ApiKey.revoked_at.is_(None)))
     if row is None:
         return None
-    return Scope(role="third_party", api_key_id=row.id, username=f"api-key:{row.name}")
+    if row.role == GATEWAY:  # its houses as they are now: a deleted house's link is gone with it
+        houses = frozenset(
+            session.scalars(select(api_key_houses.c.house_id).where(api_key_houses.c.api_key_id == row.id))
+        )
+        return Scope(role=GATEWAY, api_key_id=row.id, house_ids=houses, community_ids=frozenset(),
+                     username=f"api-key:{row.name}")  # fmt: skip
+    return Scope(role=THIRD_PARTY, api_key_id=row.id, username=f"api-key:{row.name}")
 
 
 # ---- login and its rate limit ------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def _device_bound_problems(readings: list[Reading], bounds: dict[str, float], ma
 def _device_in_scope(scope: Scope, device: DeviceInfo) -> bool:
     if scope.all_houses and scope.per_house_allowed:
         return True
-    # Consumers write only to their own houses' devices; PV-park inverters are operator devices.
+    # Consumers and gateway keys write only to their own houses' devices; PV-park inverters are operator devices.
     return device.house_id is not None and scope.can_see_house(device.house_id)
 
 

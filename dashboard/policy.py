@@ -4,7 +4,7 @@ every house. The one place these rules live.
 Routes declare a permission with `@requires(...)` (dashboard/api/common.py), pages with `page_guard` and
 `dash.register_page(..., permission=...)`; the README's role table and the tests are generated from /
 checked against these dicts. House scope (a consumer's own houses, a third-party app's aggregates-only
-view) is enforced by `Scope` inside every query.
+view, a gateway's houses) is enforced by `Scope` inside every query and every write.
 """
 
 from __future__ import annotations
@@ -13,17 +13,27 @@ ADMIN, ANALYST, CONSUMER, THIRD_PARTY = "admin", "analyst", "consumer", "third_p
 ROLES = (ADMIN, ANALYST, CONSUMER, THIRD_PARTY)
 SEES_EVERY_HOUSE = frozenset({ADMIN, ANALYST})  # staff; consumers see their own houses
 AGGREGATES_ONLY = frozenset({THIRD_PARTY})  # never one house's data, only sums over several
-BROWSER_ROLES = frozenset({ADMIN, ANALYST, CONSUMER})  # third-party apps have no UI
+BROWSER_ROLES = frozenset({ADMIN, ANALYST, CONSUMER})  # third-party apps and gateways have no UI
+# API keys only (never a login): a field gateway writes the readings of its houses' devices and reads nothing
+GATEWAY = "gateway"
+KEY_ROLES = (THIRD_PARTY, GATEWAY)  # an API key's role; third_party is the default
+MATRIX_ROLES = (*ROLES, GATEWAY)  # the role matrix's columns
+# who may send corrections (POST /api/v1/measurements?replace=true): admins for every device, a gateway
+# for its own houses' devices (its Scope; dashboard/ingest.py checks every reading against it)
+REPLACES_READINGS = frozenset({ADMIN, GATEWAY})
 
 ROLE_MATRIX: dict[str, frozenset[str]] = {
-    # Any authenticated caller may ask who they are.
-    "auth:me": frozenset({ADMIN, ANALYST, CONSUMER, THIRD_PARTY}),
+    # Any authenticated caller may ask who they are. A gateway too: its own key's name, role and house ids
+    # are what its installer checks before pointing meters at it, and no reading or house data is in them
+    # (its /auth/me/export is its key's record; logout refuses API keys).
+    "auth:me": frozenset({ADMIN, ANALYST, CONSUMER, THIRD_PARTY, GATEWAY}),
     # Energy series from rollups; consumers get their houses, third parties aggregates only.
     "energy:read": frozenset({ADMIN, ANALYST, CONSUMER, THIRD_PARTY}),
     # Raw per-device readings are per-house data: never for third parties.
     "measurements:read": frozenset({ADMIN, ANALYST, CONSUMER}),
-    # Meters of a consumer's own house may post through the consumer's account (home gateway).
-    "measurements:write": frozenset({ADMIN, CONSUMER}),
+    # Meters of a consumer's own house may post through the consumer's account (home gateway); a gateway
+    # key posts for the devices of its houses only (Scope). The one permission a gateway has besides auth:me.
+    "measurements:write": frozenset({ADMIN, CONSUMER, GATEWAY}),
     # Houses, devices, PVs, PV parks: consumers see their own.
     "metadata:read": frozenset({ADMIN, ANALYST, CONSUMER}),
     # Community names and ids, needed to ask for community aggregates.
@@ -110,7 +120,7 @@ def _compact(routes: list[str]) -> list[str]:
 
 def role_table_markdown(app) -> str:
     """The README's role matrix, generated from ROLE_MATRIX and the routes that use each permission."""
-    roles = ROLES
+    roles = MATRIX_ROLES
     routes = routes_by_permission(app)
     lines = [
         "| permission | endpoints | " + " | ".join(roles) + " |",

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from dashboard.fieldcrypt import EncryptedText
-from dashboard.policy import ROLES
+from dashboard.policy import KEY_ROLES, ROLES, THIRD_PARTY
 
 DEVICE_KINDS = ("meter", "appliance", "pv")
 DIRECTIONS = ("consumption", "production")
@@ -268,9 +268,11 @@ class WeatherObservation(Base):
 
 
 class ApiKey(Base):
-    """A third-party app's key. Only a SHA-256 of the key is stored; the key is shown once."""
+    """A third-party app's or a field gateway's key. Only a SHA-256 of the key is stored; the key is shown
+    once. A gateway key writes readings for the devices of its houses (`api_key_houses`) and reads nothing."""
 
     __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint(f"role IN {KEY_ROLES}", name="ck_api_keys_role"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
@@ -279,6 +281,16 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    role: Mapped[str] = mapped_column(String(20), default=THIRD_PARTY, server_default=THIRD_PARTY)
+
+
+# A gateway key's houses; a deleted house or key takes its links with it (a key left with none writes nothing).
+api_key_houses = Table(
+    "api_key_houses",
+    Base.metadata,
+    Column("api_key_id", ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True),
+    Column("house_id", ForeignKey("houses.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
 
 
 class ApiAccessLog(Base):

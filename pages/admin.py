@@ -9,7 +9,7 @@ from dash import dcc, html
 
 from dashboard.choices import ALL, scope_options
 from dashboard.context import db
-from dashboard.policy import ROLES
+from dashboard.policy import KEY_ROLES, ROLES, THIRD_PARTY
 from dashboard.ui_auth import page_guard
 from pages._components import field as _field
 
@@ -91,10 +91,16 @@ def houses_tab(options: list[dict]) -> html.Div:
     return html.Div([html.H5("Houses"), _table("houses"), device_filter, _table("devices")], className="pt-3")
 
 
-def keys_tab() -> html.Div:
+def keys_tab(options: list[dict]) -> html.Div:
+    """`options`: the houses a gateway key may be given (a third-party key takes none)."""
+    role = dcc.Dropdown(id="admin-key-role", options=[{"label": r, "value": r} for r in KEY_ROLES],
+                        value=THIRD_PARTY, clearable=False)  # fmt: skip
+    houses = dcc.Dropdown(id="admin-key-houses", options=options, multi=True, placeholder="None")
     form = dbc.Row(
         [
-            _field("Name of the third-party app", dbc.Input(id="admin-key-name", maxLength=120), md=4),
+            _field("Name of the app or gateway", dbc.Input(id="admin-key-name", maxLength=120), md=3),
+            _field("Role (gateway: writes its houses' readings, reads nothing)", role, md=3),
+            _field("Houses (gateways)", houses, md=4),
             dbc.Col(dbc.Button("Create API key", id="admin-key-create", color="primary"), md=2),
         ],
         className="g-3 align-items-end",
@@ -135,10 +141,11 @@ def jobs_tab() -> html.Div:
 @page_guard(PATH, PERMISSION)
 def layout(scope, **_kwargs):
     session = db()
+    houses = scope_options(session, scope)[1:]  # the houses, without "All houses"
     content = {
-        "users": users_tab(scope_options(session, scope)[1:]),  # the houses, without "All houses"
+        "users": users_tab(houses),
         "houses": houses_tab(scope_options(session, scope, communities=True)),
-        "keys": keys_tab(),
+        "keys": keys_tab(houses),
         "models": models_tab(),
         "jobs": jobs_tab(),
     }

@@ -9,7 +9,7 @@ from dashboard.clock import iso_utc
 from dashboard.context import db, services
 from dashboard.errors import Forbidden, ValidationFailed
 from dashboard.ingest import ingest_readings, replace_readings
-from dashboard.policy import ADMIN
+from dashboard.policy import REPLACES_READINGS
 from dashboard.privacy import check_aggregate
 from dashboard.queries import energy_series, raw_measurements, whole_buckets
 from dashboard.readings import Bounds, validate_batch
@@ -35,8 +35,9 @@ READING_SCHEMA = {
 @requires(
     "measurements:write",
     query={
-        "replace": "optional, admins only: true overwrites the stored readings at the same device and "
-        "timestamp (a correction) and adjusts every rollup they touched; the access log records it",
+        "replace": "optional, admins (any device) and gateway keys (their houses' devices) only: true "
+        "overwrites the stored readings at the same device and timestamp (a correction) and adjusts every "
+        "rollup they touched; the access log records it",
     },
     body={
         "type": "object",
@@ -46,15 +47,16 @@ READING_SCHEMA = {
 )
 def post_measurements():
     """Ingest a batch of readings: all or nothing, idempotent on (device, timestamp). With `replace=true`
-    (admins): overwrite stored readings and adjust the rollups by the difference."""
+    (admins; gateway keys for their houses' devices): overwrite stored readings and adjust the rollups."""
     settings = services().settings  # bodies over MAX_CONTENT_LENGTH were already refused with 413
     replace = request.args.get("replace", "").strip().lower()
     if replace not in ("", "true", "false", "1", "0"):
         raise ValidationFailed(details=[{"field": "replace", "message": "true or false"}])
     scope = current_scope()
-    if replace in ("true", "1") and scope.role != ADMIN:
+    if replace in ("true", "1") and scope.role not in REPLACES_READINGS:
         raise Forbidden(
-            "Only admins may replace stored readings (replace=true); send new readings without it"
+            "Only admins and gateway keys may replace stored readings (replace=true); send new readings "
+            "without it"
         )
     body = json_body()
     bounds = Bounds(settings.max_power_w, settings.derive_energy_max_gap_s)

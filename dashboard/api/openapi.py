@@ -229,7 +229,9 @@ def build_openapi(app) -> dict:
             "version": "1.0.0",
             "description": "Energy data ingestion, scoped reads and forecasting for an aggregator. "
             "Log in at /api/v1/auth/login and send 'Authorization: Bearer <access_token>'; "
-            'third-party apps send \'X-API-Key\'. Errors are JSON: {"error": ..., "detail" or "details": '
+            "third-party apps and gateway keys send 'X-API-Key' (a gateway key writes its houses' readings "
+            "and reads nothing). "
+            'Errors are JSON: {"error": ..., "detail" or "details": '
             "[{field, message, index?}]}. A path under /api/ or /aggregator/ that no operation has answers 404, "
             "and a method a path does not take 405 with an Allow header (e.g. GET on a train or forecast path).",
         },

@@ -37,8 +37,10 @@ CALLERS = {  # caller in world.headers -> the role it acts as (None: not authent
     "consumer": "consumer",
     "partner": "third_party",
     "api_key": "third_party",
+    "gateway": "gateway",  # an API key of role gateway for house 1 (made in `env`)
     "anonymous": None,
 }
+KEY_CALLERS = ("api_key", "gateway", "anonymous")  # their headers never change
 BODY_METHODS = {"POST", "PATCH", "PUT"}
 
 
@@ -94,6 +96,9 @@ def env(pg_app):
     truncate_all(pg_app.server.extensions["aggregator"].engine)
     world = build_world(pg_app)
     with pg_app.server.extensions["aggregator"].session_factory() as s:
+        _row, gateway_key = create_api_key(s, "role-matrix gateway", "gateway", [world.house1])
+        s.commit()
+        world.headers["gateway"] = {"X-API-Key": gateway_key}
         ids = {
             "houses": world.house1,
             "devices": s.scalar(select(Device.id).where(Device.serial == "H1-MAIN")),
@@ -155,7 +160,7 @@ def concrete_url(env: Env, route: Route) -> str:
 
 def headers_for(env: Env, caller: str) -> dict:
     """A fresh access token per request for user callers (logout revokes the token it is sent)."""
-    if caller in ("api_key", "anonymous"):
+    if caller in KEY_CALLERS:
         return env.world.headers[caller]
     with env.app.server.app_context():
         token = create_access_token(identity=str(env.world.users[caller]))

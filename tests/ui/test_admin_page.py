@@ -89,13 +89,18 @@ def user_action(create=None, toggle=None, username=None, password=None, role="co
     }
 
 
-def key_action(create=None, revoke=None, name=None):
+def key_action(create=None, revoke=None, name=None, role="third_party", houses=None):
     revokes = [_prop({"type": KEY_REVOKE, "index": revoke}, "n_clicks", 1)] if revoke is not None else []
     changed = revokes[0]["id"] if revokes else "admin-key-create"
     return _outputs(KEY_ACTION) | {
         "inputs": [_prop("admin-key-create", "n_clicks", create), revokes],
         "changedPropIds": [f"{_stringify(changed)}.n_clicks"],
-        "state": [_prop("admin-key-name", "value", name), _prop("admin-keys-changed", "data", 0)],
+        "state": [
+            _prop("admin-key-name", "value", name),
+            _prop("admin-key-role", "value", role),
+            _prop("admin-key-houses", "value", houses),
+            _prop("admin-keys-changed", "data", 0),
+        ],
     }
 
 
@@ -445,8 +450,9 @@ def test_create_an_api_key_shown_once_then_revoke_it(admin_ui, world, factory, a
     assert key not in json.dumps(table)  # the list never shows a key again
     rows = table_rows(table, "admin-keys-rows")
     grafana = next(r for r in rows if r[0] == "Grafana")
-    assert grafana[1] == f"{key[:12]}..." and grafana[4] == "no" and grafana[5] == "Revoke"
-    assert grafana[3] != "never"  # the call to /auth/me above is recorded as the key's last use
+    assert grafana[1:3] == ["third_party", "-"]  # role, houses
+    assert grafana[3] == f"{key[:12]}..." and grafana[6] == "no" and grafana[7] == "Revoke"
+    assert grafana[5] != "never"  # the call to /auth/me above is recorded as the key's last use
     assert {b["index"] for b in buttons(table, KEY_REVOKE)} == {
         row.id,
         row.id - 1,
@@ -462,7 +468,7 @@ def test_create_an_api_key_shown_once_then_revoke_it(admin_ui, world, factory, a
         response_of(post(admin_ui, TABLES["keys"], csrf), "admin-keys-table"), "admin-keys-rows"
     )
     grafana = next(r for r in rows if r[0] == "Grafana")
-    assert grafana[4] != "no" and grafana[5] == "-"
+    assert grafana[6] != "no" and grafana[7] == "-"
 
 
 def test_api_key_errors_are_clear(admin_ui, world, factory):
@@ -473,6 +479,40 @@ def test_api_key_errors_are_clear(admin_ui, world, factory):
     body = post(admin_ui, key_action(revoke=999999), csrf).json["response"]
     assert body["admin-keys-message"]["children"] == "API key 999999 not found"
     assert db_state(factory) == before
+
+
+def test_create_a_gateway_key_for_chosen_houses(admin_ui, world, factory, app):
+    """The form's role and houses go through create_api_key's checks; the key writes its houses only."""
+    csrf = cookie_login(admin_ui, "admin")
+    before = db_state(factory)
+    house1 = str(world.house1)  # the multi-select's values are strings
+    for payload, expected in [
+        (key_action(create=1, name="gw", role="gateway"), "(house_ids: a gateway key needs at least one house id)"),
+        (key_action(create=1, name="gw", houses=[house1]), "a third_party key reads aggregates and takes no houses"),
+        (key_action(create=1, name="gw", role="gateway", houses=["999999"]), "no house 999999"),
+        (key_action(create=1, name="gw", role="admin", houses=[house1]), "(role: one of third_party, gateway)"),
+        (key_action(create=1, name="gw", role="gateway", houses=["x"]), "(house_ids: a list of house ids)"),
+    ]:  # fmt: skip
+        body = post(admin_ui, payload, csrf).json["response"]["admin-keys-message"]
+        assert body["color"] == "danger" and expected in body["children"], body
+    assert db_state(factory) == before
+
+    payload = key_action(create=1, name="Meter gateway", role="gateway", houses=[house1])
+    body = post(admin_ui, payload, csrf).json["response"]
+    key = texts(by_id(body["admin-keys-message"]["children"], "admin-key-secret"))
+    other = app.server.test_client()
+    me = other.get("/api/v1/auth/me", headers={"X-API-Key": key}).json
+    assert (me["role"], me["house_ids"]) == ("gateway", [world.house1])
+    rows = table_rows(
+        response_of(post(admin_ui, TABLES["keys"], csrf), "admin-keys-table"), "admin-keys-rows"
+    )
+    assert next(r for r in rows if r[0] == "Meter gateway")[1:3] == ["gateway", f"House A (#{world.house1})"]
+    assert next(r for r in rows if r[0] == "test app")[1:3] == ["third_party", "-"]
+    reading = {"timestamp": READING_AT.isoformat(), "power_w": 100.0, "energy_wh": 25.0}
+    for serial, status in (("H1-EV", 200), ("H2-MAIN", 422)):
+        r = other.post("/api/v1/measurements", json={"measurements": [reading | {"device_id": serial}]},
+                       headers={"X-API-Key": key})  # fmt: skip
+        assert r.status_code == status, r.json
 
 
 # ---- models and jobs -----------------------------------------------------------------------------------
@@ -560,6 +600,9 @@ def every_callback(world, ids) -> dict[str, dict]:
         "create user": user_action(create=1, username="intruder", password=PASSWORD, role="admin"),
         "deactivate user": user_action(toggle=(world.users["admin"], "deactivate")),
         "create key": key_action(create=1, name="intruder"),
+        "create gateway key": key_action(
+            create=1, name="intruder", role="gateway", houses=[str(world.house2)]
+        ),
         "revoke key": key_action(revoke=1),
         "activate model": model_action(ids["old"]),
     } | {f"{name} table": payload for name, payload in TABLES.items()}
