@@ -35,7 +35,7 @@ otherwise rerun `grafana-role`. The downgrade drops schema grafana and everythin
 from alembic import op
 
 revision = "0010_grafana_views"
-down_revision = "0008_personal_fields"
+down_revision = "0009_api_key_roles"
 branch_labels = None
 depends_on = None
 
