@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import sys
 import threading
 from pathlib import Path
@@ -291,6 +292,21 @@ def cmd_restore(settings, args) -> None:
     print(f"Restored {stats['rows']:,} rows and {stats['objects']} objects from {args.in_file}")
 
 
+def cmd_mqtt_bridge(settings, args) -> None:
+    from dashboard.mqtt_bridge import check_heartbeat, run_bridge
+
+    if args.check:
+        healthy, why = check_heartbeat(settings)
+        print(why, file=sys.stdout if healthy else sys.stderr)
+        sys.exit(0 if healthy else 1)
+    if not settings.mqtt_url:
+        sys.exit(
+            "Set MQTT_URL (e.g. mqtt://user:password@127.0.0.1:1883, or mqtts:// for TLS) to run the bridge"
+        )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_bridge(settings, _factory(settings))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dashboard", description="Aggregator Web App commands")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -390,6 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="replace every row and object of a non-empty target")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=cmd_restore)
+    p = sub.add_parser("mqtt-bridge", help="store readings published over MQTT (MQTT_URL) until SIGTERM")
+    p.add_argument("--check", action="store_true", help="exit 0 when the running bridge's heartbeat is fresh")
+    p.set_defaults(func=cmd_mqtt_bridge)
     return parser
 
 
