@@ -293,9 +293,9 @@ class MqttBridge:
             blamed.setdefault(which, []).append({**detail, "index": index - starts[which]})
         return blamed
 
-    def _beat(self) -> None:
+    def _beat(self) -> bool:
         if not (self.connected.is_set() and self._db_ok):
-            return
+            return False
         path = heartbeat_path(self.settings)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -306,12 +306,12 @@ class MqttBridge:
             os.replace(tmp, path)
         except OSError as exc:
             log.warning("MQTT bridge cannot write its heartbeat %s: %s", path, exc)
+        return True
 
     def _write_loop(self) -> None:
         next_beat = 0.0
         while not self._stopping.is_set():
-            if time.monotonic() >= next_beat:
-                self._beat()
+            if time.monotonic() >= next_beat and self._beat():  # else again after the next wait (0.5 s)
                 next_beat = time.monotonic() + HEARTBEAT_EVERY_S
             try:
                 batch = self._next_batch()
