@@ -304,7 +304,7 @@ def cmd_mqtt_bridge(settings, args) -> None:
             "Set MQTT_URL (e.g. mqtt://user:password@127.0.0.1:1883, or mqtts:// for TLS) to run the bridge"
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_bridge(settings, _factory(settings))
+    sys.exit(run_bridge(settings, _factory(settings), args.workers))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -408,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_restore)
     p = sub.add_parser("mqtt-bridge", help="store readings published over MQTT (MQTT_URL) until SIGTERM")
     p.add_argument("--check", action="store_true", help="exit 0 when the running bridge's heartbeat is fresh")
+    p.add_argument("--workers", type=int, default=2, help="writer processes (default 2; 0: a thread)")
     p.set_defaults(func=cmd_mqtt_bridge)
     return parser
 

@@ -4,10 +4,9 @@ It subscribes to `{MQTT_TOPIC_PREFIX}/devices/+/measurements` with QoS 1 on a pe
 (a fixed MQTT_CLIENT_ID, clean start off, a session that outlives restarts), so the broker keeps what is
 published while the bridge is away. A message is acknowledged (PUBACK) only after the transaction
 holding its readings committed: a crash before the commit has the broker deliver it again, and
-idempotency on (device, timestamp) stores it once. Messages are validated one by one as they arrive
-(the network thread), then stored in batches (the writer thread: up to `batch_messages` messages or
-`batch_readings` readings, waiting at most `batch_wait_s` for more). A bad message stores nothing and
-gets the API's 422 body on `{prefix}/devices/{serial}/errors`; the others of its batch still commit.
+idempotency on (device, timestamp) stores it once. The writers (dashboard/mqtt_writer.py) validate each
+message and store batches of them, one transaction each; a bad message stores nothing and gets the API's
+422 body on `{prefix}/devices/{serial}/errors`, the others of its batch still commit.
 
 Runs in `python app.py` when MQTT_URL is set and as `python -m dashboard mqtt-bridge` (deployments, one
 process per MQTT_CLIENT_ID; never one per gunicorn worker). The running bridge touches a heartbeat file
@@ -16,38 +15,34 @@ that `python -m dashboard mqtt-bridge --check` reads (a container healthcheck).
 
 from __future__ import annotations
 
-import bisect
 import json
 import logging
+import multiprocessing as mp
 import os
 import queue
 import re
 import signal
 import threading
 import time
+import zlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.config import Settings
-from dashboard.errors import DomainError, ValidationFailed
-from dashboard.ingest import ingest_readings
-from dashboard.mqtt_payload import error_body, errors_topic, measurements_filter, parse_message, serial_of
-from dashboard.readings import Bounds, Reading
-from dashboard.scope import system_scope
+from dashboard.mqtt_payload import errors_topic, measurements_filter, serial_of
+from dashboard.mqtt_writer import Ack, Raw, Writer, worker_main
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps the session (and queues for it) a week without the bridge
 HEARTBEAT_EVERY_S = 5.0
 HEARTBEAT_MAX_AGE_S = 30.0
-OUTAGE_RETRY_S = (0.5, 30.0)  # database away: retry the batch, doubling from 0.5 s up to 30 s
 
 
 @dataclass(frozen=True)
@@ -108,49 +103,38 @@ def check_heartbeat(settings: Settings, max_age_s: float = HEARTBEAT_MAX_AGE_S) 
     return True, f"ok: heartbeat {age:.1f} s old ({path})"
 
 
-@dataclass
-class Message:
-    serial: str
-    readings: list[Reading]
-    mid: int
-    qos: int
-    generation: int  # the connection it came on: a packet id is only acknowledged on that connection
-
-
-def _is_outage(exc: BaseException) -> bool:
-    """The database is away (or the transaction hit a deadlock): retry, never reject the messages."""
-    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.DisconnectionError):
-        return True
-    return type(exc).__name__ in ("OperationalError", "InterfaceError")  # psycopg2's own, from COPY
-
-
 class MqttBridge:
-    def __init__(self, settings: Settings, session_factory: sessionmaker[Session], *, batch_messages: int = 1000,
-                 batch_readings: int = 20_000, batch_wait_s: float = 0.005,
-                 session_expiry_s: int = SESSION_EXPIRY_S) -> None:  # fmt: skip
-        self.settings, self.factory = settings, session_factory
+    """The MQTT connection (paho's network thread) and its writers: `workers=0` stores in a thread of this
+    process (`python app.py`; the given session factory), `workers=N` in N processes of their own, each
+    taking the devices whose serial hashes to it (one device's messages stay in order)."""
+
+    def __init__(self, settings: Settings, session_factory: sessionmaker[Session] | None = None, *,
+                 workers: int = 0, batch_messages: int = 1000, batch_readings: int = 20_000,
+                 batch_wait_s: float = 0.005, session_expiry_s: int = SESSION_EXPIRY_S) -> None:  # fmt: skip
+        if workers == 0 and session_factory is None:
+            raise ValueError("a bridge storing in its own thread needs the app's session factory")
+        self.settings, self.factory, self.workers = settings, session_factory, workers
         self.prefix = settings.mqtt_topic_prefix
-        self.batch_messages, self.batch_readings, self.batch_wait_s = (
-            batch_messages,
-            batch_readings,
-            batch_wait_s,
-        )
-        self.bounds = Bounds(settings.max_power_w, settings.derive_energy_max_gap_s)
+        self.options = {"batch_messages": batch_messages, "batch_readings": batch_readings,
+                        "batch_wait_s": batch_wait_s}  # fmt: skip
         self.client, self.broker = make_client(settings, settings.mqtt_client_id, manual_ack=True)
         self.client.max_inflight_messages_set(100)  # error replies
         self.client.on_connect, self.client.on_disconnect = self._on_connect, self._on_disconnect
         self.client.on_message = self._on_message
         self.session_expiry_s = session_expiry_s
-        self.receive_maximum = min(65535, 2 * batch_messages)  # one batch committing, the next arriving
+        # unacknowledged messages the broker may send: each writer's batch committing and its next arriving
+        self.receive_maximum = min(65535, 2 * batch_messages * max(1, workers))
         self.connected = threading.Event()
+        self.failed = threading.Event()  # a writer process died: stop, so a supervisor restarts the bridge
         self.stats = {"stored": 0, "duplicates": 0, "rejected": 0, "transactions": 0}
-        self._queue: queue.Queue[Message] = queue.Queue()
         self._generation = 0
         self._stopping = threading.Event()
         self._db_ok = True
-        self._writer: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._procs: list = []
+        self._inboxes: list = []
 
-    # ---- the network thread (paho's loop): connect, validate each message ----
+    # ---- the network thread (paho's loop) ----
 
     def _on_connect(self, client, _userdata, flags, reason_code, _properties) -> None:
         if reason_code.is_failure:
@@ -169,132 +153,65 @@ class MqttBridge:
         if not self._stopping.is_set():
             log.warning("MQTT bridge lost the broker (%s); reconnecting with back-off (1-60 s)", reason_code)
 
-    def _on_message(self, client, _userdata, msg) -> None:
-        generation = self._generation
+    def _on_message(self, _client, _userdata, msg) -> None:
         try:
             serial = serial_of(msg.topic, self.prefix)
-            if serial is None:
-                self._ack(msg.mid, msg.qos, generation)
-                return
-            now = datetime.now(UTC).replace(tzinfo=None)
-            days = self.settings.raw_retention_days
-            readings = parse_message(serial, msg.payload, now, self.bounds, self.settings.max_batch_readings,
-                                     None if days is None else now - timedelta(days=days))  # fmt: skip
-        except DomainError as exc:
-            self._reject(serial, msg.mid, msg.qos, generation, exc)
+        except UnicodeDecodeError:
+            serial = None
+        if serial is None:  # not a measurements topic (the subscription's filter lets none through)
+            self._ack((msg.mid, msg.qos, self._generation))
             return
-        except Exception:  # never let one message stop paho's loop
-            log.exception("MQTT message on %r could not be read; dropped", msg.topic[:200])
-            self._ack(msg.mid, msg.qos, generation)
-            return
-        self._queue.put(Message(serial, readings, msg.mid, msg.qos, generation))
+        raw = Raw(serial, msg.payload, msg.mid, msg.qos, self._generation)
+        self._inboxes[zlib.crc32(serial.encode()) % len(self._inboxes)].put(raw)
 
-    def _ack(self, mid: int, qos: int, generation: int) -> None:
+    def _ack(self, ack: Ack) -> None:
         # Only on the connection the message came on: after a reconnect the broker delivers it again
         # (same packet id) and that copy is acknowledged when it is stored (as a duplicate).
+        mid, qos, generation = ack
         if qos > 0 and generation == self._generation and self.connected.is_set():
             self.client.ack(mid, qos)
 
-    def _reject(self, serial: str, mid: int, qos: int, generation: int, exc: DomainError) -> None:
-        self.stats["rejected"] += 1
-        body = json.dumps(error_body(exc), separators=(",", ":"))
-        log.info("MQTT message for device %r rejected: %s", serial[:120], body[:300])
-        self.client.publish(errors_topic(self.prefix, serial), body, qos=1)
-        self._ack(mid, qos, generation)
+    # ---- the writers' reports ----
 
-    # ---- the writer thread: batches, one transaction each, acknowledged after the commit ----
-
-    def _next_batch(self) -> list[Message]:
-        try:
-            first = self._queue.get(timeout=0.5)
-        except queue.Empty:
-            return []
-        batch, readings = [first], len(first.readings)
-        deadline = time.monotonic() + self.batch_wait_s
-        while len(batch) < self.batch_messages and readings < self.batch_readings:
-            try:
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            batch.append(item)
-            readings += len(item.readings)
-        # a message from before a reconnect is delivered again on the new connection
-        return [m for m in batch if m.generation == self._generation]
-
-    def _commit(self, messages: list[Message]) -> None:
-        readings = [r for m in messages for r in m.readings]
-        with self.factory() as session:
-            try:
-                result = ingest_readings(session, system_scope(), readings, self.settings.timezone,
-                                         self.settings.derive_energy_max_gap_s)  # fmt: skip
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-        self.stats["stored"] += result.accepted
-        self.stats["duplicates"] += result.duplicates
+    def _done(self, acks: list[Ack], stored: int, duplicates: int) -> None:
+        self.stats["stored"] += stored
+        self.stats["duplicates"] += duplicates
         self.stats["transactions"] += 1
+        for ack in acks:
+            self._ack(ack)
 
-    def _store(self, messages: list[Message]) -> None:
-        """Commit the messages, leaving out the ones the ingestion refuses (each gets its own error)."""
-        pending, delay = messages, OUTAGE_RETRY_S[0]
-        while pending:
+    def _reject(self, raw: Raw, body: dict) -> None:
+        self.stats["rejected"] += 1
+        text = json.dumps(body, separators=(",", ":"))
+        log.info("MQTT message for device %r rejected: %s", raw.serial[:120], text[:300])
+        self.client.publish(errors_topic(self.prefix, raw.serial), text, qos=1)
+        self._ack((raw.mid, raw.qos, raw.generation))
+
+    def _db(self, ok: bool) -> None:
+        self._db_ok = ok
+
+    def _results(self, outbox) -> None:
+        """Process mode: the writer processes' reports, until they all exited after the stop."""
+        handlers = {"done": lambda acks, stored, dup, _ok: self._done(acks, stored, dup), "reject": self._reject,
+                    "db": self._db, "exit": lambda: None}  # fmt: skip
+        while True:
             try:
-                self._commit(pending)
-            except ValidationFailed as exc:  # unknown devices, a device's own bound: raised before any write
-                blamed = self._blame(pending, exc.details)
-                if not blamed:
-                    self._one_by_one(pending)
+                kind, *args = outbox.get(timeout=0.2)
+            except queue.Empty:
+                if self._stopping.is_set() and not any(p.is_alive() for p in self._procs):
                     return
-                for index, details in blamed.items():
-                    m = pending[index]
-                    self._reject(m.serial, m.mid, m.qos, m.generation, ValidationFailed(details=details))
-                pending = [m for i, m in enumerate(pending) if i not in blamed]
                 continue
-            except Exception as exc:
-                if _is_outage(exc):
-                    self._db_ok = False
-                    log.warning("MQTT bridge cannot store %d messages (%s: %s); retrying in %.1f s",
-                                len(pending), type(exc).__name__, str(exc).splitlines()[0][:200], delay)  # fmt: skip
-                    if self._stopping.wait(delay):
-                        return  # not acknowledged: the broker delivers them again
-                    delay = min(2 * delay, OUTAGE_RETRY_S[1])
-                    continue
-                if len(pending) == 1:
-                    log.exception("MQTT message for %r could not be stored", pending[0].serial)
-                    m = pending[0]
-                    self._reject(m.serial, m.mid, m.qos, m.generation,
-                                 DomainError("The readings could not be stored (internal error); report this"))  # fmt: skip
-                    return
-                self._one_by_one(pending)
-                return
-            self._db_ok = True
-            for m in pending:
-                self._ack(m.mid, m.qos, m.generation)
-            return
-
-    def _one_by_one(self, messages: list[Message]) -> None:
-        for m in messages:
-            self._store([m])
-
-    @staticmethod
-    def _blame(messages: list[Message], details: list[dict]) -> dict[int, list[dict]]:
-        """The batch's problems by message, their indexes made relative to the message's own readings."""
-        starts, total = [], 0
-        for m in messages:
-            starts.append(total)
-            total += len(m.readings)
-        blamed: dict[int, list[dict]] = {}
-        for detail in details:
-            index = detail.get("index")
-            if not isinstance(index, int) or not 0 <= index < total:
-                return {}
-            which = bisect.bisect_right(starts, index) - 1
-            blamed.setdefault(which, []).append({**detail, "index": index - starts[which]})
-        return blamed
+            try:
+                handlers[kind](*args)
+            except Exception:
+                log.exception("MQTT bridge: a writer's report %r failed", kind)
 
     def _beat(self) -> bool:
-        if not (self.connected.is_set() and self._db_ok):
+        if not (self.connected.is_set() and self._db_ok) or self.failed.is_set():
+            return False
+        if self._procs and not all(p.is_alive() for p in self._procs):
+            log.error("MQTT bridge: a writer process died; stopping (its messages are delivered again)")
+            self.failed.set()
             return False
         path = heartbeat_path(self.settings)
         try:
@@ -308,56 +225,72 @@ class MqttBridge:
             log.warning("MQTT bridge cannot write its heartbeat %s: %s", path, exc)
         return True
 
-    def _write_loop(self) -> None:
-        next_beat = 0.0
-        while not self._stopping.is_set():
-            if time.monotonic() >= next_beat and self._beat():  # else again after the next wait (0.5 s)
-                next_beat = time.monotonic() + HEARTBEAT_EVERY_S
-            try:
-                batch = self._next_batch()
-                if batch:
-                    self._store(batch)
-            except Exception:  # the writer must outlive anything one batch does
-                log.exception("MQTT bridge writer: a batch failed; its messages are delivered again")
-                time.sleep(1)
+    def _heartbeat_loop(self) -> None:
+        while not self._stopping.wait(HEARTBEAT_EVERY_S if self._beat() else 0.5):
+            pass
 
     # ---- life cycle ----
 
+    def _thread(self, target, name: str, *args) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
     def start(self) -> MqttBridge:
+        if self.workers == 0:
+            writer = Writer(
+                self.settings, self.factory, self._done, self._reject, self._stopping, **self.options
+            )
+            writer.on_db = self._db
+            self._inboxes = [queue.Queue()]
+            self._thread(writer.run, "mqtt-bridge-writer", self._inboxes[0])
+        else:
+            ctx = mp.get_context("spawn")  # never fork a process with paho's and SQLAlchemy's threads
+            self._mp_stopping, outbox = ctx.Event(), ctx.Queue()
+            self._inboxes = [ctx.Queue() for _ in range(self.workers)]
+            self._procs = [ctx.Process(target=worker_main, name=f"mqtt-writer-{i}", daemon=True,
+                                       args=(self.settings, inbox, outbox, self._mp_stopping, self.options))
+                           for i, inbox in enumerate(self._inboxes)]  # fmt: skip
+            for proc in self._procs:
+                proc.start()
+            self._thread(self._results, "mqtt-bridge-results", outbox)
+        self._thread(self._heartbeat_loop, "mqtt-bridge-heartbeat")
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = self.session_expiry_s
         properties.ReceiveMaximum = self.receive_maximum
         self.client.connect_async(self.broker.host, self.broker.port, keepalive=30, clean_start=False,
                                   properties=properties)  # fmt: skip
         self.client.loop_start()
-        self._writer = threading.Thread(target=self._write_loop, name="mqtt-bridge-writer", daemon=True)
-        self._writer.start()
-        log.info(
-            "MQTT bridge starting: %s:%s%s",
-            self.broker.host,
-            self.broker.port,
-            " (TLS)" if self.broker.tls else "",
-        )
+        log.info("MQTT bridge starting: %s:%s%s, %s", self.broker.host, self.broker.port,
+                 " (TLS)" if self.broker.tls else "",
+                 f"{self.workers} writer processes" if self.workers else "a writer thread")  # fmt: skip
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Finish and commit the batch being stored, then disconnect (what is still queued is not
+        """Finish and commit the batches being stored, then disconnect (what is still queued is not
         acknowledged, so the broker delivers it to the next run)."""
         self._stopping.set()
-        if self._writer is not None:
-            self._writer.join(timeout)
+        if self._procs:
+            self._mp_stopping.set()
+            for proc in self._procs:
+                proc.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
         self.client.disconnect()
         self.client.loop_stop()
         heartbeat_path(self.settings).unlink(missing_ok=True)
         log.info("MQTT bridge stopped: %s", self.stats)
 
 
-def run_bridge(settings: Settings, session_factory: sessionmaker[Session]) -> None:
-    """`python -m dashboard mqtt-bridge`: run until SIGTERM or SIGINT, then stop cleanly."""
+def run_bridge(settings: Settings, session_factory: sessionmaker[Session], workers: int = 2) -> int:
+    """`python -m dashboard mqtt-bridge`: run until SIGTERM or SIGINT (0), or until a writer process
+    dies (1), then stop cleanly. SQLite takes one writer: there the writer is a thread."""
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
-    bridge = MqttBridge(settings, session_factory).start()
-    while not done.wait(1.0):
+    workers = 0 if settings.embedded_database else max(0, workers)
+    bridge = MqttBridge(settings, session_factory, workers=workers).start()
+    while not done.wait(1.0) and not bridge.failed.is_set():
         pass
     bridge.stop()
+    return 1 if bridge.failed.is_set() else 0
