@@ -130,6 +130,7 @@ class MqttBridge:
         self._generation = 0
         self._stopping = threading.Event()
         self._db_ok = True
+        self._writers_ready = 0
         self._threads: list[threading.Thread] = []
         self._procs: list = []
         self._inboxes: list = []
@@ -190,10 +191,13 @@ class MqttBridge:
     def _db(self, ok: bool) -> None:
         self._db_ok = ok
 
+    def _ready(self) -> None:
+        self._writers_ready += 1
+
     def _results(self, outbox) -> None:
         """Process mode: the writer processes' reports, until they all exited after the stop."""
         handlers = {"done": lambda acks, stored, dup, _ok: self._done(acks, stored, dup), "reject": self._reject,
-                    "db": self._db, "exit": lambda: None}  # fmt: skip
+                    "db": self._db, "ready": self._ready, "exit": lambda: None}  # fmt: skip
         while True:
             try:
                 kind, *args = outbox.get(timeout=0.2)
@@ -208,6 +212,8 @@ class MqttBridge:
 
     def _beat(self) -> bool:
         if not (self.connected.is_set() and self._db_ok) or self.failed.is_set():
+            return False
+        if self._writers_ready < len(self._procs):  # still starting (importing, connecting)
             return False
         if self._procs and not all(p.is_alive() for p in self._procs):
             log.error("MQTT bridge: a writer process died; stopping (its messages are delivered again)")
@@ -274,6 +280,8 @@ class MqttBridge:
             self._mp_stopping.set()
             for proc in self._procs:
                 proc.join(timeout)
+            for inbox in self._inboxes:  # what the writers left unread is not acknowledged: do not wait
+                inbox.cancel_join_thread()  # to flush it into a pipe nobody reads (exit would hang)
         for thread in self._threads:
             thread.join(timeout)
         self.client.disconnect()

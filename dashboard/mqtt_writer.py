@@ -230,6 +230,7 @@ def worker_main(settings: Settings, inbox, outbox, stopping, options: dict) -> N
         **options,
     )
     writer.on_db = lambda ok: outbox.put(("db", ok))
+    outbox.put(("ready",))
     try:
         writer.run(inbox)
     finally:
