@@ -82,7 +82,7 @@ class Mqtt:
             info.wait_for_publish(5)
         return info
 
-    def error(self, timeout: float = 5.0) -> tuple[str, dict]:
+    def error(self, timeout: float = 10.0) -> tuple[str, dict]:
         return self.errors.get(timeout=timeout)
 
     def close(self):
@@ -118,7 +118,7 @@ def rows(factory, sql: str, **params):
         return s.execute(text(sql), params).all()
 
 
-def wait_rows(factory, expected: int, timeout: float = 10.0) -> int:
+def wait_rows(factory, expected: int, timeout: float = 20.0) -> int:
     deadline = time.monotonic() + timeout
     while True:
         found = rows(factory, "SELECT count(*) FROM measurements")[0][0]
