@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: run test install install-dev services browser proxy worker lint format bench-ingest bench-forecast bench-ui bench-accuracy clean
+.PHONY: run test install install-dev services browser proxy worker lint format bench-ingest bench-mqtt bench-forecast bench-ui bench-accuracy clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ format: $(VENV)/.dev
 ## Ingestion throughput and ingest-to-visible latency through gunicorn + PostgreSQL (docs/benchmarks.md).
 bench-ingest: $(VENV)/.dev services
 	$(BIN)/python scripts/bench_ingest.py
+
+## MQTT ingestion: publishers -> Mosquitto (a private one) -> `python -m dashboard mqtt-bridge` -> PostgreSQL:
+## readings/s, publish-to-visible p50/p95/p99, the bridge's RSS and CPU per reading (docs/benchmarks.md).
+bench-mqtt: $(VENV)/.dev services
+	$(BIN)/python scripts/bench_mqtt.py $(ARGS)
 
 ## Forecast latency (warm/cold) and training time through gunicorn, RQ workers, PostgreSQL and S3.
 bench-forecast: $(VENV)/.dev services

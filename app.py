@@ -204,6 +204,18 @@ def prepare(settings: Settings) -> None:
     )
 
 
+def start_mqtt_bridge(server, settings: Settings):
+    """MQTT ingestion as a thread of `python app.py` when MQTT_URL is set (None otherwise). Only here: a
+    gunicorn deployment runs the bridge as its own process (`python -m dashboard mqtt-bridge`), never one
+    per worker (workers sharing one MQTT_CLIENT_ID would take the session from each other)."""
+    if not settings.mqtt_url:
+        return None
+    from dashboard.context import EXTENSION
+    from dashboard.mqtt_bridge import MqttBridge
+
+    return MqttBridge(settings, server.extensions[EXTENSION].session_factory).start()
+
+
 def main(argv: list[str] | None = None) -> None:
     import sys
 
@@ -231,6 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app_or_exit(settings)
     prepare_embedded(app.server, settings)
     start_background(app.server, settings)
+    start_mqtt_bridge(app.server, settings)
     tls = tls_context(settings.tls_cert_file, settings.tls_key_file) if settings.tls_cert_file else None
     scheme = "https" if tls else "http"
     print(

@@ -133,6 +133,11 @@ class Settings:
     # HTTPS served by the app itself (`python app.py`, gunicorn.conf.py): both set, or neither
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
+    # MQTT ingestion (dashboard/mqtt_bridge.py): the broker, the topics' prefix, the bridge's session id
+    mqtt_url: str | None = None
+    mqtt_topic_prefix: str = "aggregator"
+    mqtt_client_id: str = "aggregator-bridge"
+    mqtt_ca_file: str | None = None
 
     @property
     def embedded_database(self) -> bool:
@@ -263,6 +268,7 @@ def _build(env: dict[str, str]) -> Settings:
         min_aggregate_houses=max(1, _int(env, "MIN_AGGREGATE_HOUSES", 5)),
         raw_retention_days=_optional_days(env, "RAW_RETENTION_DAYS"),
         **_tls_files(env),
+        **_mqtt(env),
     )
 
 
@@ -285,6 +291,40 @@ def _tls_files(env: dict[str, str]) -> dict[str, str | None]:
         if value and not Path(value).is_file():
             raise ValueError(f"Setting {name}: {value!r} is not a readable file (a PEM file)")
     return {"tls_cert_file": cert, "tls_key_file": key}
+
+
+def _mqtt(env: dict[str, str]) -> dict:
+    """MQTT_URL (mqtt:// or mqtts://, optional user:password@), MQTT_TOPIC_PREFIX, MQTT_CLIENT_ID, MQTT_CA_FILE."""
+    from urllib.parse import urlsplit
+
+    url = env.get("MQTT_URL") or None
+    if url:
+        parts = urlsplit(url)
+        try:
+            port_ok = parts.port is None or parts.port > 0
+        except ValueError:
+            port_ok = False
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or not port_ok:
+            raise ValueError(
+                f"Setting MQTT_URL must look like mqtt://user:password@host:1883 (or mqtts:// for TLS), got {parts.scheme}://..."
+            )
+    prefix = (env.get("MQTT_TOPIC_PREFIX") or "aggregator").strip()
+    if not prefix or prefix.startswith("/") or prefix.endswith("/") or set(prefix) & {"+", "#", "\x00"}:
+        raise ValueError(
+            f"Setting MQTT_TOPIC_PREFIX must be a topic without wildcards or leading/trailing '/', got {prefix!r}"
+        )
+    client_id = (env.get("MQTT_CLIENT_ID") or "aggregator-bridge").strip()
+    if not 1 <= len(client_id.encode()) <= 65535:
+        raise ValueError("Setting MQTT_CLIENT_ID must be a non-empty string")
+    ca_file = env.get("MQTT_CA_FILE") or None
+    if ca_file and not Path(ca_file).is_file():
+        raise ValueError(f"Setting MQTT_CA_FILE: {ca_file!r} is not a readable file (PEM CA certificates)")
+    return {
+        "mqtt_url": url,
+        "mqtt_topic_prefix": prefix,
+        "mqtt_client_id": client_id,
+        "mqtt_ca_file": ca_file,
+    }
 
 
 # ---- place values (pure: the settings, the API and the CLI share them) -----------------------------------
