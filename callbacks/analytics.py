@@ -104,7 +104,11 @@ def analysis_request(scope: Scope, choice, start_date, end_date) -> Request:
     if (last - first).days + 1 > MAX_DAYS:
         raise ValidationFailed(details=[{"field": "end_date", "message": f"at most {MAX_DAYS} days"}])
     start, end = local_days_range(first, last, timezone)
-    return Request(scope, chosen.house_id, chosen.label, start, end, timezone)
+    house_id = chosen.house_id
+    if house_id is None:  # "all my houses" with one house is that house: the same chart, not a blank
+        houses = analytics.scope_houses(db(), scope)
+        house_id = houses[0] if len(houses) == 1 else None
+    return Request(scope, house_id, chosen.label, start, end, timezone)
 
 
 def house_names(ids) -> dict[int, str]:

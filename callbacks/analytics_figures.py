@@ -17,6 +17,7 @@ from dash import html
 
 from callbacks.common import message
 from callbacks.common import table as common_table
+from dashboard.choices import natural_key
 from dashboard.clock import local_text, to_local
 from pages._charts import CONSUMPTION, STEPS, base_layout, empty_figure, with_gaps
 
@@ -158,7 +159,7 @@ def consumption_figure(req: Window, resolution: str, series: list[dict], events:
 
 def anomaly_count_figure(events: list[dict], names: dict[int, str]) -> go.Figure:
     """All houses: anomalies per house, stacked by kind."""
-    houses = sorted({e["house_id"] for e in events}, key=lambda h: names.get(h, str(h)))
+    houses = sorted({e["house_id"] for e in events}, key=lambda h: (natural_key(names.get(h)), h))
     fig = go.Figure()
     for kind, (label, colour) in ANOMALY_KINDS.items():
         counts = Counter(e["house_id"] for e in events if e["kind"] == kind)
@@ -199,7 +200,7 @@ def voltage_rows(summary: list[dict], names: dict[int, str]) -> list[list]:
     for s in summary:
         per_house.setdefault(s["house_id"], {})[s["kind"]] = s
     rows = []
-    for house_id in sorted(per_house, key=lambda h: names.get(h, str(h))):
+    for house_id in sorted(per_house, key=lambda h: (natural_key(names.get(h)), h)):
         row = [names.get(house_id, f"#{house_id}")]
         for kind in VOLTAGE_KINDS:
             s = per_house[house_id].get(kind, {"count": 0, "total_duration_s": 0.0})
@@ -241,7 +242,7 @@ def voltage_timeline(result: dict, names: dict[int, str], req: Window) -> go.Fig
                     marker={"color": colour, "size": 8},
                 )
             )
-    houses = sorted({names.get(e["house_id"], f"#{e['house_id']}") for e in events})
+    houses = sorted({names.get(e["house_id"], f"#{e['house_id']}") for e in events}, key=natural_key)
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=houses)
     fig.update_xaxes(type="date", range=local_window(req))
     height = max(260, 60 + 40 * len(houses))
@@ -364,7 +365,7 @@ def pf_house_rows(days: list[dict], names: dict[int, str]) -> list[list]:
     for house_id, items in by_house.items():
         total = pf_by_day([d | {"day": "all"} for d in items])[0]
         rows.append((total, names.get(house_id, f"#{house_id}")))
-    rows.sort(key=lambda r: (-(r[0]["share_below_0_9"] or 0.0), r[1]))
+    rows.sort(key=lambda r: (-(r[0]["share_below_0_9"] or 0.0), natural_key(r[1])))
     return [
         [
             name,

@@ -2,7 +2,8 @@
 
 The numbers come from the export service (`dashboard.exports.summary`) and the CSV from the API's own
 writer (`dashboard.exports.csv_lines`), so the page and `GET /api/v1/exports/summary` give the
-same columns and units. The scope always comes from the server-side cookie (`ui_scope()`); a house id
+same columns and units. The page is for people: its table and its CSV are rounded
+(`dashboard.exports.PEOPLE_DECIMALS`); the API keeps full precision. The scope always comes from the server-side cookie (`ui_scope()`); a house id
 sent by the browser is only ever checked against it.
 """
 
@@ -20,7 +21,7 @@ from dashboard.choices import ALL, NO_HOUSE
 from dashboard.clock import local_midnight_utc
 from dashboard.context import db, services
 from dashboard.errors import DomainError, NotFound
-from dashboard.exports import COLUMNS, Summary, csv_lines, summary
+from dashboard.exports import COLUMNS, Summary, csv_lines, people_cell, summary
 from dashboard.schema import House
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
@@ -68,9 +69,9 @@ def csv_filename(result: Summary, start_date, end_date, house_id) -> str:
     return f"summary_{result.period}_{first:%Y%m%d}_{last:%Y%m%d}{suffix}.csv"
 
 
-def cell_text(value) -> str:
-    """A summary value as the preview shows it: the CSV's text (empty for no data)."""
-    return "" if value is None else str(value)
+def cell_text(column: str, value) -> str:
+    """A summary value as the preview shows it: the page CSV's text, rounded (empty for no data)."""
+    return people_cell(column, value)
 
 
 def summary_table(rows: list[dict]) -> dbc.Table:
@@ -78,7 +79,9 @@ def summary_table(rows: list[dict]) -> dbc.Table:
     return dbc.Table(
         [
             html.Thead(html.Tr([html.Th(column) for column in COLUMNS])),
-            html.Tbody([html.Tr([html.Td(cell_text(row[column])) for column in COLUMNS]) for row in rows]),
+            html.Tbody(
+                [html.Tr([html.Td(cell_text(column, row[column])) for column in COLUMNS]) for row in rows]
+            ),
         ],
         id="exports-rows",
         bordered=True,
@@ -111,7 +114,7 @@ def download(n_clicks, period, start_date, end_date, choice):
         result, house_id = run_summary(scope, period, start_date, end_date, choice)
     except DomainError as exc:
         return None, error_text(exc)
-    content = "".join(csv_lines(result))
+    content = "".join(csv_lines(result, for_people=True))
     name = csv_filename(result, start_date, end_date, house_id)
     return {"content": content, "filename": name, "type": "text/csv"}, f"{len(result.rows)} row(s)."
 

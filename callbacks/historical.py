@@ -100,21 +100,38 @@ def window_for(range_choice, start_date, end_date, bars, timezone: str, now: dat
     if range_choice != RANGE_CUSTOM:
         raise ValidationFailed(details=[{"field": "range", "message": "one of 24h, 7d, custom"}])
     first, last = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
-    start, end = local_days_range(first, last, timezone)  # refuses a reversed range
+    local_days_range(first, last, timezone)  # refuses a reversed range
     days = (last - first).days + 1
     if days > MAX_CUSTOM_DAYS:
         raise ValidationFailed(
             details=[{"field": "end_date", "message": f"at most {MAX_CUSTOM_DAYS:,} local days"}]
         )
+    today = now.replace(tzinfo=UTC).astimezone(ZoneInfo(timezone)).date()
+    if first > today:  # nothing can be measured yet: refused, not drawn as an empty "balanced" range
+        raise ValidationFailed(
+            details=[
+                {
+                    "field": "start_date",
+                    "message": f"{first.isoformat()} is in the future: choose days up to today "
+                    f"({today.isoformat()}, {timezone})",
+                }
+            ]
+        )
     note = None
+    if last > today:  # clamped to today, and said so
+        note = f"Days after today ({today.isoformat()}) have no readings yet: showing up to today."
+        last = today
+        days = (last - first).days + 1
+    start, end = local_days_range(first, last, timezone)
     if bars in STEPS:
         resolution = bars
         if (end - start) / STEPS[resolution] > MAX_POINTS:
             resolution = resolution_for(start, end)
-            note = (
+            too_many = (
                 f"{BARS_LABELS[bars]} bars would exceed {MAX_POINTS:,} per chart: "
                 f"showing {RESOLUTION_NAMES[resolution].lower()} bars."
             )
+            note = f"{note} {too_many}" if note else too_many
     elif days > CUSTOM_DAILY_AFTER_DAYS:
         resolution = "day"
     else:
@@ -219,7 +236,11 @@ def summary_cards(series: Series, now: datetime) -> dbc.Row:
     with_data = sum(1 for v in series.consumption if v is not None)
     expected = expected_buckets(series.window, now)
     share = f" ({100.0 * with_data / expected:.1f} %)" if expected else ""
-    balance = "net import" if net > 0 else "net export" if net < 0 else "balanced"
+    shown_net = round(net, 3)  # as the card prints it
+    if all(v is None for v in (*series.consumption, *series.production)):  # not "balanced": unknown
+        balance = "no readings in this range"
+    else:
+        balance = "net import" if shown_net > 0 else "net export" if shown_net < 0 else "balanced"
     net_card = dbc.Card(
         dbc.CardBody(
             [

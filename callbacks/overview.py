@@ -123,15 +123,22 @@ def day_chart(series: list[dict], timezone: str, now: datetime) -> go.Figure:
         )
     end = _next_hour(now)
     base_layout(fig, y_title="kWh per hour", height=280)
+    # A bar is centred on its hour's start and one hour wide: the range runs from half an hour before the
+    # first to half an hour after the last, so neither end bar is cut. The legend sits above the plot,
+    # where it cannot cover the tick labels' date line or the axis title below it.
+    half = timedelta(minutes=30)
     fig.update_layout(
         barmode="group",
         xaxis={
             "range": [
-                f"{to_local(end - timedelta(hours=24), timezone):%Y-%m-%d %H:%M}",
-                f"{to_local(end, timezone):%Y-%m-%d %H:%M}",
+                f"{to_local(end - timedelta(hours=24) - half, timezone):%Y-%m-%d %H:%M}",
+                f"{to_local(end - half, timezone):%Y-%m-%d %H:%M}",
             ],
             "title": f"Local time ({timezone}), hour starts",
+            "automargin": True,
         },
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
+        margin={"t": 36, "b": 60},
     )
     return fig
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from dashboard.auth import api_key_house_ids, create_api_key, create_user, revoke_api_key
-from dashboard.choices import Choice
+from dashboard.choices import Choice, natural_key
 from dashboard.errors import NotFound, ValidationFailed
 from dashboard.model_store import ModelStore
 from dashboard.schema import (
@@ -74,7 +74,9 @@ class HouseRow:
 def houses(session: Session, limit: int) -> tuple[list[HouseRow], int]:
     """The first `limit` houses by name with their device counts and communities, and the total."""
     # house names are encrypted at rest (dashboard/fieldcrypt.py): sorted here, not by the database
-    named = sorted(session.execute(select(House.id, House.name)).all(), key=lambda r: (r[1], r[0]))
+    named = sorted(
+        session.execute(select(House.id, House.name)).all(), key=lambda r: (natural_key(r[1]), r[0])
+    )
     total, first = len(named), named[:limit]
     counts = dict(
         session.execute(
@@ -136,7 +138,7 @@ def devices(session: Session, choice: Choice, limit: int) -> tuple[list[DeviceRo
         .outerjoin(PVPark, PVPark.id == Device.pv_park_id)
         .where(*where)
     ).all()
-    rows = sorted(rows, key=lambda r: (r[6] is None, r[6] or "", r[1]))[:limit]
+    rows = sorted(rows, key=lambda r: (r[6] is None, natural_key(r[6]), natural_key(r[1])))[:limit]
     newest = select(func.max(Measurement.ts)).where(Measurement.device_id == Device.id).scalar_subquery()
     last = dict(session.execute(select(Device.id, newest).where(Device.id.in_([r[0] for r in rows]))).all())
     return [DeviceRow(*row[1:], last.get(row[0])) for row in rows], total

@@ -3,10 +3,12 @@ never trusted, as the API applies it.
 
 The browser only ever sends back a *choice* ("all", "c<community id>" or "<house id>"); `resolve_choice`
 checks it against the caller's scope from the cookie, so a forged id yields NotFound and no data.
+Houses and communities are listed in natural order (`natural_key`), everywhere a page lists them.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -19,6 +21,15 @@ ALL = "all"
 COMMUNITY_PREFIX = "c"
 NO_HOUSE = "That house is not in your scope: no data."
 NO_COMMUNITY = "That community is not in your scope: no data."
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(text: str | None) -> tuple:
+    """Natural order of names people read: "House 2" before "House 10" (text order puts 10 first).
+    Runs of digits compare as numbers, the rest case-insensitively; None first. House names are encrypted
+    at rest (dashboard/fieldcrypt.py), so the app sorts them after loading, with this key."""
+    parts = _DIGITS.split(text or "")  # text and numbers alternate, so two keys always compare
+    return tuple(int(part) if i % 2 else part.casefold() for i, part in enumerate(parts))
 
 
 @dataclass(frozen=True)
@@ -51,15 +62,18 @@ def scope_options(session, scope: Scope, communities: bool = False) -> list[dict
     community (a community total includes other households)."""
     options = [{"label": all_label(scope), "value": ALL}]
     if communities and scope.community_ids is None:
-        for community_id, name in session.execute(
-            select(Community.id, Community.name).order_by(Community.name)
-        ):
+        communities_by_name = sorted(
+            session.execute(select(Community.id, Community.name)).all(),
+            key=lambda r: (natural_key(r[1]), r[0]),
+        )
+        for community_id, name in communities_by_name:
             options.append({"label": f"Community: {name}", "value": f"{COMMUNITY_PREFIX}{community_id}"})
     stmt = select(House.id, House.name)
     if not scope.all_houses:
         stmt = stmt.where(House.id.in_(sorted(scope.house_ids)))
-    # house names are encrypted at rest (dashboard/fieldcrypt.py): sorted here, not by the database
-    houses = sorted(session.execute(stmt).all(), key=lambda r: (r[1], r[0]))
+    # house names are encrypted at rest (dashboard/fieldcrypt.py): sorted here, not by the database, and
+    # naturally ("House 2" before "House 10")
+    houses = sorted(session.execute(stmt).all(), key=lambda r: (natural_key(r[1]), r[0]))
     options += [{"label": f"{name} (#{house_id})", "value": str(house_id)} for house_id, name in houses]
     return options
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Date, and_, cast, func, select, text
 from sqlalchemy.orm import Session
 
-from dashboard.clock import local_midnight_utc
+from dashboard.clock import local_midnight_utc, utcnow
 from dashboard.crypto import pseudonym_key
 from dashboard.errors import ValidationFailed
 from dashboard.privacy import check_aggregate, check_community_visible, consenting_houses
@@ -43,6 +43,17 @@ COLUMNS = (
     "mean_power_factor",
 )
 HOUSE_COLUMN = "house_id"  # inserted after period_end in per-house exports
+# Rounded for people (the Exports page's table and its CSV download): kWh and hours to 10 Wh and 36 s,
+# kW and power factor to 3 decimals. The API (JSON and CSV) keeps the full precision of `summary`.
+PEOPLE_DECIMALS = {
+    "hours": 2,
+    "consumption_kwh": 2,
+    "production_kwh": 2,
+    "net_kwh": 2,
+    "avg_kw": 3,
+    "peak_kw": 3,
+    "mean_power_factor": 3,
+}
 
 
 @dataclass
@@ -65,6 +76,11 @@ class LocalDay:
     @property
     def hours(self) -> float:
         return (self.end - self.start).total_seconds() / 3600.0
+
+    def elapsed_hours(self, now: datetime) -> float:
+        """The day's hours before `now` (naive UTC): all of a past day, a part of today, none of a future
+        day. Wall-clock time, not the newest reading: a gap shortens no day, as in a finished one."""
+        return max(0.0, (min(self.end, now) - self.start).total_seconds() / 3600.0)
 
 
 @dataclass
@@ -225,12 +241,17 @@ def summary(
     community_id: int | None = None,
     per_house: bool = False,
     min_houses: int = 1,
+    now: datetime | None = None,
 ) -> Summary:
     """Summary rows per period (and per house when `per_house`) in [start, end) (naive-UTC bounds).
 
     Third-party apps (docs/privacy.md): a community of fewer than `min_houses` houses is unknown to them,
     an aggregate row needs at least `min_houses` houses with readings on each of its local days, and
-    per-house rows come only from houses whose owners consented (`share_with_third_parties`)."""
+    per-house rows come only from houses whose owners consented (`share_with_third_parties`).
+
+    `now` (naive UTC, default the clock's) ends the unfinished period: its `hours` and `avg_kw` count
+    only the hours elapsed so far."""
+    now = utcnow() if now is None else now
     check_request(period, start, end)
     check_community_visible(session, scope, min_houses, community_id)
     where = scope_filter(session, scope, house_id, community_id)  # NotFound / Forbidden first
@@ -284,7 +305,7 @@ def summary(
             day_stats = [stats[(entity, d.day)] for d in members if (entity, d.day) in stats]
             if not any(s.has_energy for s in day_stats):
                 continue
-            row = _row(label, members, day_stats) | {HOUSE_COLUMN: labels[entity]}
+            row = _row(label, members, day_stats, now) | {HOUSE_COLUMN: labels[entity]}
             rows.append({column: row[column] for column in columns})  # in column order
         if pseudonymous:  # the order of real ids must not show through
             rows.sort(key=lambda row: row[HOUSE_COLUMN])
@@ -292,8 +313,8 @@ def summary(
     return out
 
 
-def _row(label: str, members: list[LocalDay], day_stats: list[_DayStats]) -> dict:
-    hours = sum(d.hours for d in members)
+def _row(label: str, members: list[LocalDay], day_stats: list[_DayStats], now: datetime) -> dict:
+    hours = sum(d.elapsed_hours(now) for d in members)
     consumption_wh = sum(s.consumption_wh for s in day_stats)
     production_wh = sum(s.production_wh for s in day_stats)
     peaks = [s.peak_wh for s in day_stats if s.peak_wh is not None]
@@ -302,26 +323,35 @@ def _row(label: str, members: list[LocalDay], day_stats: list[_DayStats]) -> dic
         "period": label,
         "period_start": members[0].day.isoformat(),
         "period_end": (members[-1].day + timedelta(days=1)).isoformat(),
-        "hours": round(hours, 4),
+        "hours": round(hours, 6),
         "consumption_kwh": kwh(consumption_wh),
         "production_kwh": kwh(production_wh),
         "net_kwh": kwh(consumption_wh - production_wh),
-        "avg_kw": kwh(consumption_wh / hours),
+        "avg_kw": kwh(consumption_wh / hours) if hours > 0 else None,
         "peak_kw": round(max(peaks) * 4.0 / 1000.0, 6) if peaks else None,
         "voltage_event_intervals": sum(s.voltage_intervals for s in day_stats),
         "mean_power_factor": round(sum(s.pf_sum for s in day_stats) / pf_count, 4) if pf_count else None,
     }
 
 
-def _cell(value) -> str:
+def _cell(_column: str, value) -> str:
     return "" if value is None else str(value)
 
 
-def csv_lines(result: Summary) -> Iterator[str]:
-    """The CSV one line at a time, so a long export starts arriving at once."""
+def people_cell(column: str, value) -> str:
+    """A value as people read it: PEOPLE_DECIMALS fixed decimals ("1.50"), other columns as they are."""
+    decimals = PEOPLE_DECIMALS.get(column)
+    if value is None or decimals is None:
+        return _cell(column, value)
+    return f"{round(value, decimals) + 0.0:.{decimals}f}"  # + 0.0: no "-0.00"
+
+
+def csv_lines(result: Summary, for_people: bool = False) -> Iterator[str]:
+    """The CSV one line at a time, so a long export starts arriving at once; `for_people` rounds."""
+    cell = people_cell if for_people else _cell
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    for values in [result.columns, *([_cell(row[c]) for c in result.columns] for row in result.rows)]:
+    for values in [result.columns, *([cell(c, row[c]) for c in result.columns] for row in result.rows)]:
         writer.writerow(values)
         yield buffer.getvalue()
         buffer.seek(0)

@@ -68,7 +68,9 @@ def layout(scope, **_kwargs):
             html.H2("Exports"),
             html.P(
                 "Summary statistics per period: energy in kWh, average and peak power in kW, voltage event "
-                "intervals (15-minute intervals outside 0.9-1.1 Un) and mean power factor.",
+                "intervals (15-minute intervals outside 0.9-1.1 Un) and mean power factor. An unfinished "
+                "period (today, this week, this month) counts only its hours so far. Values are rounded "
+                "here and in the CSV; GET /api/v1/exports/summary gives full precision.",
                 className="text-muted",
             ),
             controls,

@@ -57,6 +57,7 @@ def layout(scope, **_kwargs):
         id=DATES,
         start_date=first.isoformat(),
         end_date=last.isoformat(),
+        max_date_allowed=last.isoformat(),  # today: no readings exist after it (the server refuses them too)
         display_format="YYYY-MM-DD",
         first_day_of_week=1,
         minimum_nights=0,

@@ -11,6 +11,10 @@ ERRORS = {
     "401": "Wrong username or password.",
     "429": "Too many failed attempts. Wait 15 minutes, then try again.",
     "403": "The login form had expired or was not sent from this site. Please log in again.",
+    "api-only": (
+        "This is an API-only account (a third-party app): it has no pages. Use it with the REST API "
+        "(POST /api/v1/auth/login, or an X-API-Key header; its documentation is at /api/docs)."
+    ),
 }
 
 

@@ -23,6 +23,7 @@ from dashboard.api.common import current_scope, json_body, public, requires
 from dashboard.auth import authenticate, client_key
 from dashboard.context import db, services
 from dashboard.errors import DomainError, Unauthorized, ValidationFailed
+from dashboard.policy import BROWSER_ROLES
 from dashboard.sessions import (
     LOGIN_FORM_FIELD,
     check_login_form,
@@ -159,6 +160,10 @@ def browser_login():
         user = authenticate(db(), services().settings, username, password, _client())
     except DomainError as exc:
         return redirect(f"/login?error={exc.status}&next={next_url}", code=303)
+    if user.role not in BROWSER_ROLES:
+        # a third-party account has no page to open: say so instead of logging it in to be bounced back
+        db().commit()  # the successful check's cleared failures
+        return redirect(f"/login?error=api-only&next={next_url}", code=303)
     tokens = issue_tokens(user, services().settings)
     db().commit()
     response = redirect(next_url, code=303)

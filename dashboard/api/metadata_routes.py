@@ -135,7 +135,11 @@ RESOURCES = [
         "devices",
         Device,
         {
-            "serial": Field(str),
+            "serial": Field(str, description="the id readings name; generated when absent"),
+            # answers name the serial `device_id` (as readings do): a create or patch may too
+            "device_id": Field(
+                str, alias_of="serial", description="the same as serial (both given: they must agree)"
+            ),
             "name": Field(str, required=True),
             "kind": Field(str, required=True, choices=DEVICE_KINDS),
             "direction": Field(str, choices=DIRECTIONS),

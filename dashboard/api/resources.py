@@ -24,6 +24,7 @@ class Field:
     description: str | None = None
     max_length: int = 120  # strings: 1 to this many characters (after stripping)
     format: str | None = None  # the OpenAPI string format, e.g. email
+    alias_of: str | None = None  # another name of that field (as answers name it); both given must agree
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Resource:
 
 def _nullable(resource: Resource, name: str) -> bool:
     """Whether the field's column takes NULL; fields without a column of their own (password) do."""
-    column = resource.model.__table__.columns.get(name)
+    column = resource.model.__table__.columns.get(resource.fields[name].alias_of or name)
     return column is None or column.nullable
 
 
@@ -81,6 +82,17 @@ def validate(resource: Resource, data: dict, creating: bool) -> dict:
                 data = data | {name: spec.convert(value)}
             except ValueError as exc:
                 problems.append({"field": name, "message": str(exc)})
+    for name, spec in resource.fields.items():  # an alias is stored under its field's name, never its own
+        if spec.alias_of is None or name not in data:
+            continue
+        value, data = data[name], {k: v for k, v in data.items() if k != name}
+        if value is None or any(p["field"] == name for p in problems):
+            continue
+        if data.get(spec.alias_of) not in (None, value):
+            problems.append(
+                {"field": name, "message": f"the same as {spec.alias_of}: give one, or both equal"}
+            )
+        data = data | {spec.alias_of: value}
     for name in resource.relations:
         value = data.get(name)
         if name in data and (

@@ -116,6 +116,20 @@ def test_wrong_browser_login_goes_back_to_the_form_with_the_reason(client, world
     assert r.status_code == 303 and r.headers["Location"].startswith("/login?error=401")
 
 
+def test_third_party_browser_login_is_refused_as_api_only_and_logs_nothing_in(client, world):
+    data = {"username": "partner", "password": PASSWORD, "next": "/historical"} | login_form_fields(client)
+    r = client.post("/auth/login", data=data)
+    assert r.status_code == 303 and r.headers["Location"].startswith("/login?error=api-only")
+    assert not {"access_token_cookie", "refresh_token_cookie"} & set(cookies_of(r))
+    assert client.get("/api/v1/auth/me").status_code == 401
+    from pages.login import layout
+
+    with client.application.test_request_context(r.headers["Location"]):  # the login page says why
+        assert "API-only account" in str(layout(error="api-only"))
+    # the same password through the API still works: the account itself is fine
+    assert login(client, "partner").status_code == 200
+
+
 def test_cookie_requests_need_the_csrf_header_for_writes(client, world):
     jar = cookies_of(browser_login(client))
     csrf = jar["csrf_access_token"].value

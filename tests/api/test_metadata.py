@@ -209,6 +209,34 @@ def test_client_chosen_serial_is_kept_and_readings_can_use_it(client, world, fac
     assert r.status_code == 200 and r.json["accepted"] == 1
 
 
+def test_device_id_is_accepted_on_create_and_patch_as_the_answers_name_it(client, world, factory):
+    h = world.headers[ADMIN]
+    body = {"device_id": "GW-7", "name": "Meter", "kind": "meter", "house_id": world.house2}
+    r = client.post("/api/v1/devices", json=body, headers=h)
+    assert r.status_code == 201, r.json
+    assert r.json["device_id"] == "GW-7" and ids_of(factory, "GW-7")["GW-7"] == r.json["id"]
+    both = body | {"device_id": "GW-8", "serial": "GW-8"}  # both, agreeing: fine
+    assert client.post("/api/v1/devices", json=both, headers=h).json["device_id"] == "GW-8"
+    before = count(factory, Device)
+    r = client.post("/api/v1/devices", json=body | {"device_id": "GW-9", "serial": "GW-10"}, headers=h)
+    assert r.status_code == 422 and r.json["error"] == "Invalid or missing input"
+    (problem,) = r.json["details"]
+    assert problem["field"] == "device_id" and "serial" in problem["message"]
+    for bad in (42, ""):
+        r = client.post("/api/v1/devices", json=body | {"device_id": bad}, headers=h)
+        assert r.status_code == 422 and r.json["details"][0]["field"] == "device_id"
+    assert count(factory, Device) == before  # nothing half-written
+    r = client.post("/api/v1/devices", json=body | {"device_id": None}, headers=h)
+    assert r.status_code == 201 and r.json["device_id"].startswith("dev-")  # null: generated, as serial
+    device = ids_of(factory, "GW-7")["GW-7"]
+    r = client.patch(f"/api/v1/devices/{device}", json={"device_id": "GW-7b"}, headers=h)
+    assert r.status_code == 200 and r.json["device_id"] == "GW-7b"
+    assert client.patch(f"/api/v1/devices/{device}", json={"device_id": None}, headers=h).status_code == 422
+    schema = client.get("/api/openapi.json").json["paths"]["/api/v1/devices"]["post"]["requestBody"]
+    properties = schema["content"]["application/json"]["schema"]["properties"]
+    assert properties["device_id"]["type"] == "string" and "serial" in properties["device_id"]["description"]
+
+
 def test_pv_device_defaults_to_production(client, world):
     r = client.post(
         "/api/v1/devices", json={"name": "Inverter 2", "kind": "pv", "pv_park_id": world.park},

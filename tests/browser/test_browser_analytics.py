@@ -299,3 +299,17 @@ def test_consumer_sees_only_their_house(open_as, demo_server, demo_db_url):
     assert {r[0] for r in table_rows(page, "analytics-anomaly-rows")} <= {mine}
     shot(page, "analytics-consumer")
     assert page.errors == []
+
+
+def test_all_my_houses_with_one_house_draws_its_consumption_chart(open_as, demo_server):
+    """The demo consumer has one house: "All my houses" draws that house's consumption line on the
+    anomaly tab, as choosing the house does, not an empty placeholder."""
+    page = open_as("consumer", "/analytics")
+    week = points({"traces": wait_for_traces(page, "analytics-anomaly-graph")}, "Consumption (kW)")
+    assert week > 0  # the default: the consumer's house, the last 7 days
+    choose(page, "analytics-scope", "All my houses")
+    page.click("#analytics-last-30")  # a longer range: more points, so the new chart is told apart
+    until(page, lambda: points(chart(page, "analytics-anomaly-graph"), "Consumption (kW)") > week, True)
+    assert "All my houses" in page.inner_text("#analytics-scope")
+    shot(page, "analytics-consumer-all-my-houses")
+    assert page.errors == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.helpers import shot, wait_for_traces
+from tests.browser.helpers import SHOTS, shot, wait_for_traces
 
 pytestmark = pytest.mark.browser
 KINDS = ("demand", "production", "net")
@@ -58,4 +58,49 @@ def test_overview_cards_distribution_and_chart(open_as, username, houses):
     assert traces[0]["color"] == "#1f77b4" and traces[1]["color"] == "#2ca02c"
     assert 23 <= traces[0]["points"] <= 24  # one bar per hour of the last 24 h (demo: no missing hour)
     shot(page, f"overview-{username}")
+    assert page.errors == []
+
+
+BOXES_JS = """(id) => {
+    const root = document.querySelector('#' + id + ' .js-plotly-plot');
+    const box = (e) => { const r = e.getBoundingClientRect();
+                         return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; };
+    const bars = Array.from(root.querySelectorAll('.barlayer .point path')).map(box)
+        .filter(b => b.right > b.left);
+    return {
+        plot: box(root.querySelector('.nsewdrag')),
+        bars: bars,
+        legend: box(root.querySelector('.legend')),
+        below: Array.from(root.querySelectorAll('.xaxislayer-above .xtick text, .g-xtitle text')).map(box),
+    };
+}"""
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    return (
+        a["left"] < b["right"]
+        and b["left"] < a["right"]
+        and a["top"] < b["bottom"]
+        and b["top"] < a["bottom"]
+    )
+
+
+@pytest.mark.parametrize(("username", "viewport"), [("analyst", (1440, 900)), ("consumer", (390, 844))])
+def test_overview_chart_shows_every_bar_whole_and_the_legend_covers_no_label(open_as, username, viewport):
+    """Review B7/B8: the first bar was half cut at the left edge and the legend hid the date line of the
+    x axis' tick labels, at desktop and phone widths."""
+    page = open_as(username, "/")
+    page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+    wait_for_traces(page, "overview-chart")
+    page.wait_for_timeout(500)  # the relayout after the viewport change
+    boxes = page.evaluate(BOXES_JS, "overview-chart")
+    plot, bars = boxes["plot"], boxes["bars"]
+    assert len(bars) >= 23
+    assert min(b["left"] for b in bars) >= plot["left"] - 0.5  # no bar starts left of the plot area
+    assert max(b["right"] for b in bars) <= plot["right"] + 0.5
+    assert boxes["below"] and not any(overlaps(boxes["legend"], label) for label in boxes["below"])
+    assert not overlaps(boxes["legend"], plot)
+    name = f"overview-chart-{username}-{viewport[0]}"
+    shot(page, name)
+    page.locator("#overview-chart").screenshot(path=str(SHOTS / f"{name}-close-up.png"))
     assert page.errors == []

@@ -37,4 +37,21 @@ def cookie_login(client, username):
     data = {"username": username, "password": PASSWORD, "next": "/"} | login_form_fields(client)
     r = client.post("/auth/login", data=data)
     assert r.status_code == 303
+    if r.headers["Location"].startswith("/login?error=api-only"):
+        return api_token_as_cookie(client, username)
     return {"X-CSRF-TOKEN": client.get_cookie("csrf_access_token").value}
+
+
+def api_token_as_cookie(client, username):
+    """The login form gives an API-only (third-party) account no cookies. To prove the callback guard
+    still refuses such an account's session, carry its API access token as a browser's cookie."""
+    from flask_jwt_extended import decode_token
+
+    r = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+    assert r.status_code == 200
+    token = r.json["access_token"]
+    with client.application.app_context():
+        csrf = decode_token(token)["csrf"]
+    client.set_cookie("access_token_cookie", token)
+    client.set_cookie("csrf_access_token", csrf)
+    return {"X-CSRF-TOKEN": csrf}

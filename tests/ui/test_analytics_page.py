@@ -364,6 +364,20 @@ def test_consumer_sees_only_their_house(analytics_ui, world):
         assert "House B" not in text
 
 
+def test_all_my_houses_with_one_house_draws_that_houses_charts(analytics_ui, world):
+    """A consumer with one house: "All my houses" shows what "House A" shows, never an empty chart."""
+    ui = analytics_ui
+    csrf = cookie_login(ui["client"], "consumer")
+    for name in SECTIONS:
+        one = section(ui["client"], csrf, name, str(world.house1), ui["start"], ui["end"])
+        mine = section(ui["client"], csrf, name, "all", ui["start"], ui["end"])
+        figure = mine[f"analytics-{name}-graph"]["figure"]
+        assert figure["data"] and any(trace.get("y") for trace in figure["data"]), name
+        assert figure["data"] == one[f"analytics-{name}-graph"]["figure"]["data"], name
+    mine = section(ui["client"], csrf, "anomaly", "all", ui["start"], ui["end"])
+    assert "analytics-anomaly-job" not in mine or not mine["analytics-anomaly-job"]["data"]  # no scan
+
+
 def test_consumer_posting_another_house_gets_no_data(analytics_ui, world):
     ui = analytics_ui
     csrf = cookie_login(ui["client"], "consumer")

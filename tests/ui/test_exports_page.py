@@ -118,7 +118,7 @@ def table(body) -> list[dict]:
 
 
 def as_cells(rows: list[dict]) -> list[dict]:
-    return [{column: cell_text(row[column]) for column in COLUMNS} for row in rows]
+    return [{column: cell_text(column, row[column]) for column in COLUMNS} for row in rows]
 
 
 def post(ui, payload, headers=None):
@@ -153,7 +153,7 @@ def test_analyst_preview_of_one_house(exports_ui, app, factory, world):
     assert [float(row["consumption_kwh"]) for row in data] == [pytest.approx(4 * H2_WH / 1000.0)] * 3
 
 
-def test_download_is_the_apis_csv_with_units_in_the_header(exports_ui, app, factory, world):
+def test_download_is_the_apis_csv_rounded_with_units_in_the_header(exports_ui, app, factory, world):
     csrf = cookie_login(exports_ui["client"], "analyst")
     payload = download_payload("daily", exports_ui["start"], exports_ui["end"], "all")
     r = post(exports_ui, payload, csrf)
@@ -167,9 +167,9 @@ def test_download_is_the_apis_csv_with_units_in_the_header(exports_ui, app, fact
     expected = service_rows(app, factory, "analyst", exports_ui["start"], exports_ui["end"])
     assert len(rows) == len(expected) == 3
     for got, want in zip(rows, expected, strict=True):
-        assert got == {column: "" if want[column] is None else str(want[column]) for column in COLUMNS}
+        assert got == {column: cell_text(column, want[column]) for column in COLUMNS}
 
-    # the same bytes as GET /api/v1/exports/summary for the same local days
+    # the same rows and columns as GET /api/v1/exports/summary for the same local days, rounded
     zone = ZoneInfo(exports_ui["timezone"])
     lo = datetime.fromisoformat(exports_ui["start"]).replace(tzinfo=zone)
     hi = datetime.fromisoformat(exports_ui["end"]).replace(tzinfo=zone) + timedelta(days=1)
@@ -179,7 +179,38 @@ def test_download_is_the_apis_csv_with_units_in_the_header(exports_ui, app, fact
         headers=world.headers["analyst"],
     )
     assert api.status_code == 200
-    assert api.get_data(as_text=True) == download["content"]
+    api_rows = list(csv.DictReader(io.StringIO(api.get_data(as_text=True))))
+    assert api.get_data(as_text=True).splitlines()[0] == API_HEADER
+    for got, full in zip(rows, api_rows, strict=True):
+        for column in COLUMNS:
+            if full[column] in ("", got[column]):
+                assert got[column] == full[column]
+            else:  # a number the page rounded
+                decimals = len(got[column].split(".")[1])
+                assert float(got[column]) == pytest.approx(float(full[column]), abs=0.5 * 10**-decimals)
+
+
+def test_page_rounds_for_people_and_the_api_keeps_full_precision(exports_ui, app, factory, world):
+    """1234.5678 Wh in one quarter: the API says 1.234568 kWh, the page's table and CSV 1.23."""
+    client = exports_ui["client"]
+    zone = ZoneInfo(exports_ui["timezone"])
+    day = datetime.fromisoformat(exports_ui["start"]).date()
+    ts = datetime(day.year, day.month, day.day, 9, tzinfo=zone).astimezone(UTC).isoformat()
+    item = {"device_id": "H1-MAIN", "timestamp": ts, "power_w": 4938.2712, "energy_wh": 1234.5678}
+    r = client.post("/api/v1/measurements", json={"measurements": [item]}, headers=world.headers["admin"])
+    assert r.status_code == 200, r.get_data(as_text=True)
+    csrf = cookie_login(client, "analyst")
+    start = end = exports_ui["start"]
+    (row,) = table(
+        post(exports_ui, preview_payload("daily", start, end, str(world.house1)), csrf).json["response"]
+    )
+    assert row["consumption_kwh"] == "1.23" and row["hours"] in ("23.00", "24.00", "25.00")
+    assert row["avg_kw"] == f"{1.2345678 / float(row['hours']):.3f}" and row["mean_power_factor"] == ""
+    download = post(exports_ui, download_payload("daily", start, end, str(world.house1)), csrf)
+    (csv_row,) = csv.DictReader(io.StringIO(download.json["response"]["exports-download"]["data"]["content"]))
+    assert csv_row["consumption_kwh"] == "1.23" and csv_row["peak_kw"] == "4.938"
+    (api_row,) = service_rows(app, factory, "analyst", start, end, house_id=world.house1)
+    assert api_row["consumption_kwh"] == 1.234568 and api_row["peak_kw"] == 4.938271
 
 
 def test_consumer_sees_only_their_house(exports_ui, app, factory, world):

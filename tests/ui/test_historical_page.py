@@ -383,14 +383,41 @@ def test_bad_inputs_show_a_message_not_a_crash(hist):
         assert out["historical-consumption"]["figure"]["data"] == []
 
 
-def test_future_custom_range_says_no_readings(hist):
+def test_a_future_custom_range_is_refused_with_the_reason(hist):
     today = datetime.now(ZoneInfo(ZONE_NAME)).date()
     start, end = (today + timedelta(days=10)).isoformat(), (today + timedelta(days=12)).isoformat()
     body = view(hist, "analyst", range_choice="custom", start=start, end=end)
+    message = body["historical-message"]
+    assert message["color"] == "danger" and message["is_open"]
+    assert f"{start} is in the future" in message["children"] and today.isoformat() in message["children"]
+    assert body["historical-consumption"]["figure"]["data"] == []
+    assert "balanced" not in str(body["historical-summary"]["children"])
+
+
+def test_a_range_reaching_past_today_is_clamped_to_today_and_says_so(hist):
+    today = datetime.now(ZoneInfo(ZONE_NAME)).date()
+    start, end = (today - timedelta(days=1)).isoformat(), (today + timedelta(days=5)).isoformat()
+    body = view(hist, "analyst", range_choice="custom", start=start, end=end)
+    assert "Days after today" in body["historical-message"]["children"]
+    assert body["historical-message"]["color"] == "info" and body["historical-message"]["is_open"]
+    assert f"local days {start} to {today.isoformat()} (2 days" in body["historical-caption"]["children"]
+    x, _cons = bars(body["historical-consumption"]["figure"])
+    assert len(x) in (2 * 96 - 4, 2 * 96, 2 * 96 + 4)  # yesterday and today, no future bars
+
+
+def test_a_range_without_readings_is_not_called_balanced(hist):
+    body = view(hist, "analyst", range_choice="custom", start="2020-01-01", end="2020-01-03")
     assert body["historical-message"]["children"] == "No readings in this range."
-    summary = body["historical-summary"]["children"]
-    assert text_of(summary, "historical-coverage").startswith("0 / 0")
-    assert text_of(summary, "historical-consumption-max") == "-"
+    summary = str(body["historical-summary"]["children"])
+    assert "balanced" not in summary and "no readings in this range" in summary
+    assert text_of(body["historical-summary"]["children"], "historical-coverage").startswith("0 / ")
+
+
+def test_the_date_picker_stops_at_today(hist):
+    csrf = cookie_login(hist, "analyst")
+    text = post(hist, router_payload("/historical"), csrf).get_data(as_text=True)
+    today = datetime.now(ZoneInfo(ZONE_NAME)).date().isoformat()
+    assert f'"max_date_allowed": "{today}"' in text or f'"max_date_allowed":"{today}"' in text
 
 
 def test_custom_controls_are_enabled_only_for_custom(hist):

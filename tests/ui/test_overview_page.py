@@ -169,6 +169,23 @@ def test_chart_has_one_bar_per_hour_with_readings_and_gaps_stay_gaps(overview_ui
     assert sum(consumption["y"]) == pytest.approx(cons) and sum(production["y"]) == pytest.approx(prod)
 
 
+def test_chart_range_holds_every_whole_bar_and_the_legend_sits_above_the_plot(overview_ui):
+    """Bars are one hour wide, centred on their hour's start: the x range must reach half an hour past
+    the first and the last possible hour, and no further; the legend must not sit under the x axis."""
+    ui = overview_ui
+    csrf = cookie_login(ui["client"], "analyst")
+    layout = post(ui, NOW_TODAY, csrf).json["response"]["overview-chart"]["figure"]["layout"]
+    lo, hi = (datetime.fromisoformat(t) for t in layout["xaxis"]["range"])
+    zone = ZoneInfo(ui["timezone"])
+    hour_end = ui["now"].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    first, last = (
+        (hour_end - timedelta(hours=h)).replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None)
+        for h in (24, 1)
+    )
+    assert (lo, hi) == (first - timedelta(minutes=30), last + timedelta(minutes=30))
+    assert layout["legend"]["y"] >= 1 and layout["legend"]["yanchor"] == "bottom"
+
+
 @pytest.mark.parametrize(
     ("username", "expected"),
     [
