@@ -127,7 +127,7 @@ def _periods(value: Any, problems: list) -> list[TariffPeriod]:
         except ValueError as exc:
             problems.append({"field": where, "message": str(exc)})
             continue
-        if start == end % 24:
+        if start == end:
             problems.append(
                 {"field": where, "message": "start and end are the same hour; 00:00-24:00 is a whole day"}
             )
