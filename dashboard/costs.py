@@ -153,8 +153,8 @@ class HourGrid:
 
 
 def _epoch_s(session: Session, column):
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(func.extract("epoch", column), BigInteger)
+    if session.get_bind().dialect.name == "postgresql":  # date_part: a double; EXTRACT's numeric is slower
+        return cast(func.date_part("epoch", column), BigInteger)
     return cast(func.strftime("%s", column), Integer)
 
 

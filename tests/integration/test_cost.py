@@ -213,3 +213,25 @@ def test_compute_refuses_third_party_scopes(factory):
 
     with factory() as s, pytest.raises(Forbidden):
         scope_houses(s, Scope(role="third_party"))
+
+
+def test_the_embedded_sqlite_computes_the_same_cost(sqlite_app):
+    """`make run`'s SQLite has no time zones: the offset CASE and day numbers must give the same answer."""
+    from tests.factories import build_world
+
+    world = build_world(sqlite_app)
+    client = sqlite_app.server.test_client()
+    post_readings(client, world)
+    for body in (TOU, FLAT):
+        assert (
+            client.post(
+                f"/api/v1/houses/{world.house1}/tariffs", json=body, headers=world.headers["admin"]
+            ).status_code
+            == 201
+        )
+    r = client.get("/api/v1/cost", query_string={"start": T0.isoformat(), "end": T1.isoformat(), "resolution": "day"},
+                   headers=world.headers["admin"])  # fmt: skip
+    got = {
+        datetime.fromisoformat(p["timestamp"]).astimezone(ATHENS).date(): p["cost"] for p in r.json["series"]
+    }
+    assert got == pytest.approx(cost_by_hand(), abs=1e-9)
