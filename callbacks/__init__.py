@@ -1,8 +1,8 @@
 """Dash callbacks, one module per page, each exposing register_callbacks(app)."""
 
-from callbacks import admin, analytics, exports, forecasts, historical, overview, realtime
+from callbacks import admin, admin_tariffs, analytics, exports, forecasts, historical, overview, realtime
 
-PAGES = (overview, realtime, historical, forecasts, analytics, exports, admin)
+PAGES = (overview, realtime, historical, forecasts, analytics, exports, admin, admin_tariffs)
 
 
 def register_all(app) -> None:

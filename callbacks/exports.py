@@ -18,8 +18,9 @@ from dash import Input, Output, State, html, no_update
 from callbacks.common import error_text
 from callbacks.common import parse_date as _date
 from dashboard.choices import ALL, NO_HOUSE
-from dashboard.clock import local_midnight_utc
+from dashboard.clock import local_midnight_utc, utcnow
 from dashboard.context import db, services
+from dashboard.costs import cost_columns
 from dashboard.errors import DomainError, NotFound
 from dashboard.exports import COLUMNS, Summary, csv_lines, people_cell, summary
 from dashboard.schema import House
@@ -59,6 +60,7 @@ def run_summary(scope: Scope, period, start_date, end_date, choice) -> tuple[Sum
         secret_key=settings.secret_key,
         house_id=house_id,
     )
+    cost_columns(session, scope, result, settings, utcnow(), house_id)  # where a tariff or intensity is set
     return result, house_id
 
 
@@ -76,11 +78,12 @@ def cell_text(column: str, value) -> str:
 
 def summary_table(rows: list[dict]) -> dbc.Table:
     """The preview: the CSV's columns (units in the names) and values, one row per period."""
+    columns = list(rows[0]) if rows else COLUMNS  # with the cost columns when a tariff is set
     return dbc.Table(
         [
-            html.Thead(html.Tr([html.Th(column) for column in COLUMNS])),
+            html.Thead(html.Tr([html.Th(column) for column in columns])),
             html.Tbody(
-                [html.Tr([html.Td(cell_text(column, row[column])) for column in COLUMNS]) for row in rows]
+                [html.Tr([html.Td(cell_text(column, row[column])) for column in columns]) for row in rows]
             ),
         ],
         id="exports-rows",

@@ -19,12 +19,14 @@ from callbacks.common import error_text, local_days_range, parse_date
 from dashboard.choices import resolve_choice
 from dashboard.clock import floor_to, local_midnight_utc, to_local, utcnow
 from dashboard.context import db, services
+from dashboard.costs import compute, scope_houses
 from dashboard.errors import DomainError, Forbidden, ValidationFailed
 from dashboard.policy import allowed
 from dashboard.queries import energy_series
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
 from pages._charts import CONSUMPTION, MAX_POINTS, NET, PRODUCTION, STEPS, empty_figure, resolution_for
+from pages._cost import cost_card, hover_line
 from pages.historical import (
     BARS,
     BARS_LABELS,
@@ -331,6 +333,14 @@ def historical_view(scope: Scope, range_choice, start_date, end_date, bars, choi
     series = build_series(rows, window, timezone)
     consumption = bar_figure(series, "Consumption", series.consumption, CONSUMPTION, picked.label)
     production = bar_figure(series, "Production", series.production, PRODUCTION, picked.label)
+    summary = summary_cards(series, now)
+    cost = window_cost(scope, window, picked.params, now)  # None without a tariff or a carbon intensity
+    if cost is not None:
+        for figure in (consumption, production):
+            add_cost_hover(figure, cost, window)
+        summary = html.Div(
+            [summary, dbc.Row(cost_card(cost, "Cost of this range", "historical"), className="g-3 mt-1")]
+        )
     caption = f"{window.description}; {len(window.buckets)} buckets. {picked.label}."
     if not rows:
         message, colour = "No readings in this range.", "info"
@@ -338,7 +348,33 @@ def historical_view(scope: Scope, range_choice, start_date, end_date, bars, choi
         message, colour = window.note, "info"
     else:
         message, colour = "", "info"
-    return consumption, production, summary_cards(series, now), caption, message, colour
+    return consumption, production, summary, caption, message, colour
+
+
+def window_cost(scope: Scope, window: Window, params: dict, now: datetime):
+    """Cost and CO2 per bar (hourly or daily; 15-minute bars get the range's total only, as cost is settled
+    per hour), or None. From the hourly rollups in one SQL pass (dashboard/costs.py)."""
+    if not allowed("cost:read", scope.role):
+        return None
+    settings, session = services().settings, db()
+    group = "day" if window.resolution == "day" else "hour"
+    start = window.start.replace(minute=0, second=0, microsecond=0)
+    return compute(session, scope_houses(session, scope, **params), start, window.end, settings.timezone,
+                   settings.currency, settings.grid_co2_g_per_kwh, now, group=group)  # fmt: skip
+
+
+def add_cost_hover(figure: dict, cost, window: Window) -> None:
+    """Each bar's hover gets its bucket's cost and CO2 (hourly and daily bars)."""
+    if window.resolution == "15min":
+        return
+    trace = figure["data"][0]
+    lines = [
+        hover_line(cost.buckets.get(b), cost.currency, cost.has_tariff, cost.has_co2) for b in window.buckets
+    ]
+    trace["customdata"] = [
+        f"{label}<br>{line}" if line else label
+        for label, line in zip(trace["customdata"], lines, strict=True)
+    ]
 
 
 def custom_controls(range_choice):

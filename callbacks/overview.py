@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import Input, Output, no_update
 from sqlalchemy import exists, func, select
@@ -15,14 +16,29 @@ from sqlalchemy import exists, func, select
 from dashboard.choices import Choice
 from dashboard.clock import floor_to, local_midnight_utc, local_today, to_local, utcnow
 from dashboard.context import db, services
+from dashboard.costs import compute, scope_houses
 from dashboard.live import mean_power, scope_devices
+from dashboard.policy import allowed
 from dashboard.queries import energy_series
 from dashboard.readings import FUTURE_TOLERANCE
 from dashboard.schema import PV, Device, House, community_houses
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
 from pages._charts import CONSUMPTION, PRODUCTION, base_layout, empty_figure
-from pages.overview import CHART, COUNTS, ENERGY, LAST_24H, NOW, NOW_NOTE, REFRESH, REFRESH_MS, TODAY, UPDATED
+from pages._cost import cost_card
+from pages.overview import (
+    CHART,
+    COST,
+    COUNTS,
+    ENERGY,
+    LAST_24H,
+    NOW,
+    NOW_NOTE,
+    REFRESH,
+    REFRESH_MS,
+    TODAY,
+    UPDATED,
+)
 
 HOUR = timedelta(hours=1)
 QUARTER = timedelta(minutes=15)
@@ -185,6 +201,26 @@ def update_distribution(_n):
     return tuple(str(counts[k]) for k in COUNTS)
 
 
+def last_24h_cost(scope: Scope, now: datetime):
+    """Cost and CO2 of the last 24 hourly buckets (as the 24-h totals), or None without tariff or intensity."""
+    settings, session = services().settings, db()
+    end = _next_hour(now)
+    houses = scope_houses(session, scope)
+    return compute(session, houses, end - timedelta(hours=24), end, settings.timezone, settings.currency,
+                   settings.grid_co2_g_per_kwh, now)  # fmt: skip
+
+
+def update_cost(_n):
+    """The cost card: only where a house of the scope has a tariff or a carbon intensity is known."""
+    scope = ui_scope()
+    if scope is None or not allowed("cost:read", scope.role):
+        return None
+    result = last_24h_cost(scope, utcnow())
+    return (
+        None if result is None else dbc.Row(cost_card(result, "Cost last 24 h", "overview"), className="g-3")
+    )
+
+
 def register_callbacks(app) -> None:
     tick = Input(REFRESH, "n_intervals")
     app.callback(*_children(*(LAST_24H[key] for key in ENERGY)), tick)(update_totals)
@@ -195,3 +231,4 @@ def register_callbacks(app) -> None:
         tick,
     )(update_now_today_chart)
     app.callback(*_children(*COUNTS.values()), tick)(update_distribution)
+    app.callback(Output(COST, "children"), tick)(update_cost)

@@ -138,6 +138,10 @@ class Settings:
     mqtt_topic_prefix: str = "aggregator"
     mqtt_client_id: str = "aggregator-bridge"
     mqtt_ca_file: str | None = None
+    # cost and CO2 (dashboard/costs.py): the tariffs' currency; the grid's constant carbon intensity (g/kWh)
+    # for hours without a stored hourly value (None: CO2 only where hourly values are stored)
+    currency: str = "EUR"
+    grid_co2_g_per_kwh: float | None = None
 
     @property
     def embedded_database(self) -> bool:
@@ -269,7 +273,19 @@ def _build(env: dict[str, str]) -> Settings:
         raw_retention_days=_optional_days(env, "RAW_RETENTION_DAYS"),
         **_tls_files(env),
         **_mqtt(env),
+        currency=_currency(env),
+        grid_co2_g_per_kwh=_float(env, "GRID_CO2_G_PER_KWH", 0.0, 0.0, 5000.0)
+        if env.get("GRID_CO2_G_PER_KWH")
+        else None,
     )
+
+
+def _currency(env: dict[str, str]) -> str:
+    """CURRENCY: an ISO 4217 code (three letters), shown beside every cost."""
+    raw = (env.get("CURRENCY") or "EUR").strip().upper()
+    if len(raw) != 3 or not raw.isalpha() or not raw.isascii():
+        raise ValueError(f"Setting CURRENCY must be an ISO 4217 code such as EUR or USD, got {raw!r}")
+    return raw
 
 
 def _optional_days(env: dict[str, str], name: str) -> int | None:

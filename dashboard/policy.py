@@ -61,6 +61,13 @@ ROLE_MATRIX: dict[str, frozenset[str]] = {
     "exports:read": frozenset({ADMIN, ANALYST, CONSUMER, THIRD_PARTY}),
     # Weather observations in (POST /api/v1/weather): operator data that every forecast reads.
     "weather:write": frozenset({ADMIN}),
+    # Tariffs per house (/api/v1/houses/{id}/tariffs): consumers read their own houses', staff every house's;
+    # admins write. Cost and CO2 (/api/v1/cost, and the pages and exports): never for third-party apps,
+    # since a cost is a household's contract applied to its meter. The grid's carbon intensity: admins.
+    "tariffs:read": frozenset({ADMIN, ANALYST, CONSUMER}),
+    "tariffs:write": frozenset({ADMIN}),
+    "cost:read": frozenset({ADMIN, ANALYST, CONSUMER}),
+    "grid_intensity:write": frozenset({ADMIN}),
 }
 
 

@@ -11,6 +11,8 @@ from dashboard.choices import ALL, scope_options
 from dashboard.context import db
 from dashboard.policy import KEY_ROLES, ROLES, THIRD_PARTY
 from dashboard.ui_auth import page_guard
+from pages._admin_tariffs import TAB_ID as TARIFFS_TAB
+from pages._admin_tariffs import tariffs_tab
 from pages._components import field as _field
 
 PATH, PERMISSION = "/admin", "page:admin"
@@ -22,6 +24,7 @@ TABS = {
     "keys": "API keys",
     "models": "Models",
     "jobs": "Jobs",
+    TARIFFS_TAB: "Tariffs",
 }
 # the row buttons' pattern-matching id types (the callbacks build the rows; the index is the row's id)
 USER_TOGGLE, KEY_REVOKE, MODEL_ACTIVATE = "admin-user-active", "admin-key-revoke", "admin-model-activate"
@@ -148,6 +151,7 @@ def layout(scope, **_kwargs):
         "keys": keys_tab(houses),
         "models": models_tab(),
         "jobs": jobs_tab(),
+        TARIFFS_TAB: tariffs_tab(scope_options(session, scope)[1:]),
     }
     return html.Div(
         [

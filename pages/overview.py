@@ -24,6 +24,7 @@ COUNTS = {
 }
 REFRESH, CHART = "overview-refresh", "overview-chart"
 NOW_NOTE, UPDATED = "overview-now-note", "overview-updated"
+COST = "overview-cost"  # cost and CO2 of the last 24 h: filled only where a tariff or intensity is set
 
 
 def _line(label: str, value_id: str, unit: str, big: bool = False):
@@ -75,6 +76,7 @@ def layout(scope, **_kwargs):
                 className="g-3",
             ),
             html.P(id=NOW_NOTE, className="text-muted small mt-2 mb-3"),
+            html.Div(id=COST, className="mb-3"),
             html.H5("User distribution"),
             dbc.Row(
                 [

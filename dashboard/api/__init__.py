@@ -15,6 +15,7 @@ from dashboard.api import (
     model_routes,
     openapi,
     privacy_routes,
+    tariff_routes,
     weather_routes,
 )
 from dashboard.api.access_log import install_access_log
@@ -37,6 +38,7 @@ def register_api(app: Flask) -> None:
         export_routes.bp,
         weather_routes.bp,
         privacy_routes.bp,
+        tariff_routes.bp,
         openapi.bp,
     ):
         app.register_blueprint(blueprint)

@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, jsonify, request
 
 from dashboard.api.common import current_scope, int_param, requires, time_param
-from dashboard.clock import iso_utc
+from dashboard.clock import iso_utc, utcnow
 from dashboard.context import db, services
+from dashboard.costs import cost_columns
 from dashboard.errors import ValidationFailed
 from dashboard.exports import csv_lines, summary
 
@@ -55,19 +56,24 @@ def get_summary():
         raise ValidationFailed(details=[{"field": "format", "message": "csv or json"}])
     start, end = time_param("start"), time_param("end")
     settings = services().settings
+    scope = current_scope()
+    house_id = int_param("house_id", request.args.get("house_id"))
+    community_id = int_param("community_id", request.args.get("community_id"))
     result = summary(
         db(),
-        current_scope(),
+        scope,
         period,
         start,
         end,
         timezone=settings.timezone,
         secret_key=settings.secret_key,
-        house_id=int_param("house_id", request.args.get("house_id")),
-        community_id=int_param("community_id", request.args.get("community_id")),
+        house_id=house_id,
+        community_id=community_id,
         per_house=bool_param("per_house"),
         min_houses=settings.min_aggregate_houses,
     )
+    # grid import/export, cost and CO2 columns where a tariff or intensity is set (dashboard/costs.py)
+    lacking = cost_columns(db(), scope, result, settings, utcnow(), house_id, community_id)
     if output == "json":
         return jsonify(
             {
@@ -80,6 +86,7 @@ def get_summary():
                 "columns": result.columns,
                 "rows": result.rows,
             }
+            | ({"houses_without_tariff": lacking} if lacking is not None else {})
         )
     zone = ZoneInfo(settings.timezone)  # the file is named by local dates, like its rows
     first, last = (t.replace(tzinfo=UTC).astimezone(zone) for t in (result.start, result.end))
