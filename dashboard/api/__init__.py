@@ -11,6 +11,7 @@ from dashboard.api import (
     auth_routes,
     data_routes,
     export_routes,
+    household_routes,
     metadata_routes,
     model_routes,
     openapi,
@@ -37,6 +38,7 @@ def register_api(app: Flask) -> None:
         export_routes.bp,
         weather_routes.bp,
         privacy_routes.bp,
+        household_routes.bp,
         openapi.bp,
     ):
         app.register_blueprint(blueprint)
