@@ -73,7 +73,10 @@ def flow_figure(flow: dict) -> go.Figure:
 
 
 def appliances_figure(breakdown: dict) -> go.Figure:
-    items = [(a["name"], a["energy_kwh"]) for a in breakdown["appliances"]]
+    by_name: dict[str, float] = {}  # several houses: the same kind of appliance summed
+    for a in breakdown["appliances"]:
+        by_name[a["name"]] = by_name.get(a["name"], 0.0) + a["energy_kwh"]
+    items = sorted(by_name.items(), key=lambda item: (-item[1], item[0]))
     if not items:
         return empty_figure("No appliance sub-meters: all consumption is other / unmetered.", height=300)
     names = [n for n, _v in items] + ["Other / unmetered"]
