@@ -183,7 +183,7 @@ def update_communities(choice, period):
         settings = services().settings
         window = period_window(check_period(period), utcnow(), settings.timezone)
         totals = communities_totals(
-            db(), scope, _houses(scope, choice), window, settings.min_aggregate_houses
+            db(), scope, _houses(scope, choice), window, settings.min_aggregate_houses, settings.timezone
         )
     except DomainError as exc:
         return html.P(error_text(exc), className="text-danger")

@@ -20,12 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from dashboard.errors import Forbidden, NotFound
 from dashboard.household_periods import Window
 from dashboard.queries import kwh
+from dashboard.rollups import LocalDayBuckets
 from dashboard.schema import (
     Community,
     Device,
@@ -210,7 +211,21 @@ def member_communities(session: Session, scope: Scope, house_ids: list[int]) -> 
     return sorted(set(session.execute(stmt).all()), key=lambda c: (c[1], c[0]))
 
 
-def community_totals(session: Session, community_id: int, name: str, window: Window, k: int) -> dict:
+def _days_then_hours(window: Window, timezone: str):
+    """Rollup rows covering the window: its whole local days from the daily rollups, the rest of the last
+    day from the hourly ones (a year of a community: hundreds of rows per house, not thousands)."""
+    r = EnergyRollup
+    midnight = LocalDayBuckets(timezone)
+    last = midnight(window.end)
+    if midnight(window.start) != window.start or last <= window.start:
+        return and_(r.resolution == "hour", r.bucket_start >= window.start, r.bucket_start < window.end)
+    days = and_(r.resolution == "day", r.bucket_start >= window.start, r.bucket_start < last)
+    return or_(days, and_(r.resolution == "hour", r.bucket_start >= last, r.bucket_start < window.end))
+
+
+def community_totals(
+    session: Session, community_id: int, name: str, window: Window, k: int, timezone: str = "UTC"
+) -> dict:
     """A community's consumption, production (houses and PV parks) and net over the window: totals only,
     never a house's share, and only when it has at least k houses and at least k of them reported."""
     houses = session.scalar(
@@ -224,7 +239,7 @@ def community_totals(session: Session, community_id: int, name: str, window: Win
     r = EnergyRollup
     members = select(community_houses.c.house_id).where(community_houses.c.community_id == community_id)
     parks = select(PVPark.id).where(PVPark.community_id == community_id)
-    in_window = and_(r.resolution == "hour", r.bucket_start >= window.start, r.bucket_start < window.end)
+    in_window = _days_then_hours(window, timezone)
     c, p_houses, reporting = session.execute(
         select(func.coalesce(func.sum(r.consumption_wh), 0.0), func.coalesce(func.sum(r.production_wh), 0.0),
                func.count(func.distinct(r.entity_id)))
@@ -247,9 +262,11 @@ def community_totals(session: Session, community_id: int, name: str, window: Win
     }
 
 
-def communities_totals(session: Session, scope: Scope, house_ids: list[int], window: Window, k: int) -> list:
+def communities_totals(
+    session: Session, scope: Scope, house_ids: list[int], window: Window, k: int, timezone: str
+) -> list:
     return [
-        community_totals(session, cid, name, window, k)
+        community_totals(session, cid, name, window, k, timezone)
         for cid, name in member_communities(session, scope, house_ids)
     ]
 
