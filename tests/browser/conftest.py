@@ -130,6 +130,7 @@ def open_as(browser, demo_server):
         page.wait_for_selector("#nav-logout")
         if not page.url.endswith(path):  # consumers land on /home
             page.goto(path)
+            page.wait_for_selector("#nav-logout")
         return page
 
     yield _open
