@@ -1,8 +1,18 @@
 """Dash callbacks, one module per page, each exposing register_callbacks(app)."""
 
-from callbacks import admin, admin_tariffs, analytics, exports, forecasts, historical, overview, realtime
+from callbacks import (
+    admin,
+    admin_tariffs,
+    analytics,
+    exports,
+    forecasts,
+    historical,
+    home,
+    overview,
+    realtime,
+)
 
-PAGES = (overview, realtime, historical, forecasts, analytics, exports, admin, admin_tariffs)
+PAGES = (overview, realtime, historical, forecasts, analytics, exports, admin, admin_tariffs, home)
 
 
 def register_all(app) -> None:

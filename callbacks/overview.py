@@ -11,17 +11,17 @@ from datetime import datetime, timedelta
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import Input, Output, no_update
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, or_, select
 
 from dashboard.choices import Choice
 from dashboard.clock import floor_to, local_midnight_utc, local_today, to_local, utcnow
 from dashboard.context import db, services
 from dashboard.costs import compute, scope_houses
 from dashboard.live import mean_power, scope_devices
-from dashboard.policy import allowed
+from dashboard.policy import CONSUMER, allowed
 from dashboard.queries import energy_series
 from dashboard.readings import FUTURE_TOLERANCE
-from dashboard.schema import PV, Device, House, community_houses
+from dashboard.schema import PV, Device, House, User, user_communities, user_houses
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
 from pages._charts import CONSUMPTION, PRODUCTION, base_layout, empty_figure
@@ -98,22 +98,31 @@ def power_now(scope: Scope, now: datetime, timezone: str) -> tuple[float | None,
 
 
 def distribution(scope: Scope) -> dict[str, int]:
-    """Houses in the scope: consumers (no production device nor PV), prosumers (a production device or
-    a PV) and community members (in at least one community)."""
+    """Houses in the scope, and its users as the spec's Overview counts them: consumers (consumer accounts
+    none of whose houses produces), prosumers (one of them has a production device or a PV) and community
+    members (linked to at least one community). Staff count every active consumer account, a consumer
+    themselves."""
     h = House
-    producing = exists().where(
-        Device.house_id == h.id, Device.direction == "production", Device.kind != "appliance"
-    ) | exists().where(PV.house_id == h.id)
-    member = exists().where(community_houses.c.house_id == h.id)
-    stmt = select(
-        func.count(),
-        func.count().filter(producing),
-        func.count().filter(member),
-    ).select_from(h)
+    stmt = select(func.count()).select_from(h)
     if not scope.all_houses:
         stmt = stmt.where(h.id.in_(sorted(scope.house_ids or ())))
-    houses, prosumers, members = db().execute(stmt).one()
-    return {"houses": houses, "consumers": houses - prosumers, "prosumers": prosumers, "members": members}
+    houses = db().execute(stmt).scalar_one()
+    linked = user_houses.c.house_id
+    producing = or_(
+        exists().where(
+            Device.house_id == linked, Device.direction == "production", Device.kind != "appliance"
+        ),
+        exists().where(PV.house_id == linked),
+    )
+    prosumer = exists().where(user_houses.c.user_id == User.id, producing)
+    member = exists().where(user_communities.c.user_id == User.id)
+    users = select(func.count(), func.count().filter(prosumer), func.count().filter(member)).where(
+        User.role == CONSUMER, User.is_active.is_(True)
+    )
+    if not scope.all_houses:
+        users = users.where(User.id == scope.user_id)
+    count, prosumers, members = db().execute(users).one()
+    return {"houses": houses, "consumers": count - prosumers, "prosumers": prosumers, "members": members}
 
 
 def fmt(value: float | None, digits: int = 1) -> str:

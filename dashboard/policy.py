@@ -29,6 +29,9 @@ ROLE_MATRIX: dict[str, frozenset[str]] = {
     "auth:me": frozenset({ADMIN, ANALYST, CONSUMER, THIRD_PARTY, GATEWAY}),
     # Energy series from rollups; consumers get their houses, third parties aggregates only.
     "energy:read": frozenset({ADMIN, ANALYST, CONSUMER, THIRD_PARTY}),
+    # One household's energy flow and comparisons (/api/v1/houses/{id}/...): per house, never for third
+    # parties; consumers their own houses (Scope).
+    "household:read": frozenset({ADMIN, ANALYST, CONSUMER}),
     # Raw per-device readings are per-house data: never for third parties.
     "measurements:read": frozenset({ADMIN, ANALYST, CONSUMER}),
     # Meters of a consumer's own house may post through the consumer's account (home gateway); a gateway
@@ -75,6 +78,7 @@ ROLE_MATRIX: dict[str, frozenset[str]] = {
 # callback check again on the server). Each page's callbacks also check the API permission of their data.
 PAGE_MATRIX: dict[str, frozenset[str]] = {
     "page:overview": BROWSER_ROLES,
+    "page:home": BROWSER_ROLES,  # the household view; consumers land on it after logging in
     "page:real-time": BROWSER_ROLES,
     "page:historical": BROWSER_ROLES,
     "page:forecasts": BROWSER_ROLES,
@@ -83,6 +87,14 @@ PAGE_MATRIX: dict[str, frozenset[str]] = {
     "page:admin": frozenset({ADMIN}),
     "page:api-docs": frozenset({ADMIN, ANALYST}),  # /api/docs: for people who build on the API
 }
+
+
+# Where a login without a page to return to lands: consumers (and prosumers) on their household view.
+LANDING_PAGES: dict[str, str] = {CONSUMER: "/home"}
+
+
+def landing_page(role: str) -> str:
+    return LANDING_PAGES.get(role, "/")
 
 
 def allowed(permission: str, role: str) -> bool:

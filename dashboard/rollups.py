@@ -104,6 +104,10 @@ class RollupAccumulator:
         # repeat its house's), at hour and day only: half the write cost of full device rollups.
         if device.kind == "appliance":
             targets += [("device", device.id, b) for b in buckets[1:]]
+        elif device.kind == "meter" and role == "production" and device.house_id is not None:
+            # an export (grid) meter: its own rollups, 15-minute too, tell its export apart from the PV
+            # inverters' production in the house's sum (dashboard/household.py)
+            targets += [("device", device.id, b) for b in buckets]
         quality = device.kind == "meter" or device.house_id is None
         for entity_kind, entity_id, (resolution, bucket) in targets:
             row = self._row((resolution, entity_kind, entity_id, bucket))

@@ -81,9 +81,9 @@ def layout(scope, **_kwargs):
             dbc.Row(
                 [
                     stat_card("Houses", COUNTS["houses"], hint="in your scope"),
-                    stat_card("Consumers", COUNTS["consumers"], hint="no production device or PV"),
-                    stat_card("Prosumers", COUNTS["prosumers"], hint="a production device or PV"),
-                    stat_card("Community members", COUNTS["members"], hint="in at least one community"),
+                    stat_card("Consumers", COUNTS["consumers"], hint="users: no production at their houses"),
+                    stat_card("Prosumers", COUNTS["prosumers"], hint="users: a house with PV or production"),
+                    stat_card("Community members", COUNTS["members"], hint="users in an energy community"),
                 ],
                 className="g-3 mb-3",
             ),

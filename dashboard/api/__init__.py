@@ -11,6 +11,7 @@ from dashboard.api import (
     auth_routes,
     data_routes,
     export_routes,
+    household_routes,
     metadata_routes,
     model_routes,
     openapi,
@@ -39,6 +40,7 @@ def register_api(app: Flask) -> None:
         weather_routes.bp,
         privacy_routes.bp,
         tariff_routes.bp,
+        household_routes.bp,
         openapi.bp,
     ):
         app.register_blueprint(blueprint)

@@ -23,7 +23,7 @@ from dashboard.api.common import current_scope, json_body, public, requires
 from dashboard.auth import authenticate, client_key
 from dashboard.context import db, services
 from dashboard.errors import DomainError, Unauthorized, ValidationFailed
-from dashboard.policy import BROWSER_ROLES
+from dashboard.policy import BROWSER_ROLES, landing_page
 from dashboard.sessions import (
     LOGIN_FORM_FIELD,
     check_login_form,
@@ -166,7 +166,8 @@ def browser_login():
         return redirect(f"/login?error=api-only&next={next_url}", code=303)
     tokens = issue_tokens(user, services().settings)
     db().commit()
-    response = redirect(next_url, code=303)
+    # the site's root, asked for or by default, is the role's landing page (consumers: their household)
+    response = redirect(landing_page(user.role) if next_url == "/" else next_url, code=303)
     set_access_cookies(response, tokens["access_token"], max_age=_cookie_max_age(tokens["access_token"]))
     set_refresh_cookies(response, tokens["refresh_token"], max_age=_cookie_max_age(tokens["refresh_token"]))
     return response

@@ -106,7 +106,7 @@ def test_browser_login_sets_http_only_cookies_and_redirects(client, world):
 
 def test_browser_login_refuses_open_redirects(client, world):
     for target in ("https://evil.example/", "//evil.example/x", "javascript:alert(1)"):
-        assert browser_login(client, target).headers["Location"] == "/"
+        assert browser_login(client, target).headers["Location"] == "/home"  # the consumer's landing page
 
 
 def test_wrong_browser_login_goes_back_to_the_form_with_the_reason(client, world):

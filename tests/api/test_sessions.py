@@ -182,7 +182,7 @@ def test_login_form_refuses_cross_site_posts(client, world):
     # the real form, from this site
     fields = login_form_fields(client)
     r = client.post("/auth/login", data=data | fields, headers={"Origin": "http://localhost"})
-    assert r.status_code == 303 and r.headers["Location"] == "/"
+    assert r.status_code == 303 and r.headers["Location"] == "/home"  # a consumer lands on the household view
     assert "access_token_cookie" in set_cookies(r)
 
 
@@ -198,7 +198,7 @@ def test_login_page_gives_the_form_token_and_its_nonce_cookie(client, world):
     assert token
     data = {"username": "consumer", "password": PASSWORD, "next": "/", "csrf_token": token}
     r = client.post("/auth/login", data=data)
-    assert r.status_code == 303 and r.headers["Location"] == "/"
+    assert r.status_code == 303 and r.headers["Location"] == "/home"
     # the same page again keeps the browser's nonce (an open second tab's form stays valid)
     again = client.post("/_dash-update-component", json=router_payload("/login"))
     assert _find_by_name(again.json["response"]["_pages_content"]["children"], "csrf_token") == token

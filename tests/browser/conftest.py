@@ -128,8 +128,9 @@ def open_as(browser, demo_server):
         page.fill("#login-password", PASSWORD)
         page.click("#login-submit")
         page.wait_for_selector("#nav-logout")
-        if path != "/":
+        if not page.url.endswith(path):  # consumers land on /home
             page.goto(path)
+            page.wait_for_selector("#nav-logout")
         return page
 
     yield _open

@@ -26,8 +26,8 @@ def wait_for_number(page, element_id: str, timeout: float = 20_000) -> float:
     return number(page, element_id)
 
 
-@pytest.mark.parametrize(("username", "houses"), [("analyst", 6), ("consumer", 1)])
-def test_overview_cards_distribution_and_chart(open_as, username, houses):
+@pytest.mark.parametrize(("username", "houses", "users"), [("analyst", 6, 2), ("consumer", 1, 1)])
+def test_overview_cards_distribution_and_chart(open_as, username, houses, users):
     page = open_as(username, "/")
     ids = {
         (kind, window): f"overview-{kind}{suffix}"
@@ -50,8 +50,8 @@ def test_overview_cards_distribution_and_chart(open_as, username, houses):
 
     assert wait_for_number(page, "overview-houses") == houses
     consumers, prosumers = number(page, "overview-consumers"), number(page, "overview-prosumers")
-    assert consumers + prosumers == houses
-    assert 0 <= number(page, "overview-members") <= houses
+    assert consumers + prosumers == users  # users, not houses: the demo's consumer and prosumer
+    assert 0 <= number(page, "overview-members") <= users
 
     traces = wait_for_traces(page, "overview-chart")
     assert [t["name"] for t in traces] == ["Consumption", "Production"]

@@ -10,7 +10,7 @@ from tests.browser.helpers import shot
 
 pytestmark = pytest.mark.browser
 PAGES = {"/": "overview", "/real-time": "real-time", "/historical": "historical", "/forecasts": "forecasts",
-         "/analytics": "analytics", "/exports": "exports", "/admin": "admin"}  # fmt: skip
+         "/analytics": "analytics", "/exports": "exports", "/admin": "admin", "/home": "home"}  # fmt: skip
 ROLES = {"admin": "admin", "analyst": "analyst", "consumer": "consumer"}
 
 

@@ -189,13 +189,14 @@ def test_chart_range_holds_every_whole_bar_and_the_legend_sits_above_the_plot(ov
 @pytest.mark.parametrize(
     ("username", "expected"),
     [
-        ("analyst", ["2", "1", "1", "1"]),
-        ("consumer", ["1", "0", "1", "1"]),
+        ("analyst", ["2", "1", "1", "0"]),
+        ("consumer", ["1", "0", "1", "0"]),
         ("consumer2", ["1", "1", "0", "0"]),
     ],
 )
 def test_user_distribution_of_the_callers_scope(overview_ui, username, expected):
-    # house A: a PV and an inverter, in "Solar Street"; house B: a meter only, in no community
+    # users, not houses: consumer (house A, a PV and an inverter: a prosumer) and consumer2 (house B, a
+    # meter only: a consumer); neither is linked to a community (house A's community is not its users')
     csrf = cookie_login(overview_ui["client"], username)
     r = post(overview_ui, DISTRIBUTION, csrf)
     assert body_values(r, DISTRIBUTION) == expected  # houses, consumers, prosumers, community members

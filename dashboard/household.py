@@ -1,0 +1,276 @@
+"""The household view: a house's (or a consumer's houses') energy flow, its appliances, its comparison with
+earlier periods, and the totals of the communities its user belongs to. Computed in SQL from the
+15-minute rollups (hourly for the appliances, which keep no finer ones). Rules: docs/data-rules.md,
+"Household view".
+
+Grid import and export, two ways:
+- *measured*: a house with an export (grid) meter, a `meter` of direction `production`. Its consumption
+  meter then stands at the grid connection, so it measures the import; the export meter's own rollups
+  (dashboard/rollups.py) tell its export apart from the inverters' production, which the house's rollup
+  sums with it. PV used on site = PV produced - exported; consumption = import + PV used on site.
+- *computed per 15-minute interval* otherwise (the usual case: the main meter measures the whole load, the
+  inverters the PV): import = max(consumption - production, 0), export = max(production - consumption, 0),
+  PV used on site = min(consumption, production), per house and interval, then summed. Never netted
+  across intervals or houses: a sunny noon does not pay for the evening, nor one house's PV for another's
+  load, because the grid saw both flows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from dashboard.errors import Forbidden, NotFound
+from dashboard.household_periods import Window
+from dashboard.queries import kwh
+from dashboard.rollups import LocalDayBuckets
+from dashboard.schema import (
+    Community,
+    Device,
+    EnergyRollup,
+    House,
+    PVPark,
+    community_houses,
+    user_communities,
+)
+from dashboard.scope import Scope
+
+MEASURED, COMPUTED = "measured", "computed per 15-minute interval"
+
+
+def houses_in_scope(session: Session, scope: Scope, choice: int | None) -> list[int]:
+    """The houses a request sums: one house (checked against the scope: another's is NotFound, a third
+    party Forbidden), or with `choice` None all of a consumer's houses. Staff must name a house."""
+    if not scope.per_house_allowed:
+        raise Forbidden("Third-party apps may read aggregates only, not a household's energy")
+    if choice is not None:
+        scope.require_house(choice)
+        if session.get(House, choice) is None:
+            raise NotFound(f"House {choice} not found")
+        return [choice]
+    if scope.all_houses:
+        raise NotFound("Choose a house")
+    return sorted(scope.house_ids or ())
+
+
+def export_meters(session: Session, house_ids: list[int]) -> dict[int, list[int]]:
+    """Per house with grid metering, the ids of its export meters."""
+    rows = session.execute(
+        select(Device.house_id, Device.id).where(
+            Device.house_id.in_(house_ids), Device.kind == "meter", Device.direction == "production"
+        )
+    ).all()
+    out: dict[int, list[int]] = {}
+    for house_id, device_id in rows:
+        out.setdefault(house_id, []).append(device_id)
+    return out
+
+
+@dataclass
+class Flow:
+    """Energy of a window in Wh; `methods` says how import and export were found, per house."""
+
+    consumption: float = 0.0
+    production: float = 0.0
+    self_consumed: float = 0.0
+    grid_import: float = 0.0
+    grid_export: float = 0.0
+    intervals: int = 0
+
+    def add(self, other: Flow) -> None:
+        for name in ("consumption", "production", "self_consumed", "grid_import", "grid_export", "intervals"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict:
+        pct = lambda part, whole: round(100.0 * part / whole, 2) if whole > 0 else None  # noqa: E731
+        return {
+            "consumption_kwh": kwh(self.consumption),
+            "production_kwh": kwh(self.production),
+            "self_consumed_kwh": kwh(self.self_consumed),
+            "grid_import_kwh": kwh(self.grid_import),
+            "grid_export_kwh": kwh(self.grid_export),
+            # PV used on site / PV produced, and PV used on site / consumption
+            "self_consumption_pct": pct(self.self_consumed, self.production),
+            "self_sufficiency_pct": pct(self.self_consumed, self.consumption),
+            "intervals": self.intervals,
+        }
+
+
+def _house_rollups(house_ids: list[int], window: Window):
+    r = EnergyRollup
+    return and_(r.resolution == "15min", r.entity_kind == "house", r.entity_id.in_(house_ids),
+                r.bucket_start >= window.start, r.bucket_start < window.end)  # fmt: skip
+
+
+def _computed(session: Session, house_ids: list[int], window: Window) -> Flow:
+    """Per house and 15-minute interval: PV used on site = min(consumption, production)."""
+    if not house_ids:
+        return Flow()
+    r = EnergyRollup
+    used = case((r.consumption_wh < r.production_wh, r.consumption_wh), else_=r.production_wh)
+    c, p, sc, n = session.execute(
+        select(func.coalesce(func.sum(r.consumption_wh), 0.0), func.coalesce(func.sum(r.production_wh), 0.0),
+               func.coalesce(func.sum(used), 0.0), func.count()).where(_house_rollups(house_ids, window))
+    ).one()  # fmt: skip
+    return Flow(c, p, sc, c - sc, p - sc, n)
+
+
+def _measured(session: Session, house_id: int, meters: list[int], window: Window) -> Flow:
+    """A house with an export meter: import = its consumption meters, export = the export meters, PV = the
+    house's production minus the export (the rollup sums both)."""
+    r = EnergyRollup
+    imported, produced, n = session.execute(
+        select(func.coalesce(func.sum(r.consumption_wh), 0.0), func.coalesce(func.sum(r.production_wh), 0.0),
+               func.count()).where(_house_rollups([house_id], window))
+    ).one()  # fmt: skip
+    exported = session.scalar(
+        select(func.coalesce(func.sum(r.production_wh), 0.0)).where(
+            r.resolution == "15min", r.entity_kind == "device", r.entity_id.in_(meters),
+            r.bucket_start >= window.start, r.bucket_start < window.end)
+    )  # fmt: skip
+    pv = max(produced - exported, 0.0)
+    # no inverter, or one that read less than the export meter: PV used on site cannot be seen, so 0
+    used = max(pv - exported, 0.0)
+    return Flow(imported + used, max(pv, exported), used, imported, exported, n)
+
+
+def energy_flow(session: Session, house_ids: list[int], window: Window) -> tuple[Flow, dict[int, str]]:
+    """The window's flow summed over the houses (already checked against the caller's scope), and per
+    house how its import and export were found."""
+    grid = export_meters(session, house_ids)
+    flow = _computed(session, [h for h in house_ids if h not in grid], window)
+    for house_id, meters in sorted(grid.items()):
+        flow.add(_measured(session, house_id, meters, window))
+    return flow, {h: MEASURED if h in grid else COMPUTED for h in house_ids}
+
+
+def appliances(session: Session, house_ids: list[int], window: Window, consumption_wh: float) -> dict:
+    """Energy per appliance sub-meter (hourly rollups) and "other / unmetered" = consumption minus the
+    sub-metered sum, never below 0: when the sub-meters read more than the main meter (a wiring or
+    direction mistake, or a main meter that missed readings), other is 0 and `excess_kwh` says by how much."""
+    r, d = EnergyRollup, Device
+    rows = session.execute(
+        select(d.id, d.name, d.house_id, func.coalesce(func.sum(r.consumption_wh), 0.0))
+        .join(r, and_(r.entity_kind == "device", r.entity_id == d.id, r.resolution == "hour",
+                      r.bucket_start >= window.start, r.bucket_start < window.end), isouter=True)
+        .where(d.house_id.in_(house_ids), d.kind == "appliance")
+        .group_by(d.id, d.name, d.house_id)
+    ).all()  # fmt: skip
+    items = sorted(({"device_id": i, "name": n, "house_id": h, "energy_kwh": kwh(wh)} for i, n, h, wh in rows),
+                   key=lambda a: (-a["energy_kwh"], a["name"], a["device_id"]))  # fmt: skip
+    metered = sum(wh for *_x, wh in rows)
+    return {
+        "appliances": items,
+        "submetered_kwh": kwh(metered),
+        "other_kwh": kwh(max(consumption_wh - metered, 0.0)),
+        "excess_kwh": kwh(max(metered - consumption_wh, 0.0)),
+    }
+
+
+def delta_pct(now: float, before: float) -> float | None:
+    return round(100.0 * (now - before) / before, 1) if before > 0 else None
+
+
+def comparison(session: Session, house_ids: list[int], current: Window, others: dict[str, Window]) -> dict:
+    """The current window's flow beside each comparison window's, with the change in % (None when the
+    earlier value is 0 or had no readings)."""
+    now, _methods = energy_flow(session, house_ids, current)
+    out = {"current": {"label": current.label, "start": current.start, "end": current.end} | now.as_dict()}
+    for key, window in others.items():
+        then, _m = energy_flow(session, house_ids, window)
+        values = then.as_dict()
+        change = {
+            f"{name}_change_pct": delta_pct(getattr(now, name), getattr(then, name))
+            for name in ("consumption", "production", "grid_import", "grid_export")
+        }
+        out[key] = {"label": window.label, "start": window.start, "end": window.end} | values | change
+    return out
+
+
+# ---- communities -----------------------------------------------------------------------------------
+
+
+def member_communities(session: Session, scope: Scope, house_ids: list[int]) -> list[tuple[int, str]]:
+    """The communities whose totals the household view shows: a consumer's own memberships (users <->
+    communities); for staff, the communities of the chosen houses."""
+    if scope.user_id is not None and not scope.all_houses:
+        stmt = (
+            select(Community.id, Community.name)
+            .join(user_communities, user_communities.c.community_id == Community.id)
+            .where(user_communities.c.user_id == scope.user_id)
+        )
+    else:
+        stmt = (
+            select(Community.id, Community.name)
+            .join(community_houses, community_houses.c.community_id == Community.id)
+            .where(community_houses.c.house_id.in_(house_ids))
+        )
+    return sorted(set(session.execute(stmt).all()), key=lambda c: (c[1], c[0]))
+
+
+def _days_then_hours(window: Window, timezone: str):
+    """Rollup rows covering the window: its whole local days from the daily rollups, the rest of the last
+    day from the hourly ones (a year of a community: hundreds of rows per house, not thousands)."""
+    r = EnergyRollup
+    midnight = LocalDayBuckets(timezone)
+    last = midnight(window.end)
+    if midnight(window.start) != window.start or last <= window.start:
+        return and_(r.resolution == "hour", r.bucket_start >= window.start, r.bucket_start < window.end)
+    days = and_(r.resolution == "day", r.bucket_start >= window.start, r.bucket_start < last)
+    return or_(days, and_(r.resolution == "hour", r.bucket_start >= last, r.bucket_start < window.end))
+
+
+def community_totals(
+    session: Session, community_id: int, name: str, window: Window, k: int, timezone: str = "UTC"
+) -> dict:
+    """A community's consumption, production (houses and PV parks) and net over the window: totals only,
+    never a house's share, and only when it has at least k houses and at least k of them reported."""
+    houses = session.scalar(
+        select(func.count())
+        .select_from(community_houses)
+        .where(community_houses.c.community_id == community_id)
+    )
+    out = {"community_id": community_id, "name": name, "houses": houses}
+    if houses < k:
+        return out | {"available": False, "reason": f"fewer than {k} houses: totals are not shown"}
+    r = EnergyRollup
+    members = select(community_houses.c.house_id).where(community_houses.c.community_id == community_id)
+    parks = select(PVPark.id).where(PVPark.community_id == community_id)
+    in_window = _days_then_hours(window, timezone)
+    c, p_houses, reporting = session.execute(
+        select(func.coalesce(func.sum(r.consumption_wh), 0.0), func.coalesce(func.sum(r.production_wh), 0.0),
+               func.count(func.distinct(r.entity_id)))
+        .where(in_window, r.entity_kind == "house", r.entity_id.in_(members), r.readings_count > 0)
+    ).one()  # fmt: skip
+    if reporting < k:
+        return out | {"available": False, "reason": f"fewer than {k} houses reported in this period"}
+    p_parks = session.scalar(
+        select(func.coalesce(func.sum(r.production_wh), 0.0)).where(
+            in_window, r.entity_kind == "pv_park", r.entity_id.in_(parks)
+        )
+    )
+    production = p_houses + p_parks
+    return out | {
+        "available": True,
+        "houses_reporting": reporting,
+        "consumption_kwh": kwh(c),
+        "production_kwh": kwh(production),
+        "net_kwh": kwh(c - production),
+    }
+
+
+def communities_totals(
+    session: Session, scope: Scope, house_ids: list[int], window: Window, k: int, timezone: str
+) -> list:
+    return [
+        community_totals(session, cid, name, window, k, timezone)
+        for cid, name in member_communities(session, scope, house_ids)
+    ]
+
+
+def window_bounds(start: datetime, end: datetime, label: str) -> Window:
+    """A custom [start, end) (naive UTC) as a window."""
+    return Window(start, end, label, complete=True)
