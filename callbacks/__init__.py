@@ -1,8 +1,8 @@
 """Dash callbacks, one module per page, each exposing register_callbacks(app)."""
 
-from callbacks import admin, analytics, exports, forecasts, historical, overview, realtime
+from callbacks import admin, alerts, analytics, exports, forecasts, historical, overview, realtime
 
-PAGES = (overview, realtime, historical, forecasts, analytics, exports, admin)
+PAGES = (overview, realtime, historical, forecasts, analytics, exports, admin, alerts)
 
 
 def register_all(app) -> None:

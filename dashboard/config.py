@@ -133,6 +133,18 @@ class Settings:
     # HTTPS served by the app itself (`python app.py`, gunicorn.conf.py): both set, or neither
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
+    # alerts (dashboard/alerts.py, alert_delivery.py): evaluation cadence and bounds, webhooks, SMTP e-mail
+    alert_interval_s: int = 60
+    alert_max_rules_per_run: int = 500
+    alert_delivery_timeout_s: int = 10
+    alert_delivery_attempts: int = 5
+    alert_webhook_allow_link_local: bool = False
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    smtp_from: str = "aggregator@localhost"
 
     @property
     def embedded_database(self) -> bool:
@@ -263,6 +275,7 @@ def _build(env: dict[str, str]) -> Settings:
         min_aggregate_houses=max(1, _int(env, "MIN_AGGREGATE_HOUSES", 5)),
         raw_retention_days=_optional_days(env, "RAW_RETENTION_DAYS"),
         **_tls_files(env),
+        **_alert_settings(env),
     )
 
 
@@ -285,6 +298,28 @@ def _tls_files(env: dict[str, str]) -> dict[str, str | None]:
         if value and not Path(value).is_file():
             raise ValueError(f"Setting {name}: {value!r} is not a readable file (a PEM file)")
     return {"tls_cert_file": cert, "tls_key_file": key}
+
+
+def _alert_settings(env: dict[str, str]) -> dict:
+    """ALERT_* and SMTP_* (README, "Alerts"): positive cadence and bounds; SMTP_HOST unset means no e-mail."""
+    values = {
+        "alert_interval_s": _int(env, "ALERT_INTERVAL_S", 60),
+        "alert_max_rules_per_run": _int(env, "ALERT_MAX_RULES_PER_RUN", 500),
+        "alert_delivery_timeout_s": _int(env, "ALERT_DELIVERY_TIMEOUT_S", 10),
+        "alert_delivery_attempts": _int(env, "ALERT_DELIVERY_ATTEMPTS", 5),
+    }
+    for name, value in values.items():
+        if value < 1:
+            raise ValueError(f"Setting {name.upper()} must be at least 1, got {value}")
+    return values | {
+        "alert_webhook_allow_link_local": _bool(env.get("ALERT_WEBHOOK_ALLOW_LINK_LOCAL"), False),
+        "smtp_host": env.get("SMTP_HOST") or None,
+        "smtp_port": _int(env, "SMTP_PORT", 587),
+        "smtp_user": env.get("SMTP_USER") or None,
+        "smtp_password": env.get("SMTP_PASSWORD") or None,
+        "smtp_starttls": _bool(env.get("SMTP_STARTTLS"), True),
+        "smtp_from": env.get("SMTP_FROM") or "aggregator@localhost",
+    }
 
 
 # ---- place values (pure: the settings, the API and the CLI share them) -----------------------------------

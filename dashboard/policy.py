@@ -51,6 +51,11 @@ ROLE_MATRIX: dict[str, frozenset[str]] = {
     "exports:read": frozenset({ADMIN, ANALYST, CONSUMER, THIRD_PARTY}),
     # Weather observations in (POST /api/v1/weather): operator data that every forecast reads.
     "weather:write": frozenset({ADMIN}),
+    # Alert rules (/api/v1/alert-rules): each user their own, within their scope: consumers on their own
+    # houses, without webhooks (dashboard/alert_rules.py); third-party apps have no one to notify.
+    "alerts:manage": frozenset({ADMIN, ANALYST, CONSUMER}),
+    # A user's own in-app notifications (/api/v1/notifications): read and mark read.
+    "notifications:read": frozenset({ADMIN, ANALYST, CONSUMER}),
 }
 
 
@@ -64,6 +69,7 @@ PAGE_MATRIX: dict[str, frozenset[str]] = {
     "page:analytics": BROWSER_ROLES,
     "page:exports": BROWSER_ROLES,
     "page:admin": frozenset({ADMIN}),
+    "page:alerts": BROWSER_ROLES,  # each user's own rules and notifications
     "page:api-docs": frozenset({ADMIN, ANALYST}),  # /api/docs: for people who build on the API
 }
 

@@ -387,3 +387,64 @@ class ModelRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     metrics_json: Mapped[str | None] = mapped_column(Text)
     model_version: Mapped[str | None] = mapped_column(String(40))
+
+
+ALERT_KINDS = ("anomaly", "voltage_event", "silent_device", "threshold")  # alerts: dashboard/alerts.py
+ALERT_SCOPES = ("house", "community", "fleet")
+
+
+class AlertRule(Base):
+    """A user's rule on a house, community or the fleet; kind parameters in `params_json`."""
+
+    __tablename__ = "alert_rules"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {ALERT_KINDS}", name="ck_alert_rules_kind"),
+        CheckConstraint(f"scope_kind IN {ALERT_SCOPES}", name="ck_alert_rules_scope"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(20))
+    scope_kind: Mapped[str] = mapped_column(String(12))
+    scope_id: Mapped[int | None] = mapped_column(Integer)  # a house or community id; NULL for the fleet
+    params_json: Mapped[str] = mapped_column(Text, default="{}")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    email: Mapped[bool] = mapped_column(Boolean, default=False)  # to the owner's (encrypted) address
+    webhook_url: Mapped[str | None] = mapped_column(EncryptedText("alert_rules.webhook_url"))  # personal
+    webhook_secret: Mapped[str | None] = mapped_column(EncryptedText("alert_rules.webhook_secret"))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    evaluated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertEvent(Base):
+    """One episode of a rule: open (resolved_at NULL; one per rule) until its condition clears."""
+
+    __tablename__ = "alert_events"
+    __table_args__ = (Index("uq_alert_events_open", "rule_id", unique=True, postgresql_where=text(
+        "resolved_at IS NULL"), sqlite_where=text("resolved_at IS NULL")),)  # fmt: skip
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"), index=True)
+    fired_at: Mapped[datetime] = mapped_column(DateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    message: Mapped[str] = mapped_column(Text)
+    details_json: Mapped[str] = mapped_column(Text, default="{}")
+    deliveries_json: Mapped[str] = mapped_column(Text, default="{}")
+    delivery_pending: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+
+class Notification(Base):
+    """An in-app notification of one user (unread while read_at is NULL)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_read", "user_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("alert_events.id", ondelete="CASCADE"), index=True)  # fmt: skip
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime)
