@@ -114,7 +114,7 @@ def act(create_clicks, delete_clicks, read_clicks, version, *form):
         raise PreventUpdate
     scope = alerts_scope("notifications:read" if target == READ_ALL else "alerts:manage")
     if scope is None:
-        return NOT_ALLOWED, "danger", True, no_update, no_update
+        return NOT_ALLOWED, "danger", True, no_update
     session = db()
     try:
         if target == CREATE:
@@ -133,9 +133,8 @@ def act(create_clicks, delete_clicks, read_clicks, version, *form):
         session.commit()
     except DomainError as exc:
         session.rollback()
-        return error_text(exc), "danger", True, no_update, no_update
-    count = unread_count(session, scope.user_id)
-    return text, "success", True, bump(version), badge_text(count) if count else ""
+        return error_text(exc), "danger", True, no_update
+    return text, "success", True, bump(version)
 
 
 def params_text(params: dict) -> str:
@@ -180,7 +179,8 @@ def refresh(version, _tick):
     return rules_table(list_rules(session, scope)), notifications_list(notes, services().settings.timezone)
 
 
-def bell_count(_tick):
+def bell_count(_tick, _pathname):
+    """The bell's unread count: on every page change and every minute."""
     scope = alerts_scope("notifications:read")
     if scope is None:
         return ""
@@ -195,7 +195,6 @@ def register_callbacks(app) -> None:
         Output(MESSAGE, "color"),
         Output(MESSAGE, "is_open"),
         Output(VERSION, "data"),
-        Output(BELL_COUNT, "children", allow_duplicate=True),
         Input(CREATE, "n_clicks"),
         Input({"type": DELETE, "index": ALL}, "n_clicks"),
         Input(READ_ALL, "n_clicks"),
@@ -212,4 +211,6 @@ def register_callbacks(app) -> None:
         Input(VERSION, "data"),
         Input(REFRESH, "n_intervals"),
     )(refresh)
-    app.callback(Output(BELL_COUNT, "children"), Input(BELL_TICK, "n_intervals"))(bell_count)
+    app.callback(
+        Output(BELL_COUNT, "children"), Input(BELL_TICK, "n_intervals"), Input("_pages_location", "pathname")
+    )(bell_count)
