@@ -59,7 +59,7 @@ def bell(scope) -> dbc.NavItem:
         [
             dbc.NavLink(
                 [
-                    "\N{BELL}",
+                    html.Span("\N{BELL}", title="Notifications", **{"aria-label": "Unread notifications"}),
                     dbc.Badge(
                         badge_text(count) if count else "",
                         id=BELL_COUNT,
@@ -67,10 +67,9 @@ def bell(scope) -> dbc.NavItem:
                         pill=True,
                         className="ms-1",
                     ),
-                ],  # fmt: skip
+                ],
                 href=PATH,
                 id=BELL,
-                title="Notifications",
             ),
             dcc.Interval(id=BELL_TICK, interval=BELL_EVERY_MS),
         ]

@@ -154,3 +154,16 @@ def test_the_bell_counts_only_the_users_own_unread_notifications(ui, app, client
 def test_anonymous_callbacks_get_401(ui):
     r = ui.post("/_dash-update-component", json=bell_payload())
     assert r.status_code == 401
+
+
+def test_every_logged_in_page_carries_the_bell_with_the_users_unread_count(ui, app, client, world):
+    client.post("/api/v1/alert-rules", headers=world.headers["consumer"], json={
+        "name": "offline", "kind": "silent_device", "scope_kind": "house", "scope_id": world.house1,
+        "params": {"minutes": 10}})  # fmt: skip
+    services = app.server.extensions["aggregator"]
+    run_alerts(services.session_factory, services.settings, utcnow() + timedelta(hours=1))
+    for user, shown in (("consumer", "1"), ("consumer2", "")):
+        cookie_login(ui, user)
+        r = ui.get("/_dash-layout")
+        assert r.status_code == 200
+        assert component(r.json, "nav-bell-count")["children"] == shown and component(r.json, "nav-logout")
