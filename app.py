@@ -21,6 +21,7 @@ from dashboard.policy import allowed
 from dashboard.server import create_server
 from dashboard.ui_auth import install_callback_guard, ui_scope
 from pages import register_pages
+from pages.alerts import bell
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ def navbar():
             for page in navigation()
             if allowed(page["permission"], scope.role)
         ]  # fmt: skip
+        links.append(bell(scope))  # unread notifications (pages/alerts.py)
         links.append(dbc.NavItem(logout_form(scope.username)))
     return dbc.NavbarSimple(links, brand="Aggregator", brand_href="/", color="primary", dark=True)
 

@@ -3,6 +3,7 @@
 from callbacks import (
     admin,
     admin_tariffs,
+    alerts,
     analytics,
     exports,
     forecasts,
@@ -12,7 +13,7 @@ from callbacks import (
     realtime,
 )
 
-PAGES = (overview, realtime, historical, forecasts, analytics, exports, admin, admin_tariffs, home)
+PAGES = (overview, realtime, historical, forecasts, analytics, exports, admin, admin_tariffs, home, alerts)
 
 
 def register_all(app) -> None:

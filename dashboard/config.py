@@ -142,6 +142,18 @@ class Settings:
     # for hours without a stored hourly value (None: CO2 only where hourly values are stored)
     currency: str = "EUR"
     grid_co2_g_per_kwh: float | None = None
+    # alerts (dashboard/alerts.py, alert_delivery.py): evaluation cadence and bounds, webhooks, SMTP e-mail
+    alert_interval_s: int = 60
+    alert_max_rules_per_run: int = 500
+    alert_delivery_timeout_s: int = 10
+    alert_delivery_attempts: int = 5
+    alert_webhook_allow_link_local: bool = False
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    smtp_from: str = "aggregator@localhost"
 
     @property
     def embedded_database(self) -> bool:
@@ -277,6 +289,7 @@ def _build(env: dict[str, str]) -> Settings:
         grid_co2_g_per_kwh=_float(env, "GRID_CO2_G_PER_KWH", 0.0, 0.0, 5000.0)
         if env.get("GRID_CO2_G_PER_KWH")
         else None,
+        **_alert_settings(env),
     )
 
 
@@ -340,6 +353,28 @@ def _mqtt(env: dict[str, str]) -> dict:
         "mqtt_topic_prefix": prefix,
         "mqtt_client_id": client_id,
         "mqtt_ca_file": ca_file,
+    }
+
+
+def _alert_settings(env: dict[str, str]) -> dict:
+    """ALERT_* and SMTP_* (README, "Alerts"): positive cadence and bounds; SMTP_HOST unset means no e-mail."""
+    values = {
+        "alert_interval_s": _int(env, "ALERT_INTERVAL_S", 60),
+        "alert_max_rules_per_run": _int(env, "ALERT_MAX_RULES_PER_RUN", 500),
+        "alert_delivery_timeout_s": _int(env, "ALERT_DELIVERY_TIMEOUT_S", 10),
+        "alert_delivery_attempts": _int(env, "ALERT_DELIVERY_ATTEMPTS", 5),
+    }
+    for name, value in values.items():
+        if value < 1:
+            raise ValueError(f"Setting {name.upper()} must be at least 1, got {value}")
+    return values | {
+        "alert_webhook_allow_link_local": _bool(env.get("ALERT_WEBHOOK_ALLOW_LINK_LOCAL"), False),
+        "smtp_host": env.get("SMTP_HOST") or None,
+        "smtp_port": _int(env, "SMTP_PORT", 587),
+        "smtp_user": env.get("SMTP_USER") or None,
+        "smtp_password": env.get("SMTP_PASSWORD") or None,
+        "smtp_starttls": _bool(env.get("SMTP_STARTTLS"), True),
+        "smtp_from": env.get("SMTP_FROM") or "aggregator@localhost",
     }
 
 

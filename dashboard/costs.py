@@ -33,15 +33,8 @@ from sqlalchemy import BigInteger, Integer, and_, case, cast, func, literal, lit
 from sqlalchemy.orm import Session
 
 from dashboard.errors import Forbidden, NotFound
-from dashboard.schema import (
-    Community,
-    EnergyRollup,
-    GridIntensity,
-    House,
-    Tariff,
-    TariffPeriod,
-    community_houses,
-)
+from dashboard.schema import Community, EnergyRollup, House, community_houses
+from dashboard.schema_features import GridIntensity, Tariff, TariffPeriod
 from dashboard.scope import Scope
 
 EPOCH_DAY = date(1970, 1, 1)

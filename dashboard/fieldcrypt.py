@@ -42,6 +42,8 @@ ENCRYPTED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("houses", "address"),
     ("users", "full_name"),
     ("users", "email"),
+    ("alert_rules", "webhook_url"),
+    ("alert_rules", "webhook_secret"),
 )
 
 
@@ -184,7 +186,7 @@ def rotate(connection, reader: Keyring, new_key: bytes) -> Rotation:
 
     writer = Keyring(new_key)
     if connection.dialect.name == "postgresql":  # readers go on; writers wait until the commit
-        connection.execute(text("LOCK TABLE houses, users IN EXCLUSIVE MODE"))
+        connection.execute(text("LOCK TABLE houses, users, alert_rules IN EXCLUSIVE MODE"))
     counts = {}
     for table_name, column_name in ENCRYPTED_COLUMNS:
         rows = table(table_name, column("id"), column(column_name, Text))

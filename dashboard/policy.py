@@ -71,6 +71,11 @@ ROLE_MATRIX: dict[str, frozenset[str]] = {
     "tariffs:write": frozenset({ADMIN}),
     "cost:read": frozenset({ADMIN, ANALYST, CONSUMER}),
     "grid_intensity:write": frozenset({ADMIN}),
+    # Alert rules (/api/v1/alert-rules): each user their own, within their scope: consumers on their own
+    # houses, without webhooks (dashboard/alert_rules.py); third-party apps have no one to notify.
+    "alerts:manage": frozenset({ADMIN, ANALYST, CONSUMER}),
+    # A user's own in-app notifications (/api/v1/notifications): read and mark read.
+    "notifications:read": frozenset({ADMIN, ANALYST, CONSUMER}),
 }
 
 
@@ -85,6 +90,7 @@ PAGE_MATRIX: dict[str, frozenset[str]] = {
     "page:analytics": BROWSER_ROLES,
     "page:exports": BROWSER_ROLES,
     "page:admin": frozenset({ADMIN}),
+    "page:alerts": BROWSER_ROLES,  # each user's own rules and notifications
     "page:api-docs": frozenset({ADMIN, ANALYST}),  # /api/docs: for people who build on the API
 }
 

@@ -8,14 +8,13 @@ this module is what the code reads and writes.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
     Column,
-    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -402,53 +401,6 @@ class ModelRun(Base):
     model_version: Mapped[str | None] = mapped_column(String(40))
 
 
-TARIFF_KINDS = ("flat", "tou")
-TARIFF_DAYS = ("all", "weekday", "weekend")
-
-
-class Tariff(Base):
-    """A house's electricity tariff over local days valid_from..valid_to (both included; no end: open).
-    Flat: `import_price` per kWh; time-of-use: its periods' prices. Prices in Settings.currency
-    (dashboard/tariffs.py validates; dashboard/costs.py prices the hourly rollups)."""
-
-    __tablename__ = "tariffs"
-    __table_args__ = (CheckConstraint(f"kind IN {TARIFF_KINDS}", name="ck_tariffs_kind"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    house_id: Mapped[int] = mapped_column(ForeignKey("houses.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(120))
-    kind: Mapped[str] = mapped_column(String(8))
-    import_price: Mapped[float | None] = mapped_column(Float)  # flat only, per kWh imported
-    export_price: Mapped[float | None] = mapped_column(Float)  # feed-in, per kWh exported
-    standing_charge_per_day: Mapped[float | None] = mapped_column(Float)
-    valid_from: Mapped[date] = mapped_column(Date)
-    valid_to: Mapped[date | None] = mapped_column(Date)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-
-    periods: Mapped[list[TariffPeriod]] = relationship(
-        cascade="all, delete-orphan", order_by="TariffPeriod.id", passive_deletes=True
-    )
-
-
-class TariffPeriod(Base):
-    """A time-of-use price: local whole hours [start_hour, end_hour) (end < start wraps past midnight)."""
-
-    __tablename__ = "tariff_periods"
-    __table_args__ = (CheckConstraint(f"days IN {TARIFF_DAYS}", name="ck_tariff_periods_days"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    tariff_id: Mapped[int] = mapped_column(ForeignKey("tariffs.id", ondelete="CASCADE"), index=True)
-    days: Mapped[str] = mapped_column(String(8))
-    start_hour: Mapped[int] = mapped_column(Integer)  # 0-23
-    end_hour: Mapped[int] = mapped_column(Integer)  # 1-24
-    import_price: Mapped[float] = mapped_column(Float)
-
-
-class GridIntensity(Base):
-    """The grid's carbon intensity (g CO2 per kWh) of one UTC hour (its start); GRID_CO2_G_PER_KWH fills
-    the hours without a row."""
-
-    __tablename__ = "grid_intensity"
-
-    hour: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
-    g_per_kwh: Mapped[float] = mapped_column(Float)
+# Tariffs and alerts are in dashboard/schema_features.py (this file's size); importing it here registers
+# their tables in Base.metadata whenever the schema is loaded (migrations, backups, erasure, tests).
+import dashboard.schema_features  # noqa: E402, F401

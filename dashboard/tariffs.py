@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from dashboard.clock import utcnow
 from dashboard.errors import Conflict, NotFound, ValidationFailed
-from dashboard.schema import TARIFF_DAYS, TARIFF_KINDS, GridIntensity, House, Tariff, TariffPeriod
+from dashboard.schema import House
+from dashboard.schema_features import TARIFF_DAYS, TARIFF_KINDS, GridIntensity, Tariff, TariffPeriod
 from dashboard.scope import Scope
 
 PRICE_LIMIT = 1000.0

@@ -20,6 +20,7 @@ from dashboard.maintenance import prune_logs
 from dashboard.places import default_place
 from dashboard.weather import provider_from_settings
 from dashboard.weather.fetch import refresh_weather
+from jobs.alerts import alerts_loop
 from jobs.forecasting import PUBLISH_QUEUE, due_origin
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,9 @@ def start_background(server: Flask, settings: Settings) -> None:
     ).start()
     if not settings.redis_url:  # with Redis the workers publish (one of them per origin)
         threading.Thread(target=_publish_loop, args=(server.extensions[EXTENSION],), name="publish",
+                         daemon=True).start()  # fmt: skip
+        # alert rules every ALERT_INTERVAL_S (with Redis a worker does: jobs/alerts.py)
+        threading.Thread(target=alerts_loop, args=(server.extensions[EXTENSION], _stop), name="alerts",
                          daemon=True).start()  # fmt: skip
     if settings.demo_data:
         from dashboard.simulator import start_in_process  # pvlib: only when the demo runs

@@ -26,6 +26,7 @@ from rq.worker import SimpleWorker, Worker
 
 from dashboard.config import load_settings
 from dashboard.context import AppServices, bound, build_services
+from jobs.alerts import schedule_alerts
 from jobs.forecasting import PUBLISH_QUEUE, due_origin
 from jobs.weather import FETCH_EVERY_S
 
@@ -85,6 +86,7 @@ class FailoverWorker(BindsServices, Worker):
             )
         schedule_weather(self)
         schedule_publication(self.connection)
+        schedule_alerts(self)  # every ALERT_INTERVAL_S (jobs/alerts.py)
 
     @property
     def dequeue_timeout(self) -> int:

@@ -4,9 +4,9 @@ so importing a page module has no side effect."""
 
 import dash
 
-from pages import admin, analytics, exports, forecasts, historical, home, login, overview, realtime
+from pages import admin, alerts, analytics, exports, forecasts, historical, home, login, overview, realtime
 
-PAGES = (overview, realtime, historical, forecasts, analytics, exports, admin, login, home)
+PAGES = (overview, realtime, historical, forecasts, analytics, exports, admin, alerts, login, home)
 
 
 def register_pages() -> None:

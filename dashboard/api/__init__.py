@@ -7,6 +7,7 @@ from flask import Flask
 from dashboard.api import (
     admin_routes,
     aggregator_routes,
+    alert_routes,
     analytics_routes,
     auth_routes,
     data_routes,
@@ -41,6 +42,7 @@ def register_api(app: Flask) -> None:
         privacy_routes.bp,
         tariff_routes.bp,
         household_routes.bp,
+        alert_routes.bp,
         openapi.bp,
     ):
         app.register_blueprint(blueprint)
