@@ -29,6 +29,28 @@ log = logging.getLogger(__name__)
 PLOTLY_BASIC = ROOT / "vendor" / "plotly.js-basic-dist-min" / "plotly-basic.min.js"
 PLOTLY_JS_PATH = "/_dash-component-suites/plotly/package_data/plotly.min.js"  # where dcc.Graph loads it
 
+# assets/theme.js runs in <head>, before the first paint (no flash of the light theme); Dash would
+# otherwise add it with the other assets at the end of <body>
+THEME_SCRIPT = "theme.js"
+THEMES = [("system", "Theme: system"), ("light", "Theme: light"), ("dark", "Theme: dark")]
+INDEX = """<!DOCTYPE html>
+<html>
+    <head>
+        {%metas%}
+        <title>{%title%}</title>
+        {%favicon%}
+        {%css%}
+        <script src="/assets/THEME_SCRIPT"></script>
+    </head>
+    <body>
+        {%app_entry%}
+        <footer>
+            {%config%}
+            {%scripts%}
+            {%renderer%}
+        </footer>
+    </body>
+</html>"""
 API_DOCS = {"name": "API docs", "path": "/api/docs", "permission": "page:api-docs"}  # not a Dash page
 
 
@@ -52,7 +74,24 @@ def navbar():
         ]  # fmt: skip
         links.append(bell(scope))  # unread notifications (pages/alerts.py)
         links.append(dbc.NavItem(logout_form(scope.username)))
-    return dbc.NavbarSimple(links, brand="Aggregator", brand_href="/", color="primary", dark=True)
+    links.append(theme_choice())
+    return dbc.NavbarSimple(links, brand="Aggregator", brand_href="/", color="primary", dark=True,
+                            className="app-navbar")  # fmt: skip
+
+
+def theme_choice() -> dbc.NavItem:
+    """Light, dark or the system's theme: applied and remembered in the browser by assets/theme.js."""
+    options = [html.Option(label, value=value) for value, label in THEMES]
+    return dbc.NavItem(
+        html.Select(
+            options,
+            id="theme-choice",
+            className="form-select form-select-sm theme-choice ms-md-2",
+            title="Colour theme",
+            **{"aria-label": "Colour theme"},
+        ),
+        className="d-flex align-items-center",
+    )
 
 
 def logout_form(username: str) -> html.Form:
@@ -87,7 +126,8 @@ def serve_layout():
         service = outage_service(exc)
         if service is None:
             raise
-        bar = dbc.NavbarSimple([], brand="Aggregator", brand_href="/", color="primary", dark=True)
+        bar = dbc.NavbarSimple([theme_choice()], brand="Aggregator", brand_href="/", color="primary", dark=True,
+                               className="app-navbar")  # fmt: skip
         message = f"{MESSAGES[service]}: this page cannot load now. Reload it in a few seconds."
     return html.Div(
         [bar, outage_banner(message), dbc.Container(dash.page_container, className="pt-3", fluid=True)]
@@ -126,6 +166,12 @@ def serve_plotly_basic(server) -> bool:
     return True
 
 
+def index_page() -> str:
+    """Dash's index page with the theme script in <head> (versioned like Dash's own assets)."""
+    version = int((ROOT / "assets" / THEME_SCRIPT).stat().st_mtime)
+    return INDEX.replace("THEME_SCRIPT", f"{THEME_SCRIPT}?m={version}")
+
+
 def create_app(settings: Settings | None = None) -> Dash:
     settings = settings or load_settings()
     server = create_server(settings)
@@ -140,6 +186,8 @@ def create_app(settings: Settings | None = None) -> Dash:
         serve_locally=True,
         suppress_callback_exceptions=True,
         title="Aggregator",
+        index_string=index_page(),
+        assets_ignore=rf"^{THEME_SCRIPT}$",
         # flask-jwt-extended's double-submit CSRF: Dash echoes the cookie in this header.
         csrf_token_name="csrf_access_token",
         csrf_header_name="X-CSRF-TOKEN",

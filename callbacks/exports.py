@@ -22,7 +22,7 @@ from dashboard.clock import local_midnight_utc, utcnow
 from dashboard.context import db, services
 from dashboard.costs import cost_columns
 from dashboard.errors import DomainError, NotFound
-from dashboard.exports import COLUMNS, Summary, csv_lines, people_cell, summary
+from dashboard.exports import COLUMNS, HOUSE_COLUMN, Summary, csv_lines, people_cell, summary
 from dashboard.schema import House
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
@@ -76,9 +76,19 @@ def cell_text(column: str, value) -> str:
     return people_cell(column, value)
 
 
+def key_columns_first(columns) -> list[str]:
+    """The period (and house), then the energy (kWh) columns, then the rest in their order: what a phone
+    shows before the table scrolls sideways."""
+    columns = list(columns)
+    energy = [c for c in columns if c.endswith("_kwh")]
+    head = [c for c in columns if c in ("period", HOUSE_COLUMN)] + energy
+    return head + [c for c in columns if c not in head]
+
+
 def summary_table(rows: list[dict]) -> dbc.Table:
-    """The preview: the CSV's columns (units in the names) and values, one row per period."""
-    columns = list(rows[0]) if rows else COLUMNS  # with the cost columns when a tariff is set
+    """The preview: the CSV's columns (units in the names) and values, one row per period, the key
+    columns first (the CSV keeps the API's order)."""
+    columns = key_columns_first(rows[0] if rows else COLUMNS)  # with the cost columns when a tariff is set
     return dbc.Table(
         [
             html.Thead(html.Tr([html.Th(column) for column in columns])),

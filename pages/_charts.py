@@ -68,21 +68,44 @@ def empty_figure(message: str, height: int = 320) -> go.Figure:
     return fig
 
 
+# The legend sits at the very bottom of the figure, below the tick labels and the x-axis title, which
+# plotly's automargin lifts above the space it reserves: nothing overlaps at any width (a phone's legend
+# wraps onto more lines and the plot shrinks instead). The title sits just above the plot area, left,
+# clear of the toolbar (modebar) in the top-right corner, whose row the top margin leaves free.
+LEGEND_BELOW = {
+    "orientation": "h",
+    "x": 0,
+    "xanchor": "left",
+    "y": 0,
+    "yref": "container",
+    "yanchor": "bottom",
+}
+TOOLBAR_ROW_PX = 30
+
+
+def chart_title(text: str) -> dict:
+    """A title above the plot area, left-aligned, below the modebar's row (see LEGEND_BELOW)."""
+    return {"text": text, "x": 0, "xref": "paper", "xanchor": "left", "y": 1, "yref": "paper",
+            "yanchor": "bottom", "pad": {"b": 8}, "automargin": True}  # fmt: skip
+
+
 def base_layout(
     fig: go.Figure, title: str | None = None, y_title: str | None = None, height: int = 360
 ) -> go.Figure:
+    """The shared look: plotly_white, legend at the bottom, title clear of the modebar. The page's
+    dark theme restyles the paper, grid and text in CSS (assets/theme.css), never the traces."""
     fig.update_layout(
-        title=title,
+        title=chart_title(title) if title else None,
         height=height,
-        margin={"l": 50, "r": 20, "t": 40 if title else 20, "b": 40},
-        legend={"orientation": "h", "y": -0.15},
+        margin={"l": 50, "r": 20, "t": TOOLBAR_ROW_PX + 30 if title else TOOLBAR_ROW_PX, "b": 10},
+        legend=LEGEND_BELOW,
         yaxis_title=y_title,
         hovermode="x unified",
         # plotly_white's look without its template, which would be expanded into every figure sent
         paper_bgcolor="white",
         plot_bgcolor="white",
-        xaxis={"gridcolor": GRID, "linecolor": GRID, "zeroline": False},
-        yaxis={"gridcolor": GRID, "linecolor": GRID, "zerolinecolor": GRID},
+        xaxis={"gridcolor": GRID, "linecolor": GRID, "zeroline": False, "automargin": True},
+        yaxis={"gridcolor": GRID, "linecolor": GRID, "zerolinecolor": GRID, "automargin": True},
     )
     return fig
 

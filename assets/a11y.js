@@ -1,0 +1,38 @@
+// Keyboard and phone behaviour Dash and Plotly do not give on their own:
+// - Plotly's toolbar (modebar) buttons leave the Tab order: about ten unlabeled stops per chart sat
+//   between a page's controls. They stay usable with the mouse, and touch; the chart itself is unchanged.
+// - On a phone the collapsed navbar closes after a page is chosen (dbc's NavbarSimple keeps it open
+//   because Dash changes pages without a reload). Closing goes through the toggler, so the component's
+//   own state stays right.
+(function () {
+  "use strict";
+  var MODEBAR_BUTTONS = ".modebar-btn:not([tabindex='-1']), .modebar a:not([tabindex='-1'])";
+
+  function untabModebars(root) {
+    var buttons = (root || document).querySelectorAll(MODEBAR_BUTTONS);
+    for (var i = 0; i < buttons.length; i++) buttons[i].setAttribute("tabindex", "-1");
+  }
+
+  function closeMenuAfterChoice(event) {
+    var link = event.target && event.target.closest ? event.target.closest("a[href]") : null;
+    if (!link) return;
+    var menu = link.closest(".navbar-collapse.show");
+    if (!menu) return;
+    var navbar = menu.closest(".navbar");
+    var toggler = navbar && navbar.querySelector(".navbar-toggler");
+    if (toggler && toggler.offsetParent !== null) toggler.click();  // visible only while collapsed
+  }
+
+  function start() {
+    untabModebars(document);
+    new MutationObserver(function (mutations) {
+      for (var i = 0; i < mutations.length; i++) {
+        if (mutations[i].addedNodes.length) { untabModebars(document); return; }
+      }
+    }).observe(document.body, { childList: true, subtree: true });
+    document.addEventListener("click", closeMenuAfterChoice);
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
