@@ -346,7 +346,11 @@ def record_choices(session: Session, model: Any) -> list[dict]:
 
 def record_values(resource: Resource, obj: Any) -> dict:
     """A record's current values by form field (its fields, then its relations' id lists)."""
-    values = {name: getattr(obj, name) for name, spec in resource.fields.items() if spec.alias_of is None}
+    values = {
+        name: getattr(obj, name, None)  # a user's password is write-only: no attribute
+        for name, spec in resource.fields.items()
+        if spec.alias_of is None
+    }
     for name, (attribute, _model) in resource.relations.items():
         values[name] = sorted(o.id for o in getattr(obj, attribute))
     return values
