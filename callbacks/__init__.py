@@ -1,7 +1,10 @@
 """Dash callbacks, one module per page, each exposing register_callbacks(app)."""
 
 from callbacks import (
+    account,
     admin,
+    admin_accounts,
+    admin_resources,
     admin_tariffs,
     alerts,
     analytics,
@@ -14,6 +17,7 @@ from callbacks import (
 )
 
 PAGES = (overview, realtime, historical, forecasts, analytics, exports, admin, admin_tariffs, home, alerts)
+PAGES += (account, admin_resources, admin_accounts)
 
 
 def register_all(app) -> None:

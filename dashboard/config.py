@@ -154,6 +154,8 @@ class Settings:
     smtp_password: str | None = None
     smtp_starttls: bool = True
     smtp_from: str = "aggregator@localhost"
+    # password reset links an admin issues (dashboard/accounts.py): hours until an unused link expires
+    reset_link_ttl_h: int = 24
 
     @property
     def embedded_database(self) -> bool:
@@ -290,7 +292,16 @@ def _build(env: dict[str, str]) -> Settings:
         if env.get("GRID_CO2_G_PER_KWH")
         else None,
         **_alert_settings(env),
+        reset_link_ttl_h=_reset_link_ttl(env),
     )
+
+
+def _reset_link_ttl(env: dict[str, str]) -> int:
+    """RESET_LINK_TTL_H: 1 to 720 hours (a month); a reset link is as good as a password while it lives."""
+    hours = _int(env, "RESET_LINK_TTL_H", 24)
+    if not 1 <= hours <= 720:
+        raise ValueError(f"Setting RESET_LINK_TTL_H must be 1 to 720 hours, got {hours}")
+    return hours
 
 
 def _currency(env: dict[str, str]) -> str:

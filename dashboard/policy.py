@@ -92,6 +92,7 @@ PAGE_MATRIX: dict[str, frozenset[str]] = {
     "page:admin": frozenset({ADMIN}),
     "page:alerts": BROWSER_ROLES,  # each user's own rules and notifications
     "page:api-docs": frozenset({ADMIN, ANALYST}),  # /api/docs: for people who build on the API
+    "page:account": BROWSER_ROLES,  # one's own password and sessions
 }
 
 

@@ -1,5 +1,6 @@
-"""Tariffs (dashboard/tariffs.py, costs.py) and alerts (dashboard/alerts.py): tables beside dashboard/schema.py,
-which imports this module so that Base.metadata always holds them."""
+"""Tariffs (dashboard/tariffs.py, costs.py), alerts (dashboard/alerts.py) and password reset links
+(dashboard/accounts.py): tables beside dashboard/schema.py, which imports this module so that
+Base.metadata always holds them."""
 
 from __future__ import annotations
 
@@ -134,3 +135,18 @@ class Notification(Base):
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     read_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class PasswordReset(Base):
+    """A one-time password reset link an admin issued for a user: only its token's SHA-256 is stored (the
+    token is 256 random bits, shown once); usable until expires_at, once (used_at)."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -92,6 +92,8 @@ def install_callback_guard(server: Flask) -> None:
         cookie = server.config.get("JWT_ACCESS_COOKIE_NAME", "access_token_cookie")
         if scope is None or scope.user_id is None or "Authorization" in request.headers:
             return response
+        if g.get("session_reissued"):  # a callback gave this browser a new session (callbacks/account.py)
+            return response
         if not request.cookies.get(cookie):
             return response
         try:

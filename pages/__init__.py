@@ -4,9 +4,23 @@ so importing a page module has no side effect."""
 
 import dash
 
-from pages import admin, alerts, analytics, exports, forecasts, historical, home, login, overview, realtime
+from pages import (
+    account,
+    admin,
+    alerts,
+    analytics,
+    exports,
+    forecasts,
+    historical,
+    home,
+    login,
+    overview,
+    realtime,
+    reset,
+)
 
 PAGES = (overview, realtime, historical, forecasts, analytics, exports, admin, alerts, login, home)
+PAGES += (account, reset)
 
 
 def register_pages() -> None:

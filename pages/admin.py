@@ -11,6 +11,7 @@ from dashboard.choices import ALL, scope_options
 from dashboard.context import db
 from dashboard.policy import KEY_ROLES, ROLES, THIRD_PARTY
 from dashboard.ui_auth import page_guard
+from pages._admin_resources import ACCOUNTS_TAB, RECORDS_TAB, accounts_tab, records_tab
 from pages._admin_tariffs import TAB_ID as TARIFFS_TAB
 from pages._admin_tariffs import tariffs_tab
 from pages._components import field as _field
@@ -25,6 +26,8 @@ TABS = {
     "models": "Models",
     "jobs": "Jobs",
     TARIFFS_TAB: "Tariffs",
+    RECORDS_TAB: "Create and edit",
+    ACCOUNTS_TAB: "Links and password resets",
 }
 # the row buttons' pattern-matching id types (the callbacks build the rows; the index is the row's id)
 USER_TOGGLE, KEY_REVOKE, MODEL_ACTIVATE = "admin-user-active", "admin-key-revoke", "admin-model-activate"
@@ -152,6 +155,8 @@ def layout(scope, **_kwargs):
         "models": models_tab(),
         "jobs": jobs_tab(),
         TARIFFS_TAB: tariffs_tab(scope_options(session, scope)[1:]),
+        RECORDS_TAB: records_tab(),
+        ACCOUNTS_TAB: accounts_tab(),
     }
     return html.Div(
         [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from urllib.parse import urlparse
+from urllib.parse import urlencode, urlparse
 
 from flask import Blueprint, current_app, jsonify, redirect, request
 from flask_jwt_extended import (
@@ -19,6 +19,7 @@ from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 from werkzeug.exceptions import MethodNotAllowed
 
+from dashboard.accounts import redeem_reset_link
 from dashboard.api.common import current_scope, json_body, public, requires
 from dashboard.auth import authenticate, client_key
 from dashboard.context import db, services
@@ -205,3 +206,21 @@ def browser_logout():
         db().commit()
     unset_jwt_cookies(response)
     return response
+
+
+@browser.post("/reset")
+def browser_reset():
+    """The password reset page's form (pages/reset.py): CSRF-checked like the login form, throttled like
+    logins; sets the link's user's password once, which ends every session of that user. Back to the page
+    with an error code (it explains a bad link itself), or with `done`."""
+    token = request.form.get("token", "")[:200]
+    try:
+        check_login_form()
+        redeem_reset_link(db(), services().settings, token, request.form.get("password"),
+                          request.form.get("repeat"), _client())  # fmt: skip
+        db().commit()
+    except DomainError as exc:
+        db().rollback()
+        code = "password" if isinstance(exc, ValidationFailed) and exc.details else str(exc.status)
+        return redirect(f"/reset?{urlencode({'token': token, 'error': code})}", code=303)
+    return redirect("/reset?done=1", code=303)

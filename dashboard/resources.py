@@ -1,6 +1,6 @@
-"""The metadata API's resources described as data (dashboard/api/metadata_routes.py): each field's JSON
-type, bounds and conversion, and the validation of a create or patch body against them (all problems
-reported at once, nothing applied)."""
+"""The metadata resources described as data (defined in dashboard/metadata.py, served by the API and the
+Admin page): each field's JSON type, bounds and conversion, and the validation of a create or patch body
+against them (all problems reported at once, nothing applied)."""
 
 from __future__ import annotations
 
