@@ -133,6 +133,9 @@ class Settings:
     # HTTPS served by the app itself (`python app.py`, gunicorn.conf.py): both set, or neither
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
+    # scheduled retraining (jobs/retrain.py): a cron line in TIMEZONE ("" turns it off), trainings per run
+    retrain_cron: str = "30 2 * * *"
+    retrain_max_jobs: int = 100
 
     @property
     def embedded_database(self) -> bool:
@@ -263,7 +266,24 @@ def _build(env: dict[str, str]) -> Settings:
         min_aggregate_houses=max(1, _int(env, "MIN_AGGREGATE_HOUSES", 5)),
         raw_retention_days=_optional_days(env, "RAW_RETENTION_DAYS"),
         **_tls_files(env),
+        retrain_cron=_cron(env, "RETRAIN_CRON", "30 2 * * *"),
+        retrain_max_jobs=max(1, _int(env, "RETRAIN_MAX_JOBS", 100)),
     )
+
+
+def _cron(env: dict[str, str], name: str, default: str) -> str:
+    """A five-field cron line (croniter), or "" / "off" for none."""
+    raw = env.get(name)
+    value = default if raw is None else raw.strip()
+    if value.lower() in ("", "off", "none"):
+        return ""
+    from croniter import croniter
+
+    if len(value.split()) != 5 or not croniter.is_valid(value):
+        raise ValueError(
+            f"Setting {name} must be a cron line of five fields like '30 2 * * *' (or off), got {raw!r}"
+        )
+    return value
 
 
 def _optional_days(env: dict[str, str], name: str) -> int | None:

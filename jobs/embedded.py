@@ -116,6 +116,11 @@ def start_background(server: Flask, settings: Settings) -> None:
     if not settings.redis_url:  # with Redis the workers publish (one of them per origin)
         threading.Thread(target=_publish_loop, args=(server.extensions[EXTENSION],), name="publish",
                          daemon=True).start()  # fmt: skip
+    if not settings.redis_url and settings.retrain_cron:  # with Redis the workers schedule it
+        from jobs.retrain import retrain_loop
+
+        threading.Thread(target=retrain_loop, args=(server.extensions[EXTENSION], _stop), name="retrain",
+                         daemon=True).start()  # fmt: skip
     if settings.demo_data:
         from dashboard.simulator import start_in_process  # pvlib: only when the demo runs
 
