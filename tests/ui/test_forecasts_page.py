@@ -19,8 +19,8 @@ from dashboard.auth import user_scope
 from dashboard.queries import energy_series
 from dashboard.schema import ModelRun, ModelVersion, User
 from dashboard.scope import Scope
-from pages._charts import BAND_ORANGE, BAND_ORANGE_LINE, FORECAST_RED, HISTORY_BLUE
 from jobs.training import TRAIN_FUNC
+from pages._charts import BAND_ORANGE, BAND_ORANGE_LINE, FORECAST_RED, HISTORY_BLUE
 from pages.forecasts_view import NO_MODEL, PREPARING
 from tests.ui.helpers import component, cookie_login, router_payload
 
