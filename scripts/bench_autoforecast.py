@@ -63,7 +63,10 @@ def main() -> int:
             body = r.get_json()
             if r.status_code == 200:
                 done[target] = time.perf_counter() - started
-                print(f"{target}: forecast after {done[target]:.1f} s ({len(body['forecast'])} rows)", flush=True)
+                print(
+                    f"{target}: forecast after {done[target]:.1f} s ({len(body['forecast'])} rows)",
+                    flush=True,
+                )
             elif "training" in body:
                 t = body["training"]
                 line = f"{time.perf_counter() - started:6.1f} s {target}: {t['status']} {100 * t['progress']:.0f} % {t['message'] or ''}"
