@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from dash import Input, Output, State, html, no_update
+from dash import Input, Output, State, ctx, html, no_update
 
 from callbacks.common import error_text
 from dashboard.choices import resolve_choice
@@ -31,6 +31,10 @@ from pages.forecasts import (
     MESSAGE_ID,
     PANEL_IDS,
     POLL_ID,
+    PREPARE_BOX_ID,
+    PREPARE_POLL_ID,
+    PREPARE_PROGRESS_ID,
+    PREPARE_STATUS_ID,
     PRODUCT_ID,
     PROGRESS_BOX_ID,
     PROGRESS_ID,
@@ -38,7 +42,7 @@ from pages.forecasts import (
     TRAIN_MESSAGE_ID,
     TRAINED_ID,
 )
-from pages.forecasts_view import TARGETS, forecast_params, number, render_view
+from pages.forecasts_view import TARGETS, forecast_params, number, preparing, render_view
 
 TRAIN_REFUSED = "Only admins and analysts can train models."
 UNKNOWN_JOB = "Unknown training job."
@@ -152,7 +156,37 @@ def poll(_n_intervals, raw_job_ids):
     return percent, f"{percent}%", SHOWN, lines, False, no_update
 
 
+def prepare(_message, _n_intervals, product, horizon, model, strategy, choice):
+    """The trainings the shown view queued for its slots without a model: their progress while they run;
+    when the last one ends, the TRAINED store is bumped so the view is drawn again with the forecast.
+    The slots come from the cookie's scope and the controls, never from a job id the browser holds."""
+    idle = (True, HIDDEN, 0, "", "", no_update)
+    scope = ui_scope()
+    if scope is None:
+        return idle
+    running = preparing(scope, product, horizon, model, strategy, choice)
+    if not running:
+        if ctx.triggered_id == PREPARE_POLL_ID:  # it was training and is done: draw the view again
+            return (True, HIDDEN, 100, "done", "", f"prepared-{_n_intervals}")
+        return idle
+    percent = round(100 * sum(float(s.progress or 0) for s in running.values()) / len(running))
+    lines = [html.Div(f"{target.capitalize()}: {s.message or s.status}") for target, s in running.items()]
+    return False, SHOWN, percent, f"{percent}%", lines, no_update
+
+
 def register_callbacks(app) -> None:
+    app.callback(
+        Output(PREPARE_POLL_ID, "disabled"),
+        Output(PREPARE_BOX_ID, "style"),
+        Output(PREPARE_PROGRESS_ID, "value"),
+        Output(PREPARE_PROGRESS_ID, "label"),
+        Output(PREPARE_STATUS_ID, "children"),
+        Output(TRAINED_ID, "data", allow_duplicate=True),
+        Input(MESSAGE_ID, "children"),
+        Input(PREPARE_POLL_ID, "n_intervals"),
+        *(State(control, "value") for control in CONTROL_IDS),
+        prevent_initial_call=True,
+    )(prepare)
     app.callback(
         Output(HORIZON_ID, "disabled"),
         Input(PRODUCT_ID, "value"),

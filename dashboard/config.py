@@ -17,46 +17,21 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from dashboard.env_values import (
+    alert_settings,
+    env_bool,
+    env_checked,
+    env_cron,
+    env_currency,
+    env_float,
+    env_int,
+    env_optional_days,
+    env_reset_link_ttl,
+    mqtt_settings,
+    tls_files,
+)
+
 log = logging.getLogger(__name__)
-
-
-def _bool(value: str | None, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    return value.strip().lower() not in {"0", "false", "no", "off"}
-
-
-def _int(env: dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"Setting {name} must be an integer, got {raw!r}") from exc
-
-
-def _float(env: dict[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ValueError(f"Setting {name} must be a number, got {raw!r}") from exc
-    if not low <= value <= high:
-        raise ValueError(f"Setting {name} must be within [{low:g}, {high:g}], got {raw!r}")
-    return value
-
-
-def _checked(env: dict[str, str], name: str, default: str, check) -> str:
-    """A place setting checked like the API checks a house's (dashboard/places.py)."""
-    raw = env.get(name) or default
-    try:
-        return check(raw)
-    except ValueError as exc:
-        raise ValueError(f"Setting {name}: {exc}") from exc
-
 
 WEATHER_PROVIDERS = ("none", "open-meteo")
 OPEN_METEO_FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
@@ -156,6 +131,9 @@ class Settings:
     smtp_from: str = "aggregator@localhost"
     # password reset links an admin issues (dashboard/accounts.py): hours until an unused link expires
     reset_link_ttl_h: int = 24
+    # scheduled retraining (jobs/retrain.py): a cron line in TIMEZONE ("" turns it off), trainings per run
+    retrain_cron: str = "30 2 * * *"
+    retrain_max_jobs: int = 100
 
     @property
     def embedded_database(self) -> bool:
@@ -248,145 +226,54 @@ def _build(env: dict[str, str]) -> Settings:
         s3_access_key=env.get("S3_ACCESS_KEY") or None,
         s3_secret_key=env.get("S3_SECRET_KEY") or None,
         s3_bucket=env.get("S3_BUCKET") or "aggregator-models",
-        s3_secure=_bool(env.get("S3_SECURE"), False),
+        s3_secure=env_bool(env.get("S3_SECURE"), False),
         host=env.get("HOST") or "127.0.0.1",
-        port=_int(env, "PORT", 8050),
+        port=env_int(env, "PORT", 8050),
         secret_key=env.get("SECRET_KEY") or _persistent_secret(data_dir),
-        demo_data=_bool(env.get("DEMO_DATA"), True),
-        demo_days=max(14, _int(env, "DEMO_DAYS", 365)),
-        timezone=_checked(env, "TIMEZONE", "Europe/Athens", check_timezone),
-        holiday_country=_checked(env, "HOLIDAY_COUNTRY", "GR", check_country),
-        latitude=_float(env, "LATITUDE", 37.98, -90, 90),
-        longitude=_float(env, "LONGITUDE", 23.73, -180, 180),
+        demo_data=env_bool(env.get("DEMO_DATA"), True),
+        demo_days=max(14, env_int(env, "DEMO_DAYS", 365)),
+        timezone=env_checked(env, "TIMEZONE", "Europe/Athens", check_timezone),
+        holiday_country=env_checked(env, "HOLIDAY_COUNTRY", "GR", check_country),
+        latitude=env_float(env, "LATITUDE", 37.98, -90, 90),
+        longitude=env_float(env, "LONGITUDE", 23.73, -180, 180),
         weather_provider=provider,
         open_meteo_forecast_url=env.get("OPEN_METEO_FORECAST_URL") or OPEN_METEO_FORECAST_URL,
         open_meteo_archive_url=env.get("OPEN_METEO_ARCHIVE_URL") or OPEN_METEO_ARCHIVE_URL,
-        weather_timeout_s=_int(env, "WEATHER_TIMEOUT_S", 20),
-        weather_history_days=_int(env, "WEATHER_HISTORY_DAYS", 373),
-        max_batch_readings=_int(env, "MAX_BATCH_READINGS", 10_000),
-        access_log_retention_days=_int(env, "ACCESS_LOG_RETENTION_DAYS", 90),
-        access_token_minutes=_int(env, "ACCESS_TOKEN_MINUTES", 30),
-        refresh_token_days=_int(env, "REFRESH_TOKEN_DAYS", 7),
-        login_max_failures=_int(env, "LOGIN_MAX_FAILURES", 5),
-        login_window_minutes=_int(env, "LOGIN_WINDOW_MINUTES", 15),
-        derive_energy_max_gap_s=_int(env, "DERIVE_ENERGY_MAX_GAP_S", 900),
-        max_power_w=_float(env, "MAX_POWER_W", 1e8, 1.0, 1e12),
-        simulator_interval_s=_int(env, "SIMULATOR_INTERVAL_S", 10),
-        cookie_secure=_bool(env.get("COOKIE_SECURE"), False),
-        trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
+        weather_timeout_s=env_int(env, "WEATHER_TIMEOUT_S", 20),
+        weather_history_days=env_int(env, "WEATHER_HISTORY_DAYS", 373),
+        max_batch_readings=env_int(env, "MAX_BATCH_READINGS", 10_000),
+        access_log_retention_days=env_int(env, "ACCESS_LOG_RETENTION_DAYS", 90),
+        access_token_minutes=env_int(env, "ACCESS_TOKEN_MINUTES", 30),
+        refresh_token_days=env_int(env, "REFRESH_TOKEN_DAYS", 7),
+        login_max_failures=env_int(env, "LOGIN_MAX_FAILURES", 5),
+        login_window_minutes=env_int(env, "LOGIN_WINDOW_MINUTES", 15),
+        derive_energy_max_gap_s=env_int(env, "DERIVE_ENERGY_MAX_GAP_S", 900),
+        max_power_w=env_float(env, "MAX_POWER_W", 1e8, 1.0, 1e12),
+        simulator_interval_s=env_int(env, "SIMULATOR_INTERVAL_S", 10),
+        cookie_secure=env_bool(env.get("COOKIE_SECURE"), False),
+        trusted_proxies=env_int(env, "TRUSTED_PROXIES", 0),
         model_encryption_key=env.get("MODEL_ENCRYPTION_KEY") or None,
         data_encryption_key=env.get("DATA_ENCRYPTION_KEY") or None,
         data_encryption_key_old=tuple(
             k.strip() for k in (env.get("DATA_ENCRYPTION_KEY_OLD") or "").split(",") if k.strip()
         ),
-        train_wait_s=_int(env, "TRAIN_WAIT_S", 120),
-        forecast_wait_s=_int(env, "FORECAST_WAIT_S", 10),
-        password_hash_time_cost=max(1, _int(env, "PASSWORD_HASH_TIME_COST", 3)),
-        password_hash_memory_kib=max(32, _int(env, "PASSWORD_HASH_MEMORY_KIB", 65536)),
-        min_aggregate_houses=max(1, _int(env, "MIN_AGGREGATE_HOUSES", 5)),
-        raw_retention_days=_optional_days(env, "RAW_RETENTION_DAYS"),
-        **_tls_files(env),
-        **_mqtt(env),
-        currency=_currency(env),
-        grid_co2_g_per_kwh=_float(env, "GRID_CO2_G_PER_KWH", 0.0, 0.0, 5000.0)
+        train_wait_s=env_int(env, "TRAIN_WAIT_S", 120),
+        forecast_wait_s=env_int(env, "FORECAST_WAIT_S", 10),
+        password_hash_time_cost=max(1, env_int(env, "PASSWORD_HASH_TIME_COST", 3)),
+        password_hash_memory_kib=max(32, env_int(env, "PASSWORD_HASH_MEMORY_KIB", 65536)),
+        min_aggregate_houses=max(1, env_int(env, "MIN_AGGREGATE_HOUSES", 5)),
+        raw_retention_days=env_optional_days(env, "RAW_RETENTION_DAYS"),
+        **tls_files(env),
+        **mqtt_settings(env),
+        currency=env_currency(env),
+        grid_co2_g_per_kwh=env_float(env, "GRID_CO2_G_PER_KWH", 0.0, 0.0, 5000.0)
         if env.get("GRID_CO2_G_PER_KWH")
         else None,
-        **_alert_settings(env),
-        reset_link_ttl_h=_reset_link_ttl(env),
+        **alert_settings(env),
+        reset_link_ttl_h=env_reset_link_ttl(env),
+        retrain_cron=env_cron(env, "RETRAIN_CRON", "30 2 * * *"),
+        retrain_max_jobs=max(1, env_int(env, "RETRAIN_MAX_JOBS", 100)),
     )
-
-
-def _reset_link_ttl(env: dict[str, str]) -> int:
-    """RESET_LINK_TTL_H: 1 to 720 hours (a month); a reset link is as good as a password while it lives."""
-    hours = _int(env, "RESET_LINK_TTL_H", 24)
-    if not 1 <= hours <= 720:
-        raise ValueError(f"Setting RESET_LINK_TTL_H must be 1 to 720 hours, got {hours}")
-    return hours
-
-
-def _currency(env: dict[str, str]) -> str:
-    """CURRENCY: an ISO 4217 code (three letters), shown beside every cost."""
-    raw = (env.get("CURRENCY") or "EUR").strip().upper()
-    if len(raw) != 3 or not raw.isalpha() or not raw.isascii():
-        raise ValueError(f"Setting CURRENCY must be an ISO 4217 code such as EUR or USD, got {raw!r}")
-    return raw
-
-
-def _optional_days(env: dict[str, str], name: str) -> int | None:
-    """Unset or empty: None (keep for ever); else a positive number of days."""
-    if not env.get(name):
-        return None
-    days = _int(env, name, 0)
-    if days < 1:
-        raise ValueError(f"Setting {name} must be a positive number of days (or unset to keep for ever)")
-    return days
-
-
-def _tls_files(env: dict[str, str]) -> dict[str, str | None]:
-    """TLS_CERT_FILE and TLS_KEY_FILE: both or neither, each a readable file."""
-    cert, key = env.get("TLS_CERT_FILE") or None, env.get("TLS_KEY_FILE") or None
-    if bool(cert) != bool(key):
-        raise ValueError("Set both TLS_CERT_FILE and TLS_KEY_FILE to serve HTTPS, or neither")
-    for name, value in (("TLS_CERT_FILE", cert), ("TLS_KEY_FILE", key)):
-        if value and not Path(value).is_file():
-            raise ValueError(f"Setting {name}: {value!r} is not a readable file (a PEM file)")
-    return {"tls_cert_file": cert, "tls_key_file": key}
-
-
-def _mqtt(env: dict[str, str]) -> dict:
-    """MQTT_URL (mqtt:// or mqtts://, optional user:password@), MQTT_TOPIC_PREFIX, MQTT_CLIENT_ID, MQTT_CA_FILE."""
-    from urllib.parse import urlsplit
-
-    url = env.get("MQTT_URL") or None
-    if url:
-        parts = urlsplit(url)
-        try:
-            port_ok = parts.port is None or parts.port > 0
-        except ValueError:
-            port_ok = False
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or not port_ok:
-            raise ValueError(
-                f"Setting MQTT_URL must look like mqtt://user:password@host:1883 (or mqtts:// for TLS), got {parts.scheme}://..."
-            )
-    prefix = (env.get("MQTT_TOPIC_PREFIX") or "aggregator").strip()
-    if not prefix or prefix.startswith("/") or prefix.endswith("/") or set(prefix) & {"+", "#", "\x00"}:
-        raise ValueError(
-            f"Setting MQTT_TOPIC_PREFIX must be a topic without wildcards or leading/trailing '/', got {prefix!r}"
-        )
-    client_id = (env.get("MQTT_CLIENT_ID") or "aggregator-bridge").strip()
-    if not 1 <= len(client_id.encode()) <= 65535:
-        raise ValueError("Setting MQTT_CLIENT_ID must be a non-empty string")
-    ca_file = env.get("MQTT_CA_FILE") or None
-    if ca_file and not Path(ca_file).is_file():
-        raise ValueError(f"Setting MQTT_CA_FILE: {ca_file!r} is not a readable file (PEM CA certificates)")
-    return {
-        "mqtt_url": url,
-        "mqtt_topic_prefix": prefix,
-        "mqtt_client_id": client_id,
-        "mqtt_ca_file": ca_file,
-    }
-
-
-def _alert_settings(env: dict[str, str]) -> dict:
-    """ALERT_* and SMTP_* (README, "Alerts"): positive cadence and bounds; SMTP_HOST unset means no e-mail."""
-    values = {
-        "alert_interval_s": _int(env, "ALERT_INTERVAL_S", 60),
-        "alert_max_rules_per_run": _int(env, "ALERT_MAX_RULES_PER_RUN", 500),
-        "alert_delivery_timeout_s": _int(env, "ALERT_DELIVERY_TIMEOUT_S", 10),
-        "alert_delivery_attempts": _int(env, "ALERT_DELIVERY_ATTEMPTS", 5),
-    }
-    for name, value in values.items():
-        if value < 1:
-            raise ValueError(f"Setting {name.upper()} must be at least 1, got {value}")
-    return values | {
-        "alert_webhook_allow_link_local": _bool(env.get("ALERT_WEBHOOK_ALLOW_LINK_LOCAL"), False),
-        "smtp_host": env.get("SMTP_HOST") or None,
-        "smtp_port": _int(env, "SMTP_PORT", 587),
-        "smtp_user": env.get("SMTP_USER") or None,
-        "smtp_password": env.get("SMTP_PASSWORD") or None,
-        "smtp_starttls": _bool(env.get("SMTP_STARTTLS"), True),
-        "smtp_from": env.get("SMTP_FROM") or "aggregator@localhost",
-    }
 
 
 # ---- place values (pure: the settings, the API and the CLI share them) -----------------------------------

@@ -81,6 +81,9 @@ class QueueUnavailable(Exception):
 class ForecastFailed(Exception):
     """No forecast: the model is missing, the job failed or no worker answered (the spec's 500)."""
 
-    def __init__(self, detail: str | None):
+    def __init__(self, detail: str | None, training: dict | None = None):
         super().__init__(detail or "Model missing or forecast failed")
         self.detail = detail
+        # the scope has no model yet and its training is queued or running: {"job_id", "status",
+        # "progress", "message"}, so a client (the Forecasts page) can show it and ask again
+        self.training = training

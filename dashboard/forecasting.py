@@ -22,7 +22,7 @@ from dashboard.errors import ValidationFailed
 from dashboard.forecast_cache import cache_key, data_view, is_settled, ttl_s
 from dashboard.model_store import ModelStore, Slot, current_version
 from dashboard.places import Place, place_of
-from dashboard.queries import energy_series, has_production_devices, latest_bucket
+from dashboard.queries import energy_series, has_production_devices, installed_pv_kw, latest_bucket
 from dashboard.schema import ModelRun
 from dashboard.scope import Scope
 from dashboard.untrusted import ID_MAX
@@ -175,6 +175,9 @@ def train(
 ) -> tuple[int, str, FitReport]:
     """Fit on the scope's history before the origin, store and activate. Returns (id, version, report)."""
     task = with_place(session, task)  # the model keeps this place: its calendar, sun and weather
+    if task.cfg.target == "production":  # its bound: forecasts and bands never exceed the installed PV
+        capacity = installed_pv_kw(session, scope, **_scope_kwargs(task))
+        task = replace(task, cfg=replace(task.cfg, capacity_kw=capacity))
     end = task.origin()
     y = load_series(session, scope, task, end, TRAIN_DAYS[task.cfg.product])
     place = Place.of_config(task.cfg)
@@ -274,7 +277,12 @@ def _forecast(session: Session, store: ModelStore, scope: Scope, task: ForecastT
     cfg = forecaster.cfg
     weather = load_weather(session, Place.of_config(cfg), origin - pd.Timedelta(days=HISTORY_DAYS),
                            origin + cfg.horizon * cfg.step)  # fmt: skip
-    return row, forecaster.predict(y, origin, weather)
+    frame = forecaster.predict(y, origin, weather)
+    if task.cfg.target == "production":  # the PV installed now, whatever it was when the model was trained
+        capacity = installed_pv_kw(session, scope, **_scope_kwargs(task))
+        if capacity is not None:
+            frame = frame.clip(lower=0.0, upper=capacity * (cfg.step / pd.Timedelta(hours=1)))
+    return row, frame
 
 
 def forecast_rows(frame) -> list[dict]:

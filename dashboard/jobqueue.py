@@ -60,6 +60,8 @@ class JobQueue(Protocol):
     def enqueue(self, func_path: str, *args, queue: str = "default", timeout_s: int | None = None,
                 retries: int = 0, retry_intervals_s: list[int] | None = None, job_id: str | None = None,
                 result_ttl_s: int | None = None, **kwargs) -> str: ...  # fmt: skip
+    def enqueue_once(self, key: str, func_path: str, *args, **kwargs) -> tuple[str, bool]: ...
+    def last_under(self, key: str) -> JobStatus | None: ...
     def status(self, job_id: str) -> JobStatus: ...
     def wait(self, job_id: str, timeout_s: float) -> JobStatus: ...
 
@@ -96,7 +98,11 @@ class InProcessJobQueue:
 
     def __init__(self, max_workers: int = 2):
         self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="job")
+        # trainings take a thread of their own, one at a time, as the RQ training worker does: a night's
+        # queue of them never holds up a forecast
+        self.training_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="training")
         self.jobs: dict[str, JobStatus] = {}
+        self.unique: dict[str, str] = {}  # enqueue_once's key -> the job id holding it
         self.lock = threading.Lock()
         self.job_context: Callable[[], AbstractContextManager] = nullcontext
 
@@ -134,8 +140,30 @@ class InProcessJobQueue:
                         status.status = "queued"
                         time.sleep(intervals[min(attempt, len(intervals) - 1)])
 
-        self.pool.submit(contextvars.copy_context().run, run)
+        pool = self.training_pool if queue == "training" else self.pool
+        pool.submit(contextvars.copy_context().run, run)
         return job_id
+
+    def enqueue_once(self, key: str, func_path: str, *args, **kwargs) -> tuple[str, bool]:
+        """`enqueue` unless a job enqueued under `key` is still queued or running: (its id, False) then,
+        else (the new job's id, True)."""
+        with self.lock:
+            held = self.unique.get(key)
+            if held is not None and self.jobs[held].status not in FINAL:
+                return held, False
+            job_id = uuid.uuid4().hex
+            self.unique[key] = job_id
+        try:
+            return self.enqueue(func_path, *args, job_id=job_id, **kwargs), True
+        except Exception:
+            with self.lock:
+                self.unique.pop(key, None)
+            raise
+
+    def last_under(self, key: str) -> JobStatus | None:
+        """The latest job enqueue_once queued under `key` (finished or not), else None."""
+        held = self.unique.get(key)
+        return self.jobs.get(held) if held else None
 
     def status(self, job_id: str) -> JobStatus:
         try:
@@ -173,6 +201,55 @@ class RQJobQueue:
             retry=retry, job_id=job_id, result_ttl=ttl, failure_ttl=ttl,
         )  # fmt: skip
         return job.id
+
+    UNIQUE_PREFIX = "aggregator:unique-job:"
+    UNIQUE_TTL_S = 24 * 3600  # a lost holder (Redis flushed) frees its key after a day at the latest
+
+    def enqueue_once(self, key: str, func_path: str, *args, queue: str = "default", timeout_s=None,
+                     retries: int = 0, retry_intervals_s=None, result_ttl_s=None, **kwargs) -> tuple[str, bool]:  # fmt: skip
+        """`enqueue` unless a job enqueued under `key` is still queued or running: (its id, False) then,
+        else (the new job's id, True). The key and the job are written in one transaction (WATCH/MULTI),
+        so two web processes asking at once queue one job."""
+        from redis.exceptions import WatchError
+        from rq import Queue, Retry
+
+        redis_key = self.UNIQUE_PREFIX + key
+        retry = Retry(max=retries, interval=retry_intervals_s or 0) if retries else None
+        ttl = result_ttl_s or 7 * 24 * 3600
+        while True:
+            with self.redis.pipeline() as pipe:
+                try:
+                    pipe.watch(redis_key)
+                    held = pipe.get(redis_key)
+                    if held is not None and self._unfinished(held.decode()):
+                        return held.decode(), False
+                    job_id = uuid.uuid4().hex
+                    pipe.multi()
+                    pipe.set(redis_key, job_id, ex=self.UNIQUE_TTL_S)
+                    Queue(queue, connection=self.redis).enqueue(
+                        func_path, args=args, kwargs=kwargs, job_timeout=timeout_s or QUEUES.get(queue, 600),
+                        retry=retry, job_id=job_id, result_ttl=ttl, failure_ttl=ttl, pipeline=pipe,
+                    )  # fmt: skip
+                    pipe.execute()
+                    return job_id, True
+                except WatchError:  # another process took the key meanwhile: look again
+                    continue
+
+    def _unfinished(self, job_id: str) -> bool:
+        try:
+            return self.status(job_id).status not in FINAL
+        except JobNotFound:
+            return False
+
+    def last_under(self, key: str) -> JobStatus | None:
+        """The latest job enqueue_once queued under `key` (finished or not) while its key lives, else None."""
+        held = self.redis.get(self.UNIQUE_PREFIX + key)
+        if held is None:
+            return None
+        try:
+            return self.status(held.decode())
+        except JobNotFound:
+            return None
 
     def status(self, job_id: str) -> JobStatus:
         from rq.exceptions import NoSuchJobError

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from dashboard.clock import iso_utc
 from dashboard.errors import Forbidden, NotFound, ValidationFailed
 from dashboard.rollups import FLEET, LocalDayBuckets
-from dashboard.schema import Community, Device, EnergyRollup, Measurement, PVPark, community_houses
+from dashboard.schema import PV, Community, Device, EnergyRollup, Measurement, PVPark, community_houses
 from dashboard.scope import Scope
 
 RESOLUTION_STEP = {
@@ -165,12 +165,9 @@ def latest_bucket(
     return session.scalar(stmt)
 
 
-def has_production_devices(
-    session: Session, scope: Scope, house_id: int | None = None, community_id: int | None = None
-) -> bool:
-    """Whether the scope has a device the rollups count as production (a PV inverter or export meter, not
-    an appliance; dashboard.rollups): without one a production series is zeros, nothing to forecast."""
-    scope_filter(session, scope, house_id, community_id)  # the scope's checks, always
+def _producing_devices(scope: Scope, house_id: int | None, community_id: int | None) -> ColumnElement[bool]:
+    """Devices the rollups count as production for the scope (a PV inverter or export meter, not an
+    appliance; dashboard.rollups)."""
     d = Device
     if house_id is not None:
         where = d.house_id == house_id
@@ -185,8 +182,39 @@ def has_production_devices(
         where = or_(d.house_id.is_not(None), d.pv_park_id.is_not(None))
     else:
         where = d.house_id.in_(scope.house_ids)
-    producing = and_(d.direction == "production", d.kind != "appliance", where)
-    return session.scalar(select(d.id).where(producing).limit(1)) is not None
+    return and_(d.direction == "production", d.kind != "appliance", where)
+
+
+def has_production_devices(
+    session: Session, scope: Scope, house_id: int | None = None, community_id: int | None = None
+) -> bool:
+    """Whether the scope has a device the rollups count as production: without one a production series
+    is zeros, nothing to forecast."""
+    scope_filter(session, scope, house_id, community_id)  # the scope's checks, always
+    producing = _producing_devices(scope, house_id, community_id)
+    return session.scalar(select(Device.id).where(producing).limit(1)) is not None
+
+
+def installed_pv_kw(
+    session: Session, scope: Scope, house_id: int | None = None, community_id: int | None = None
+) -> float | None:
+    """The scope's installed PV: the rated kW(p) of the PVs and PV parks its production devices belong
+    to, each counted once. None when it has no production device, or one without PV metadata (an export
+    meter with no PV recorded): then nothing bounds what it may produce."""
+    scope_filter(session, scope, house_id, community_id)  # the scope's checks, always
+    rows = session.execute(
+        select(Device.pv_id, Device.pv_park_id).where(_producing_devices(scope, house_id, community_id))
+    ).all()
+    if not rows or any(pv is None and park is None for pv, park in rows):
+        return None
+    pvs = {pv for pv, _park in rows if pv is not None}
+    parks = {park for _pv, park in rows if park is not None}
+    total = 0.0
+    if pvs:
+        total += session.scalar(select(func.sum(PV.capacity_kwp)).where(PV.id.in_(pvs))) or 0.0
+    if parks:
+        total += session.scalar(select(func.sum(PVPark.capacity_kw)).where(PVPark.id.in_(parks))) or 0.0
+    return float(total) if total > 0 else None
 
 
 def visible_device(session: Session, scope: Scope, serial: str) -> Device:

@@ -120,6 +120,11 @@ def start_background(server: Flask, settings: Settings) -> None:
         # alert rules every ALERT_INTERVAL_S (with Redis a worker does: jobs/alerts.py)
         threading.Thread(target=alerts_loop, args=(server.extensions[EXTENSION], _stop), name="alerts",
                          daemon=True).start()  # fmt: skip
+    if not settings.redis_url and settings.retrain_cron:  # with Redis the workers schedule it
+        from jobs.retrain import retrain_loop
+
+        threading.Thread(target=retrain_loop, args=(server.extensions[EXTENSION], _stop), name="retrain",
+                         daemon=True).start()  # fmt: skip
     if settings.demo_data:
         from dashboard.simulator import start_in_process  # pvlib: only when the demo runs
 

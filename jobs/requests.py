@@ -17,7 +17,9 @@ from dashboard.context import AppServices
 from dashboard.errors import ForecastFailed, QueueUnavailable, ValidationFailed
 from dashboard.forecasting import ForecastTask
 from dashboard.jobqueue import JobStatus
+from dashboard.model_store import current_version
 from dashboard.scope import Scope
+from jobs.autotrain import model_missing
 from jobs.training import enqueue_training
 
 log = logging.getLogger(__name__)
@@ -113,9 +115,13 @@ def cached_answer(
 
 def run_forecast(svc: AppServices, session: Session, scope: Scope, target: str, product: str,
                  params: dict) -> dict:  # fmt: skip
-    """The issued forecast if cached, else a forecast job's answer (see forecast_result)."""
+    """The issued forecast if cached, else a forecast job's answer (see forecast_result). A slot without
+    a model gets its training queued (jobs/autotrain.py) and ForecastFailed saying so."""
     task = validate(scope, target, product, params)  # 422 before anything is read or queued
-    answer = cached_answer(svc, session, scope, task)
+    row = current_version(session, task.slot)
+    if row is None:
+        raise model_missing(svc, scope, task, target, product, params)
+    answer = cached_answer(svc, session, scope, task, row)
     if answer is not None:
         return answer
     return forecast_result(svc, enqueue_forecast(svc, scope, target, product, params))

@@ -23,8 +23,10 @@ from dashboard.clock import iso_utc
 from dashboard.context import worker_services
 from dashboard.errors import ValidationFailed
 from dashboard.jobqueue import report_progress
+from dashboard.model_store import Slot
 from dashboard.places import default_place
 from dashboard.scope import Scope
+from models import progress
 
 BACKOFF_S = (5, 15)  # waits before the second and third attempt after a transient failure
 ABANDONED_RETRIES = 2  # requeues of a job whose worker died
@@ -33,11 +35,36 @@ ABANDONED_RETRIES = 2  # requeues of a job whose worker died
 TRAIN_FUNC = "jobs.training.train_model"  # job status records it: the UI shows only these jobs
 
 
+def training_key(slot: Slot) -> str:
+    """What makes two trainings the same: the slot they store into (target, product, horizon, scope,
+    model, strategy). One of them runs at a time (`enqueue_training_once`)."""
+    parts = (
+        slot.target,
+        slot.product,
+        slot.horizon,
+        slot.scope_kind,
+        slot.scope_id,
+        slot.model,
+        slot.strategy,
+    )
+    return "train:" + ":".join("-" if part is None else str(part) for part in parts)
+
+
+def enqueue_training_once(
+    queue, slot: Slot, target: str, product: str, params: dict, scope
+) -> tuple[str, bool]:
+    """Queue `train_model` on the training queue (requeued at once, without back-off, when its worker
+    dies) unless a training of the same slot is queued or running: (that job's id, False) then, else
+    (the new job's id, True)."""
+    return queue.enqueue_once(training_key(slot), TRAIN_FUNC, target, product, params, scope.to_fields(),
+                              queue="training", retries=ABANDONED_RETRIES)  # fmt: skip
+
+
 def enqueue_training(queue, target: str, product: str, params: dict, scope) -> str:
-    """Queue `train_model` the one way the API and the tests do: on the training queue, requeued at once
-    (no back-off) when its worker dies."""
-    return queue.enqueue(TRAIN_FUNC, target, product, params, scope.to_fields(),
-                         queue="training", retries=ABANDONED_RETRIES)  # fmt: skip
+    """Queue a training the one way the API, the page and the tests do; its job id (an unfinished
+    training of the same slot's, if there is one)."""
+    slot = forecasting.resolve_task(scope, target, product, params).slot
+    return enqueue_training_once(queue, slot, target, product, params, scope)[0]
 
 
 def train_model(target: str, product: str, params: dict, scope_fields: dict) -> dict:
@@ -71,12 +98,16 @@ def _train_once(task, scope, logged: dict, started: float, product: str) -> dict
     svc = worker_services()
     with svc.session_factory() as session:
         task, note = forecasting.training_task(session, scope, task)  # data that ended long ago: its window
-        report_progress(0.2, "fitting")
-        model_id, version, report = forecasting.train(session, svc.model_store, scope, task)
+        report_progress(0.1, "fitting")
+        # the fit reports from inside (per lead, optimiser iteration, candidate, calibration step)
+        with progress.reporting(
+            lambda share, message: report_progress(0.1 + 0.8 * share, message or "fitting")
+        ):
+            model_id, version, report = forecasting.train(session, svc.model_store, scope, task)
         forecasting.log_run(session, "train", scope, logged, started, "ok", metrics=report.metrics,
                             version=version)  # fmt: skip
         session.commit()
-    report_progress(0.95, "stored; forecasting with the new model")
+    report_progress(0.92, "stored; forecasting with the new model")
     _issue_first_forecast(svc, scope, task)
     report_progress(1.0, "stored")
     m = report.metrics
@@ -89,7 +120,12 @@ def _train_once(task, scope, logged: dict, started: float, product: str) -> dict
     if product == "short-term":
         body["horizon"] = task.cfg.horizon
     # production is zero at night, where a percentage error means nothing: normalised MAE instead
-    accuracy = {"nmae": m["nmae"]} if task.cfg.target == "production" else {"mape": m["mape"]}
+    # (MAE / installed capacity where the PV metadata gives it: models/base.py `without_mape`)
+    accuracy = (
+        {"nmae": m["nmae"], "nmae_basis": m.get("nmae_basis", "mean")}
+        if task.cfg.target == "production"
+        else {"mape": m["mape"]}
+    )
     body |= {
         "model_version": version,
         "model_id": model_id,

@@ -28,6 +28,7 @@ from dashboard.config import load_settings
 from dashboard.context import AppServices, bound, build_services
 from jobs.alerts import schedule_alerts
 from jobs.forecasting import PUBLISH_QUEUE, due_origin
+from jobs.retrain import schedule_retraining
 from jobs.weather import FETCH_EVERY_S
 
 DEFAULT_HEARTBEAT_GRACE_S = 15
@@ -87,6 +88,8 @@ class FailoverWorker(BindsServices, Worker):
         schedule_weather(self)
         schedule_publication(self.connection)
         schedule_alerts(self)  # every ALERT_INTERVAL_S (jobs/alerts.py)
+        if "default" in self.queue_names():  # RETRAIN_CRON: the first worker per firing queues the run
+            schedule_retraining(self.connection, self.app_services().settings)
 
     @property
     def dequeue_timeout(self) -> int:

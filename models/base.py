@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from models import progress
 from models.config import ForecastConfig
 from models.features import SIMILAR_LOOKBACK_DAYS, Grid, make_grid, window_mean
 from models.intervals import TRACK_DAYS, band, conformal_quantiles, track
@@ -85,10 +86,18 @@ def spread(grid: Grid, origins: np.ndarray) -> np.ndarray:
 
 def without_mape(metrics: dict, cfg: ForecastConfig) -> dict:
     """Production is zero at night, where a percentage error means nothing: its metrics carry normalised
-    MAE and no MAPE at all."""
+    MAE and no MAPE at all. With the installed capacity known, nMAE is MAE / (capacity x interval), the
+    normalisation of the solar-forecasting literature (Zhang et al. 2015, "A suite of metrics for
+    assessing the performance of solar power forecasting", Solar Energy 111: 157-175; IEA PVPS Task 16):
+    it compares scopes of any size and does not blow up in winter. Without it, MAE / mean production."""
     if cfg.target != "production":
         return metrics
-    return {k: v for k, v in metrics.items() if not k.startswith("mape")}
+    out = {k: v for k, v in metrics.items() if not k.startswith("mape")}
+    capacity = cfg.capacity_kwh
+    if capacity and isinstance(out.get("mae"), float):
+        out["nmae"] = round(out["mae"] / capacity, 6)
+    out["nmae_basis"] = "capacity" if capacity else "mean"
+    return out
 
 
 class Forecaster:
@@ -142,13 +151,16 @@ class Forecaster:
         started = time.perf_counter()
         grid, train, hold, known = self.split(y, exog)
         early, later = self.early_block(grid, known)
-        self.fit_origins(grid, later)
-        early_paths = self.holdout_paths(grid, early)
-        self.fit_origins(grid, train)
-        self.report = self._evaluate(grid, hold, calibration=(early, early_paths))
-        self.fit_origins(
-            grid, known
-        )  # served: refitted on every origin, the hold-out's recent weeks included
+        with progress.stage(0.0, 0.25, "calibration fit"):
+            self.fit_origins(grid, later)
+        with progress.stage(0.25, 0.35, "calibration forecasts"):
+            early_paths = self.holdout_paths(grid, early)
+        with progress.stage(0.35, 0.6, "hold-out fit"):
+            self.fit_origins(grid, train)
+        with progress.stage(0.6, 0.7, "hold-out forecasts"):
+            self.report = self._evaluate(grid, hold, calibration=(early, early_paths))
+        with progress.stage(0.7, 1.0, "final fit"):
+            self.fit_origins(grid, known)  # served: refitted on every origin, the hold-out's weeks included
         return self._finish(y, known, started)
 
     def early_block(self, grid: Grid, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -176,9 +188,15 @@ class Forecaster:
             return np.zeros(t.shape, dtype=bool)
         return sun[np.clip(t, 0, len(sun) - 1)] < -1.0
 
+    def capacity_kwh(self) -> float | None:
+        """The scope's installed PV times the interval (production), else None; a model pickled before
+        the field existed has none."""
+        return self.cfg.capacity_kwh  # a model pickled before the field: the class default, None
+
     def clean(self, grid: Grid, origins: np.ndarray, paths: np.ndarray) -> np.ndarray:
-        """Physical limits: energy is never negative, and PV produces nothing while the sun is down."""
-        paths = np.clip(np.nan_to_num(paths, nan=0.0), 0, None)
+        """Physical limits: energy is never negative, PV produces nothing while the sun is down and never
+        more than its installed capacity."""
+        paths = np.clip(np.nan_to_num(paths, nan=0.0), 0, self.capacity_kwh())
         return np.where(self.night(grid, origins), 0.0, paths)
 
     def holdout_paths(self, grid: Grid, hold: np.ndarray) -> np.ndarray:
@@ -252,6 +270,8 @@ class Forecaster:
         paths = self.clean(grid, origins, paths)
         unit = spread(grid, origins) * self.tracked_factor(grid, origins)
         lower, point, upper = band(paths, self.quantiles[None, :] * unit[:, None])
+        if self.capacity_kwh() is not None:  # within what the installed PV can produce
+            upper = np.minimum(upper, self.capacity_kwh())
         return lower, point, np.where(self.night(grid, origins), 0.0, upper)
 
     def tracked_factor(self, grid: Grid, origins: np.ndarray) -> np.ndarray:

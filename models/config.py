@@ -29,6 +29,9 @@ class ForecastConfig:
     latitude: float = 37.98
     longitude: float = 23.73
     selection: str = "mae"
+    # production only: the scope's installed PV (sum of the rated kW(p) of its PVs and parks), None when
+    # unknown; forecasts and bands never exceed it times the interval, and nMAE is normalised by it
+    capacity_kw: float | None = None
 
     def __post_init__(self) -> None:
         if self.product not in PRODUCTS:
@@ -49,10 +52,19 @@ class ForecastConfig:
             raise ValueError(f"selection must be one of {', '.join(SELECTION)}")
         if not 0.5 <= self.interval < 1:
             raise ValueError("interval must be within [0.5, 1)")
+        if self.capacity_kw is not None and not self.capacity_kw > 0:
+            raise ValueError("capacity_kw must be positive when given")
 
     @property
     def step(self) -> pd.Timedelta:
         return pd.Timedelta(PRODUCTS[self.product][0])
+
+    @property
+    def capacity_kwh(self) -> float | None:
+        """The most a production scope can yield in one interval (kWh), None for consumption or unknown."""
+        if self.target != "production" or self.capacity_kw is None:
+            return None
+        return self.capacity_kw * self.step / pd.Timedelta(hours=1)
 
     @property
     def steps_per_day(self) -> int:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.tsa.seasonal import MSTL
 
+from models import progress
 from models.base import Forecaster
 from models.features import Grid, day_kind, take
 
@@ -117,7 +118,9 @@ class MstlForecaster(Forecaster):
         h, spd, p = self.cfg.horizon, grid.spd, len(self.coef) - 1
         origins = np.asarray(origins, dtype=int)
         out = np.empty((len(origins), h))
-        for day in np.unique(origins // spd):
+        days = np.unique(origins // spd)
+        for done, day in enumerate(days):
+            progress.tick(done, len(days), f"day {done + 1} of {len(days)}")
             mine = np.flatnonzero(origins // spd == day)
             o = origins[mine]
             start, seasonal = self.seasonal(grid, int(day * spd), int(o.max()) + h)

@@ -24,6 +24,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from xgboost import XGBRegressor
 
+from models import progress
 from models.base import Forecaster, level_at
 from models.features import Grid, similar_day_base, take, target_weather, window_mean
 
@@ -118,6 +119,7 @@ class ResidualForecaster(Forecaster):
         leads = range(1, self.cfg.horizon + 1) if self.cfg.strategy == "direct" else [1]
         self.models = []
         for lead in leads:
+            progress.tick(lead - 1, len(leads), f"lead {lead} of {len(leads)}")
             x, names, base, level, anchor = self.design(grid, origins, lead)
             target = (grid.y[origins + lead - 1] - base) / level - anchor
             ok = np.isfinite(target)
@@ -139,6 +141,7 @@ class ResidualForecaster(Forecaster):
         similar_day_base(grid)  # cached from the known values before predictions overwrite the future
         saved = grid.y
         for i, origin in enumerate(origins):
+            progress.tick(i, len(origins), f"path {i + 1} of {len(origins)}")
             y = saved.copy()
             y[origin:] = np.nan  # the future is unknown; predictions fill it step by step
             grid.y = y

@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 from statsmodels.tsa.statespace.sarimax import SARIMAX
 
+from models import progress
 from models.base import Forecaster
 from models.features import Grid, similar_day_base
 
@@ -57,7 +58,11 @@ class SarimaForecaster(Forecaster):
         end = int(origins[-1]) + self.cfg.horizon  # every training target lies before the hold-out
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence chatter; the hold-out metrics judge the fit
-            result = self._model(grid, end).fit(disp=False, maxiter=60, method="lbfgs")
+            done = iter(range(1, 61))
+            result = self._model(grid, end).fit(
+                disp=False, maxiter=60, method="lbfgs",
+                callback=lambda _params: progress.tick(next(done, 60), 60, "optimiser iteration"),
+            )  # fmt: skip
         self.params = np.asarray(result.params)
         self.feature_list = ["similar-day baseline", "arima(2,0,1)", "daily fourier x4", "weekend_or_holiday"]
 
@@ -65,6 +70,7 @@ class SarimaForecaster(Forecaster):
         h = self.cfg.horizon
         out = np.empty((len(origins), h))
         for i, origin in enumerate(origins):
+            progress.tick(i, len(origins), f"path {i + 1} of {len(origins)}")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 result = self._model(grid, int(origin), FILTER_DAYS).filter(

@@ -19,6 +19,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from models import progress
 from models.base import FitReport, Forecaster, without_mape
 from models.baselines import BASELINES, BaselineForecaster
 from models.config import ForecastConfig
@@ -71,11 +72,14 @@ class AutoForecaster(Forecaster):
         actual = grid.y[hold[:, None] + np.arange(self.cfg.horizon)[None, :]]
         scored: list[tuple[float, Forecaster, np.ndarray]] = []
         table: dict[str, dict] = {}
-        for candidate in learned_candidates(self.cfg):
+        candidates = learned_candidates(self.cfg)
+        for _i, candidate, (low, high) in progress.stages(candidates, 0.0, 0.7):
             began = time.perf_counter()
             try:
-                candidate.fit_origins(grid, train)
-                paths = candidate.holdout_paths(grid, hold)
+                with progress.stage(low, low + 0.7 * (high - low), f"candidate {candidate.name}: fit"):
+                    candidate.fit_origins(grid, train)
+                with progress.stage(low + 0.7 * (high - low), high, f"candidate {candidate.name}: hold-out"):
+                    paths = candidate.holdout_paths(grid, hold)
             except (ValueError, np.linalg.LinAlgError) as exc:
                 table[candidate.name] = {"error": str(exc)[:200]}
                 continue
@@ -100,11 +104,16 @@ class AutoForecaster(Forecaster):
                 best_score, self.members, paths = score, [item[1] for item in learned[:k]], combined
         self.feature_list = sorted({f for m in self.members for f in m.feature_list})
         early, later = self.early_block(grid, known)
-        for member in self.members:
-            member.fit_origins(grid, later)
-        self.report = self._evaluate(grid, hold, paths, calibration=(early, self.holdout_paths(grid, early)))
-        for member in self.members:  # served: refitted on every origin, the hold-out's weeks included
-            member.fit_origins(grid, known)
+        for _i, member, (low, high) in progress.stages(self.members, 0.7, 0.8):
+            with progress.stage(low, high, f"calibrating {member.name}"):
+                member.fit_origins(grid, later)
+        with progress.stage(0.8, 0.85, "calibrating the band"):
+            self.report = self._evaluate(
+                grid, hold, paths, calibration=(early, self.holdout_paths(grid, early))
+            )
+        for _i, member, (low, high) in progress.stages(self.members, 0.85, 1.0):
+            with progress.stage(low, high, f"final fit of {member.name}"):  # every origin, the hold-out's too
+                member.fit_origins(grid, known)
         served_baseline = isinstance(self.members[0], BaselineForecaster)
         self.report.metrics |= {
             "chosen": self.name,

@@ -37,6 +37,11 @@ POLL_ID = "forecasts-poll"
 PROGRESS_ID = "forecasts-progress"
 PROGRESS_BOX_ID = "forecasts-progress-box"
 JOB_STATUS_ID = "forecasts-job-status"
+# "being prepared": the scope's first training, queued by the view itself, polled for every role
+PREPARE_BOX_ID = "forecasts-prepare-box"
+PREPARE_PROGRESS_ID = "forecasts-prepare-progress"
+PREPARE_STATUS_ID = "forecasts-prepare-status"
+PREPARE_POLL_ID = "forecasts-prepare-poll"
 
 # options (the services check every value: jobs.requests.validate) and defaults
 PRODUCTS = {"next-24-hours": "Next 24 hours", "short-term": "Short-term"}
@@ -107,6 +112,20 @@ def _training_panel() -> html.Div:
     )
 
 
+def _prepare_panel() -> html.Div:
+    """Progress of the trainings a view without a model queued; shown while they run."""
+    return html.Div(
+        [
+            dbc.Progress(id=PREPARE_PROGRESS_ID, value=0, label="", striped=True, animated=True),
+            html.Div(id=PREPARE_STATUS_ID, className="small mt-1"),
+            dcc.Interval(id=PREPARE_POLL_ID, interval=POLL_MS, disabled=True),
+        ],
+        id=PREPARE_BOX_ID,
+        style={"display": "none"},
+        className="mb-2",
+    )
+
+
 def _radio(component_id: str, options: list[dict], value: str) -> dbc.RadioItems:
     return dbc.RadioItems(id=component_id, options=options, value=value, inline=True)
 
@@ -154,6 +173,7 @@ def layout(scope, **_kwargs):
                 is_open=bool(message and message[2]),
                 fade=False,
             ),
+            _prepare_panel(),
             dcc.Store(id=TRAINED_ID, storage_type="memory"),  # bumped when a training ends
             dcc.Interval(id=KICK_ID, interval=1, max_intervals=1, disabled=view is not None),
             dbc.Row(

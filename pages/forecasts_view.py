@@ -21,7 +21,7 @@ from dashboard.policy import allowed
 from dashboard.queries import energy_series
 from dashboard.schema import ModelVersion
 from dashboard.scope import Scope
-from jobs import requests
+from jobs import autotrain, requests
 from pages._charts import (
     BAND_ORANGE,
     BAND_ORANGE_LINE,
@@ -38,7 +38,9 @@ RESOLUTION = {"next-24-hours": "hour", "short-term": "15min"}
 HISTORY = {"next-24-hours": timedelta(hours=48), "short-term": timedelta(hours=6)}
 UNIT = {"next-24-hours": "kWh per hour", "short-term": "kWh per 15 min"}
 HEIGHT = 380
-NO_MODEL = "No trained model for this scope: an analyst or admin can train one here"
+NO_MODEL = "No model for this scope yet"
+# the first view of a slot without a model queues its training (jobs/autotrain.py); the page polls it
+PREPARING = "Your forecast is being prepared"
 
 
 def forecast_params(product, horizon, model, strategy, choice: Choice) -> dict:
@@ -148,8 +150,9 @@ def number(value, digits: int = 3, percent: bool = False) -> str:
 
 def accuracy_text(metrics: dict, target: str) -> str:
     """MAPE for consumption; normalised MAE for production, which is zero at night."""
-    if target == "production":
-        return f"NMAE {number(metrics.get('nmae'), percent=True)}"
+    if target == "production":  # of the installed PV where it is known (models/base.py), else of the mean
+        basis = "of capacity" if metrics.get("nmae_basis") == "capacity" else "of mean production"
+        return f"NMAE {number(metrics.get('nmae'), percent=True)} ({basis})"
     return f"MAPE {number(metrics.get('mape'), percent=True)}"
 
 
@@ -208,7 +211,8 @@ def _served(row: ModelVersion) -> str:
 def model_panel(row: ModelVersion | None, scope: Scope, timezone: str, problem: str | None = None):
     """The version, its metrics and when it was trained (local time); the metrics for models:read roles."""
     if row is None:
-        return html.Div(NO_MODEL, className="text-muted fst-italic")
+        extra = [html.Div(problem, className="text-warning")] if problem else []
+        return html.Div([html.Div(f"{NO_MODEL}.", className="text-muted fst-italic"), *extra])
     trained = f"{to_local(row.trained_at, timezone):%Y-%m-%d %H:%M} ({timezone})"
     version = [html.Span("Model "), html.Code(row.version, className="forecasts-version")]
     lines = [html.Div([*version, html.Span(f" · {_served(row)} · trained {trained}")])]
@@ -235,12 +239,20 @@ def _failed(text: str) -> tuple:
 
 
 def _answers(svc, session, scope: Scope, tasks: dict, rows: dict, product, params, cached_only: bool):
-    """(answers, problems) per target with a model: issued forecasts from the cache, the others from
-    forecast jobs queued side by side; None when `cached_only` and one is not issued yet."""
+    """(answers, problems, trainings) per target: issued forecasts from the cache, the others from
+    forecast jobs queued side by side; a target without a model gets its training queued (once) and
+    its job in `trainings`; None when `cached_only` and one is not issued yet."""
     problems: dict[str, str] = {}
-    jobs, results = {}, {}
+    jobs, results, trainings = {}, {}, {}
     for target in TARGETS:
         if rows[target] is None:
+            if cached_only:  # the render callback queues the training (the layout waits for nothing)
+                return None
+            missing = autotrain.model_missing(svc, scope, tasks[target], target, product, params)
+            if missing.training:
+                trainings[target] = missing.training
+            else:
+                problems[target] = missing.detail or NO_MODEL
             continue
         cached = requests.cached_answer(svc, session, scope, tasks[target], rows[target])
         if cached is not None:
@@ -259,7 +271,24 @@ def _answers(svc, session, scope: Scope, tasks: dict, rows: dict, product, param
             problems[target] = exc.detail or "the forecast failed"
         except DomainError as exc:
             problems[target] = exc.one_line()
-    return results, problems
+    return results, problems, trainings
+
+
+def preparing(scope: Scope, product, horizon, model, strategy, choice) -> dict:
+    """{target: JobStatus} of the view's slots that have no model and a training queued or running (read
+    only: nothing is queued here)."""
+    session = db()
+    try:
+        params = forecast_params(product, horizon, model, strategy, resolve_choice(session, scope, choice))
+        tasks = {t: requests.validate(scope, t, product, params) for t in TARGETS}
+    except DomainError:
+        return {}
+    svc = services()
+    out = {}
+    for target, task in tasks.items():
+        if current_version(session, task.slot) is None and (status := autotrain.in_training(svc, task)):
+            out[target] = status
+    return out
 
 
 def render_view(scope: Scope | None, product, horizon, model, strategy, choice, cached_only: bool = False):
@@ -281,7 +310,7 @@ def render_view(scope: Scope | None, product, horizon, model, strategy, choice, 
     answers = _answers(svc, session, scope, tasks, rows, product, params, cached_only)
     if answers is None:
         return None
-    results, problems = answers
+    results, problems, trainings = answers
 
     figures, panels = [], []
     histories: dict[tuple, list[dict]] = {}  # both targets are columns of one series: read it once
@@ -301,9 +330,11 @@ def render_view(scope: Scope | None, product, horizon, model, strategy, choice, 
         figures.append(forecast_figure(target, product, histories[read], rows_out, timezone, interval))
         panels.append(model_panel(row, scope, timezone, problems.get(target)))
 
-    missing = [t for t in TARGETS if rows[t] is None]
-    if missing:
-        return *figures, *panels, f"{NO_MODEL} ({' and '.join(missing)}).", "info", True
+    if trainings:
+        percent = round(100 * sum(t["progress"] for t in trainings.values()) / len(trainings))
+        text = (f"{PREPARING}: the {' and '.join(trainings)} model for this scope is training ({percent} %). "
+                "It appears here by itself when it is ready, usually within a few minutes.")  # fmt: skip
+        return *figures, *panels, text, "info", True
     if problems:
         text = "; ".join(f"{t}: {p}" for t, p in problems.items())
         return *figures, *panels, f"No forecast for {text}", "warning", True

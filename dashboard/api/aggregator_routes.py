@@ -47,10 +47,12 @@ def _check_scope(target: str, product: str, params: dict) -> None:
     )
 
 
-def spec_error(status: int, error: str, detail: str | None = None):
+def spec_error(status: int, error: str, detail: str | None = None, training: dict | None = None):
     body = {"error": error}
     if detail:
         body["detail"] = detail
+    if training:  # no model yet, its training under way: the job, its status and progress
+        body["training"] = training
     return jsonify(body), status
 
 
@@ -89,7 +91,7 @@ def forecast(target: str, product: str):
     try:
         result = requests.run_forecast(services(), db(), current_scope(), target, product, params)
     except (ForecastFailed, QueueUnavailable) as exc:  # the spec's body; ValidationFailed answers 422
-        return spec_error(500, "Model missing or forecast failed", exc.detail)
+        return spec_error(500, "Model missing or forecast failed", exc.detail, getattr(exc, "training", None))
     return jsonify({"forecast": result["forecast"]})
 
 

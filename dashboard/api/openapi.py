@@ -42,13 +42,20 @@ def _json(description: str, schema: dict) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _spec_error(message: str) -> dict:
+def _spec_error(message: str, training: bool = False) -> dict:
     """The spec's 500 body (section 1.4.1): its exact `error`, and a `detail` saying why."""
-    return {
-        "type": "object",
-        "required": ["error"],
-        "properties": {"error": {"type": "string", "enum": [message]}, "detail": {"type": "string"}},
-    }
+    properties = {"error": {"type": "string", "enum": [message]}, "detail": {"type": "string"}}
+    if training:  # jobs/autotrain.py: the scope's first training, queued by the request
+        properties["training"] = {
+            "type": "object",
+            "properties": {
+                "job_id": {"type": "string"},
+                "status": {"type": "string", "enum": ["queued", "started"]},
+                "progress": {"type": "number"},
+                "message": {"type": "string", "nullable": True},
+            },
+        }
+    return {"type": "object", "required": ["error"], "properties": properties}
 
 
 NUMBER_OR_NULL = {"type": "number", "nullable": True}  # a metric that is not finite goes out as null
@@ -108,7 +115,10 @@ AGGREGATOR_RESPONSES = {
                 },
             },
         ),
-        "500": _json("The spec's forecast failure", _spec_error("Model missing or forecast failed")),
+        "500": _json(
+            "The spec's forecast failure; with `training` while the scope's first model is being trained",
+            _spec_error("Model missing or forecast failed", training=True),
+        ),
     },
 }
 SCOPED_QUERY = {"house_id", "community_id", "device_id"}

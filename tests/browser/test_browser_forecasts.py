@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from pages._charts import BAND_ORANGE, BAND_ORANGE_LINE, FORECAST_RED, HISTORY_BLUE
-from pages.forecasts_view import NO_MODEL
+from pages.forecasts_view import PREPARING
 from tests.browser.helpers import graph_traces, shot, wait_for_traces
 
 pytestmark = pytest.mark.browser
@@ -87,7 +87,7 @@ def test_analyst_trains_and_sees_history_forecast_and_band(open_as):
     page = open_as("analyst", "/forecasts")
     wait_for_traces(page, GRAPHS[0])
     pick(page, "forecasts-model", "SARIMA")
-    wait_for_message(page, NO_MODEL)  # nothing trained for this slot yet: a message, not an error
+    wait_for_message(page, PREPARING)  # nothing trained for this slot yet: its training is queued
     shot(page, "forecasts-analyst-no-model")
 
     status = train_and_wait(page)
@@ -105,7 +105,7 @@ def test_analyst_trains_and_sees_history_forecast_and_band(open_as):
     choose(page, "forecasts-horizon", "4 steps (1 h 00 min)")
     pick(page, "forecasts-model", "XGBoost")
     pick(page, "forecasts-strategy", "Recursive")
-    wait_for_message(page, NO_MODEL)
+    wait_for_message(page, PREPARING)
     status = train_and_wait(page)
     assert "failed" not in status, status
     for graph_id in GRAPHS:
@@ -120,7 +120,7 @@ def test_consumer_has_no_train_button(open_as):
     page = open_as("consumer", "/forecasts")
     traces = wait_for_traces(page, GRAPHS[0])
     assert page.locator("#forecasts-train").count() == 0
-    wait_for_message(page, NO_MODEL)  # no model for their house's slot: the clear message, no error
+    wait_for_message(page, PREPARING)  # no model for their house yet: being prepared, no error
     assert all(t["color"] in (HISTORY_BLUE, FORECAST_RED, BAND_ORANGE_LINE) for t in traces)
     assert any(t["name"] == "History" and t["color"] == HISTORY_BLUE for t in traces)
     options = page.evaluate("() => document.querySelector('#forecasts-scope').innerText")
