@@ -10,9 +10,11 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import Input, Output, ctx, html, no_update
 
-from dashboard.clock import local_days_bounds
+from dashboard.clock import local_days_bounds, to_local, utcnow
+from dashboard.context import services
 from dashboard.errors import DomainError, NotFound, ValidationFailed
 from dashboard.ui_auth import ui_scope
+from pages._components import REFRESH_CHOICES
 from pages._urlstate import location_id, url_search
 
 
@@ -125,3 +127,30 @@ def sync_url(app, prefix: str, fields) -> None:
         *[Input(f.component, f.prop) for f in fields],
         prevent_initial_call=True,
     )(write)
+
+
+def sync_refresh(app, picker_id: str, interval_id: str, updated_id: str | None = None) -> None:
+    """The auto-refresh choice drives the page's dcc.Interval: its period, or disabled when paused (no
+    request at all while paused). With `updated_id`, each tick also writes "last updated" local time."""
+
+    def follow(choice):
+        if ui_scope() is None:
+            return no_update, no_update
+        every = REFRESH_CHOICES.get(choice) if isinstance(choice, str) else None
+        return (every or 60_000), every is None
+
+    app.callback(Output(interval_id, "interval"), Output(interval_id, "disabled"), Input(picker_id, "value"))(
+        follow
+    )
+    if updated_id is not None:
+
+        def updated(_n, choice):
+            if ui_scope() is None:
+                return no_update
+            zone = services().settings.timezone
+            paused = " (auto-refresh paused)" if REFRESH_CHOICES.get(choice) is None else ""
+            return f"Last updated {to_local(utcnow(), zone):%H:%M:%S} ({zone}){paused}"
+
+        app.callback(
+            Output(updated_id, "children"), Input(interval_id, "n_intervals"), Input(picker_id, "value")
+        )(updated)

@@ -12,7 +12,8 @@ import re
 
 from dash import Input, Output, State, html, no_update
 
-from callbacks.common import error_text
+import pages.forecasts as forecasts_page
+from callbacks.common import error_text, sync_url
 from dashboard.choices import resolve_choice
 from dashboard.context import db, services
 from dashboard.errors import DomainError, QueueUnavailable
@@ -153,6 +154,7 @@ def poll(_n_intervals, raw_job_ids):
 
 
 def register_callbacks(app) -> None:
+    sync_url(app, forecasts_page.URL_PREFIX, forecasts_page.URL_FIELDS)  # the page's state in its URL
     app.callback(
         Output(HORIZON_ID, "disabled"),
         Input(PRODUCT_ID, "value"),

@@ -95,25 +95,43 @@ def _text(raw: Any) -> str | None:
     return raw
 
 
-def read_url(query: dict, fields: Iterable[UrlField], scope: Scope) -> tuple[dict[str, Any], list[str]]:
+def read_url(
+    query: dict,
+    fields: Iterable[UrlField],
+    scope: Scope,
+    defaults: dict | None = None,
+    choices: dict | None = None,
+) -> tuple[dict[str, Any], list[str]]:
     """(value per key, notices) from the layout's query parameters: each field's checked value, or its
-    default when absent or refused (each refusal gives a notice naming the key and what it must be)."""
+    default when absent or refused (each refusal gives a notice naming the key and what it must be).
+    `defaults` overrides fields' defaults for this caller (e.g. their first house); `choices` limits a
+    key to the values the layout offers (its dropdown's options)."""
+    defaults, choices = defaults or {}, choices or {}
     values: dict[str, Any] = {}
     notices: list[str] = []
     for f in fields:
+        default = defaults[f.key] if f.key in defaults else f.default_value()
         name = URL_SCOPE if f.key == "scope" else f.key  # renamed by page_guard: `scope` is the caller's
         if name not in query:
-            values[f.key] = f.default_value()
+            values[f.key] = default
             continue
         text = _text(query[name])
         try:
             if text is None:
                 raise Refused("a single short value")
             values[f.key] = f.parse(text, scope)
+            if f.key in choices and values[f.key] not in choices[f.key]:
+                raise Refused("not one of the choices here")
         except ValueError as exc:  # Refused included
-            values[f.key] = f.default_value()
+            values[f.key] = default
             notices.append(f"Link value {f.key!r} ignored ({exc}).")
     return values, notices
+
+
+def caller_default() -> None:
+    """The default of a field whose default depends on the caller (read_url's `defaults`): as a callable
+    default, the value is always written to the URL."""
+    return None
 
 
 def url_search(values: dict[str, Any], fields: Iterable[UrlField]) -> str:
