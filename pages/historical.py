@@ -103,10 +103,14 @@ def layout(scope, **query):
             [
                 field(
                     "Range",
-                    [
-                        dbc.RadioItems(id=RANGE, options=RANGE_OPTIONS, value=state["range"], inline=True),
-                        shift,
-                    ],
+                    html.Div(
+                        [
+                            dbc.RadioItems(
+                                id=RANGE, options=RANGE_OPTIONS, value=state["range"], inline=True
+                            ),
+                            shift,
+                        ]
+                    ),
                     md=5,
                 ),
                 field(

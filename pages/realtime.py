@@ -60,10 +60,12 @@ def layout(scope, **query):
             ),
             field(
                 "Auto-refresh",
-                [
-                    refresh_picker(REFRESH_EVERY, state["refresh"]),
-                    html.Small(id=UPDATED, className="text-muted"),
-                ],
+                html.Div(
+                    [
+                        refresh_picker(REFRESH_EVERY, state["refresh"]),
+                        html.Small(id=UPDATED, className="text-muted"),
+                    ]
+                ),
                 md=4,
             ),
         ],  # fmt: skip
