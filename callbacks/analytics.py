@@ -17,6 +17,7 @@ from dash import Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy import select
 
+import pages.analytics as analytics_page
 from callbacks.analytics_figures import (
     NO_MESSAGE,
     anomaly_card,
@@ -27,7 +28,7 @@ from callbacks.analytics_figures import (
     profile_stats,
     voltage_card,
 )
-from callbacks.common import error_text, local_days_range, message, parse_date
+from callbacks.common import error_text, local_days_range, message, parse_date, sync_url
 from dashboard import analytics
 from dashboard.choices import resolve_choice
 from dashboard.context import db, services
@@ -381,6 +382,7 @@ def section_outputs(tab: str, *extra: str) -> list[Output]:
 
 
 def register_callbacks(app) -> None:
+    sync_url(app, analytics_page.URL_PREFIX, analytics_page.URL_FIELDS)  # the page's state in its URL
     range_inputs = (Input(SCOPE, "value"), Input(RANGE, "start_date"), Input(RANGE, "end_date"))
     app.callback(
         Output(RANGE, "start_date"),

@@ -8,10 +8,14 @@ from datetime import date, datetime
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import ctx, html
+from dash import Input, Output, ctx, html, no_update
 
-from dashboard.clock import local_days_bounds
+from dashboard.clock import local_days_bounds, to_local, utcnow
+from dashboard.context import services
 from dashboard.errors import DomainError, NotFound, ValidationFailed
+from dashboard.ui_auth import ui_scope
+from pages._components import REFRESH_CHOICES
+from pages._urlstate import location_id, url_search
 
 
 def error_text(exc: DomainError) -> str:
@@ -93,3 +97,60 @@ def note(shown: int, total: int, limit: int, what: str):
 
 def message(text, color: str = "info"):
     return text, color, True
+
+
+# ---- the page's state in its URL (pages/_urlstate.py) -----------------------------------------------
+
+
+def sync_url(app, prefix: str, fields) -> None:
+    """Register the callback that writes a page's controls into its URL (`?key=value`, defaults left out).
+
+    The values come from the browser, so they are checked like the URL's own (a refused one is left out
+    of the URL, a foreign scope included); an anonymous caller gets no URL change."""
+    fields = tuple(fields)
+
+    def write(*raw):
+        scope = ui_scope()
+        if scope is None:
+            return no_update
+        values = {}
+        for f, value in zip(fields, raw, strict=True):
+            text = None if value is None else str(value)
+            try:
+                values[f.key] = None if text is None else f.parse(text, scope)
+            except ValueError:
+                values[f.key] = None
+        return url_search(values, fields)
+
+    app.callback(
+        Output(location_id(prefix), "search"),
+        *[Input(f.component, f.prop) for f in fields],
+        prevent_initial_call=True,
+    )(write)
+
+
+def sync_refresh(app, picker_id: str, interval_id: str, updated_id: str | None = None) -> None:
+    """The auto-refresh choice drives the page's dcc.Interval: its period, or disabled when paused (no
+    request at all while paused). With `updated_id`, each tick also writes "last updated" local time."""
+
+    def follow(choice):
+        if ui_scope() is None:
+            return no_update, no_update
+        every = REFRESH_CHOICES.get(choice) if isinstance(choice, str) else None
+        return (every or 60_000), every is None
+
+    app.callback(Output(interval_id, "interval"), Output(interval_id, "disabled"), Input(picker_id, "value"))(
+        follow
+    )
+    if updated_id is not None:
+
+        def updated(_n, choice):
+            if ui_scope() is None:
+                return no_update
+            zone = services().settings.timezone
+            paused = " (auto-refresh paused)" if REFRESH_CHOICES.get(choice) is None else ""
+            return f"Last updated {to_local(utcnow(), zone):%H:%M:%S} ({zone}){paused}"
+
+        app.callback(
+            Output(updated_id, "children"), Input(interval_id, "n_intervals"), Input(picker_id, "value")
+        )(updated)

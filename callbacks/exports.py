@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, html, no_update
 
-from callbacks.common import error_text
+import pages.exports as exports_page
+from callbacks.common import error_text, sync_url
 from callbacks.common import parse_date as _date
 from dashboard.choices import ALL, NO_HOUSE
 from dashboard.clock import local_midnight_utc, utcnow
@@ -133,6 +134,7 @@ def download(n_clicks, period, start_date, end_date, choice):
 
 
 def register_callbacks(app) -> None:
+    sync_url(app, exports_page.URL_PREFIX, exports_page.URL_FIELDS)  # the page's state in its URL
     controls = (PERIOD, "value"), (RANGE, "start_date"), (RANGE, "end_date"), (SCOPE, "value")
     app.callback(
         Output(TABLE, "children"),

@@ -12,7 +12,8 @@ import re
 
 from dash import Input, Output, State, ctx, html, no_update
 
-from callbacks.common import error_text
+import pages.forecasts as forecasts_page
+from callbacks.common import error_text, sync_url
 from dashboard.choices import resolve_choice
 from dashboard.context import db, services
 from dashboard.errors import DomainError, QueueUnavailable
@@ -175,6 +176,7 @@ def prepare(_message, _n_intervals, product, horizon, model, strategy, choice):
 
 
 def register_callbacks(app) -> None:
+    sync_url(app, forecasts_page.URL_PREFIX, forecasts_page.URL_FIELDS)  # the page's state in its URL
     app.callback(
         Output(PREPARE_POLL_ID, "disabled"),
         Output(PREPARE_BOX_ID, "style"),

@@ -15,7 +15,8 @@ import dash_bootstrap_components as dbc
 import plotly.io as pio
 from dash import Input, Output, html
 
-from callbacks.common import error_text, local_days_range, parse_date
+from callbacks.common import error_text, local_days_range, parse_date, sync_url
+from callbacks.ranges import bucket_ends, current_index, mark_partial_bar, preset_days, register_range_picker
 from dashboard.choices import resolve_choice
 from dashboard.clock import floor_to, local_midnight_utc, to_local, utcnow
 from dashboard.context import db, services
@@ -29,18 +30,25 @@ from pages._charts import CONSUMPTION, MAX_POINTS, NET, PRODUCTION, STEPS, empty
 from pages._cost import cost_card, hover_line
 from pages.historical import (
     BARS,
+    BARS_AUTO,
     BARS_LABELS,
     CAPTION,
     CONSUMPTION_GRAPH,
     DATES,
     MESSAGE,
+    NEXT,
+    PREVIOUS,
     PRODUCTION_GRAPH,
     RANGE,
     RANGE_7D,
     RANGE_24H,
+    RANGE_30D,
     RANGE_CUSTOM,
+    RANGE_MONTH,
     SCOPE,
     SUMMARY,
+    URL_FIELDS,
+    URL_PREFIX,
     bars_options,
 )
 
@@ -99,16 +107,20 @@ def window_for(range_choice, start_date, end_date, bars, timezone: str, now: dat
             _grid(start, end, STEPS["hour"]),
             f"Hourly bars, {text}: {_local_text(start, zone)} to {_local_text(end, zone)}",
         )
-    if range_choice != RANGE_CUSTOM:
-        raise ValidationFailed(details=[{"field": "range", "message": "one of 24h, 7d, custom"}])
-    first, last = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
+    today = now.replace(tzinfo=UTC).astimezone(ZoneInfo(timezone)).date()
+    if range_choice in (RANGE_30D, RANGE_MONTH):  # whole local days up to today, as a custom range
+        first, last = preset_days(range_choice, today)
+        bars = BARS_AUTO
+    elif range_choice == RANGE_CUSTOM:
+        first, last = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
+    else:
+        raise ValidationFailed(details=[{"field": "range", "message": "one of 24h, 7d, 30d, month, custom"}])
     local_days_range(first, last, timezone)  # refuses a reversed range
     days = (last - first).days + 1
     if days > MAX_CUSTOM_DAYS:
         raise ValidationFailed(
             details=[{"field": "end_date", "message": f"at most {MAX_CUSTOM_DAYS:,} local days"}]
         )
-    today = now.replace(tzinfo=UTC).astimezone(ZoneInfo(timezone)).date()
     if first > today:  # nothing can be measured yet: refused, not drawn as an empty "balanced" range
         raise ValidationFailed(
             details=[
@@ -160,6 +172,7 @@ class Series:
     labels: list[str] = field(default_factory=list)
     consumption: list[float | None] = field(default_factory=list)
     production: list[float | None] = field(default_factory=list)
+    partial: int | None = None  # the bucket still filling (now is inside it): drawn as "so far"
 
 
 def day_label(midnight_utc: datetime, timezone: str) -> tuple[str, str]:
@@ -172,10 +185,14 @@ def day_label(midnight_utc: datetime, timezone: str) -> tuple[str, str]:
     return day.isoformat(), f"{day:%a %Y-%m-%d} ({hours} h)"
 
 
-def build_series(rows: list[dict], window: Window, timezone: str) -> Series:
+def build_series(rows: list[dict], window: Window, timezone: str, now: datetime | None = None) -> Series:
     zone = ZoneInfo(timezone)
     by_bucket = {datetime.fromisoformat(row["timestamp"].replace("Z", "")): row for row in rows}
     series = Series(window)
+    if now is not None:
+        series.partial = current_index(
+            window.buckets, now, bucket_ends(window.buckets, window.resolution, timezone)
+        )
     for bucket in window.buckets:
         if window.resolution == "day":
             x, label = day_label(bucket, timezone)
@@ -303,6 +320,7 @@ def bar_figure(series: Series, name: str, values: list, colour: str, choice_labe
         "customdata": series.labels,
         "hovertemplate": "%{customdata}<br>%{y:,.3f} kWh<extra>" + name + "</extra>",
     }
+    mark_partial_bar(trace, series.partial)
     layout = {
         "title": {"text": f"{name}, {choice_label}"},
         "height": 320,
@@ -330,7 +348,7 @@ def historical_view(scope: Scope, range_choice, start_date, end_date, bars, choi
     picked = resolve_choice(session, scope, choice)
     window = window_for(range_choice, start_date, end_date, bars, timezone, now)
     rows = energy_series(session, scope, window.resolution, window.start, window.end, **picked.params)
-    series = build_series(rows, window, timezone)
+    series = build_series(rows, window, timezone, now)
     consumption = bar_figure(series, "Consumption", series.consumption, CONSUMPTION, picked.label)
     production = bar_figure(series, "Production", series.production, PRODUCTION, picked.label)
     summary = summary_cards(series, now)
@@ -402,6 +420,10 @@ def update(range_choice, start_date, end_date, bars, choice):
 
 
 def register_callbacks(app) -> None:
+    sync_url(app, URL_PREFIX, URL_FIELDS)
+    register_range_picker(app, RANGE, DATES, BARS, PREVIOUS, NEXT, (CONSUMPTION_GRAPH, PRODUCTION_GRAPH),
+                          resolution_of=lambda *controls: window_for(*controls, services().settings.timezone,
+                                                                     utcnow()).resolution)  # fmt: skip
     app.callback(Output(DATES, "disabled"), Output(BARS, "options"), Input(RANGE, "value"))(custom_controls)
     app.callback(
         Output(CONSUMPTION_GRAPH, "figure"),

@@ -8,7 +8,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from dash import Input, Output, html
 
-from callbacks.common import error_text, table
+import pages.home as home_page
+from callbacks.common import error_text, sync_url, table
 from dashboard.choices import resolve_choice
 from dashboard.clock import local_text, utcnow
 from dashboard.context import db, services
@@ -202,6 +203,7 @@ def update_communities(choice, period):
 
 
 def register_callbacks(app) -> None:
+    sync_url(app, home_page.URL_PREFIX, home_page.URL_FIELDS)  # the page's state in its URL
     inputs = (Input(HOUSE, "value"), Input(PERIOD, "value"))
     app.callback(
         *(Output(value_id, "children") for value_id in KPIS.values()),

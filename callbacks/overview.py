@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, no_update
 from sqlalchemy import exists, func, or_, select
 
+from callbacks.common import sync_refresh, sync_url
 from dashboard.choices import Choice
 from dashboard.clock import floor_to, local_midnight_utc, local_today, to_local, utcnow
 from dashboard.context import db, services
@@ -35,9 +36,11 @@ from pages.overview import (
     NOW,
     NOW_NOTE,
     REFRESH,
-    REFRESH_MS,
+    REFRESH_EVERY,
     TODAY,
     UPDATED,
+    URL_FIELDS,
+    URL_PREFIX,
 )
 
 HOUR = timedelta(hours=1)
@@ -198,7 +201,7 @@ def update_now_today_chart(_n):
         note,
         *(fmt(v) for v in today),
         chart,
-        f"Updated {to_local(now, timezone):%H:%M:%S} ({timezone}); refreshes every {REFRESH_MS // 1000} s.",
+        f"Updated {to_local(now, timezone):%H:%M:%S} ({timezone}).",  # how often: the auto-refresh choice
     )
 
 
@@ -231,6 +234,8 @@ def update_cost(_n):
 
 
 def register_callbacks(app) -> None:
+    sync_url(app, URL_PREFIX, URL_FIELDS)
+    sync_refresh(app, REFRESH_EVERY, REFRESH)
     tick = Input(REFRESH, "n_intervals")
     app.callback(*_children(*(LAST_24H[key] for key in ENERGY)), tick)(update_totals)
     app.callback(

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, Patch, State, ctx, html
 from sqlalchemy.orm import Session
 
-from callbacks.common import error_text
+from callbacks.common import error_text, sync_refresh, sync_url
 from dashboard.choices import resolve_choice
 from dashboard.clock import floor_to, to_local, utcnow
 from dashboard.context import db, services
@@ -30,10 +30,14 @@ from pages.realtime import (
     LAST_READING,
     MESSAGE,
     PF,
+    REFRESH_EVERY,
     SCOPE,
     SILENT,
     SILENT_DEVICES,
     STATE,
+    UPDATED,
+    URL_FIELDS,
+    URL_PREFIX,
     VOLTAGE,
     WINDOW,
     WINDOWS,
@@ -321,6 +325,8 @@ def update_status(choice, _n):
 
 
 def register_callbacks(app) -> None:
+    sync_url(app, URL_PREFIX, URL_FIELDS)
+    sync_refresh(app, REFRESH_EVERY, INTERVAL, UPDATED)
     app.callback(
         Output(GRAPH, "figure"),
         Output(STATE, "data"),

@@ -137,6 +137,9 @@ def install_callback_guard(server: Flask) -> None:
         return None
 
 
+URL_SCOPE = "url_scope"  # the layout keyword that carries a link's ?scope=... value
+
+
 def page_guard(path: str, permission: str):
     """Decorate a page layout: anonymous users get a link to log in, roles without the page's permission
     (dashboard/policy.py PAGE_MATRIX) a refusal."""
@@ -159,6 +162,8 @@ def page_guard(path: str, permission: str):
                     className="p-4",
                     id="forbidden",
                 )
+            if "scope" in kwargs:  # a link's ?scope=... (pages/_urlstate.py) is not the caller's Scope
+                kwargs[URL_SCOPE] = kwargs.pop("scope")
             return layout(scope=scope, **kwargs)
 
         return guarded

@@ -48,3 +48,18 @@ def chart_card(graph: dcc.Graph, title: str | None = None, below=None, className
     if below is not None:
         children.append(below)
     return dbc.Card(dbc.CardBody(children), className=className)
+
+
+# auto-refresh choice (Real-Time, Overview): value -> milliseconds (None: paused); kept in the URL
+REFRESH_CHOICES = {"off": None, "5s": 5_000, "30s": 30_000, "1m": 60_000}
+REFRESH_LABELS = {"off": "Paused", "5s": "5 s", "30s": "30 s", "1m": "1 min"}
+
+
+def refresh_picker(component_id: str, value: str) -> dbc.RadioItems:
+    """How often the page refreshes itself, or paused; the interval follows it (callbacks/common.py)."""
+    return dbc.RadioItems(
+        id=component_id,
+        options=[{"label": REFRESH_LABELS[key], "value": key} for key in REFRESH_CHOICES],
+        value=value,
+        inline=True,
+    )

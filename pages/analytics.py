@@ -16,6 +16,16 @@ from dashboard.clock import local_today
 from dashboard.context import db, services
 from dashboard.ui_auth import page_guard
 from pages._components import GRAPH_CONFIG, field, scope_dropdown
+from pages._urlstate import (
+    UrlField,
+    caller_default,
+    iso_day,
+    one_of,
+    read_url,
+    scope_choice,
+    url_location,
+    url_notice,
+)
 
 PATH, PERMISSION = "/analytics", "page:analytics"
 NAME, ORDER = "Analytics", 4
@@ -101,14 +111,13 @@ def _section(tab: str, below=None, above=None) -> html.Div:
     return html.Div(body, className="pt-3", id=section_id(tab, "card"))
 
 
-def controls(options: list[dict], choice: str, timezone: str) -> dbc.Row:
+def controls(options: list[dict], choice: str, timezone: str, first: str, last: str) -> dbc.Row:
     """The house and the local days, with the quick ranges."""
-    first, last = default_range(timezone)
     picker = dcc.DatePickerRange(
         id=RANGE,
-        start_date=first.isoformat(),
-        end_date=last.isoformat(),
-        max_date_allowed=last.isoformat(),
+        start_date=first,
+        end_date=last,
+        max_date_allowed=default_range(timezone)[1].isoformat(),
         display_format="YYYY-MM-DD",
         first_day_of_week=1,
         minimum_nights=0,
@@ -151,7 +160,7 @@ def scan_progress() -> html.Div:
     )
 
 
-def tabs() -> dcc.Tabs:
+def tabs(value: str = ANOMALY) -> dcc.Tabs:
     content = {
         ANOMALY: _section(
             ANOMALY, above=html.Div(id=ANOMALY_COUNTS, className="mb-2"), below=html.Div(id=ANOMALY_TABLE)
@@ -173,15 +182,44 @@ def tabs() -> dcc.Tabs:
             for tab, label in SECTIONS.items()
         ],
         id=TABS,
-        value=ANOMALY,
+        value=value,
         colors={"border": "#dee2e6", "primary": "#0d6efd", "background": "#f8f9fa"},  # Bootstrap's
     )
 
 
 @page_guard(PATH, PERMISSION)
-def layout(scope, **_kwargs):
+def layout(scope, **query):
     options = scope_options(db(), scope, communities=False)
     # the first house by default: per-house analyses are quick, the whole scope costs one pass per house
     choice = options[1]["value"] if len(options) > 1 else ALL
     timezone = services().settings.timezone
-    return html.Div([html.H2("Analytics"), controls(options, choice, timezone), scan_progress(), tabs()])
+    state, notices = read_url(
+        query, URL_FIELDS, scope, defaults={"scope": choice}, choices={"scope": [o["value"] for o in options]}
+    )
+    return html.Div(
+        [
+            html.H2("Analytics"),
+            url_location(URL_PREFIX, PATH, state, URL_FIELDS),
+            url_notice(URL_PREFIX, notices),
+            controls(options, state["scope"], timezone, state["from"], state["to"]),
+            scan_progress(),
+            tabs(state["tab"]),
+        ]
+    )
+
+
+URL_PREFIX = "analytics"
+URL_FIELDS = (  # /analytics?scope=4&from=...&to=...&tab=voltage
+    UrlField("scope", SCOPE, "value", scope_choice, caller_default),
+    UrlField(
+        "from",
+        RANGE,
+        "start_date",
+        iso_day,
+        lambda: default_range(services().settings.timezone)[0].isoformat(),
+    ),
+    UrlField(
+        "to", RANGE, "end_date", iso_day, lambda: default_range(services().settings.timezone)[1].isoformat()
+    ),
+    UrlField("tab", TABS, "value", one_of(*SECTIONS), ANOMALY),
+)

@@ -11,6 +11,15 @@ from dashboard.clock import local_today
 from dashboard.context import db, services
 from dashboard.ui_auth import page_guard
 from pages._components import field, scope_dropdown
+from pages._urlstate import (
+    UrlField,
+    iso_day,
+    one_of,
+    read_url,
+    scope_choice,
+    url_location,
+    url_notice,
+)
 
 PATH, PERMISSION = "/exports", "page:exports"
 NAME, ORDER = "Exports", 5
@@ -40,13 +49,13 @@ def default_range(timezone: str) -> tuple[date, date]:
 
 
 @page_guard(PATH, PERMISSION)
-def layout(scope, **_kwargs):
+def layout(scope, **query):
     timezone = services().settings.timezone
-    first, last = default_range(timezone)
+    state, notices = read_url(query, URL_FIELDS, scope)
     dates = dcc.DatePickerRange(
         id=RANGE,
-        start_date=first.isoformat(),
-        end_date=last.isoformat(),
+        start_date=state["from"],
+        end_date=state["to"],
         display_format="YYYY-MM-DD",
         first_day_of_week=1,
         minimum_nights=0,
@@ -55,17 +64,19 @@ def layout(scope, **_kwargs):
         [
             field(
                 "Period",
-                dbc.RadioItems(id=PERIOD, options=PERIOD_OPTIONS, value=DEFAULT_PERIOD, inline=True),
+                dbc.RadioItems(id=PERIOD, options=PERIOD_OPTIONS, value=state["period"], inline=True),
                 md=4,
             ),
             field(f"Local days ({timezone}), both included", dates, md=4),
-            field("Scope", scope_dropdown(SCOPE, scope_options(db(), scope), ALL), md=4),
+            field("Scope", scope_dropdown(SCOPE, scope_options(db(), scope), state["scope"]), md=4),
         ],
         className="g-3 mb-3",
     )
     return html.Div(
         [
             html.H2("Exports"),
+            url_location(URL_PREFIX, PATH, state, URL_FIELDS),
+            url_notice(URL_PREFIX, notices),
             html.P(
                 "Summary statistics per period: energy in kWh, average and peak power in kW, voltage event "
                 "intervals (15-minute intervals outside 0.9-1.1 Un) and mean power factor. An unfinished "
@@ -86,3 +97,20 @@ def layout(scope, **_kwargs):
             dcc.Loading(html.Div(id=TABLE, className="table-responsive")),
         ]
     )
+
+
+URL_PREFIX = "exports"
+URL_FIELDS = (  # /exports?period=weekly&from=...&to=...&scope=4
+    UrlField("period", PERIOD, "value", one_of(*(o["value"] for o in PERIOD_OPTIONS)), DEFAULT_PERIOD),
+    UrlField(
+        "from",
+        RANGE,
+        "start_date",
+        iso_day,
+        lambda: default_range(services().settings.timezone)[0].isoformat(),
+    ),
+    UrlField(
+        "to", RANGE, "end_date", iso_day, lambda: default_range(services().settings.timezone)[1].isoformat()
+    ),
+    UrlField("scope", SCOPE, "value", scope_choice, ALL),
+)

@@ -13,6 +13,15 @@ from dashboard.policy import allowed
 from dashboard.scope import Scope
 from dashboard.ui_auth import page_guard
 from pages._components import GRAPH_CONFIG, chart_card, field, scope_dropdown
+from pages._urlstate import (
+    UrlField,
+    caller_default,
+    one_of,
+    read_url,
+    scope_choice,
+    url_location,
+    url_notice,
+)
 from pages.forecasts_view import HEIGHT, TARGETS, render_view
 
 PATH, PERMISSION = "/forecasts", "page:forecasts"
@@ -130,20 +139,20 @@ def _radio(component_id: str, options: list[dict], value: str) -> dbc.RadioItems
     return dbc.RadioItems(id=component_id, options=options, value=value, inline=True)
 
 
-def _controls(options: list[dict], choice: str) -> dbc.Row:
+def _controls(options: list[dict], choice: str, state: dict) -> dbc.Row:
     horizon = dcc.Dropdown(
         id=HORIZON_ID,
         options=HORIZON_OPTIONS,
-        value=DEFAULT_HORIZON,
+        value=state["horizon"],
         clearable=False,
-        disabled=DEFAULT_PRODUCT != "short-term",
+        disabled=state["product"] != "short-term",
     )
     return dbc.Row(
         [
-            field("Product", _radio(PRODUCT_ID, PRODUCT_OPTIONS, DEFAULT_PRODUCT), md=3, strong=True),
+            field("Product", _radio(PRODUCT_ID, PRODUCT_OPTIONS, state["product"]), md=3, strong=True),
             field("Horizon (short-term only)", horizon, md=2, strong=True),
-            field("Model", _radio(MODEL_ID, MODEL_OPTIONS, DEFAULT_MODEL), md=2, strong=True),
-            field("Strategy", _radio(STRATEGY_ID, STRATEGY_OPTIONS, DEFAULT_STRATEGY), md=2, strong=True),
+            field("Model", _radio(MODEL_ID, MODEL_OPTIONS, state["model"]), md=2, strong=True),
+            field("Strategy", _radio(STRATEGY_ID, STRATEGY_OPTIONS, state["strategy"]), md=2, strong=True),
             field("Scope", scope_dropdown(SCOPE_ID, options, choice), md=3, strong=True),
         ],
         className="g-3 mb-3",
@@ -151,10 +160,14 @@ def _controls(options: list[dict], choice: str) -> dbc.Row:
 
 
 @page_guard(PATH, PERMISSION)
-def layout(scope, **_kwargs):
+def layout(scope, **query):
     options = scope_options(db(), scope, communities=True)
-    choice = default_choice(options, scope)
-    view = initial_view(scope, choice)
+    state, notices = read_url(query, URL_FIELDS, scope, defaults={"scope": default_choice(options, scope)})
+    choice = state["scope"]
+    # the layout draws the default view only; any other (from a link) is drawn by the kick's render
+    defaults = {"product": DEFAULT_PRODUCT, "horizon": DEFAULT_HORIZON, "model": DEFAULT_MODEL,
+                "strategy": DEFAULT_STRATEGY}  # fmt: skip
+    view = initial_view(scope, choice) if all(state[k] == v for k, v in defaults.items()) else None
     figures, panels, message = (view[0:2], view[2:4], view[4:7]) if view else ((None,) * 2, ("",) * 2, None)
     return html.Div(
         [
@@ -164,7 +177,9 @@ def layout(scope, **_kwargs):
                 f"({services().settings.timezone}).",
                 className="text-muted",
             ),
-            _controls(options, choice),
+            url_location(URL_PREFIX, PATH, state, URL_FIELDS),
+            url_notice(URL_PREFIX, notices),
+            _controls(options, choice, state),
             _training_panel() if allowed("forecast:train", scope.role) else html.Div(),
             dbc.Alert(
                 message[0] if message else "",
@@ -184,3 +199,14 @@ def layout(scope, **_kwargs):
             ),
         ]
     )
+
+
+URL_PREFIX = "forecasts"
+URL_FIELDS = (  # /forecasts?product=short-term&horizon=4&model=ridge&strategy=recursive&scope=4
+    UrlField("product", PRODUCT_ID, "value", one_of(*PRODUCTS), DEFAULT_PRODUCT),
+    UrlField("horizon", HORIZON_ID, "value", one_of(*(o["value"] for o in HORIZON_OPTIONS)), DEFAULT_HORIZON,
+             only_if=("product", frozenset({"short-term"}))),
+    UrlField("model", MODEL_ID, "value", one_of(*PAGE_MODELS), DEFAULT_MODEL),
+    UrlField("strategy", STRATEGY_ID, "value", one_of(*STRATEGIES), DEFAULT_STRATEGY),
+    UrlField("scope", SCOPE_ID, "value", scope_choice, caller_default),
+)  # fmt: skip

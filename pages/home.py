@@ -12,6 +12,15 @@ from dashboard.household_periods import PERIODS, TODAY
 from dashboard.ui_auth import page_guard
 from pages._charts import empty_figure
 from pages._components import GRAPH_CONFIG, chart_card, field, scope_dropdown, stat_card
+from pages._urlstate import (
+    UrlField,
+    caller_default,
+    one_of,
+    read_url,
+    scope_choice,
+    url_location,
+    url_notice,
+)
 
 PATH, PERMISSION = "/home", "page:home"
 NAME, ORDER = "Household", 0.5
@@ -58,14 +67,23 @@ def _kpi_row():
 
 
 @page_guard(PATH, PERMISSION)
-def layout(scope, **_kwargs):
+def layout(scope, **query):
     options = house_options(scope)
     default = options[0]["value"] if options else None
+    state, notices = read_url(
+        query,
+        URL_FIELDS,
+        scope,
+        defaults={"scope": default},
+        choices={"scope": [o["value"] for o in options]},
+    )
     controls = dbc.Row(
         [
-            field("House", scope_dropdown(HOUSE, options, default), md=4),
+            field("House", scope_dropdown(HOUSE, options, state["scope"]), md=4),
             field(
-                "Period", dbc.RadioItems(id=PERIOD, options=PERIOD_OPTIONS, value=TODAY, inline=True), md=8
+                "Period",
+                dbc.RadioItems(id=PERIOD, options=PERIOD_OPTIONS, value=state["period"], inline=True),
+                md=8,
             ),
         ],
         className="g-3 mb-2",
@@ -74,6 +92,8 @@ def layout(scope, **_kwargs):
     return html.Div(
         [
             html.H2("Household"),
+            url_location(URL_PREFIX, PATH, state, URL_FIELDS),
+            url_notice(URL_PREFIX, notices),
             controls,
             html.P(id=CAPTION, className="small text-muted mb-2"),
             dbc.Alert(id=MESSAGE, is_open=False, color="info"),
@@ -104,3 +124,10 @@ def layout(scope, **_kwargs):
             html.Div(id=COMMUNITIES, className="mb-3"),
         ]
     )
+
+
+URL_PREFIX = "home"
+URL_FIELDS = (  # /home?scope=4&period=week
+    UrlField("scope", HOUSE, "value", scope_choice, caller_default),
+    UrlField("period", PERIOD, "value", one_of(*PERIODS), TODAY),
+)

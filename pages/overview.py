@@ -5,7 +5,8 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard.ui_auth import page_guard
-from pages._components import GRAPH_CONFIG, stat_card
+from pages._components import GRAPH_CONFIG, REFRESH_CHOICES, field, refresh_picker, stat_card
+from pages._urlstate import UrlField, one_of, read_url, url_location, url_notice
 
 PATH, PERMISSION = "/", "page:overview"
 NAME, ORDER = "Overview", 0
@@ -23,6 +24,8 @@ COUNTS = {
     "members": "overview-members",
 }
 REFRESH, CHART = "overview-refresh", "overview-chart"
+REFRESH_EVERY, URL_PREFIX = "overview-refresh-every", "overview"
+URL_FIELDS = (UrlField("refresh", REFRESH_EVERY, "value", one_of(*REFRESH_CHOICES), "30s"),)
 NOW_NOTE, UPDATED = "overview-now-note", "overview-updated"
 COST = "overview-cost"  # cost and CO2 of the last 24 h: filled only where a tariff or intensity is set
 
@@ -61,11 +64,14 @@ def _energy_card(title: str, key: str, colour: str) -> dbc.Col:
 
 
 @page_guard(PATH, PERMISSION)
-def layout(scope, **_kwargs):
+def layout(scope, **query):
+    state, notices = read_url(query, URL_FIELDS, scope)
     who = "all houses" if scope.all_houses else f"{len(scope.house_ids)} house(s)"
     return html.Div(
         [
             html.H2("Overview"),
+            url_location(URL_PREFIX, PATH, state, URL_FIELDS),
+            url_notice(URL_PREFIX, notices),
             html.P(f"Signed in as {scope.username} ({scope.role}), seeing {who}.", id="overview-who"),
             dbc.Row(
                 [
@@ -90,6 +96,11 @@ def layout(scope, **_kwargs):
             html.H5("Last 24 hours"),
             dcc.Graph(id=CHART, config=GRAPH_CONFIG, style={"height": "280px"}),
             html.P(id=UPDATED, className="text-muted small"),
-            dcc.Interval(id=REFRESH, interval=REFRESH_MS),
+            field("Auto-refresh", refresh_picker(REFRESH_EVERY, state["refresh"]), md=6),
+            dcc.Interval(
+                id=REFRESH,
+                interval=REFRESH_CHOICES[state["refresh"]] or REFRESH_MS,
+                disabled=REFRESH_CHOICES[state["refresh"]] is None,
+            ),  # fmt: skip
         ]
     )

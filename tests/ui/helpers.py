@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.factories import PASSWORD, login_form_fields
 
 
-def router_payload(pathname="/"):
+def router_payload(pathname="/", search=""):
     return {
         "output": ".._pages_content.children..._pages_store.data..",
         "outputs": [
@@ -14,7 +14,7 @@ def router_payload(pathname="/"):
         ],
         "inputs": [
             {"id": "_pages_location", "property": "pathname", "value": pathname},
-            {"id": "_pages_location", "property": "search", "value": ""},
+            {"id": "_pages_location", "property": "search", "value": search},
         ],
         "changedPropIds": ["_pages_location.pathname"],
         "state": [],
@@ -55,3 +55,19 @@ def api_token_as_cookie(client, username):
     client.set_cookie("access_token_cookie", token)
     client.set_cookie("csrf_access_token", csrf)
     return {"X-CSRF-TOKEN": csrf}
+
+
+def callback_payload(outputs, inputs, states=(), triggered=None):
+    """A forged Dash callback request: outputs [(id, prop)], inputs and states [(id, prop, value)];
+    `triggered` names the input that changed ("id.prop", default the first)."""
+    return {
+        "output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + ".."
+        if len(outputs) > 1
+        else f"{outputs[0][0]}.{outputs[0][1]}",
+        "outputs": [{"id": i, "property": p} for i, p in outputs]
+        if len(outputs) > 1
+        else {"id": outputs[0][0], "property": outputs[0][1]},
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+        "changedPropIds": [triggered or f"{inputs[0][0]}.{inputs[0][1]}"],
+        "state": [{"id": i, "property": p, "value": v} for i, p, v in states],
+    }

@@ -1,0 +1,261 @@
+"""A page's state in its URL, through Dash's real endpoints on PostgreSQL: the layout reads the query string
+(checked on the server: hostile or foreign values fall back to the defaults with a notice and show no
+data), the controls write it back, and the range picker's previous / next, zoom and bar clicks."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.ui.helpers import callback_payload, component, cookie_login, router_payload
+
+ZONE = ZoneInfo("Europe/Athens")
+URL_OUT = [("historical-url", "search")]
+URL_IN = (
+    ("historical-range", "value"),
+    ("historical-dates", "start_date"),
+    ("historical-dates", "end_date"),
+    ("historical-bars", "value"),
+    ("historical-scope", "value"),
+)
+PICK_OUT = [
+    ("historical-range", "value"),
+    ("historical-dates", "start_date"),
+    ("historical-dates", "end_date"),
+    ("historical-bars", "value"),
+]
+
+
+def post(client, body, headers):
+    return client.post("/_dash-update-component", json=body, headers=headers)
+
+
+def page(client, csrf, path, search):
+    r = post(client, router_payload(path, search), csrf)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    return r.json["response"]["_pages_content"]["children"]
+
+
+def url_of(client, csrf, values):
+    body = callback_payload(URL_OUT, [(i, p, v) for (i, p), v in zip(URL_IN, values, strict=True)])
+    r = post(client, body, csrf)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    return r.json["response"]["historical-url"]["search"]
+
+
+def pick(client, csrf, trigger, controls, event=None):
+    """The range picker's callback: `trigger` is previous, next, zoom or click (on the consumption chart)."""
+    graph = "historical-consumption"
+    inputs = [
+        ("historical-previous", "n_clicks", 1 if trigger == "previous" else None),
+        ("historical-next", "n_clicks", 1 if trigger == "next" else None),
+        (graph, "relayoutData", event if trigger == "zoom" else None),
+        ("historical-production", "relayoutData", None),
+        (graph, "clickData", event if trigger == "click" else None),
+        ("historical-production", "clickData", None),
+    ]
+    changed = {"previous": "historical-previous.n_clicks", "next": "historical-next.n_clicks",
+               "zoom": f"{graph}.relayoutData", "click": f"{graph}.clickData"}[trigger]  # fmt: skip
+    states = [(i, p, v) for (i, p), v in zip(PICK_OUT, controls, strict=True)]
+    r = post(client, callback_payload(PICK_OUT, inputs, states, changed), csrf)
+    if r.status_code == 204:  # PreventUpdate / no_update everywhere
+        return None
+    assert r.status_code == 200, r.get_data(as_text=True)
+    out = r.json["response"]
+    return (
+        out["historical-range"]["value"],
+        out["historical-dates"]["start_date"],
+        out["historical-dates"]["end_date"],
+        out["historical-bars"]["value"],
+    )
+
+
+def today() -> date:
+    return datetime.now(UTC).astimezone(ZONE).date()
+
+
+@pytest.fixture
+def ui(client, world):
+    assert client.get("/").status_code == 200
+    return client
+
+
+def test_a_shared_link_opens_the_same_historical_view(ui, world):
+    csrf = cookie_login(ui, "analyst")
+    search = f"?range=custom&from=2026-10-20&to=2026-10-31&bars=day&scope={world.house2}"
+    tree = page(ui, csrf, "/historical", search)
+    assert component(tree, "historical-range")["value"] == "custom"
+    dates = component(tree, "historical-dates")
+    assert (dates["start_date"], dates["end_date"], dates["disabled"]) == ("2026-10-20", "2026-10-31", False)
+    assert component(tree, "historical-bars")["value"] == "day"
+    assert component(tree, "historical-scope")["value"] == str(world.house2)
+    assert component(tree, "historical-url")["search"] == search  # already canonical: kept as is
+    assert component(tree, "historical-url-notice")["is_open"] is False
+
+
+def test_hostile_url_values_fall_back_to_the_defaults_with_a_notice(ui, world):
+    csrf = cookie_login(ui, "analyst")
+    search = "?range=%3Cscript%3E&from=yesterday&to=2026-02-30&bars=1s&scope=1%20OR%201%3D1&range2=x"
+    tree = page(ui, csrf, "/historical", search)
+    assert component(tree, "historical-range")["value"] == "24h"
+    assert component(tree, "historical-bars")["value"] == "auto"
+    assert component(tree, "historical-scope")["value"] == "all"
+    notice = component(tree, "historical-url-notice")
+    assert notice["is_open"] is True
+    for key in ("'range'", "'bars'", "'scope'"):
+        assert key in notice["children"]
+    assert "<script>" not in str(tree)
+    assert component(tree, "historical-url")["search"] == ""  # the address bar is cleaned at once
+    # a repeated key (a list) and control characters are refused too
+    tree = page(ui, csrf, "/historical", "?range=7d&range=30d&scope=%0A1")
+    assert component(tree, "historical-range")["value"] == "24h"
+    assert component(tree, "historical-scope")["value"] == "all"
+
+
+def test_a_link_to_another_households_house_shows_the_consumers_own_default(ui, world):
+    csrf = cookie_login(ui, "consumer")  # house 1 only
+    for foreign in (str(world.house2), f"c{world.community}", "999999"):
+        tree = page(ui, csrf, "/historical", f"?range=7d&scope={foreign}")
+        assert component(tree, "historical-range")["value"] == "7d"  # the rest of the link still applies
+        assert component(tree, "historical-scope")["value"] == "all"
+        options = [o["value"] for o in component(tree, "historical-scope")["options"]]
+        assert foreign not in options
+        notice = component(tree, "historical-url-notice")
+        assert notice["is_open"] and "not in your scope" in notice["children"]
+        assert component(tree, "historical-url")["search"] == "?range=7d"
+    # the controls' callback never writes a foreign scope into the URL either
+    assert url_of(ui, csrf, ["7d", None, None, "auto", str(world.house2)]) == "?range=7d"
+    assert (
+        url_of(ui, csrf, ["7d", None, None, "auto", str(world.house1)]) == f"?range=7d&scope={world.house1}"
+    )
+
+
+def test_controls_round_trip_through_the_url(ui, world):
+    csrf = cookie_login(ui, "analyst")
+    values = ["custom", "2026-03-01", "2026-03-31", "hour", f"c{world.community}"]
+    search = url_of(ui, csrf, values)
+    assert search == f"?range=custom&from=2026-03-01&to=2026-03-31&bars=hour&scope=c{world.community}"
+    tree = page(ui, csrf, "/historical", search)  # a reload of that URL gives the same controls
+    got = [component(tree, i)[p] for i, p in URL_IN]
+    assert got == values
+    # defaults are left out; the dates only for a custom range
+    assert url_of(ui, csrf, ["24h", "2026-03-01", "2026-03-31", "auto", "all"]) == ""
+    assert url_of(ui, csrf, ["30d", "2026-03-01", "2026-03-31", "auto", "all"]) == "?range=30d"
+    # a bad control value is left out of the URL rather than written
+    assert url_of(ui, csrf, ["custom", "nope", "2026-03-31", "auto", "all"]) == "?range=custom&to=2026-03-31"
+
+
+def test_url_callback_refuses_anonymous_callers(ui):
+    body = callback_payload(URL_OUT, [(i, p, None) for i, p in URL_IN])
+    r = ui.post("/_dash-update-component", json=body)
+    assert r.status_code == 401
+
+
+def test_previous_and_next_shift_by_the_ranges_length_across_dst(ui, world):
+    csrf = cookie_login(ui, "analyst")
+    # Europe/Athens leaves summer time on 2025-10-26: the week 10-20..10-26 holds a 25-hour day
+    assert pick(ui, csrf, "next", ["custom", "2025-10-20", "2025-10-26", "day"]) == (
+        "custom", "2025-10-27", "2025-11-02", "auto")  # fmt: skip
+    assert pick(ui, csrf, "previous", ["custom", "2025-10-27", "2025-11-02", "auto"]) == (
+        "custom", "2025-10-20", "2025-10-26", "auto")  # fmt: skip
+    # whole months move by calendar months (28, 30 or 31 days)
+    assert pick(ui, csrf, "previous", ["custom", "2025-03-01", "2025-03-31", "auto"])[1:3] == (
+        "2025-02-01", "2025-02-28")  # fmt: skip
+    # a preset's previous is the same length just before it; next is refused at now
+    t = today()
+    assert pick(ui, csrf, "previous", ["7d", None, None, "auto"])[1:3] == (
+        (t - timedelta(days=13)).isoformat(), (t - timedelta(days=7)).isoformat())  # fmt: skip
+    assert (
+        pick(ui, csrf, "previous", ["month", None, None, "auto"])[1]
+        == (t.replace(day=1) - timedelta(days=1)).replace(day=1).isoformat()
+    )
+    assert pick(ui, csrf, "next", ["7d", None, None, "auto"]) is None
+    assert (
+        pick(ui, csrf, "next", ["custom", (t - timedelta(days=2)).isoformat(), t.isoformat(), "auto"]) is None
+    )
+    # a next step that would pass today ends today, with the same length
+    start = (t - timedelta(days=10)).isoformat()
+    assert pick(ui, csrf, "next", ["custom", start, (t - timedelta(days=4)).isoformat(), "auto"])[1:3] == (
+        (t - timedelta(days=6)).isoformat(), t.isoformat())  # fmt: skip
+
+
+def test_the_dst_week_shifted_in_is_drawn_with_its_25_hour_day(ui, world):
+    from callbacks.historical import window_for
+
+    now = datetime(2025, 12, 1, 12)
+    window = window_for("custom", "2025-10-20", "2025-10-26", "hour", "Europe/Athens", now)
+    assert len(window.buckets) == 7 * 24 + 1  # the autumn change day has 25 hours
+
+
+def test_zoom_on_a_chart_becomes_the_range(ui):
+    csrf = cookie_login(ui, "analyst")
+    zoom = {"xaxis.range[0]": "2025-10-21 05:30:00", "xaxis.range[1]": "2025-10-23 00:00"}
+    assert pick(ui, csrf, "zoom", ["7d", None, None, "auto"], zoom) == (
+        "custom",
+        "2025-10-21",
+        "2025-10-22",
+        "auto",
+    )
+    zoom = {"xaxis.range": ["2025-10-21", "2025-10-25 12:00"]}
+    assert pick(ui, csrf, "zoom", ["30d", None, None, "auto"], zoom)[1:3] == ("2025-10-21", "2025-10-25")
+    # other relayouts (autoscale, resize) and junk change nothing
+    for other in ({"xaxis.autorange": True}, {"autosize": True},
+                  {"xaxis.range[0]": "<b>", "xaxis.range[1]": "x"}, {"xaxis.range": "nope"}):  # fmt: skip
+        assert pick(ui, csrf, "zoom", ["7d", None, None, "auto"], other) is None
+    # a zoom reaching into the future stops at today
+    future = (today() + timedelta(days=3)).isoformat()
+    assert (
+        pick(ui, csrf, "zoom", ["7d", None, None, "auto"], {"xaxis.range": [today().isoformat(), future]})[2]
+        == today().isoformat()
+    )
+
+
+def test_clicking_a_bar_drills_down(ui):
+    csrf = cookie_login(ui, "analyst")
+    day_bar = {"points": [{"x": "2025-10-26", "y": 3.0, "curveNumber": 0, "pointNumber": 6}]}
+    assert pick(ui, csrf, "click", ["custom", "2025-10-01", "2025-10-31", "auto"], day_bar) == (
+        "custom", "2025-10-26", "2025-10-26", "hour")  # fmt: skip
+    hour_bar = {"points": [{"x": "2025-10-26T03:00:00", "y": 1.0}]}
+    assert pick(ui, csrf, "click", ["custom", "2025-10-26", "2025-10-26", "hour"], hour_bar) == (
+        "custom", "2025-10-26", "2025-10-26", "15min")  # fmt: skip
+    # 15-minute bars are the finest: nothing to drill into; junk clicks change nothing
+    assert pick(ui, csrf, "click", ["custom", "2025-10-26", "2025-10-26", "15min"], hour_bar) is None
+    assert pick(ui, csrf, "click", ["custom", "2025-10-26", "2025-10-26", "hour"], {"points": "x"}) is None
+
+
+def test_range_picker_refuses_anonymous_callers(ui):
+    body = callback_payload(PICK_OUT, [("historical-previous", "n_clicks", 1)])
+    assert ui.post("/_dash-update-component", json=body).status_code in (401, 403)
+
+
+def test_the_unfinished_current_bucket_is_marked_so_far_not_drawn_as_a_drop(ui, world):
+    now = datetime.now(UTC)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    items = [{"device_id": "H1-MAIN", "timestamp": (hour - timedelta(hours=1)).isoformat(), "power_w": 4000.0,
+              "energy_wh": 1000.0},
+             {"device_id": "H1-MAIN", "timestamp": hour.isoformat(), "power_w": 400.0, "energy_wh": 100.0}]  # fmt: skip
+    r = ui.post("/api/v1/measurements", json={"measurements": items}, headers=world.headers["admin"])
+    assert r.status_code == 200, r.get_data(as_text=True)
+    csrf = cookie_login(ui, "analyst")
+    outputs = [("historical-consumption", "figure"), ("historical-production", "figure"),
+               ("historical-summary", "children"), ("historical-caption", "children"),
+               ("historical-message", "children"), ("historical-message", "color"),
+               ("historical-message", "is_open")]  # fmt: skip
+    values = ("24h", None, None, "auto", "all")
+    inputs = [(i, p, v) for (i, p), v in zip(URL_IN, values, strict=True)]
+    r = post(ui, callback_payload(outputs, inputs), csrf)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    trace = r.json["response"]["historical-consumption"]["figure"]["data"][0]
+    last = len(trace["x"]) - 1
+    assert trace["y"][last] == pytest.approx(0.1) and trace["y"][last - 1] == pytest.approx(1.0)
+    assert trace["marker"]["pattern"]["shape"][last] == "/"
+    assert set(trace["marker"]["pattern"]["shape"][:last]) == {""}  # finished hours stay solid
+    assert trace["marker"]["opacity"][last] < 1.0
+    assert "so far" in trace["customdata"][last] and "so far" not in trace["customdata"][last - 1]
+    # a range of past days has no unfinished bar
+    past = [("custom", "2025-01-01", "2025-01-07", "auto", "all")]
+    inputs = [(i, p, v) for (i, p), v in zip(URL_IN, past[0], strict=True)]
+    trace = post(ui, callback_payload(outputs, inputs), csrf).json["response"]["historical-consumption"]
+    assert "pattern" not in trace["figure"]["data"][0]["marker"]
