@@ -18,8 +18,8 @@ from dash import html
 from callbacks.common import message
 from callbacks.common import table as common_table
 from dashboard.choices import natural_key
-from dashboard.clock import local_text, to_local
-from pages._charts import CONSUMPTION, STEPS, base_layout, empty_figure, with_gaps
+from dashboard.clock import local_text, to_local, utcnow
+from pages._charts import CONSUMPTION, STEPS, base_layout, empty_figure, mark_partial_line, with_gaps
 
 MAX_TABLE_ROWS = 500  # rows shown in a table (the count above it is always the full one)
 MAX_TIMELINE_EVENTS = 1_500  # 3 points per event: no timeline trace beyond 5,000 points
@@ -109,20 +109,27 @@ def anomaly_counts(events: list[dict]) -> list:
     ] + badges
 
 
-def consumption_figure(req: Window, resolution: str, series: list[dict], events: list[dict]) -> go.Figure:
+def consumption_figure(
+    req: Window, resolution: str, series: list[dict], events: list[dict], now: datetime | None = None
+) -> go.Figure:
     """One house's consumption (kW, from its `resolution` rollups) with each anomaly shaded and marked at
-    its peak."""
+    its peak; the unfinished last bucket is a dashed segment, "so far"."""
     if not series:
         return empty_figure("No consumption readings in this range.")
     hours = STEPS[resolution] / timedelta(hours=1)
     utc_times = [datetime.fromisoformat(p["timestamp"][:-1]) for p in series]
     kw = [round(p["consumption_kwh"] / hours, 4) for p in series]
+    now, last = now or utcnow(), utc_times[-1]
+    partial = last <= now < last + STEPS[resolution]  # the last bucket is still filling: its mean kW so far
+    if partial:
+        kw[-1] = round(series[-1]["consumption_kwh"] / max((now - last) / timedelta(hours=1), 1 / 60), 4)
     times, values = with_gaps(utc_times, kw, STEPS[resolution])
     # ISO text, not datetimes: plotly validates and encodes a datetime per point (docs/benchmarks.md)
     local = [to_local(t, req.timezone).isoformat() if t is not None else None for t in times]
-    fig = go.Figure(
-        go.Scatter(x=local, y=values, mode="lines", name="Consumption (kW)", line={"color": CONSUMPTION})
-    )
+    line = {"type": "scatter", "x": local, "y": values, "mode": "lines", "name": "Consumption (kW)",
+            "line": {"color": CONSUMPTION}}  # fmt: skip
+    so_far = mark_partial_line(line, len(values) - 1 if partial else None)
+    fig = go.Figure([line, so_far] if so_far else [line])
     marks: dict[str, tuple[list, list, list]] = {}
     for e in events:
         label, colour = ANOMALY_KINDS.get(e["kind"], (e["kind"], "#d62728"))

@@ -16,7 +16,7 @@ import plotly.io as pio
 from dash import Input, Output, html
 
 from callbacks.common import error_text, local_days_range, parse_date, sync_url
-from callbacks.ranges import bucket_ends, current_index, mark_partial_bar, preset_days, register_range_picker
+from callbacks.ranges import bucket_ends, preset_days, register_range_picker
 from dashboard.choices import resolve_choice
 from dashboard.clock import floor_to, local_midnight_utc, to_local, utcnow
 from dashboard.context import db, services
@@ -26,6 +26,7 @@ from dashboard.policy import allowed
 from dashboard.queries import energy_series
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
+from pages import _charts as charts
 from pages._charts import CONSUMPTION, MAX_POINTS, NET, PRODUCTION, STEPS, empty_figure, resolution_for
 from pages._cost import cost_card, hover_line
 from pages.historical import (
@@ -190,7 +191,7 @@ def build_series(rows: list[dict], window: Window, timezone: str, now: datetime 
     by_bucket = {datetime.fromisoformat(row["timestamp"].replace("Z", "")): row for row in rows}
     series = Series(window)
     if now is not None:
-        series.partial = current_index(
+        series.partial = charts.current_index(
             window.buckets, now, bucket_ends(window.buckets, window.resolution, timezone)
         )
     for bucket in window.buckets:
@@ -320,7 +321,7 @@ def bar_figure(series: Series, name: str, values: list, colour: str, choice_labe
         "customdata": series.labels,
         "hovertemplate": "%{customdata}<br>%{y:,.3f} kWh<extra>" + name + "</extra>",
     }
-    mark_partial_bar(trace, series.partial)
+    charts.mark_partial_bar(trace, series.partial)
     layout = {
         "title": {"text": f"{name}, {choice_label}"},
         "height": 320,

@@ -15,7 +15,7 @@ from sqlalchemy import exists, func, or_, select
 
 from callbacks.common import sync_refresh, sync_url
 from dashboard.choices import Choice
-from dashboard.clock import floor_to, local_midnight_utc, local_today, to_local, utcnow
+from dashboard.clock import floor_to, iso_utc, local_midnight_utc, local_today, to_local, utcnow
 from dashboard.context import db, services
 from dashboard.costs import compute, scope_houses
 from dashboard.live import mean_power, scope_devices
@@ -25,7 +25,7 @@ from dashboard.readings import FUTURE_TOLERANCE
 from dashboard.schema import PV, Device, House, User, user_communities, user_houses
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
-from pages._charts import CONSUMPTION, PRODUCTION, base_layout, empty_figure
+from pages._charts import CONSUMPTION, PRODUCTION, base_layout, empty_figure, mark_partial_bar
 from pages._cost import cost_card
 from pages.overview import (
     CHART,
@@ -137,18 +137,17 @@ def day_chart(series: list[dict], timezone: str, now: datetime) -> go.Figure:
     if not series:
         return empty_figure("No readings in the last 24 hours.", height=280)
     xs = [to_local(p["timestamp"], timezone) for p in series]
+    labels = [f"{x:%Y-%m-%d %H:%M}" for x in xs]
+    # the current hour is still filling: hatched and faded, its hover saying "so far" (never read as a drop)
+    current = _next_hour(now) - HOUR
+    partial = len(series) - 1 if series[-1]["timestamp"] == iso_utc(current) else None
     fig = go.Figure()
     for name, key, colour in (("Consumption", "consumption_kwh", CONSUMPTION), ("Production", "production_kwh",
                                                                                  PRODUCTION)):  # fmt: skip
-        fig.add_trace(
-            go.Bar(
-                x=[x.strftime("%Y-%m-%d %H:%M") for x in xs],
-                y=[p[key] for p in series],
-                name=name,
-                marker={"color": colour},
-                hovertemplate="%{y:.2f} kWh",
-            )
-        )
+        trace = {"x": labels, "y": [p[key] for p in series], "name": name, "marker": {"color": colour},
+                 "customdata": list(labels), "hovertemplate": "%{customdata}<br>%{y:.2f} kWh"}  # fmt: skip
+        mark_partial_bar(trace, partial)
+        fig.add_trace(go.Bar(**trace))
     end = _next_hour(now)
     base_layout(fig, y_title="kWh per hour", height=280)
     # A bar is centred on its hour's start and one hour wide: the range runs from half an hour before the

@@ -134,34 +134,7 @@ def navigate(trigger: str, range_choice, start_date, end_date, resolution, event
     return None
 
 
-# ---- the current, unfinished bucket -----------------------------------------------------------------
-
-SO_FAR = " (so far: this bucket is not over)"
-
-
-def current_index(buckets: list[datetime], now: datetime, next_start) -> int | None:
-    """The index of the bucket that holds `now` (naive UTC), if the chart shows it: that bar is unfinished.
-    `next_start(i)` is the end of bucket i (the next local midnight for daily bars)."""
-    if not buckets or buckets[-1] > now:
-        # the last shown bucket starts in the future: find the one holding now, if any
-        for i, start in enumerate(buckets):
-            if start <= now < next_start(i):
-                return i
-        return None
-    i = len(buckets) - 1
-    return i if now < next_start(i) else None
-
-
-def mark_partial_bar(trace: dict, index: int | None) -> None:
-    """Draw bar `index` as unfinished: hatched and faded, its hover saying "so far" (never read as a drop)."""
-    if index is None:
-        return
-    n = len(trace["x"])
-    trace["marker"]["pattern"] = {"shape": ["/" if i == index else "" for i in range(n)], "solidity": 0.4}
-    trace["marker"]["opacity"] = [0.5 if i == index else 1.0 for i in range(n)]
-    labels = trace.get("customdata")
-    if isinstance(labels, list) and index < len(labels):
-        labels[index] = f"{labels[index]}{SO_FAR}"
+# ---- the current, unfinished bucket (drawn by pages/_charts.py) ------------------------------------
 
 
 def bucket_ends(buckets: list[datetime], resolution: str, timezone: str):

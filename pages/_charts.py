@@ -110,6 +110,61 @@ def base_layout(
     return fig
 
 
+# ---- the current, unfinished bucket: never read as a drop ------------------------------------------
+
+SO_FAR = " (so far: this bucket is not over)"
+
+
+def current_index(buckets: list[datetime], now: datetime, next_start) -> int | None:
+    """The index of the bucket that holds `now` (naive UTC), if the chart shows it: that bar is unfinished.
+    `next_start(i)` is the end of bucket i (the next local midnight for daily bars)."""
+    if not buckets or buckets[-1] > now:
+        # the last shown bucket starts in the future: find the one holding now, if any
+        for i, start in enumerate(buckets):
+            if start <= now < next_start(i):
+                return i
+        return None
+    i = len(buckets) - 1
+    return i if now < next_start(i) else None
+
+
+def mark_partial_bar(trace: dict, index: int | None) -> None:
+    """Draw bar `index` as unfinished: hatched and faded, its hover saying "so far" (never read as a drop)."""
+    if index is None:
+        return
+    n = len(trace["x"])
+    trace["marker"]["pattern"] = {"shape": ["/" if i == index else "" for i in range(n)], "solidity": 0.4}
+    trace["marker"]["opacity"] = [0.5 if i == index else 1.0 for i in range(n)]
+    labels = trace.get("customdata")
+    if isinstance(labels, list) and index < len(labels):
+        labels[index] = f"{labels[index]}{SO_FAR}"
+
+
+def mark_partial_line(trace: dict, index: int | None) -> dict | None:
+    """Split a line trace (plain dict, lists x and y) at point `index`, the unfinished bucket: the main
+    trace stops before it and the returned extra trace draws the last segment dashed and faded, its hover
+    saying "so far". None when there is no unfinished point."""
+    if index is None or index >= len(trace["y"]) or trace["y"][index] is None:
+        return None
+    xs, ys = trace["x"], trace["y"]
+    before = index - 1 if index > 0 and ys[index - 1] is not None else index
+    line = dict(trace.get("line") or {}, dash="dash")
+    extra = {
+        "type": "scatter",
+        "mode": "lines+markers",
+        "x": xs[before : index + 1],
+        "y": ys[before : index + 1],
+        "name": f"{trace.get('name', '')}{SO_FAR}",
+        "line": line,
+        "marker": {"size": [0] * (index - before) + [7], "color": line.get("color")},
+        "opacity": 0.6,
+        "showlegend": False,
+        "hovertemplate": "%{y:,.3f} so far: this bucket is not over<extra></extra>",
+    }
+    trace["y"] = ys[:index] + [None] + ys[index + 1 :]
+    return extra
+
+
 def warm_up() -> None:
     """Build and serialise one figure with the trace types and layout parts the pages use.
 
