@@ -15,6 +15,8 @@ import dash_bootstrap_components as dbc
 import plotly.io as pio
 from dash import Input, Output, html
 
+import pages._charts as charts
+from callbacks.chart_marks import add_event_marks, find_events
 from callbacks.common import error_text, local_days_range, parse_date, sync_url
 from callbacks.ranges import bucket_ends, preset_days, register_range_picker
 from dashboard.choices import resolve_choice
@@ -26,7 +28,6 @@ from dashboard.policy import allowed
 from dashboard.queries import energy_series
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
-from pages import _charts as charts
 from pages._charts import CONSUMPTION, MAX_POINTS, NET, PRODUCTION, STEPS, empty_figure, resolution_for
 from pages._cost import cost_card, hover_line
 from pages.historical import (
@@ -360,7 +361,9 @@ def historical_view(scope: Scope, range_choice, start_date, end_date, bars, choi
         summary = html.Div(
             [summary, dbc.Row(cost_card(cost, "Cost of this range", "historical"), className="g-3 mt-1")]
         )
-    caption = f"{window.description}; {len(window.buckets)} buckets. {picked.label}."
+    events, marks_note = find_events(session, scope, picked, window.start, min(window.end, now), timezone)
+    add_event_marks(consumption, events, timezone)
+    caption = f"{window.description}; {len(window.buckets)} buckets. {picked.label}. {marks_note}".strip()
     if not rows:
         message, colour = "No readings in this range.", "info"
     elif window.note:

@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from dashboard.clock import local_today
 from tests.ui.helpers import cookie_login
 from tests.ui.test_analytics_page import section
+from tests.ui.test_historical_page import view as hist_view
 from tests.ui.test_overview_page import NOW_TODAY, overview_ui, post, post_readings  # noqa: F401  (the fixture)
 
 
@@ -82,3 +85,57 @@ def test_analytics_consumption_line_ends_with_a_dashed_so_far_segment(client, wo
     lowest, highest = 0.06 / max(after, 1 / 60), 0.06 / max(before, 1 / 60)
     assert so_far["y"][0] == 0.48 and lowest - 1e-4 <= so_far["y"][1] <= highest + 1e-4
     assert "so far" in so_far["hovertemplate"]
+
+
+# ---- anomalies and voltage events on the Historical chart ------------------------------------------------
+
+
+def volt_reading(serial: str, ts: datetime, volts: float) -> dict:
+    return {"device_id": serial, "timestamp": ts.isoformat() + "+00:00", "power_w": 600.0, "energy_wh": 10.0,
+            "voltage_v": volts}  # fmt: skip
+
+
+@pytest.fixture
+def sags(client, world):
+    """Two hours ago: house A sags to 200 V for minutes 3-5, house B swells to 260 V for minutes 6-7."""
+    t0 = datetime.now(UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    items = []
+    for m in range(12):
+        ts = t0 + timedelta(minutes=m)
+        items.append(volt_reading("H1-MAIN", ts, 200.0 if m in (3, 4, 5) else 230.0))
+        items.append(volt_reading("H2-MAIN", ts, 260.0 if m in (6, 7) else 231.0))
+    r = client.post("/api/v1/measurements", json={"measurements": items}, headers=world.headers["admin"])
+    assert r.status_code == 200, r.get_data(as_text=True)
+    return {"client": client, "t0": t0}
+
+
+def marks(response: dict) -> tuple[list, list[str]]:
+    figure = response["historical-consumption"]["figure"]
+    texts = [t for trace in figure["data"] if trace["type"] == "scatter" for t in trace["text"]]
+    return figure["layout"].get("shapes", []), texts
+
+
+@pytest.mark.parametrize(("username", "houses"), [("analyst", {"#1", "#2"}), ("consumer", {"#1"})])
+def test_historical_marks_the_voltage_events_of_the_scopes_houses(sags, world, username, houses):
+    shapes, texts = marks(hist_view(sags["client"], username, range_choice="24h"))
+    volt = [t for t in texts if t.startswith(("Voltage sag", "Voltage swell"))]
+    assert {t.split("house ")[1].split(":")[0] for t in volt} == houses  # nothing of a house out of scope
+    sag = next(t for t in volt if t.startswith("Voltage sag"))
+    local = sags["t0"].replace(tzinfo=UTC).astimezone(ZoneInfo("Europe/Athens"))
+    assert f"{local + timedelta(minutes=3):%H:%M} - " in sag and "200-200 V" in sag
+    assert len(shapes) == len(texts) and all(s["yref"] == "paper" for s in shapes)
+
+
+def test_historical_marks_one_house_and_not_its_neighbour(sags, world):
+    _shapes, texts = marks(hist_view(sags["client"], "analyst", range_choice="24h", choice=str(world.house2)))
+    assert texts and all("house #2" in t for t in texts)
+    assert any(t.startswith("Voltage swell") for t in texts)
+
+
+def test_historical_skips_marks_over_31_days_and_says_so(sags):
+    today = datetime.now(UTC).date()
+    body = hist_view(sags["client"], "analyst", range_choice="custom", start=str(today - timedelta(days=40)),
+                     end=str(today))  # fmt: skip
+    shapes, texts = marks(body)
+    assert shapes == [] and texts == []
+    assert "up to 31 days" in body["historical-caption"]["children"]
