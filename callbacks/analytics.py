@@ -381,6 +381,18 @@ def section_outputs(tab: str, *extra: str) -> list[Output]:
     ]
 
 
+def open_house(click):
+    """A click on a house's bar in the anomaly counts opens that house, if the caller's scope holds it."""
+    scope, point = ui_scope(), ((click or {}).get("points") or [{}])[0]
+    try:
+        picked = resolve_choice(db(), scope, point.get("customdata")) if scope else None
+    except DomainError:
+        picked = None
+    if picked is None or picked.house_id is None:
+        raise PreventUpdate
+    return str(picked.house_id)
+
+
 def register_callbacks(app) -> None:
     sync_url(app, analytics_page.URL_PREFIX, analytics_page.URL_FIELDS)  # the page's state in its URL
     range_inputs = (Input(SCOPE, "value"), Input(RANGE, "start_date"), Input(RANGE, "end_date"))
@@ -427,3 +439,5 @@ def register_callbacks(app) -> None:
         State(section_id(PROFILE, "shown"), "data"),
         prevent_initial_call=True,
     )(load_profile_section)
+    graph = Input(analytics_page.section_id(ANOMALY, "graph"), "clickData")
+    app.callback(Output(SCOPE, "value"), graph, prevent_initial_call=True)(open_house)

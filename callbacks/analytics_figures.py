@@ -177,6 +177,7 @@ def anomaly_count_figure(events: list[dict], names: dict[int, str]) -> go.Figure
                     y=[counts.get(h, 0) for h in houses],
                     name=label,
                     marker={"color": colour},
+                    customdata=[str(h) for h in houses],  # a click opens the house (callbacks/analytics.py)
                 )
             )
     fig.update_layout(barmode="stack")

@@ -8,8 +8,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+import pages.analytics as analytics_page
+from callbacks.analytics_figures import anomaly_count_figure
 from dashboard.clock import local_today
-from tests.ui.helpers import cookie_login
+from pages._urlstate import location_id
+from tests.ui.helpers import callback_payload, cookie_login
 from tests.ui.test_analytics_page import section
 from tests.ui.test_historical_page import view as hist_view
 from tests.ui.test_overview_page import NOW_TODAY, overview_ui, post, post_readings  # noqa: F401  (the fixture)
@@ -139,3 +142,58 @@ def test_historical_skips_marks_over_31_days_and_says_so(sags):
     shapes, texts = marks(body)
     assert shapes == [] and texts == []
     assert "up to 31 days" in body["historical-caption"]["children"]
+
+
+# ---- Analytics -> Anomalies: a house's bar opens the house ------------------------------------------------
+
+
+def click_bar(client, csrf, customdata):
+    point = {"x": "House", "y": 1} | ({} if customdata is None else {"customdata": customdata})
+    body = callback_payload(
+        [("analytics-scope", "value")], [("analytics-anomaly-graph", "clickData", {"points": [point]})]
+    )
+    return client.post("/_dash-update-component", json=body, headers=csrf)
+
+
+def test_anomaly_count_bars_carry_their_house_and_a_click_opens_it(client, world):
+    events = [
+        {"house_id": world.house2, "kind": "night_load"},
+        {"house_id": world.house1, "kind": "consumption_spike"},
+        {"house_id": world.house2, "kind": "consumption_spike"},
+    ]
+    figure = anomaly_count_figure(events, {world.house1: "House 1", world.house2: "House 2"})
+    assert all(list(t.customdata) == [str(world.house1), str(world.house2)] for t in figure.data)
+    assert client.get("/").status_code == 200
+    csrf = cookie_login(client, "analyst")
+    r = click_bar(client, csrf, str(world.house2))
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert r.json["response"]["analytics-scope"]["value"] == str(world.house2)
+
+
+def test_a_click_on_a_house_out_of_scope_or_on_no_bar_changes_nothing(client, world):
+    assert client.get("/").status_code == 200
+    csrf = cookie_login(client, "consumer")  # house 1 only
+    assert click_bar(client, csrf, str(world.house2)).status_code == 204
+    assert click_bar(client, csrf, f"community:{world.community}").status_code == 204
+    assert click_bar(client, csrf, None).status_code == 204  # the one-house line: no house on its points
+    r = click_bar(client, csrf, str(world.house1))
+    assert r.status_code == 200 and r.json["response"]["analytics-scope"]["value"] == str(world.house1)
+    client.delete_cookie("access_token_cookie")
+    assert click_bar(client, {}, str(world.house1)).status_code == 401  # no cookie
+    csrf = cookie_login(client, "partner")  # a third-party app's account
+    assert click_bar(client, csrf, str(world.house1)).status_code == 401
+
+
+def test_anomaly_bar_click_then_url_holds_the_house(client, world):
+    """The scope control the click sets is the one the URL follows (sync_url): ?scope=<house>."""
+    assert client.get("/").status_code == 200
+    csrf = cookie_login(client, "analyst")
+    value = click_bar(client, csrf, str(world.house2)).json["response"]["analytics-scope"]["value"]
+    fields = analytics_page.URL_FIELDS
+    controls = [(f.component, f.prop, value if f.component == "analytics-scope" else None) for f in fields]
+    body = callback_payload([(location_id(analytics_page.URL_PREFIX), "search")], controls)
+    r = client.post("/_dash-update-component", json=body, headers=csrf)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert f"scope={world.house2}" in r.json["response"][location_id(analytics_page.URL_PREFIX)]["search"]
+    r = click_bar(client, csrf, str(world.house1))
+    assert r.status_code == 200 and r.json["response"]["analytics-scope"]["value"] == str(world.house1)
