@@ -8,6 +8,7 @@ from the pathname the browser sends). Callbacks then read `ui_scope()` for role 
 from __future__ import annotations
 
 import time
+from urllib.parse import quote, urlencode
 
 from dash import html
 from flask import Flask, g, jsonify, request
@@ -148,11 +149,14 @@ def page_guard(path: str, permission: str):
         def guarded(**kwargs):
             scope = ui_scope()
             if scope is None:
+                # the link's query string (its range, scope, ...) goes along, so the view opens after login
+                query = {k: v for k, v in kwargs.items() if isinstance(v, str)}
+                login = "/login?next=" + quote(path + (f"?{urlencode(query)}" if query else ""), safe="/")
                 return html.Div(
                     [
                         html.H4("Please log in"),
-                        html.A("Go to the login page", href=f"/login?next={path}", id="login-link"),
-                        html.Meta(httpEquiv="refresh", content=f"0; url=/login?next={path}"),
+                        html.A("Go to the login page", href=login, id="login-link"),
+                        html.Meta(httpEquiv="refresh", content=f"0; url={login}"),
                     ],
                     className="p-4",
                 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from urllib.parse import urlencode, urlparse
+from urllib.parse import quote, urlencode, urlparse
 
 from flask import Blueprint, current_app, jsonify, redirect, request
 from flask_jwt_extended import (
@@ -136,13 +136,22 @@ def me():
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site relative paths, so the login form cannot be used as an open redirect."""
+    """Only same-site relative paths (with their query string: a shared link keeps its state), so the
+    login form cannot be used as an open redirect. A backslash or a control character is refused too:
+    browsers read "/\\evil.example" and "/<tab>/evil.example" as "//evil.example"."""
     if not target:
         return "/"
     parsed = urlparse(target)
     if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
         return "/"
+    if "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return "/"
     return target
+
+
+def _login_again(error: str, next_url: str):
+    """Back to the form with the reason; `next` encoded, so its own query string survives."""
+    return redirect(f"/login?error={quote(error)}&next={quote(next_url, safe='/')}", code=303)
 
 
 def _cookie_max_age(token: str) -> int:
@@ -160,11 +169,11 @@ def browser_login():
         check_login_form()
         user = authenticate(db(), services().settings, username, password, _client())
     except DomainError as exc:
-        return redirect(f"/login?error={exc.status}&next={next_url}", code=303)
+        return _login_again(str(exc.status), next_url)
     if user.role not in BROWSER_ROLES:
         # a third-party account has no page to open: say so instead of logging it in to be bounced back
         db().commit()  # the successful check's cleared failures
-        return redirect(f"/login?error=api-only&next={next_url}", code=303)
+        return _login_again("api-only", next_url)
     tokens = issue_tokens(user, services().settings)
     db().commit()
     # the site's root, asked for or by default, is the role's landing page (consumers: their household)
