@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, Patch, State, ctx, html
 from sqlalchemy.orm import Session
 
+from callbacks.chart_marks import add_event_marks, find_events
 from callbacks.common import error_text, sync_refresh, sync_url
 from dashboard.choices import resolve_choice
 from dashboard.clock import floor_to, to_local, utcnow
@@ -285,7 +286,9 @@ def update_chart(choice, window_key, _n, state):
             return patch, new_state(choice, window_key, times, now, step), "", False
     points = entries(power_buckets(session, devices, start, end, step), step)
     title = f"{picked.label}: power, {WINDOWS[window_key][0].seconds // 60} min"
-    fig = full_figure(points, title, x_range(start, now, step, timezone), timezone)
+    fig = full_figure(points, title, x_range(start, now, step, timezone), timezone).to_plotly_json()
+    # voltage events and anomalies of the window, on a full draw only (a tick's patch leaves them)
+    add_event_marks(fig, find_events(session, scope, picked, start, now, timezone)[0], timezone)
     return fig, new_state(choice, window_key, [p[0] for p in points], now, step), "", False
 
 

@@ -197,3 +197,34 @@ def test_anomaly_bar_click_then_url_holds_the_house(client, world):
     assert f"scope={world.house2}" in r.json["response"][location_id(analytics_page.URL_PREFIX)]["search"]
     r = click_bar(client, csrf, str(world.house1))
     assert r.status_code == 200 and r.json["response"]["analytics-scope"]["value"] == str(world.house1)
+
+
+# ---- Real-Time: the same marks on a full draw ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("username", "houses"), [("analyst", {"#1", "#2"}), ("consumer", {"#1"})])
+def test_real_time_marks_the_voltage_events_of_the_scopes_houses(client, world, username, houses):
+    t0 = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0) - timedelta(minutes=20)
+    items = []
+    for m in range(10):
+        ts = t0 + timedelta(minutes=m)
+        items.append(volt_reading("H1-MAIN", ts, 200.0 if m in (3, 4) else 230.0))
+        items.append(volt_reading("H2-MAIN", ts, 260.0 if m in (6, 7) else 231.0))
+    r = client.post("/api/v1/measurements", json={"measurements": items}, headers=world.headers["admin"])
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert client.get("/").status_code == 200
+    csrf = cookie_login(client, username)
+    body = {"output": "..realtime-graph.figure...realtime-state.data...realtime-message.children...realtime-message.is_open..",
+            "outputs": [{"id": i, "property": p} for i, p in (("realtime-graph", "figure"), ("realtime-state", "data"),
+                        ("realtime-message", "children"), ("realtime-message", "is_open"))],
+            "inputs": [{"id": "realtime-scope", "property": "value", "value": "all"},
+                       {"id": "realtime-window", "property": "value", "value": "60m"},
+                       {"id": "realtime-interval", "property": "n_intervals", "value": None}],
+            "changedPropIds": ["realtime-scope.value"],
+            "state": [{"id": "realtime-state", "property": "data", "value": None}]}  # fmt: skip
+    r = client.post("/_dash-update-component", json=body, headers=csrf)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    figure = r.json["response"]["realtime-graph"]["figure"]
+    texts = [t for trace in figure["data"] if trace.get("mode") == "markers" for t in trace["text"]]
+    assert {t.split("house ")[1].split(":")[0] for t in texts} == houses
+    assert len(figure["layout"]["shapes"]) == len(texts)
