@@ -133,6 +133,14 @@ def _spans(window: Window) -> list[tuple[str, datetime, datetime]]:
     return [(res, a, b) for res, a, b in spans if a < b]
 
 
+def _hourly_spans(window: Window):
+    """The hourly rows with their start in the window (appliances keep no 15-minute rows), whole local days
+    read from the daily rows: the same sums."""
+    r = EnergyRollup
+    spans = [("hour" if res == "15min" else res, a, b) for res, a, b in _spans(window)]
+    return or_(*(and_(r.resolution == res, r.bucket_start >= a, r.bucket_start < b) for res, a, b in spans))
+
+
 def _sums(session: Session, kind: str, ids: list[int], window: Window, *columns):
     """Sums of rollup columns of these entities over the window (read through `_spans`)."""
     r = EnergyRollup
@@ -194,8 +202,7 @@ def appliances(session: Session, house_ids: list[int], window: Window, consumpti
     r, d = EnergyRollup, Device
     rows = session.execute(
         select(d.id, d.name, d.house_id, func.coalesce(func.sum(r.consumption_wh), 0.0))
-        .join(r, and_(r.entity_kind == "device", r.entity_id == d.id, r.resolution == "hour",
-                      r.bucket_start >= window.start, r.bucket_start < window.end), isouter=True)
+        .join(r, and_(r.entity_kind == "device", r.entity_id == d.id, _hourly_spans(window)), isouter=True)
         .where(d.house_id.in_(house_ids), d.kind == "appliance")
         .group_by(d.id, d.name, d.house_id)
     ).all()  # fmt: skip

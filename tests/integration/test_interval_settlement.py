@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import inspect, text
 
-from dashboard.household import _spans, energy_flow
+from dashboard.household import _spans, appliances, energy_flow
 from dashboard.household_periods import Window
 from tests.api.test_energy import load
 from tests.integration.test_migration_0004 import engine, migrate_to, rows  # noqa: F401  (fixture)
@@ -22,11 +22,8 @@ from tests.integration.test_migration_0004 import engine, migrate_to, rows  # no
 ZONE = "Europe/Athens"  # the tests' Settings.timezone
 T0 = datetime(2026, 3, 27, 20, 0, tzinfo=UTC)  # three local days around the spring DST change (29 March)
 QUARTERS = 4 * 24 * 3
-MAIN, PV, OTHER = (
-    "H1-MAIN",
-    "H1-PV",
-    "H2-MAIN",
-)  # tests/factories.py: house 1 meter and inverter, house 2 meter
+# tests/factories.py: house 1's meter, inverter and EV sub-meter, house 2's meter
+MAIN, PV, OTHER, EV = "H1-MAIN", "H1-PV", "H2-MAIN", "H1-EV"
 
 
 def item(serial: str, i: int, wh: float) -> dict:
@@ -92,6 +89,7 @@ def test_settled_intervals_follow_ingestion_late_readings_and_corrections(client
     load(client, world, [item(OTHER, i, cons[i] / 2) for i in range(QUARTERS)])
     load(client, world, [item(MAIN, i, cons[i]) for i in range(1, QUARTERS, 2)])  # late, out of order
     load(client, world, [item(MAIN, i, 9999.0) for i in range(10)])  # re-sent: duplicates change nothing
+    load(client, world, [item(EV, i, 30.0 + i % 5) for i in range(QUARTERS)])  # an appliance sub-meter
     with factory() as s:
         first = stored(s)
         assert_same(from_scratch(s), first)
@@ -119,6 +117,12 @@ def test_settled_intervals_follow_ingestion_late_readings_and_corrections(client
         assert flow.intervals == len(quarters) == no_days.intervals
         for name in ("consumption", "production", "self_consumed", "grid_import", "grid_export"):
             assert getattr(flow, name) == pytest.approx(getattr(no_days, name))
+        # appliances (hourly and daily rows only) read through daily rows: the hours starting in the window
+        ev = sum(30.0 + i % 5 for i in range(QUARTERS)
+                 if window.start <= (T0.replace(tzinfo=None) + timedelta(minutes=15 * i)).replace(minute=0) < window.end)  # fmt: skip
+        for w in (window, Window(window.start, window.end, "test", True)):
+            (one,) = appliances(s, [world.house1], w, flow.consumption)["appliances"]
+            assert one["energy_kwh"] == pytest.approx(ev / 1000.0, abs=1e-3)
 
 
 def test_0014_backfills_import_and_export_from_the_intervals(engine):  # noqa: F811
