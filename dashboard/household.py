@@ -18,15 +18,15 @@ Grid import and export, two ways:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from dashboard.errors import Forbidden, NotFound
 from dashboard.household_periods import Window
 from dashboard.queries import kwh
-from dashboard.rollups import LocalDayBuckets
+from dashboard.rollups import LocalDayBuckets, bucket_end
 from dashboard.schema import (
     Community,
     Device,
@@ -39,6 +39,7 @@ from dashboard.schema import (
 from dashboard.scope import Scope
 
 MEASURED, COMPUTED = "measured", "computed per 15-minute interval"
+HOUR = timedelta(hours=1)
 
 
 def houses_in_scope(session: Session, scope: Scope, choice: int | None) -> list[int]:
@@ -105,32 +106,79 @@ def _house_rollups(house_ids: list[int], window: Window):
                 r.bucket_start >= window.start, r.bucket_start < window.end)  # fmt: skip
 
 
+def _spans(window: Window) -> list[tuple[str, datetime, datetime]]:
+    """The window as rollup rows, exactly: (resolution, from, to) for whole local days (when the window knows
+    its time zone), whole hours, and the 15-minute rows at its ragged ends. Each 15-minute row with its start
+    in [start, end) lies in exactly one span, and sums over the spans equal sums over those rows (import and
+    export too: hourly and daily rows hold the sums of their intervals', dashboard/settlement.py)."""
+    start, end = window.start, window.end
+    first_hour = start if start == start.replace(minute=0, second=0, microsecond=0) else (
+        start.replace(minute=0, second=0, microsecond=0) + HOUR)  # fmt: skip
+    last_hour = end.replace(minute=0, second=0, microsecond=0)
+    if first_hour >= last_hour:
+        return [("15min", start, end)]
+    spans = [("15min", start, first_hour), ("15min", last_hour, end)]
+    hours = [(first_hour, last_hour)]
+    if window.timezone is not None:
+        midnight = LocalDayBuckets(window.timezone)
+        first_day = midnight(first_hour)
+        if first_day < first_hour:
+            first_day = bucket_end("day", first_day, midnight)
+        last_day = midnight(last_hour)
+        on_hours = all(d == d.replace(minute=0) for d in (first_day, last_day))  # not so in a :30 zone
+        if on_hours and first_day < last_day:
+            spans.append(("day", first_day, last_day))
+            hours = [(first_hour, first_day), (last_day, last_hour)]
+    spans += [("hour", a, b) for a, b in hours]
+    return [(res, a, b) for res, a, b in spans if a < b]
+
+
+def _hourly_spans(window: Window):
+    """The hourly rows with their start in the window (appliances keep no 15-minute rows), whole local days
+    read from the daily rows: the same sums."""
+    r = EnergyRollup
+    spans = [("hour" if res == "15min" else res, a, b) for res, a, b in _spans(window)]
+    return or_(*(and_(r.resolution == res, r.bucket_start >= a, r.bucket_start < b) for res, a, b in spans))
+
+
+def _sums(session: Session, kind: str, ids: list[int], window: Window, *columns):
+    """Sums of rollup columns of these entities over the window (read through `_spans`)."""
+    r = EnergyRollup
+    spans = or_(
+        *(and_(r.resolution == res, r.bucket_start >= a, r.bucket_start < b) for res, a, b in _spans(window))
+    )
+    return session.execute(
+        select(*(func.coalesce(func.sum(c), 0.0) for c in columns))
+        .where(r.entity_kind == kind, r.entity_id.in_(ids), spans)
+    ).one()  # fmt: skip
+
+
+def _intervals(session: Session, house_ids: list[int], window: Window) -> int:
+    """15-minute rows with data (an index-only count on the primary key)."""
+    return session.scalar(
+        select(func.count()).select_from(EnergyRollup).where(_house_rollups(house_ids, window))
+    )
+
+
 def _computed(session: Session, house_ids: list[int], window: Window) -> Flow:
-    """Per house and 15-minute interval: PV used on site = min(consumption, production)."""
+    """Per house and 15-minute interval: import and export as settled per interval (the rollups' import_wh,
+    export_wh), PV used on site = consumption - import = min(consumption, production)."""
     if not house_ids:
         return Flow()
     r = EnergyRollup
-    used = case((r.consumption_wh < r.production_wh, r.consumption_wh), else_=r.production_wh)
-    c, p, sc, n = session.execute(
-        select(func.coalesce(func.sum(r.consumption_wh), 0.0), func.coalesce(func.sum(r.production_wh), 0.0),
-               func.coalesce(func.sum(used), 0.0), func.count()).where(_house_rollups(house_ids, window))
-    ).one()  # fmt: skip
-    return Flow(c, p, sc, c - sc, p - sc, n)
+    c, p, imported, exported = _sums(
+        session, "house", house_ids, window, r.consumption_wh, r.production_wh, r.import_wh, r.export_wh
+    )
+    return Flow(c, p, c - imported, imported, exported, _intervals(session, house_ids, window))
 
 
 def _measured(session: Session, house_id: int, meters: list[int], window: Window) -> Flow:
     """A house with an export meter: import = its consumption meters, export = the export meters, PV = the
     house's production minus the export (the rollup sums both)."""
     r = EnergyRollup
-    imported, produced, n = session.execute(
-        select(func.coalesce(func.sum(r.consumption_wh), 0.0), func.coalesce(func.sum(r.production_wh), 0.0),
-               func.count()).where(_house_rollups([house_id], window))
-    ).one()  # fmt: skip
-    exported = session.scalar(
-        select(func.coalesce(func.sum(r.production_wh), 0.0)).where(
-            r.resolution == "15min", r.entity_kind == "device", r.entity_id.in_(meters),
-            r.bucket_start >= window.start, r.bucket_start < window.end)
-    )  # fmt: skip
+    imported, produced = _sums(session, "house", [house_id], window, r.consumption_wh, r.production_wh)
+    (exported,) = _sums(session, "device", meters, window, r.production_wh)
+    n = _intervals(session, [house_id], window)
     pv = max(produced - exported, 0.0)
     # no inverter, or one that read less than the export meter: PV used on site cannot be seen, so 0
     used = max(pv - exported, 0.0)
@@ -154,8 +202,7 @@ def appliances(session: Session, house_ids: list[int], window: Window, consumpti
     r, d = EnergyRollup, Device
     rows = session.execute(
         select(d.id, d.name, d.house_id, func.coalesce(func.sum(r.consumption_wh), 0.0))
-        .join(r, and_(r.entity_kind == "device", r.entity_id == d.id, r.resolution == "hour",
-                      r.bucket_start >= window.start, r.bucket_start < window.end), isouter=True)
+        .join(r, and_(r.entity_kind == "device", r.entity_id == d.id, _hourly_spans(window)), isouter=True)
         .where(d.house_id.in_(house_ids), d.kind == "appliance")
         .group_by(d.id, d.name, d.house_id)
     ).all()  # fmt: skip

@@ -35,6 +35,7 @@ class Window:
     end: datetime
     label: str
     complete: bool
+    timezone: str | None = None  # whose local days the daily rollups hold: lets a window read them
 
 
 def check_period(period: str | None) -> str:
@@ -102,7 +103,7 @@ def period_window(period: str, now: datetime, timezone: str, whole_quarters: boo
     full_end = _utc(datetime.combine(_next_start(first, kind), datetime.min.time()), zone)
     cut = now - (now - datetime(1970, 1, 1)) % QUARTER if whole_quarters else now
     end = min(full_end, cut) if period != YESTERDAY else full_end
-    return Window(start, end, PERIODS[period], complete=end >= full_end)
+    return Window(start, end, PERIODS[period], complete=end >= full_end, timezone=timezone)
 
 
 def comparison_windows(period: str, now: datetime, timezone: str) -> dict[str, Window]:
@@ -127,7 +128,7 @@ def comparison_windows(period: str, now: datetime, timezone: str) -> dict[str, W
             period_end = datetime.combine(_next_start(start_local.date(), kind), datetime.min.time())
             stop_local = min(stop_local, period_end)
         label = _label(key, kind, start_local, stop_local, current.complete)
-        out[key] = Window(_utc(start_local, zone), _utc(stop_local, zone), label, current.complete)
+        out[key] = Window(_utc(start_local, zone), _utc(stop_local, zone), label, current.complete, timezone)
     return out
 
 

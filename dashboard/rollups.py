@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from dashboard.pgcopy import stage_rows
 from dashboard.schema import EnergyRollup
+from dashboard.settlement import settle_intervals
 
 FLEET = ("all", 0)  # (entity_kind, entity_id) of the pre-summed fleet: every house and PV park
 
@@ -217,7 +218,8 @@ def _copy_upsert(session: Session, records: list[dict]) -> None:
 
 
 def upsert_rollups(session: Session, records: Iterable[dict], chunk: int = 2000) -> None:
-    """Add records into energy_rollups (insert, or add sums/counts and widen min/max).
+    """Add records into energy_rollups (insert, or add sums/counts and widen min/max), then settle the house
+    intervals they touched again (dashboard/settlement.py: import and export per 15 minutes, summed up).
 
     Every transaction locks rows in one global order, so concurrent upserts cannot deadlock: by primary
     key, except that the fleet's rows (one per bucket, which every ingest touches) come last, to be held
@@ -229,6 +231,7 @@ def upsert_rollups(session: Session, records: Iterable[dict], chunk: int = 2000)
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         _copy_upsert(session, records)
+        settle_intervals(session, records)
         return
     insert = sqlite.insert
     table = EnergyRollup.__table__
@@ -242,6 +245,7 @@ def upsert_rollups(session: Session, records: Iterable[dict], chunk: int = 2000)
     )
     for i in range(0, len(records), chunk):
         session.execute(stmt, records[i : i + chunk])
+    settle_intervals(session, records)
 
 
 def delete_rollups_of(session: Session, obj) -> list[dict]:

@@ -233,6 +233,10 @@ class EnergyRollup(Base):
     pf_sum: Mapped[float] = mapped_column(Float, default=0.0)
     pf_count: Mapped[int] = mapped_column(Integer, default=0)
     readings_count: Mapped[int] = mapped_column(Integer, default=0)
+    # house rows only: grid import and export settled per 15-minute interval, summed into hour and day
+    # (dashboard/settlement.py; migration 0014)
+    import_wh: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
+    export_wh: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
 
 
 class WeatherLocation(Base):

@@ -14,6 +14,7 @@ an analyst (a house picked from 200), each period, `--repeat` times. Prints p50 
 from __future__ import annotations
 
 import argparse
+import importlib
 import statistics
 import sys
 import tempfile
@@ -27,6 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench_ingest import PG_ADMIN  # noqa: E402
 
+_MIGRATION = importlib.import_module("dashboard.migrations.versions.0014_interval_settlement")
+QUARTERS, PG_HOURS, PG_DAYS = _MIGRATION.QUARTERS, _MIGRATION.PG_HOURS, _MIGRATION.PG_DAYS
 NAME = "aggbench_household"
 HOUSES, DAYS = 200, 365
 
@@ -53,9 +56,14 @@ SEED_SQL = [
             AND r.entity_id = d.house_id WHERE d.kind = 'appliance'""",
     """INSERT INTO energy_rollups (resolution, entity_kind, entity_id, bucket_start, consumption_wh,
          production_wh, voltage_sum, voltage_count, pf_sum, pf_count, readings_count)
-       SELECT 'day', entity_kind, entity_id, date_trunc('day', bucket_start), sum(consumption_wh),
+       SELECT 'day', entity_kind, entity_id, (date_trunc('day', (bucket_start AT TIME ZONE 'UTC') AT TIME ZONE
+              'Europe/Athens') AT TIME ZONE 'Europe/Athens') AT TIME ZONE 'UTC', sum(consumption_wh),
               sum(production_wh), 0, 0, 0, 0, sum(readings_count)
-       FROM energy_rollups WHERE resolution = 'hour' GROUP BY entity_kind, entity_id, date_trunc('day', bucket_start)""",
+       FROM energy_rollups WHERE resolution = 'hour' GROUP BY 1, 2, 3, 4""",  # local days, as the app keeps them
+    # grid import and export per interval, summed up, as ingestion keeps them (migration 0014's backfill)
+    QUARTERS,
+    PG_HOURS,
+    PG_DAYS,
 ]
 
 

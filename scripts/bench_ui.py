@@ -6,14 +6,15 @@ smoke run: `--houses 20 --days 30 --loads 1`). Seeding takes most of an hour, so
 between runs and reused when its comment records a finished seed of the same size (`--reseed` drops
 and seeds it again; `--seed-only` stops after seeding). A reused database is first backfilled up to
 now (at most 14 days, as `make run` does), so "last 24 h" views have data. Every demo user gets the
-password below.
+password below; every house a tariff when none has one (even houses time-of-use, odd ones flat) and the
+grid a constant carbon intensity, so the cost card, Historical's cost and Exports' cost columns are measured.
 
 Stack, shaped like docker-compose.yml: `gunicorn -w 2 --threads 4 wsgi:server`, one RQ training worker
 and two forecast workers (Redis db 11), models in the local object store under var/bench-ui/<database>
 (kept with the database). The Forecasts page's default models (xgboost direct, both targets, both
 products) are trained once for all houses and for the consumer's house when no forecast answers.
 
-Measures, for each page and role (analyst: all houses; consumer: one house; admin: /admin only), over
+Measures, for each page and role (analyst: all houses; consumer: one house; admin: /admin and /alerts), over
 `--loads` fresh tabs in Playwright-driven Debian chromium (`/usr/bin/chromium`, logged in once per role,
 so the static assets come from the browser cache after the first load):
 1. load: from navigation start (performance.timeOrigin) until the page content is in, no Dash
@@ -21,8 +22,9 @@ so the static assets come from the browser cache after the first load):
    drawn, and it stays so for 500 ms (the moment it first settled is reported);
 2. in-app navigation: from a click on the page's navbar link (coming from another page, no reload)
    until settled, the same way;
-3. toggles: on every page but /admin (whose controls change data), each radio option, inactive tab
-   and the second option of each dropdown is clicked once per load (at most --max-interactions),
+3. toggles: on every page but /admin (whose controls change data: there only its tabs, Tariffs among
+   them), each radio option, inactive tab and the second option of each dropdown is clicked once per load
+   (at most --max-interactions),
    from the click until settled;
 4. every `/_dash-update-component` request: its time from request sent to response end (Chromium's
    resource timing: the server's time plus localhost transfer), per callback (named by its first
@@ -78,7 +80,21 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",  # as tests/ui
                  "--disable-background-networking", "--disable-component-update",
                  "--no-first-run"]  # fmt: skip
-PAGES = ["/", "/real-time", "/historical", "/forecasts", "/analytics", "/exports", "/admin"]
+PAGES = [
+    "/",
+    "/home",
+    "/real-time",
+    "/historical",
+    "/forecasts",
+    "/analytics",
+    "/exports",
+    "/alerts",
+    "/admin",
+]
+ADMIN_PAGES = (
+    "/admin",
+    "/alerts",
+)  # the admin's own pages here (the others are the analyst's, measured as such)
 ROLES = {"analyst": "analyst", "consumer": "consumer", "admin": "admin"}  # demo username -> role
 TARGET_CALLBACK_MS = 300
 TARGET_PAGE_S = 2.0
@@ -248,6 +264,7 @@ def prepare_database(args, admin, name: str, env: dict) -> dict:
         with factory() as s:
             for user in s.scalars(select(User)):
                 user.password_hash = hash_password(PASSWORD)
+            info["tariffs_added"] = ensure_tariffs(s)
             s.commit()
             info["houses_in_db"] = s.scalar(select(func.count()).select_from(House))
             info["readings"] = s.execute(text("SELECT count(*) FROM measurements")).scalar()
@@ -260,6 +277,35 @@ def prepare_database(args, admin, name: str, env: dict) -> dict:
     finally:
         engine.dispose()
     return info
+
+
+TOU = [(0, 7, 0.10), (7, 23, 0.30), (23, 24, 0.10)]  # as scripts/bench_cost.py
+
+
+def ensure_tariffs(session) -> int:
+    """Give every house a tariff when none has one (a kept database seeded before tariffs existed): even
+    houses time-of-use, odd ones flat, so the cost card, Historical's cost and Exports' columns are measured.
+    Returns how many were added."""
+    from datetime import date
+
+    from dashboard.schema import House
+    from dashboard.schema_features import Tariff, TariffPeriod
+
+    if session.scalar(select(func.count()).select_from(Tariff)):
+        return 0
+    added = 0
+    for house_id in session.scalars(select(House.id).order_by(House.id)):
+        tou = house_id % 2 == 0
+        tariff = Tariff(house_id=house_id, name="Time of use" if tou else "Flat", kind="tou" if tou else "flat",
+                        import_price=None if tou else 0.20, export_price=0.05, standing_charge_per_day=0.4,
+                        valid_from=date(2020, 1, 1), valid_to=None, created_at=datetime.now(UTC).replace(tzinfo=None))  # fmt: skip
+        if tou:
+            tariff.periods = [
+                TariffPeriod(days="all", start_hour=a, end_hour=b, import_price=p) for a, b, p in TOU
+            ]
+        session.add(tariff)
+        added += 1
+    return added
 
 
 def consumer_house(factory) -> int:
@@ -359,11 +405,12 @@ def settle_time(page, timeout_ms: float) -> float:
     return page.evaluate("() => window.__bench.readyAt")
 
 
-def interact(page, row: Row, timeout_ms: float, limit: int) -> None:
-    """Click each discovered control once; time from the click to the settled page."""
+def interact(page, row: Row, timeout_ms: float, limit: int, tabs_only: bool = False) -> None:
+    """Click each discovered control once (`tabs_only`: only tabs, on /admin whose other controls change
+    data); time from the click to the settled page."""
     from playwright.sync_api import Error as PlaywrightError
 
-    controls = page.evaluate(CONTROLS_JS)[:limit]
+    controls = [c for c in page.evaluate(CONTROLS_JS) if c["kind"] == "tab" or not tabs_only][:limit]
     for control in controls:
         try:
             clicked_at = page.evaluate("() => performance.now()")
@@ -449,8 +496,8 @@ def measure(context, path: str, role: str, args) -> Row:
             row.graphs = max(row.graphs, graphs)
             if page.locator("#forbidden").count():
                 row.notes.add("forbidden")
-            if args.interact and path != "/admin":
-                interact(page, row, args.timeout * 1000, args.max_interactions)
+            if args.interact:  # /admin: its tabs (Tariffs among them) only
+                interact(page, row, args.timeout * 1000, args.max_interactions, tabs_only=path == "/admin")
                 row.points = max(row.points, page.evaluate(MAX_POINTS_JS)[0])
             # in-app navigation (no reload, plotly.js already parsed): to another page and back by the navbar
             recording["on"] = False
@@ -566,6 +613,7 @@ def main() -> int:
         "SECRET_KEY": "bench-" + "k" * 40,
         "REDIS_URL": REDIS_URL,  # RQ training and forecast workers, as in docker-compose
         "TRAIN_WAIT_S": "600",
+        "GRID_CO2_G_PER_KWH": "350",  # CO2 beside the cost (the cost card, Historical, Exports)
     }
     env.pop("S3_ENDPOINT", None)  # models in the local object store under DATA_DIR, kept with the database
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
@@ -618,7 +666,11 @@ def main() -> int:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 for username, role in ROLES.items():
-                    paths = [path for path in args.pages if (path == "/admin") == (role == "admin")]
+                    paths = [
+                        path
+                        for path in args.pages
+                        if (path in ADMIN_PAGES if role == "admin" else path != "/admin")
+                    ]
                     if not paths:
                         continue
                     context = login(browser, base, username)
