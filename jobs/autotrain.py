@@ -60,7 +60,10 @@ def model_missing(svc: AppServices, scope: Scope, task: ForecastTask, target: st
     """The answer to a forecast request for a slot without a model, after queueing its training when the
     caller may (and no training of the slot is queued, running or failed within RETRY_AFTER)."""
     queue = svc.job_queue
-    last = queue.last_under(training_key(task.slot))
+    try:
+        last = queue.last_under(training_key(task.slot))
+    except Exception as exc:  # noqa: BLE001 - the queue (Redis) is unreachable: the spec's 500, with why
+        return ForecastFailed(QueueUnavailable(exc).detail)
     if last is not None and last.status in FINAL and (reason := failed_reason(last)) is not None:
         ended = last.ended_at or datetime.now(UTC)
         ended = ended if ended.tzinfo else ended.replace(tzinfo=UTC)

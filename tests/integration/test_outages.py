@@ -150,7 +150,14 @@ def test_redis_lost_during_a_synchronous_train_answers_the_spec_body(app, world,
 
         thread = threading.Thread(target=train)
         thread.start()
-        time.sleep(1.5)
+        import redis as redis_client
+
+        queue = redis_client.Redis.from_url(redis.url)
+        deadline = time.monotonic() + 20
+        while not queue.keys("rq:job:*"):  # the job is queued: the request now waits on it
+            assert time.monotonic() < deadline and thread.is_alive(), answer
+            time.sleep(0.05)
+        queue.close()
         redis.stop()
         thread.join(timeout=30)
         assert answer["status"] == 500
