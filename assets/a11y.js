@@ -44,7 +44,8 @@
   function closeMenuAfterChoice(event) {
     var link = event.target && event.target.closest ? event.target.closest("a[href]") : null;
     if (!link) return;
-    var menu = link.closest(".navbar-collapse.show");
+    // open, or still opening (a choice made during the collapse animation must close it too)
+    var menu = link.closest(".navbar-collapse.show, .navbar-collapse.collapsing");
     if (!menu) return;
     var navbar = menu.closest(".navbar");
     var toggler = navbar && navbar.querySelector(".navbar-toggler");

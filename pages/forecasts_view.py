@@ -188,7 +188,8 @@ def candidates_table(metrics: dict, target: str):
     head = html.Thead(
         html.Tr([html.Th("Candidate"), html.Th("Kind"), html.Th("Hold-out MAE (kWh)"), html.Th(accuracy)])
     )
-    return html.Table([head, html.Tbody(body)], className="table table-sm forecasts-candidates mt-2")
+    table = html.Table([head, html.Tbody(body)], className="table table-sm forecasts-candidates mb-0")
+    return html.Div(table, className="table-responsive mt-2")  # scrolls inside its box on a phone
 
 
 def _metrics(row: ModelVersion) -> dict:
