@@ -59,6 +59,8 @@ def model_missing(svc: AppServices, scope: Scope, task: ForecastTask, target: st
                   params: dict) -> ForecastFailed:  # fmt: skip
     """The answer to a forecast request for a slot without a model, after queueing its training when the
     caller may (and no training of the slot is queued, running or failed within RETRY_AFTER)."""
+    if task.as_of is not None:  # a backtest names its own training (POST .../train with the same as_of)
+        return ForecastFailed(f"No model for this scope: train one with as_of={params.get('as_of')} first")
     queue = svc.job_queue
     try:
         last = queue.last_under(training_key(task.slot))
@@ -73,8 +75,6 @@ def model_missing(svc: AppServices, scope: Scope, task: ForecastTask, target: st
                                   f"after {retry} or at the next scheduled retraining)")  # fmt: skip
     if last is not None and last.status not in FINAL:
         status = last
-    elif task.as_of is not None:  # a backtest names its own training (POST .../train with the same as_of)
-        return ForecastFailed(f"No model for this scope: train one with as_of={params.get('as_of')} first")
     elif may_start(scope, task):
         job_params = {k: v for k, v in params.items() if k not in ("async", "as_of")}
         try:
