@@ -14,6 +14,15 @@ class DomainError(Exception):
         self.message = message or self.error
         self.details = details or []
 
+    def body(self) -> dict:
+        """The JSON error body every face answers with (the API's response, the MQTT errors topic)."""
+        body: dict = {"error": self.error}
+        if self.details:
+            body["details"] = self.details
+        elif self.message != self.error:
+            body["detail"] = self.message
+        return body
+
     def one_line(self) -> str:
         """The message, then each field's problem (a UI alert's text)."""
         details = "; ".join(f"{d.get('field', '')}: {d.get('message', '')}".strip(": ") for d in self.details)

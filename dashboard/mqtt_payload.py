@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from dashboard.errors import BatchTooLarge, DomainError, ValidationFailed
+from dashboard.errors import BatchTooLarge, ValidationFailed
 from dashboard.readings import Bounds, Reading, validate_reading
 from dashboard.untrusted import UnsafeJSON, loads, text_problem
 
@@ -42,16 +42,6 @@ def serial_of(topic: str, prefix: str) -> str | None:
     return serial if serial and "/" not in serial else None
 
 
-def error_body(exc: DomainError) -> dict:
-    """The API's error body for the same problem (dashboard/api/errors.py), published on the errors topic."""
-    body: dict = {"error": exc.error}
-    if exc.details:
-        body["details"] = exc.details
-    elif exc.message != exc.error:
-        body["detail"] = exc.message
-    return body
-
-
 def _items(body: Any, max_batch: int) -> list:
     if isinstance(body, dict) and MEASUREMENTS in body:
         items = body[MEASUREMENTS]
@@ -80,7 +70,7 @@ def parse_message(
     max_batch: int,
     not_before: datetime | None = None,
 ) -> list[Reading]:
-    """The message's readings, or a DomainError (ValidationFailed / BatchTooLarge) whose `error_body` is
+    """The message's readings, or a DomainError (ValidationFailed / BatchTooLarge) whose `body()` is
     what the API would answer for the same body."""
     problem = text_problem(serial)
     if problem or len(serial) > 120:

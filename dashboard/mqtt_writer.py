@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dashboard.config import Settings
 from dashboard.errors import DomainError, ValidationFailed
 from dashboard.ingest import ingest_readings
-from dashboard.mqtt_payload import error_body, parse_message
+from dashboard.mqtt_payload import parse_message
 from dashboard.readings import Bounds, Reading
 from dashboard.scope import system_scope
 
@@ -83,7 +83,7 @@ class Writer:
                 self.on_db(ok)
 
     def _reject(self, raw: Raw, exc: DomainError) -> None:
-        self.reject_cb(raw, error_body(exc))
+        self.reject_cb(raw, exc.body())
 
     def parse(self, raw: Raw) -> Message | None:
         now = datetime.now(UTC).replace(tzinfo=None)

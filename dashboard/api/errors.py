@@ -18,15 +18,6 @@ def is_api() -> bool:
     return request.path.startswith(API_PREFIXES)
 
 
-def error_body(exc: DomainError) -> dict:
-    body: dict = {"error": exc.error}
-    if exc.details:
-        body["details"] = exc.details
-    elif exc.message != exc.error:
-        body["detail"] = exc.message
-    return body
-
-
 def _rollback() -> None:
     if "db" in g:
         g.db.rollback()  # nothing is half-written
@@ -34,7 +25,7 @@ def _rollback() -> None:
 
 def domain_error(exc: DomainError):
     _rollback()
-    response = jsonify(error_body(exc))
+    response = jsonify(exc.body())
     response.status_code = exc.status
     if isinstance(exc, RateLimited):
         response.headers["Retry-After"] = str(exc.retry_after_s)
