@@ -287,7 +287,18 @@ def _pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process whose parent died too waits as a zombie until its new parent reaps it (a container's
+    PID 1, a CI runner that never does): signal 0 still reaches it, /proc says it is dead."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False  # no /proc (not Linux) or gone meanwhile: signal 0 already answered
+    return state in (b"Z", b"X")
 
 
 def check_workers(redis_url: str, kind: str, hostname: str | None = None,
