@@ -28,7 +28,8 @@ from callbacks.analytics_figures import (
     profile_stats,
     voltage_card,
 )
-from callbacks.common import error_text, local_days_range, message, parse_date, sync_url
+from callbacks.common import error_text, message, sync_url
+from callbacks.ranges import checked_days, local_today, register_range_picker
 from dashboard import analytics
 from dashboard.choices import resolve_choice
 from dashboard.context import db, services
@@ -45,7 +46,7 @@ from pages.analytics import (
     ANOMALY,
     ANOMALY_COUNTS,
     ANOMALY_TABLE,
-    DEFAULT_DAYS,
+    DATES,
     HIDDEN,
     MAX_DAYS,
     PF,
@@ -55,8 +56,6 @@ from pages.analytics import (
     PROGRESS,
     PROGRESS_BOX,
     PROGRESS_TEXT,
-    QUICK_RANGES,
-    RANGE,
     SCAN_JOB,
     SCAN_POLL,
     SCOPE,
@@ -64,7 +63,6 @@ from pages.analytics import (
     TABS,
     VOLTAGE,
     VOLTAGE_TABLE,
-    last_days,
     section_id,
 )
 
@@ -101,10 +99,7 @@ def analysis_request(scope: Scope, choice, start_date, end_date) -> Request:
         raise ValidationFailed(
             details=[{"field": "scope", "message": "analytics work per house: choose a house or all houses"}]
         )
-    first, last = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
-    if (last - first).days + 1 > MAX_DAYS:
-        raise ValidationFailed(details=[{"field": "end_date", "message": f"at most {MAX_DAYS} days"}])
-    start, end = local_days_range(first, last, timezone)
+    _first, _last, start, end = checked_days(start_date, end_date, timezone, local_today(), MAX_DAYS)
     house_id = chosen.house_id
     if house_id is None:  # "all my houses" with one house is that house: the same chart, not a blank
         houses = analytics.scope_houses(db(), scope)
@@ -218,15 +213,6 @@ def background_or_now(scope, choice, start_date, end_date, job, key: str, label:
 
 
 # ---- callbacks ------------------------------------------------------------------------------------------------
-
-
-def preset(*_clicks):
-    """Quick ranges: the last 7 or 30 local days."""
-    scope = ui_scope()
-    if scope is None or not ctx.triggered_id:
-        return no_update, no_update
-    first, last = last_days(QUICK_RANGES.get(ctx.triggered_id, DEFAULT_DAYS), services().settings.timezone)
-    return first.isoformat(), last.isoformat()
 
 
 def anomalies_section(choice, start_date, end_date, _n_intervals, tab, job, shown):
@@ -395,13 +381,8 @@ def open_house(click):
 
 def register_callbacks(app) -> None:
     sync_url(app, analytics_page.URL_PREFIX, analytics_page.URL_FIELDS)  # the page's state in its URL
-    range_inputs = (Input(SCOPE, "value"), Input(RANGE, "start_date"), Input(RANGE, "end_date"))
-    app.callback(
-        Output(RANGE, "start_date"),
-        Output(RANGE, "end_date"),
-        *(Input(button, "n_clicks") for button in QUICK_RANGES),
-        prevent_initial_call=True,
-    )(preset)
+    range_inputs = (Input(SCOPE, "value"), Input(DATES, "start_date"), Input(DATES, "end_date"))
+    register_range_picker(app, analytics_page.URL_PREFIX, fill=True)  # its dates hold the range's days
     app.callback(
         *section_outputs(ANOMALY, ANOMALY_COUNTS, ANOMALY_TABLE),
         Output(SCAN_JOB, "data"),

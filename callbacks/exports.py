@@ -10,7 +10,6 @@ sent by the browser is only ever checked against it.
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, html, no_update
@@ -18,8 +17,9 @@ from dash import Input, Output, State, html, no_update
 import pages.exports as exports_page
 from callbacks.common import error_text, sync_url
 from callbacks.common import parse_date as _date
+from callbacks.ranges import checked_days, local_today, register_range_picker
 from dashboard.choices import ALL, NO_HOUSE
-from dashboard.clock import local_midnight_utc, utcnow
+from dashboard.clock import utcnow
 from dashboard.context import db, services
 from dashboard.costs import cost_columns
 from dashboard.errors import DomainError, NotFound
@@ -27,7 +27,7 @@ from dashboard.exports import COLUMNS, HOUSE_COLUMN, Summary, csv_lines, people_
 from dashboard.schema import House
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
-from pages.exports import DOWNLOAD, DOWNLOAD_BUTTON, DOWNLOAD_STATUS, MESSAGE, PERIOD, RANGE, SCOPE, TABLE
+from pages.exports import DATES, DOWNLOAD, DOWNLOAD_BUTTON, DOWNLOAD_STATUS, MESSAGE, PERIOD, SCOPE, TABLE
 
 
 def chosen_house(session, scope: Scope, choice) -> int | None:
@@ -47,16 +47,15 @@ def run_summary(scope: Scope, period, start_date, end_date, choice) -> tuple[Sum
     """The export service for the page's inputs: local dates [start_date, end_date], both inclusive.
     Returns the summary and the checked house id (None for the whole scope)."""
     settings = services().settings
-    zone = ZoneInfo(settings.timezone)
-    first, last = _date(start_date, "start_date"), _date(end_date, "end_date")
+    _first, _last, start, end = checked_days(start_date, end_date, settings.timezone, local_today())
     session = db()
     house_id = chosen_house(session, scope, choice)
     result = summary(
         session,
         scope,
         str(period or ""),  # check_request refuses anything but daily, weekly, monthly
-        local_midnight_utc(first, zone),
-        local_midnight_utc(last + timedelta(days=1), zone),
+        start,
+        end,  # at most three years: the service refuses more (check_request)
         timezone=settings.timezone,
         secret_key=settings.secret_key,
         house_id=house_id,
@@ -135,7 +134,8 @@ def download(n_clicks, period, start_date, end_date, choice):
 
 def register_callbacks(app) -> None:
     sync_url(app, exports_page.URL_PREFIX, exports_page.URL_FIELDS)  # the page's state in its URL
-    controls = (PERIOD, "value"), (RANGE, "start_date"), (RANGE, "end_date"), (SCOPE, "value")
+    register_range_picker(app, exports_page.URL_PREFIX, fill=True)  # its dates hold the range's days
+    controls = (PERIOD, "value"), (DATES, "start_date"), (DATES, "end_date"), (SCOPE, "value")
     app.callback(
         Output(TABLE, "children"),
         Output(MESSAGE, "children"),

@@ -30,6 +30,7 @@ from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
 from pages._charts import CONSUMPTION, MAX_POINTS, NET, PRODUCTION, STEPS, empty_figure, resolution_for
 from pages._cost import cost_card, hover_line
+from pages._ranges import RANGE_7D, RANGE_24H, RANGE_30D, RANGE_CUSTOM, RANGE_MONTH
 from pages.historical import (
     BARS,
     BARS_AUTO,
@@ -38,15 +39,8 @@ from pages.historical import (
     CONSUMPTION_GRAPH,
     DATES,
     MESSAGE,
-    NEXT,
-    PREVIOUS,
     PRODUCTION_GRAPH,
     RANGE,
-    RANGE_7D,
-    RANGE_24H,
-    RANGE_30D,
-    RANGE_CUSTOM,
-    RANGE_MONTH,
     SCOPE,
     SUMMARY,
     URL_FIELDS,
@@ -400,11 +394,10 @@ def add_cost_hover(figure: dict, cost, window: Window) -> None:
 
 
 def custom_controls(range_choice):
-    """The date picker and the bar sizes are enabled for a custom range only."""
+    """The bar sizes are chosen for a custom range only (the date picker: callbacks/ranges.py)."""
     if ui_scope() is None:  # the request guard already refused anonymous calls; belt and braces
-        return True, bars_options(False)
-    custom = range_choice == RANGE_CUSTOM
-    return not custom, bars_options(custom)
+        return bars_options(False)
+    return bars_options(range_choice == RANGE_CUSTOM)
 
 
 def update(range_choice, start_date, end_date, bars, choice):
@@ -425,10 +418,10 @@ def update(range_choice, start_date, end_date, bars, choice):
 
 def register_callbacks(app) -> None:
     sync_url(app, URL_PREFIX, URL_FIELDS)
-    register_range_picker(app, RANGE, DATES, BARS, PREVIOUS, NEXT, (CONSUMPTION_GRAPH, PRODUCTION_GRAPH),
+    register_range_picker(app, URL_PREFIX, (CONSUMPTION_GRAPH, PRODUCTION_GRAPH), bars_id=BARS,
                           resolution_of=lambda *controls: window_for(*controls, services().settings.timezone,
                                                                      utcnow()).resolution)  # fmt: skip
-    app.callback(Output(DATES, "disabled"), Output(BARS, "options"), Input(RANGE, "value"))(custom_controls)
+    app.callback(Output(BARS, "options"), Input(RANGE, "value"))(custom_controls)
     app.callback(
         Output(CONSUMPTION_GRAPH, "figure"),
         Output(PRODUCTION_GRAPH, "figure"),

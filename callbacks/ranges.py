@@ -8,28 +8,16 @@ from __future__ import annotations
 import calendar
 from datetime import date, datetime, timedelta
 
-from dash import Input, Output, State, ctx
+from dash import Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 
+from callbacks.common import local_days_range, parse_date
 from dashboard.clock import local_midnight_utc, to_local, utcnow
 from dashboard.context import services
-from dashboard.errors import DomainError
+from dashboard.errors import DomainError, ValidationFailed
 from dashboard.ui_auth import ui_scope
 from pages._charts import STEPS
-
-RANGE_24H, RANGE_7D, RANGE_30D, RANGE_MONTH, RANGE_CUSTOM = "24h", "7d", "30d", "month", "custom"
-PRESET_DAYS = {RANGE_24H: 1, RANGE_7D: 7, RANGE_30D: 30}
-
-
-def preset_days(range_choice: str, today: date) -> tuple[date, date]:
-    """The local days [first, last] a preset covers, today included ("24 h": today; "this month": the
-    1st to today)."""
-    if range_choice == RANGE_MONTH:
-        return today.replace(day=1), today
-    days = PRESET_DAYS.get(range_choice)
-    if days is None:
-        raise ValueError(f"not a preset range: {range_choice!r}")
-    return today - timedelta(days=days - 1), today
+from pages._ranges import PRESET_DAYS, RANGE_CUSTOM, RANGE_MONTH, preset_days, range_ids
 
 
 def _month_end(day: date) -> date:
@@ -145,25 +133,54 @@ def bucket_ends(buckets: list[datetime], resolution: str, timezone: str):
     return lambda i: local_midnight_utc(to_local(buckets[i], timezone).date() + timedelta(days=1), timezone)
 
 
+# ---- the days a page's callbacks read -----------------------------------------------------------------
+
+
+def checked_days(start_date, end_date, timezone: str, today: date, max_days: int | None = None):
+    """(first, last, naive-UTC [start, end)) of the date picker's local days, checked on the server
+    whatever the browser sent: real dates, not reversed, not after today (the future has no readings:
+    refused, never drawn as empty), at most `max_days` days. ValidationFailed otherwise."""
+    first, last = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
+    start, end = local_days_range(first, last, timezone)  # refuses a reversed range
+    if last > today:
+        raise ValidationFailed(
+            details=[{"field": "end_date" if first <= today else "start_date",
+                      "message": f"{max(first, today + timedelta(days=1)).isoformat()} is in the future: "
+                      f"choose days up to today ({today.isoformat()}, {timezone})"}]
+        )  # fmt: skip
+    if max_days is not None and (last - first).days + 1 > max_days:
+        raise ValidationFailed(details=[{"field": "end_date", "message": f"at most {max_days} days"}])
+    return first, last, start, end
+
+
+def local_today() -> date:
+    """Today in the app's zone, by the clock the callbacks use."""
+    return to_local(utcnow(), services().settings.timezone).date()
+
+
 # ---- the picker's callbacks ---------------------------------------------------------------------------
 
 
-def register_range_picker(
-    app, range_id, dates_id, bars_id, previous_id, next_id, graphs, resolution_of
-) -> None:
-    """Previous / next buttons, zoom and bar clicks on `graphs` rewrite the range controls (range, dates,
-    bar size); next is disabled at now. `resolution_of(range, start, end, bars)` names the bars the
-    controls draw (a click drills one size finer); it may raise DomainError for bad controls."""
-
-    def today() -> date:
-        return to_local(utcnow(), services().settings.timezone).date()
+def register_range_picker(app, prefix: str, graphs=(), resolution_of=None, bars_id=None, fill=False) -> None:
+    """The range picker of the page with this id prefix (pages/_ranges.py). Previous / next (and a zoom or
+    bar click on `graphs`) rewrite the range controls (range, dates and, with `bars_id`, the bar size);
+    next is disabled at now; the date picker is enabled for a custom range only. With `fill`, a chosen
+    preset writes its days into the date picker (the page's callbacks read the days only).
+    `resolution_of(range, start, end, bars)` names the bars the controls draw (a click drills one size
+    finer); it may raise DomainError for bad controls."""
+    ids = range_ids(prefix)
+    graphs = tuple(graphs)
+    n = len(graphs)
 
     def move(*args):
         if ui_scope() is None:
             raise PreventUpdate
-        n = len(graphs)
-        zooms, clicks, (range_choice, start, end, bars) = args[2 : 2 + n], args[2 + n : 2 + 2 * n], args[-4:]
-        trigger = {previous_id: "previous", next_id: "next"}.get(ctx.triggered_id)
+        head = 3 if fill else 2  # previous, next (and the range, which fills the dates)
+        zooms, clicks = args[head : head + n], args[head + n : head + 2 * n]
+        range_choice, start, end, *bars = args[head + 2 * n :]
+        if fill and ctx.triggered_id == ids.range:
+            return preset_filled(range_choice)
+        trigger = {ids.previous: "previous", ids.next: "next"}.get(ctx.triggered_id)
         event, resolution = None, None
         if trigger is None and ctx.triggered_id in graphs:
             i = graphs.index(ctx.triggered_id)
@@ -171,37 +188,53 @@ def register_range_picker(
             trigger, event = ("zoom", zooms[i]) if prop == "relayoutData" else ("click", clicks[i])
         if trigger == "click":
             try:
-                resolution = resolution_of(range_choice, start, end, bars)
+                resolution = resolution_of(range_choice, start, end, *bars)
             except DomainError:
                 raise PreventUpdate from None
-        picked = navigate(trigger, range_choice, start, end, resolution, event, today())
+        picked = navigate(trigger, range_choice, start, end, resolution, event, local_today())
         if picked is None:
             raise PreventUpdate
-        return picked
+        return picked if bars_id is not None else picked[:3]
+
+    def preset_filled(range_choice):
+        """A chosen preset's days into the date picker (a custom range keeps the days it shows)."""
+        if range_choice not in (*PRESET_DAYS, RANGE_MONTH):
+            raise PreventUpdate
+        first, last = preset_days(range_choice, local_today())
+        return (no_update, first.isoformat(), last.isoformat(), *((no_update,) if bars_id else ()))
 
     def next_disabled(range_choice, end_date) -> bool:
         if range_choice != RANGE_CUSTOM:
             return True  # a preset ends now
         try:
-            return at_now(date.fromisoformat(str(end_date)[:10]), today())
+            return at_now(date.fromisoformat(str(end_date)[:10]), local_today())
         except ValueError:
             return True
 
-    app.callback(Output(next_id, "disabled"), Input(range_id, "value"), Input(dates_id, "end_date"))(
+    def follow(range_choice):
+        """The date picker is enabled for a custom range only."""
+        if ui_scope() is None:
+            raise PreventUpdate
+        return range_choice != RANGE_CUSTOM
+
+    app.callback(Output(ids.next, "disabled"), Input(ids.range, "value"), Input(ids.dates, "end_date"))(
         next_disabled
     )
+    app.callback(Output(ids.dates, "disabled"), Input(ids.range, "value"), prevent_initial_call=True)(follow)
+    bars = (bars_id,) if bars_id is not None else ()
     app.callback(
-        Output(range_id, "value"),
-        Output(dates_id, "start_date"),
-        Output(dates_id, "end_date"),
-        Output(bars_id, "value"),
-        Input(previous_id, "n_clicks"),
-        Input(next_id, "n_clicks"),
+        Output(ids.range, "value"),
+        Output(ids.dates, "start_date"),
+        Output(ids.dates, "end_date"),
+        *(Output(b, "value") for b in bars),
+        Input(ids.previous, "n_clicks"),
+        Input(ids.next, "n_clicks"),
+        *((Input(ids.range, "value"),) if fill else ()),
         *[Input(g, "relayoutData") for g in graphs],
         *[Input(g, "clickData") for g in graphs],
-        State(range_id, "value"),
-        State(dates_id, "start_date"),
-        State(dates_id, "end_date"),
-        State(bars_id, "value"),
+        State(ids.range, "value"),
+        State(ids.dates, "start_date"),
+        State(ids.dates, "end_date"),
+        *(State(b, "value") for b in bars),
         prevent_initial_call=True,
     )(move)

@@ -1,4 +1,4 @@
-"""Layout pieces the pages share: a labelled field, the scope dropdown, a stat card, a chart card and the
+"""Layout pieces the pages share: a page's header (title, intro, its URL state), a labelled field, the scope dropdown, a stat card, a chart card and the
 blank chart that says why it is blank (callbacks draw it too).
 
 (The leading underscore keeps Dash's page registry from taking this module for a page.)
@@ -9,7 +9,18 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from pages._urlstate import url_location, url_notice
+
 GRAPH_CONFIG = {"displaylogo": False}
+
+
+def page_header(title: str, intro, prefix: str, path: str, state: dict, fields, notices: list[str]) -> list:
+    """A page's opening: its title, an optional intro (text or components, muted), its own Location
+    holding its state (pages/_urlstate.py) and the notice of what of a link was not used."""
+    head = [html.H2(title)]
+    if intro:
+        head.append(html.P(intro, className="text-muted"))
+    return [*head, url_location(prefix, path, state, fields), url_notice(prefix, notices)]
 
 
 def field(label: str, control, md: int, strong: bool = False) -> dbc.Col:

@@ -6,7 +6,7 @@ the all-houses background scan's progress sits above them, as it feeds three. Th
 page's ids, ranges and options; callbacks/analytics.py imports them.
 """
 
-from datetime import date, timedelta
+from datetime import date
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
@@ -15,28 +15,30 @@ from dashboard.choices import ALL, scope_options
 from dashboard.clock import local_today
 from dashboard.context import db, services
 from dashboard.ui_auth import page_guard
-from pages._components import GRAPH_CONFIG, field, scope_dropdown
-from pages._urlstate import (
-    UrlField,
-    caller_default,
-    iso_day,
-    one_of,
-    read_url,
-    scope_choice,
-    url_location,
-    url_notice,
+from pages._components import GRAPH_CONFIG, field, page_header, scope_dropdown
+from pages._ranges import (
+    RANGE_7D,
+    dated_link,
+    fill_preset,
+    preset_days,
+    range_fields,
+    range_ids,
+    range_url_fields,
 )
+from pages._urlstate import UrlField, caller_default, one_of, read_url, scope_choice
 
 PATH, PERMISSION = "/analytics", "page:analytics"
 NAME, ORDER = "Analytics", 4
 
-DEFAULT_DAYS = 7
 MAX_DAYS = 365  # local days per request: the service's 366-day limit, with room for a DST hour
 POLL_MS = 800  # how often the page asks about a running all-houses anomaly scan
 
 # component ids the callbacks share
-SCOPE, RANGE, TABS = "analytics-scope", "analytics-range", "analytics-tabs"
-QUICK_RANGES = {"analytics-last-7": 7, "analytics-last-30": 30}  # button id -> local days
+URL_PREFIX = "analytics"
+IDS = range_ids(URL_PREFIX)  # the range picker's (pages/_ranges.py): its dates hold the range's days
+RANGE, DATES = IDS.range, IDS.dates
+SCOPE, TABS = "analytics-scope", "analytics-tabs"
+DEFAULT_RANGE = RANGE_7D
 ANOMALY, VOLTAGE, PF, PROFILE = "anomaly", "voltage", "pf", "profile"  # the tabs' values
 SECTIONS = {  # tab value (the prefix of its components' ids) -> tab label
     ANOMALY: "Anomalies",
@@ -76,14 +78,9 @@ def section_id(tab: str, part: str) -> str:
     return f"analytics-{tab}-{part}"
 
 
-def last_days(days: int, timezone: str) -> tuple[date, date]:
-    today = local_today(timezone)
-    return today - timedelta(days=days - 1), today
-
-
 def default_range(timezone: str) -> tuple[date, date]:
-    """The last DEFAULT_DAYS local days, today included (the picker's end date is inclusive)."""
-    return last_days(DEFAULT_DAYS, timezone)
+    """The default range's local days (the last 7, today included; the picker's end date is inclusive)."""
+    return preset_days(DEFAULT_RANGE, local_today(timezone))
 
 
 def _section(tab: str, below=None, above=None) -> html.Div:
@@ -111,32 +108,11 @@ def _section(tab: str, below=None, above=None) -> html.Div:
     return html.Div(body, className="pt-3", id=section_id(tab, "card"))
 
 
-def controls(options: list[dict], choice: str, timezone: str, first: str, last: str) -> dbc.Row:
-    """The house and the local days, with the quick ranges."""
-    picker = dcc.DatePickerRange(
-        id=RANGE,
-        start_date=first,
-        end_date=last,
-        max_date_allowed=default_range(timezone)[1].isoformat(),
-        display_format="YYYY-MM-DD",
-        first_day_of_week=1,
-        minimum_nights=0,
-    )
-    quick = [
-        dbc.Button(
-            f"Last {days} days", id=button, size="sm", color="secondary", outline=True, className="ms-2"
-        )
-        for button, days in QUICK_RANGES.items()
-    ]
+def controls(options: list[dict], state: dict) -> dbc.Row:
+    """The house and the range (pages/_ranges.py)."""
+    range_choice, dates = range_fields(URL_PREFIX, state, note=f", at most {MAX_DAYS}", md=(5, 3))
     return dbc.Row(
-        [
-            field("House", scope_dropdown(SCOPE, options, choice), md=4),
-            field(
-                f"Local days ({timezone}), both included, at most {MAX_DAYS}",
-                html.Div([picker, *quick], className="d-flex align-items-center flex-wrap"),
-                md=8,
-            ),
-        ],
+        [field("House", scope_dropdown(SCOPE, options, state["scope"]), md=4), range_choice, dates],
         className="g-3 mb-4",
     )
 
@@ -192,34 +168,26 @@ def layout(scope, **query):
     options = scope_options(db(), scope, communities=False)
     # the first house by default: per-house analyses are quick, the whole scope costs one pass per house
     choice = options[1]["value"] if len(options) > 1 else ALL
-    timezone = services().settings.timezone
     state, notices = read_url(
-        query, URL_FIELDS, scope, defaults={"scope": choice}, choices={"scope": [o["value"] for o in options]}
+        dated_link(query),
+        URL_FIELDS,
+        scope,
+        defaults={"scope": choice},
+        choices={"scope": [o["value"] for o in options]},
     )
+    state = fill_preset(state)
     return html.Div(
         [
-            html.H2("Analytics"),
-            url_location(URL_PREFIX, PATH, state, URL_FIELDS),
-            url_notice(URL_PREFIX, notices),
-            controls(options, state["scope"], timezone, state["from"], state["to"]),
+            *page_header("Analytics", None, URL_PREFIX, PATH, state, URL_FIELDS, notices),
+            controls(options, state),
             scan_progress(),
             tabs(state["tab"]),
         ]
     )
 
 
-URL_PREFIX = "analytics"
-URL_FIELDS = (  # /analytics?scope=4&from=...&to=...&tab=voltage
+URL_FIELDS = (  # /analytics?scope=4&range=custom&from=...&to=...&tab=voltage
     UrlField("scope", SCOPE, "value", scope_choice, caller_default),
-    UrlField(
-        "from",
-        RANGE,
-        "start_date",
-        iso_day,
-        lambda: default_range(services().settings.timezone)[0].isoformat(),
-    ),
-    UrlField(
-        "to", RANGE, "end_date", iso_day, lambda: default_range(services().settings.timezone)[1].isoformat()
-    ),
+    *range_url_fields(URL_PREFIX, DEFAULT_RANGE, lambda: default_range(services().settings.timezone)),
     UrlField("tab", TABS, "value", one_of(*SECTIONS), ANOMALY),
 )

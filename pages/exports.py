@@ -1,7 +1,7 @@
 """Exports: summary statistics per day, week or month for the caller's scope, previewed and downloadable
 as CSV (the same columns and units as `GET /api/v1/exports/summary`). Callbacks: callbacks/exports.py."""
 
-from datetime import date, timedelta
+from datetime import date
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
@@ -10,16 +10,17 @@ from dashboard.choices import ALL, scope_options
 from dashboard.clock import local_today
 from dashboard.context import db, services
 from dashboard.ui_auth import page_guard
-from pages._components import field, scope_dropdown
-from pages._urlstate import (
-    UrlField,
-    iso_day,
-    one_of,
-    read_url,
-    scope_choice,
-    url_location,
-    url_notice,
+from pages._components import field, page_header, scope_dropdown
+from pages._ranges import (
+    RANGE_30D,
+    dated_link,
+    fill_preset,
+    preset_days,
+    range_fields,
+    range_ids,
+    range_url_fields,
 )
+from pages._urlstate import UrlField, one_of, read_url, scope_choice
 
 PATH, PERMISSION = "/exports", "page:exports"
 NAME, ORDER = "Exports", 5
@@ -30,10 +31,19 @@ PERIOD_OPTIONS = [
     {"label": "Monthly", "value": "monthly"},
 ]
 DEFAULT_PERIOD = "daily"
-DEFAULT_DAYS = 30
+DEFAULT_RANGE = RANGE_30D
+INTRO = (
+    "Summary statistics per period: energy in kWh, average and peak power in kW, voltage event intervals "
+    "(15-minute intervals outside 0.9-1.1 Un) and mean power factor. An unfinished period (today, this week, "
+    "this month) counts only its hours so far. Values are rounded here and in the CSV; "
+    "GET /api/v1/exports/summary gives full precision."
+)
 
 # component ids the callbacks use
-PERIOD, RANGE, SCOPE = "exports-period", "exports-range", "exports-scope"
+URL_PREFIX = "exports"
+IDS = range_ids(URL_PREFIX)  # the range picker's (pages/_ranges.py): its dates hold the range's days
+RANGE, DATES = IDS.range, IDS.dates
+PERIOD, SCOPE = "exports-period", "exports-scope"
 TABLE, MESSAGE = "exports-table", "exports-message"
 DOWNLOAD, DOWNLOAD_BUTTON, DOWNLOAD_STATUS = (
     "exports-download",
@@ -43,47 +53,31 @@ DOWNLOAD, DOWNLOAD_BUTTON, DOWNLOAD_STATUS = (
 
 
 def default_range(timezone: str) -> tuple[date, date]:
-    """The last 30 local days, today included (the picker's end date is inclusive)."""
-    today = local_today(timezone)
-    return today - timedelta(days=DEFAULT_DAYS - 1), today
+    """The default range's local days (the last 30, today included; the picker's end date is inclusive)."""
+    return preset_days(DEFAULT_RANGE, local_today(timezone))
 
 
 @page_guard(PATH, PERMISSION)
 def layout(scope, **query):
-    timezone = services().settings.timezone
-    state, notices = read_url(query, URL_FIELDS, scope)
-    dates = dcc.DatePickerRange(
-        id=RANGE,
-        start_date=state["from"],
-        end_date=state["to"],
-        display_format="YYYY-MM-DD",
-        first_day_of_week=1,
-        minimum_nights=0,
-    )
+    state, notices = read_url(dated_link(query), URL_FIELDS, scope)
+    state = fill_preset(state)
+    range_choice, dates = range_fields(URL_PREFIX, state, md=(5, 3))
     controls = dbc.Row(
         [
+            range_choice,
+            dates,
+            field("Scope", scope_dropdown(SCOPE, scope_options(db(), scope), state["scope"]), md=4),
             field(
                 "Period",
                 dbc.RadioItems(id=PERIOD, options=PERIOD_OPTIONS, value=state["period"], inline=True),
-                md=4,
+                md=5,
             ),
-            field(f"Local days ({timezone}), both included", dates, md=4),
-            field("Scope", scope_dropdown(SCOPE, scope_options(db(), scope), state["scope"]), md=4),
         ],
         className="g-3 mb-3",
     )
     return html.Div(
         [
-            html.H2("Exports"),
-            url_location(URL_PREFIX, PATH, state, URL_FIELDS),
-            url_notice(URL_PREFIX, notices),
-            html.P(
-                "Summary statistics per period: energy in kWh, average and peak power in kW, voltage event "
-                "intervals (15-minute intervals outside 0.9-1.1 Un) and mean power factor. An unfinished "
-                "period (today, this week, this month) counts only its hours so far. Values are rounded "
-                "here and in the CSV; GET /api/v1/exports/summary gives full precision.",
-                className="text-muted",
-            ),
+            *page_header("Exports", INTRO, URL_PREFIX, PATH, state, URL_FIELDS, notices),
             controls,
             dbc.Row(
                 [
@@ -99,18 +93,8 @@ def layout(scope, **query):
     )
 
 
-URL_PREFIX = "exports"
-URL_FIELDS = (  # /exports?period=weekly&from=...&to=...&scope=4
+URL_FIELDS = (  # /exports?period=weekly&range=custom&from=...&to=...&scope=4
     UrlField("period", PERIOD, "value", one_of(*(o["value"] for o in PERIOD_OPTIONS)), DEFAULT_PERIOD),
-    UrlField(
-        "from",
-        RANGE,
-        "start_date",
-        iso_day,
-        lambda: default_range(services().settings.timezone)[0].isoformat(),
-    ),
-    UrlField(
-        "to", RANGE, "end_date", iso_day, lambda: default_range(services().settings.timezone)[1].isoformat()
-    ),
+    *range_url_fields(URL_PREFIX, DEFAULT_RANGE, lambda: default_range(services().settings.timezone)),
     UrlField("scope", SCOPE, "value", scope_choice, ALL),
 )

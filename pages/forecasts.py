@@ -12,15 +12,13 @@ from dashboard.context import db, services
 from dashboard.policy import allowed
 from dashboard.scope import Scope
 from dashboard.ui_auth import page_guard
-from pages._components import GRAPH_CONFIG, chart_card, field, scope_dropdown
+from pages._components import GRAPH_CONFIG, chart_card, field, page_header, scope_dropdown
 from pages._urlstate import (
     UrlField,
     caller_default,
     one_of,
     read_url,
     scope_choice,
-    url_location,
-    url_notice,
 )
 from pages.forecasts_view import HEIGHT, TARGETS, render_view
 
@@ -169,16 +167,13 @@ def layout(scope, **query):
                 "strategy": DEFAULT_STRATEGY}  # fmt: skip
     view = initial_view(scope, choice) if all(state[k] == v for k, v in defaults.items()) else None
     figures, panels, message = (view[0:2], view[2:4], view[4:7]) if view else ((None,) * 2, ("",) * 2, None)
+    intro = (
+        "History in blue, the forecast in red and its confidence range in orange; times are local "
+        f"({services().settings.timezone})."
+    )
     return html.Div(
         [
-            html.H2("Forecasts"),
-            html.P(
-                "History in blue, the forecast in red and its confidence range in orange; times are local "
-                f"({services().settings.timezone}).",
-                className="text-muted",
-            ),
-            url_location(URL_PREFIX, PATH, state, URL_FIELDS),
-            url_notice(URL_PREFIX, notices),
+            *page_header("Forecasts", intro, URL_PREFIX, PATH, state, URL_FIELDS, notices),
             _controls(options, choice, state),
             _training_panel() if allowed("forecast:train", scope.role) else html.Div(),
             dbc.Alert(

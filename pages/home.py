@@ -11,15 +11,13 @@ from dashboard.context import db
 from dashboard.household_periods import PERIODS, TODAY
 from dashboard.ui_auth import page_guard
 from pages._charts import empty_figure
-from pages._components import GRAPH_CONFIG, chart_card, field, scope_dropdown, stat_card
+from pages._components import GRAPH_CONFIG, chart_card, field, page_header, scope_dropdown, stat_card
 from pages._urlstate import (
     UrlField,
     caller_default,
     one_of,
     read_url,
     scope_choice,
-    url_location,
-    url_notice,
 )
 
 PATH, PERMISSION = "/home", "page:home"
@@ -91,9 +89,7 @@ def layout(scope, **query):
     loading = empty_figure("Loading...", height=300)
     return html.Div(
         [
-            html.H2("Household"),
-            url_location(URL_PREFIX, PATH, state, URL_FIELDS),
-            url_notice(URL_PREFIX, notices),
+            *page_header("Household", None, URL_PREFIX, PATH, state, URL_FIELDS, notices),
             controls,
             html.P(id=CAPTION, className="small text-muted mb-2"),
             dbc.Alert(id=MESSAGE, is_open=False, color="info"),

@@ -28,9 +28,9 @@ from jobs.analytics import SCAN_PREFIX, scan_digest
 from pages.analytics import MAX_DAYS, default_range
 from tests.api.test_analytics_scoped import CONSUMPTION_KINDS, overlaps
 from tests.factories import PASSWORD
-from tests.ui.helpers import component, cookie_login, router_payload
+from tests.ui.helpers import callback_payload, component, cookie_login, router_payload
 
-INPUTS = ("analytics-scope.value", "analytics-range.start_date", "analytics-range.end_date")
+INPUTS = ("analytics-scope.value", "analytics-dates.start_date", "analytics-dates.end_date")
 SECTIONS = {
     "anomaly": ["analytics-anomaly-counts", "analytics-anomaly-table"],
     "voltage": ["analytics-voltage-table"],
@@ -421,22 +421,24 @@ def test_bad_ranges_and_a_community_show_a_message(analytics_ui, world):
     assert "YYYY-MM-DD" in alert["children"]
 
 
-def test_quick_ranges_set_the_picker(analytics_ui):
+def test_a_chosen_preset_fills_the_picker(analytics_ui):
     ui = analytics_ui
     csrf = cookie_login(ui["client"], "consumer")
-    outputs = [("analytics-range", "start_date"), ("analytics-range", "end_date")]
-    body = {
-        "output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
-        "outputs": [{"id": i, "property": p} for i, p in outputs],
-        "inputs": [
-            {"id": "analytics-last-7", "property": "n_clicks", "value": None},
-            {"id": "analytics-last-30", "property": "n_clicks", "value": 1},
-        ],
-        "changedPropIds": ["analytics-last-30.n_clicks"],
-        "state": [],
-    }
+    outputs = [
+        ("analytics-range", "value"),
+        ("analytics-dates", "start_date"),
+        ("analytics-dates", "end_date"),
+    ]
+    body = callback_payload(
+        outputs,
+        [("analytics-previous", "n_clicks", None), ("analytics-next", "n_clicks", None),
+         ("analytics-range", "value", "30d")],
+        [("analytics-range", "value", "30d"), ("analytics-dates", "start_date", ui["start"]),
+         ("analytics-dates", "end_date", ui["end"])],
+        triggered="analytics-range.value",
+    )  # fmt: skip
     r = ui["client"].post("/_dash-update-component", json=body, headers=csrf)
-    got = r.json["response"]["analytics-range"]
+    got = r.json["response"]["analytics-dates"]
     end = datetime.fromisoformat(ui["end"]).date()
     assert got == {"start_date": (end - timedelta(days=29)).isoformat(), "end_date": ui["end"]}
     assert ui["client"].post("/_dash-update-component", json=body).status_code == 401
@@ -460,7 +462,7 @@ def test_page_dropdown_holds_the_callers_houses_and_no_community(analytics_ui, a
     dropdown = component(layout, "analytics-scope")
     assert [o["label"] for o in dropdown["options"]] == ["All houses", f"House A (#{world.house1})",
                                                          f"House B (#{world.house2})"]  # fmt: skip
-    picker = component(layout, "analytics-range")
+    picker = component(layout, "analytics-dates")
     assert (picker["start_date"], picker["end_date"]) == (analytics_ui["start"], analytics_ui["end"])
     tabs = component(layout, "analytics-tabs")
     assert tabs["value"] == "anomaly"  # the anomalies first; every analysis one click away

@@ -23,7 +23,7 @@ API_HEADER = (
     "period,period_start,period_end,hours,consumption_kwh,production_kwh,net_kwh,avg_kw,peak_kw,"
     "voltage_event_intervals,mean_power_factor"
 )
-INPUTS = ("exports-period.value", "exports-range.start_date", "exports-range.end_date", "exports-scope.value")
+INPUTS = ("exports-period.value", "exports-dates.start_date", "exports-dates.end_date", "exports-scope.value")
 PREVIEW_OUTPUTS = [
     ("exports-table", "children"),
     ("exports-message", "children"),

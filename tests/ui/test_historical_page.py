@@ -15,7 +15,7 @@ from dashboard.auth import user_scope
 from dashboard.queries import energy_series
 from dashboard.schema import User
 from pages._charts import max_trace_points
-from tests.ui.helpers import cookie_login, router_payload
+from tests.ui.helpers import callback_payload, cookie_login, router_payload
 
 ZONE_NAME = "Europe/Athens"  # the test app's TIMEZONE (the default); checked in the fixture
 INPUTS = (
@@ -53,15 +53,9 @@ def payload(range_choice="24h", start=None, end=None, bars="auto", choice="all")
     }
 
 
-def toggle_payload(range_choice):
-    outputs = [("historical-dates", "disabled"), ("historical-bars", "options")]
-    return {
-        "output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
-        "outputs": [{"id": i, "property": p} for i, p in outputs],
-        "inputs": [{"id": "historical-range", "property": "value", "value": range_choice}],
-        "changedPropIds": ["historical-range.value"],
-        "state": [],
-    }
+def toggle_payload(range_choice, output=("historical-dates", "disabled")):
+    """The date picker (the shared range picker's callback) or the bar sizes (the page's) for a range."""
+    return callback_payload([output], [("historical-range", "value", range_choice)])
 
 
 def reading(device: str, ts: datetime, wh: float) -> dict:
@@ -423,9 +417,10 @@ def test_the_date_picker_stops_at_today(hist):
 def test_custom_controls_are_enabled_only_for_custom(hist):
     csrf = cookie_login(hist, "consumer")
     for range_choice, disabled in (("custom", False), ("24h", True), ("7d", True)):
-        out = post(hist, toggle_payload(range_choice), csrf).json["response"]
-        assert out["historical-dates"]["disabled"] is disabled
-        assert {o["disabled"] for o in out["historical-bars"]["options"]} == {disabled}
+        out = post(hist, toggle_payload(range_choice, ("historical-dates", "disabled")), csrf).json
+        assert out["response"]["historical-dates"]["disabled"] is disabled
+        out = post(hist, toggle_payload(range_choice, ("historical-bars", "options")), csrf).json
+        assert {o["disabled"] for o in out["response"]["historical-bars"]["options"]} == {disabled}
 
 
 def test_page_scope_dropdown_is_built_from_the_callers_scope(hist):
