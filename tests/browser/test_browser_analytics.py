@@ -181,7 +181,7 @@ def test_analyst_sees_anomalies_listed_and_marked_and_every_analysis(open_as, de
             route.continue_()
 
     page.route(CALLBACKS, hold_the_chart)
-    page.click("#analytics-last-30")
+    page.locator("#analytics-range").get_by_text("30 d", exact=True).click()
     page.wait_for_function(f"() => {OPACITY_JS} < 0.6", timeout=10_000)
     assert page.locator(
         "#analytics-anomaly-card .dash-spinner, #analytics-anomaly-card [class*=spinner]"
@@ -192,7 +192,7 @@ def test_analyst_sees_anomalies_listed_and_marked_and_every_analysis(open_as, de
         route.continue_()
     page.unroute(CALLBACKS)
     page.wait_for_function(
-        "(d) => document.querySelector('#analytics-range').value === d", arg=first, timeout=10_000
+        "(d) => document.querySelector('#analytics-dates').value === d", arg=first, timeout=10_000
     )
 
     # anomalies: listed in the table, shaded and marked on the house's 15-minute consumption chart
@@ -272,7 +272,7 @@ def test_consumer_sees_only_their_house(open_as, demo_server, demo_db_url):
     names = [text.strip() for text in options.all_inner_texts()]
     assert names[0] == "All my houses" and len(names) == 2, names  # the demo consumer has one house
     options.first.click()
-    page.click("#analytics-last-30")
+    page.locator("#analytics-range").get_by_text("30 d", exact=True).click()
     mine = names[1]
     assert mine in labels.values()
     summary = api(demo_server, "consumer", "voltage-events", lo, hi)["summary"]
@@ -308,7 +308,9 @@ def test_all_my_houses_with_one_house_draws_its_consumption_chart(open_as, demo_
     week = points({"traces": wait_for_traces(page, "analytics-anomaly-graph")}, "Consumption (kW)")
     assert week > 0  # the default: the consumer's house, the last 7 days
     choose(page, "analytics-scope", "All my houses")
-    page.click("#analytics-last-30")  # a longer range: more points, so the new chart is told apart
+    page.locator("#analytics-range").get_by_text(
+        "30 d", exact=True
+    ).click()  # a longer range: more points, so the new chart is told apart
     until(page, lambda: points(chart(page, "analytics-anomaly-graph"), "Consumption (kW)") > week, True)
     assert "All my houses" in page.inner_text("#analytics-scope")
     shot(page, "analytics-consumer-all-my-houses")

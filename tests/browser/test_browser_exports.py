@@ -65,8 +65,8 @@ def preview_rows(page) -> int:
 @pytest.mark.parametrize("username", ["analyst", "consumer"])
 def test_csv_download_matches_the_api_for_the_scope(open_as, demo_server, username):
     page = open_as(username, "/exports")
-    start = page.input_value("#exports-range")  # Dash 4: the start input carries the picker's id
-    end = page.input_value("#exports-range-end-date")
+    start = page.input_value("#exports-dates")  # Dash 4: the start input carries the picker's id
+    end = page.input_value("#exports-dates-end-date")
     assert start and end
     assert preview_rows(page) >= 28
     rows = download(page)
