@@ -5,7 +5,7 @@ local days' date picker (never past today), and the range's fields in the page's
 Everything is named by the page's id prefix ("analytics" -> "analytics-range", "analytics-dates",
 "analytics-previous", "analytics-next"); callbacks/ranges.py registers the picker's callbacks for that
 prefix. A page either keeps its own meaning for the presets (Historical: 24 h and 7 d are hourly bars
-ending now) or lets the date picker hold the range's days (Analytics, Exports: `fill_preset` here, and
+ending now) or lets the date picker hold the range's days (Analytics, Exports: `read_range_url` here, and
 the callbacks fill the picker when a preset is chosen), so its callbacks read the days only.
 
 (The leading underscore keeps Dash's page registry from taking this module for a page.)
@@ -23,7 +23,7 @@ from dash import dcc, html
 from dashboard.clock import local_today
 from dashboard.context import services
 from pages._components import field
-from pages._urlstate import Refused, UrlField, iso_day, one_of
+from pages._urlstate import Refused, UrlField, iso_day, one_of, read_url
 
 RANGE_24H, RANGE_7D, RANGE_30D, RANGE_MONTH, RANGE_CUSTOM = "24h", "7d", "30d", "month", "custom"
 PRESET_DAYS = {RANGE_24H: 1, RANGE_7D: 7, RANGE_30D: 30}
@@ -75,10 +75,18 @@ def past_day(text: str, scope) -> str:
     return value
 
 
-def range_url_fields(prefix: str, default: str, custom_days: Callable[[], tuple[date, date]]) -> tuple:
+def default_days(range_choice: str, timezone: str) -> tuple[date, date]:
+    """A preset's local days today in this zone."""
+    return preset_days(range_choice, local_today(timezone))
+
+
+def range_url_fields(prefix: str, default: str, custom_days: Callable[[], tuple[date, date]] | None = None):
     """The range's URL fields: `range` (a preset or custom; `default` is left out of the URL), and for a
-    custom range `from` / `to` (the date picker's days; `custom_days()` when a link has none)."""
+    custom range `from` / `to` (the date picker's days; when a link has none, `custom_days()`, by
+    default the default preset's days)."""
     ids = range_ids(prefix)
+    if custom_days is None:
+        custom_days = lambda: preset_days(default, today())  # noqa: E731
     return (
         UrlField("range", ids.range, "value", one_of(*(o["value"] for o in RANGE_OPTIONS)), default),
         UrlField("from", ids.dates, "start_date", past_day, lambda: custom_days()[0].isoformat(),
@@ -88,19 +96,16 @@ def range_url_fields(prefix: str, default: str, custom_days: Callable[[], tuple[
     )  # fmt: skip
 
 
-def dated_link(query: dict) -> dict:
-    """A link from before the range picker (`?from=...&to=...`, no `range`) is a custom range."""
+def read_range_url(query: dict, fields, scope, **options) -> tuple[dict, list[str]]:
+    """`read_url` for a page whose date picker holds the range's days: a preset's days in `from` / `to`.
+    A link from before the range picker (`?from=...&to=...`, no `range`) is a custom range."""
     if "range" not in query and ("from" in query or "to" in query):
-        return {**query, "range": RANGE_CUSTOM}
-    return query
-
-
-def fill_preset(state: dict) -> dict:
-    """The state with a preset's days in `from` / `to` (for pages whose date picker holds the range)."""
-    if state["range"] == RANGE_CUSTOM:
-        return state
-    first, last = preset_days(state["range"], today())
-    return {**state, "from": first.isoformat(), "to": last.isoformat()}
+        query = {**query, "range": RANGE_CUSTOM}
+    state, notices = read_url(query, fields, scope, **options)
+    if state["range"] != RANGE_CUSTOM:
+        first, last = preset_days(state["range"], today())
+        state = {**state, "from": first.isoformat(), "to": last.isoformat()}
+    return state, notices
 
 
 def range_fields(prefix: str, state: dict, note: str = "", md: tuple[int, int] = (5, 4)) -> tuple:

@@ -12,20 +12,11 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard.choices import ALL, scope_options
-from dashboard.clock import local_today
-from dashboard.context import db, services
+from dashboard.context import db
 from dashboard.ui_auth import page_guard
 from pages._components import GRAPH_CONFIG, field, page_header, scope_dropdown
-from pages._ranges import (
-    RANGE_7D,
-    dated_link,
-    fill_preset,
-    preset_days,
-    range_fields,
-    range_ids,
-    range_url_fields,
-)
-from pages._urlstate import UrlField, caller_default, one_of, read_url, scope_choice
+from pages._ranges import RANGE_7D, default_days, range_fields, range_ids, range_url_fields, read_range_url
+from pages._urlstate import UrlField, caller_default, one_of, scope_choice
 
 PATH, PERMISSION = "/analytics", "page:analytics"
 NAME, ORDER = "Analytics", 4
@@ -80,7 +71,7 @@ def section_id(tab: str, part: str) -> str:
 
 def default_range(timezone: str) -> tuple[date, date]:
     """The default range's local days (the last 7, today included; the picker's end date is inclusive)."""
-    return preset_days(DEFAULT_RANGE, local_today(timezone))
+    return default_days(DEFAULT_RANGE, timezone)
 
 
 def _section(tab: str, below=None, above=None) -> html.Div:
@@ -168,14 +159,8 @@ def layout(scope, **query):
     options = scope_options(db(), scope, communities=False)
     # the first house by default: per-house analyses are quick, the whole scope costs one pass per house
     choice = options[1]["value"] if len(options) > 1 else ALL
-    state, notices = read_url(
-        dated_link(query),
-        URL_FIELDS,
-        scope,
-        defaults={"scope": choice},
-        choices={"scope": [o["value"] for o in options]},
-    )
-    state = fill_preset(state)
+    limits = {"defaults": {"scope": choice}, "choices": {"scope": [o["value"] for o in options]}}
+    state, notices = read_range_url(query, URL_FIELDS, scope, **limits)
     return html.Div(
         [
             *page_header("Analytics", None, URL_PREFIX, PATH, state, URL_FIELDS, notices),
@@ -188,6 +173,6 @@ def layout(scope, **query):
 
 URL_FIELDS = (  # /analytics?scope=4&range=custom&from=...&to=...&tab=voltage
     UrlField("scope", SCOPE, "value", scope_choice, caller_default),
-    *range_url_fields(URL_PREFIX, DEFAULT_RANGE, lambda: default_range(services().settings.timezone)),
+    *range_url_fields(URL_PREFIX, DEFAULT_RANGE),
     UrlField("tab", TABS, "value", one_of(*SECTIONS), ANOMALY),
 )

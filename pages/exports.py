@@ -7,20 +7,11 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard.choices import ALL, scope_options
-from dashboard.clock import local_today
-from dashboard.context import db, services
+from dashboard.context import db
 from dashboard.ui_auth import page_guard
 from pages._components import field, page_header, scope_dropdown
-from pages._ranges import (
-    RANGE_30D,
-    dated_link,
-    fill_preset,
-    preset_days,
-    range_fields,
-    range_ids,
-    range_url_fields,
-)
-from pages._urlstate import UrlField, one_of, read_url, scope_choice
+from pages._ranges import RANGE_30D, default_days, range_fields, range_ids, range_url_fields, read_range_url
+from pages._urlstate import UrlField, one_of, scope_choice
 
 PATH, PERMISSION = "/exports", "page:exports"
 NAME, ORDER = "Exports", 5
@@ -54,13 +45,12 @@ DOWNLOAD, DOWNLOAD_BUTTON, DOWNLOAD_STATUS = (
 
 def default_range(timezone: str) -> tuple[date, date]:
     """The default range's local days (the last 30, today included; the picker's end date is inclusive)."""
-    return preset_days(DEFAULT_RANGE, local_today(timezone))
+    return default_days(DEFAULT_RANGE, timezone)
 
 
 @page_guard(PATH, PERMISSION)
 def layout(scope, **query):
-    state, notices = read_url(dated_link(query), URL_FIELDS, scope)
-    state = fill_preset(state)
+    state, notices = read_range_url(query, URL_FIELDS, scope)
     range_choice, dates = range_fields(URL_PREFIX, state, md=(5, 3))
     controls = dbc.Row(
         [
@@ -95,6 +85,6 @@ def layout(scope, **query):
 
 URL_FIELDS = (  # /exports?period=weekly&range=custom&from=...&to=...&scope=4
     UrlField("period", PERIOD, "value", one_of(*(o["value"] for o in PERIOD_OPTIONS)), DEFAULT_PERIOD),
-    *range_url_fields(URL_PREFIX, DEFAULT_RANGE, lambda: default_range(services().settings.timezone)),
+    *range_url_fields(URL_PREFIX, DEFAULT_RANGE),
     UrlField("scope", SCOPE, "value", scope_choice, ALL),
 )
