@@ -143,10 +143,10 @@ def checked_days(start_date, end_date, timezone: str, today: date, max_days: int
     first, last = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
     start, end = local_days_range(first, last, timezone)  # refuses a reversed range
     if last > today:
+        field, day = ("end_date", last) if first <= today else ("start_date", first)
         raise ValidationFailed(
-            details=[{"field": "end_date" if first <= today else "start_date",
-                      "message": f"{max(first, today + timedelta(days=1)).isoformat()} is in the future: "
-                      f"choose days up to today ({today.isoformat()}, {timezone})"}]
+            details=[{"field": field, "message": f"{day.isoformat()} is in the future: choose days up to "
+                      f"today ({today.isoformat()}, {timezone})"}]
         )  # fmt: skip
     if max_days is not None and (last - first).days + 1 > max_days:
         raise ValidationFailed(details=[{"field": "end_date", "message": f"at most {max_days} days"}])
