@@ -1,11 +1,13 @@
-"""Energy cost and CO2 of a house or a set of houses, from the hourly rollups, in one SQL pass.
+"""Energy cost and CO2 of a house or a set of houses, from grid import and export settled per 15 minutes.
 
-Per house and hour, grid import = max(consumption - production, 0) and export = max(production -
-consumption, 0), with consumption and production as the rollups count them (dashboard/rollups.py: house
-meters of direction consumption; PV inverters and production meters): the hour is the settlement
-interval (as hourly net-billing settles). Then, summed over the hours of each bucket:
-    cost = import kWh x the import price valid at the hour's local time (flat, or the time-of-use
-           period of that local hour and weekday/weekend)
+Import and export are the house rollups' `import_wh` and `export_wh` (dashboard/settlement.py): per house and
+15-minute interval, import = max(consumption - production, 0) and export = max(production - consumption, 0),
+an hourly or daily row holding the sums of its intervals' values. That is how EU smart-meter settlement
+works (the Netherlands and Belgium settle per quarter hour, the EU's imbalance settlement period is 15
+minutes): an hour that exported at 12:00-12:15 and imported at 12:45-13:00 both paid and earned. It is the
+household view's rule too, so the two agree on a period's import and export. Then, per bucket:
+    cost = import kWh x the import price valid at the local hour (flat, or the time-of-use period of that
+           local hour and weekday/weekend; prices are per local hour, so hourly rows are exact)
          - export kWh x the feed-in price
          + the standing charge per local day, spread evenly over that day's 23, 24 or 25 hours (so hourly
            bars add up to the daily ones; hours not begun yet carry none)
@@ -14,10 +16,13 @@ Exports are not credited with CO2: an average grid intensity does not say what a
 displaced, and crediting it would count the same low-carbon kWh again for whoever imports it
 (the GHG Protocol's location-based method counts electricity bought only).
 
-Local time in SQL without a time-zone database (the embedded SQLite has none): each hour's UTC offset is
-a CASE over the zone's offset changes within the range (zoneinfo, here), added to the epoch seconds;
-local hour, weekday and day number are integer arithmetic on that. A fleet sums only the houses that have
-a tariff (`houses_without_tariff` says how many lack one); third-party apps get no cost or CO2.
+Fast by reading few rows and pricing in Python: tariffs with the same prices form one *plan*, and SQL sums
+import and export per plan and rollup row time (per house only when asked), so the fleet's 30 days are
+~720 x plans rows, not 144,000. When no tariff of the range has time-of-use periods and no hourly intensity
+is stored in it, a price is constant over a local day: daily rows serve the range's whole local days
+(hourly rows only its ragged ends). Otherwise hourly rows, priced per hour with numpy. A fleet sums only
+the houses that have a tariff (`houses_without_tariff` says how many lack one); third-party apps get no
+cost or CO2.
 """
 
 from __future__ import annotations
@@ -29,16 +34,18 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, Integer, and_, case, cast, func, literal, literal_column, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from dashboard.errors import Forbidden, NotFound
-from dashboard.schema import Community, EnergyRollup, House, community_houses
+from dashboard.house_scope import houses_in_scope
+from dashboard.schema import EnergyRollup, House
 from dashboard.schema_features import GridIntensity, Tariff, TariffPeriod
 from dashboard.scope import Scope
 
 EPOCH_DAY = date(1970, 1, 1)
 GROUPS = ("hour", "day")
+HOUR_S = 3600
+REFUSAL = "Third-party apps see no cost or CO2: tariffs are the households' contracts"
 
 
 @dataclass
@@ -98,21 +105,7 @@ def scope_houses(
     session: Session, scope: Scope, house_id: int | None = None, community_id: int | None = None
 ) -> list[int] | None:
     """The houses the cost sums over (None: every house), checked against the scope like every query."""
-    if not scope.per_house_allowed:
-        raise Forbidden("Third-party apps see no cost or CO2: tariffs are the households' contracts")
-    if house_id is not None:
-        scope.require_house(house_id)
-        if session.get(House, house_id) is None:
-            raise NotFound(f"House {house_id} not found")
-        return [house_id]
-    if community_id is not None:
-        if not scope.can_see_community(community_id) or session.get(Community, community_id) is None:
-            raise NotFound(f"Community {community_id} not found")
-        houses = session.scalars(
-            select(community_houses.c.house_id).where(community_houses.c.community_id == community_id)
-        )
-        return sorted(h for h in houses if scope.all_houses or h in scope.house_ids)
-    return None if scope.all_houses else sorted(scope.house_ids)
+    return houses_in_scope(session, scope, REFUSAL, house_id, community_id)
 
 
 # ---- time ----------------------------------------------------------------------------------------------
@@ -120,42 +113,58 @@ def scope_houses(
 
 @dataclass(frozen=True)
 class HourGrid:
-    """Every UTC hour of [start, end), with its local day (a date) and UTC offset (seconds)."""
+    """Every UTC hour of [start, end), with its local day (days since 1970-01-01) and local hour, and the
+    positions (0..len) where a local day starts, the end included."""
 
     hours: pd.DatetimeIndex  # naive UTC
-    local_day: np.ndarray  # days since 1970-01-01, local
-    offset_s: np.ndarray
+    local_day: np.ndarray
+    local_hour: np.ndarray
+    midnights: np.ndarray
 
     @classmethod
     def of(cls, start: datetime, end: datetime, timezone: str) -> HourGrid:
-        hours = pd.date_range(start, end, freq="h", inclusive="left")
-        local = hours.tz_localize("UTC").tz_convert(timezone).tz_localize(None)
-        offset_s = ((local - hours).total_seconds()).to_numpy().astype(np.int64)
-        local_day = ((hours.as_unit("s").asi8 + offset_s) // 86400).astype(np.int64)
-        return cls(hours, local_day, offset_s)
+        edges = pd.date_range(start, end, freq="h")  # the hours and the end
+        local_s = edges.tz_localize("UTC").tz_convert(timezone).tz_localize(None).as_unit("s").asi8
+        midnights = np.flatnonzero(local_s % 86400 == 0)  # none in a :30 zone
+        if len(edges) and edges[-1] != pd.Timestamp(end):
+            midnights = midnights[midnights < len(edges)]
+            edges = edges.append(pd.DatetimeIndex([end]))  # not on an hour: never a local midnight here
+        local_s = local_s[: max(len(edges) - 1, 0)]
+        return cls(edges[:-1], local_s // 86400, (local_s // HOUR_S) % 24, midnights)
 
-    def offset_sql(self, column):
-        """The UTC offset (s) of a naive-UTC column inside the grid, as a CASE over the offset changes."""
-        if len(self.offset_s) == 0:
-            return literal(0)
-        changes = np.flatnonzero(np.diff(self.offset_s)) + 1
-        if len(changes) == 0:
-            return literal(int(self.offset_s[0]))
-        whens = [(column < self.hours[i].to_pydatetime(), int(self.offset_s[i - 1])) for i in changes]
-        return case(*whens, else_=int(self.offset_s[-1]))
+    @property
+    def start(self) -> datetime:
+        return self.hours[0].to_pydatetime()
 
+    @property
+    def end(self) -> datetime:
+        return self.hours[-1].to_pydatetime() + timedelta(hours=1)
 
-def _epoch_s(session: Session, column):
-    if session.get_bind().dialect.name == "postgresql":  # date_part: a double; EXTRACT's numeric is slower
-        return cast(func.date_part("epoch", column), BigInteger)
-    return cast(func.strftime("%s", column), Integer)
+    @property
+    def weekend(self) -> np.ndarray:
+        return (self.local_day + 3) % 7 >= 5  # 1970-01-01 was a Thursday (3; Monday 0)
 
+    def bucket_names(self, group: str, timezone: str) -> dict:
+        """A bucket's name by its key: an hour's position in the grid -> its naive-UTC start, or a local day
+        number -> its local midnight (naive UTC)."""
+        if group == "hour":
+            return dict(enumerate(self.hours.to_pydatetime()))
+        return {int(d): local_midnight(int(d), timezone) for d in np.unique(self.local_day)}
 
-def _day_number(session: Session, column):
-    """A DATE column as days since 1970-01-01."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column - literal_column("DATE '1970-01-01'")
-    return cast(func.julianday(column) - 2440587.5, Integer)
+    def index(self, times) -> np.ndarray:
+        """Positions in the grid of naive-UTC hour starts."""
+        seconds = pd.DatetimeIndex(times).as_unit("s").asi8 - self.hours[:1].as_unit("s").asi8[0]
+        return seconds // HOUR_S
+
+    def spans(self, days: bool) -> list[tuple[str, datetime, datetime]]:
+        """The grid as rollup rows: hourly, or with `days` its whole local days from the daily rows and only
+        the ragged ends from hourly ones (all hourly when no whole day fits)."""
+        if not days or len(self.midnights) < 2:
+            return [("hour", self.start, self.end)]
+        at = lambda i: self.start + timedelta(hours=int(i))  # noqa: E731
+        first, last = at(self.midnights[0]), at(self.midnights[-1])
+        spans = [("hour", self.start, first), ("day", first, last), ("hour", last, self.end)]
+        return [(res, a, b) for res, a, b in spans if a < b]
 
 
 def local_midnight(day_number: int, timezone: str) -> datetime:
@@ -164,15 +173,44 @@ def local_midnight(day_number: int, timezone: str) -> datetime:
     return midnight.astimezone(UTC).replace(tzinfo=None)
 
 
+def _day_number(day: date) -> int:
+    return day.toordinal() - EPOCH_DAY.toordinal()
+
+
 # ---- the computation -----------------------------------------------------------------------------------
 
 
-def _tariffs_in_range(session: Session, houses: list[int] | None, first: date, last: date) -> list[Tariff]:
-    t = Tariff
-    stmt = select(t).where(t.valid_from <= last, or_(t.valid_to.is_(None), t.valid_to >= first))
+@dataclass(frozen=True)
+class PricedTariff:
+    """What the computation needs of a tariff (read as plain rows: ORM objects cost more than the query)."""
+
+    house_id: int
+    import_price: float | None
+    export_price: float | None
+    standing_charge_per_day: float | None
+    valid_from: date
+    valid_to: date | None
+    periods: tuple = ()  # (days, start_hour, end_hour, import_price), sorted
+
+
+def _tariffs_in_range(
+    session: Session, houses: list[int] | None, first: date, last: date
+) -> list[PricedTariff]:
+    t, p = Tariff, TariffPeriod
+    where = [t.valid_from <= last, or_(t.valid_to.is_(None), t.valid_to >= first)]
     if houses is not None:
-        stmt = stmt.where(t.house_id.in_(houses))
-    return list(session.scalars(stmt))
+        where.append(t.house_id.in_(houses))
+    conn = session.connection()
+    rows = conn.execute(select(t.id, t.house_id, t.import_price, t.export_price, t.standing_charge_per_day,
+                               t.valid_from, t.valid_to).where(*where)).all()  # fmt: skip
+    periods: dict[int, list] = {}
+    if rows:
+        ids = select(t.id).where(*where).scalar_subquery()
+        for row in conn.execute(
+            select(p.tariff_id, p.days, p.start_hour, p.end_hour, p.import_price).where(p.tariff_id.in_(ids))
+        ):
+            periods.setdefault(row[0], []).append(tuple(row[1:]))
+    return [PricedTariff(*row[1:], periods=tuple(sorted(periods.get(row[0], ())))) for row in rows]
 
 
 def _house_count(session: Session, houses: list[int] | None) -> int:
@@ -201,106 +239,135 @@ def compute(
     first, last = (EPOCH_DAY + timedelta(days=int(d)) for d in (grid.local_day[0], grid.local_day[-1]))
     tariffs = [] if houses == [] else _tariffs_in_range(session, houses, first, last)
     gi = GridIntensity
-    result.has_tariff = bool(tariffs)
-    result.has_co2 = houses != [] and (
-        co2_constant is not None
-        or session.scalar(select(gi.hour).where(gi.hour >= start, gi.hour < end).limit(1)) is not None
+    hourly_co2 = houses != [] and (
+        session.scalar(select(gi.hour).where(gi.hour >= start, gi.hour < end).limit(1)) is not None
     )
+    result.has_tariff = bool(tariffs)
+    result.has_co2 = houses != [] and (co2_constant is not None or hourly_co2)
     if not result.has_tariff and not result.has_co2:
         return None
     result.houses = _house_count(session, houses)
     result.houses_with_tariff = len({t.house_id for t in tariffs})
     # CO2 reads every house of the set; cost alone only the houses with a tariff
     read = houses if result.has_co2 else sorted({t.house_id for t in tariffs})
-    _energy(session, result, grid, read, start, end, co2_constant, per_house, timezone)
+    _energy(session, result, grid, read, tariffs, co2_constant, hourly_co2, per_house, timezone)
     if result.has_tariff:
         _standing(result, grid, tariffs, now, per_house, timezone)
     return result
 
 
-def _energy(session, result, grid, houses, start, end, co2_constant, per_house, timezone) -> None:
-    r, t, p, gi = EnergyRollup, Tariff, TariffPeriod, GridIntensity
-    local_s = _epoch_s(session, r.bucket_start) + grid.offset_sql(r.bucket_start)
-    where = [r.resolution == "hour", r.entity_kind == "house", r.bucket_start >= start, r.bucket_start < end]
+@dataclass
+class Plans:
+    """Tariffs with the same prices are one plan: per plan, the import price of every hour of the grid
+    (NaN: none) and the feed-in price; the last row, all NaN, is "no tariff". `cases` are the plans'
+    (houses, from, to) in UTC, each tariff's local days as rollup rows see them."""
+
+    import_price: np.ndarray
+    export_price: np.ndarray
+    cases: list[tuple[int, list[int], datetime, datetime]]
+
+    @classmethod
+    def of(cls, tariffs: list[PricedTariff], grid: HourGrid, timezone: str) -> Plans:
+        start, end = grid.start, grid.end
+        ids: dict[tuple, int] = {}
+        houses: dict[tuple[int, datetime, datetime], list[int]] = {}
+        for t in tariffs:
+            plan = ids.setdefault((t.import_price, t.export_price, t.periods), len(ids))
+            since = max(start, local_midnight(_day_number(t.valid_from), timezone))
+            until = (
+                end if t.valid_to is None else min(end, local_midnight(_day_number(t.valid_to) + 1, timezone))
+            )
+            houses.setdefault((plan, since, until), []).append(t.house_id)
+        import_price = np.full((len(ids) + 1, len(grid.hours)), np.nan)
+        export_price = np.full(len(ids) + 1, np.nan)
+        for (flat, feed_in, periods), plan in ids.items():
+            import_price[plan] = np.nan if flat is None else flat
+            export_price[plan] = np.nan if feed_in is None else feed_in
+            for days, first, stop, price in reversed(periods):  # the first period that matches wins
+                h = grid.local_hour
+                inside = (h >= first) & (h < stop) if first < stop else (h >= first) | (h < stop)
+                on_day = {"all": True, "weekend": grid.weekend, "weekday": ~grid.weekend}[days]
+                import_price[plan][inside & on_day] = price
+        cases = [(plan, sorted(hs), a, b) for (plan, a, b), hs in houses.items() if a < b]
+        return cls(import_price, export_price, cases)
+
+    def sql(self):
+        """The plan of a house rollup row (NULL: no tariff)."""
+        r = EnergyRollup
+        if not self.cases:
+            return literal(None)
+        whens = [(and_(r.entity_id.in_(hs), r.bucket_start >= a, r.bucket_start < b), plan)
+                 for plan, hs, a, b in self.cases]  # fmt: skip
+        return case(*whens, else_=None)
+
+
+def _energy(session, result, grid, houses, tariffs, co2_constant, hourly_co2, per_house, timezone) -> None:
+    """Import and export per plan and rollup row in SQL (with the hour's stored intensity), priced here."""
+    r = EnergyRollup
+    plans = Plans.of(tariffs, grid, timezone)
+    daily_prices = result.group == "day" and not hourly_co2 and not any(t.periods for t in tariffs)
+    spans = grid.spans(days=daily_prices)
+    in_spans = or_(
+        *(and_(r.resolution == res, r.bucket_start >= a, r.bucket_start < b) for res, a, b in spans)
+    )
+    where = [r.entity_kind == "house", in_spans]
     if houses is not None:
         where.append(r.entity_id.in_(houses))
-    flows = (
-        select(
-            r.entity_id.label("house_id"),
-            r.bucket_start.label("hour"),
-            case((r.consumption_wh > r.production_wh, r.consumption_wh - r.production_wh), else_=0.0).label(
-                "imp"
-            ),
-            case((r.production_wh > r.consumption_wh, r.production_wh - r.consumption_wh), else_=0.0).label(
-                "exp"
-            ),
-            (local_s // 86400).label("day"),
-            ((local_s // 3600) % 24).label("local_hour"),
-            ((local_s // 86400 + 3) % 7 >= 5).label("weekend"),  # 1970-01-01 was a Thursday (3, Monday 0)
+    plan = plans.sql().label("plan")
+    keys = (
+        [r.entity_id, plan, r.bucket_start.label("at")] if per_house else [plan, r.bucket_start.label("at")]
+    )
+    sums = (
+        select(*keys, func.sum(r.import_wh), func.sum(r.export_wh)).where(*where).group_by(*keys).subquery()
+    )
+    gi = GridIntensity
+    stmt = select(sums, gi.g_per_kwh if hourly_co2 else literal(None))
+    if hourly_co2:
+        stmt = stmt.outerjoin(gi, gi.hour == sums.c.at)
+    rows = session.connection().execute(stmt).all()  # Core rows: the ORM's would cost more than the query
+    if not rows:
+        return
+    *owners, plan_of, times, imp, exp, g_per_kwh = (list(c) for c in zip(*rows, strict=True))
+    at = grid.index(times)
+    fallback = np.nan if co2_constant is None else float(co2_constant)
+    intensity = np.array([fallback if g is None else g for g in g_per_kwh], dtype=float)
+    plan_row = np.array([-1 if p is None else p for p in plan_of], dtype=np.int64)  # -1: no tariff
+    imp, exp = np.array(imp, dtype=float), np.array(exp, dtype=float)
+    frame = pd.DataFrame({
+        "key": at if result.group == "hour" else grid.local_day[at],
+        "imp": imp,
+        "exp": exp,
+        "energy": imp * plans.import_price[plan_row, at],
+        "credit": exp * plans.export_price[plan_row],
+        "co2": imp * intensity,
+    })  # fmt: skip
+    if per_house:
+        frame["house"] = np.array(owners[0], dtype=np.int64)
+    sums = frame.groupby(["house", "key"] if per_house else "key").sum(min_count=1)
+    names = grid.bucket_names(result.group, timezone)
+    for index, (imp_wh, exp_wh, energy, credit, co2) in zip(sums.index, sums.to_numpy(), strict=True):
+        owner, key = index if per_house else (None, index)
+        when = names[int(key)]
+        result.buckets[(int(owner), when) if per_house else when] = Bucket(
+            import_kwh=float(imp_wh) / 1000.0,
+            export_kwh=float(exp_wh) / 1000.0,
+            energy_cost=None if np.isnan(energy) else float(energy) / 1000.0,
+            feed_in_credit=None if np.isnan(credit) else float(credit) / 1000.0,
+            co2_kg=None if np.isnan(co2) else float(co2) / 1e6,
         )
-        .where(*where)
-        .subquery()
-    )
-    f = flows.c
-    valid = and_(
-        t.house_id == f.house_id,
-        f.day >= _day_number(session, t.valid_from),
-        or_(t.valid_to.is_(None), f.day <= _day_number(session, t.valid_to)),
-    )
-    in_period = and_(
-        p.tariff_id == t.id,
-        or_(
-            and_(p.start_hour < p.end_hour, f.local_hour >= p.start_hour, f.local_hour < p.end_hour),
-            and_(p.start_hour > p.end_hour, or_(f.local_hour >= p.start_hour, f.local_hour < p.end_hour)),
-        ),
-        or_(p.days == "all", and_(p.days == "weekend", f.weekend), and_(p.days == "weekday", ~f.weekend)),
-    )
-    intensity = gi.g_per_kwh if co2_constant is None else func.coalesce(gi.g_per_kwh, co2_constant)
-    key = f.hour if result.group == "hour" else f.day
-    keys = [f.house_id, key] if per_house else [key]
-    stmt = (
-        select(
-            *keys,
-            func.sum(f.imp),
-            func.sum(f.exp),
-            func.sum(f.imp * func.coalesce(p.import_price, t.import_price)),
-            func.sum(f.exp * t.export_price),
-            func.sum(f.imp * intensity),
-        )
-        .select_from(flows)
-        .outerjoin(t, valid)
-        .outerjoin(p, in_period)
-        .outerjoin(gi, gi.hour == f.hour)
-        .group_by(*keys)
-    )
-    for row in session.execute(stmt):
-        *names, imp, exp, energy, credit, co2 = row
-        when = names[-1] if result.group == "hour" else local_midnight(names[-1], timezone)
-        bucket = Bucket(
-            import_kwh=(imp or 0.0) / 1000.0,
-            export_kwh=(exp or 0.0) / 1000.0,
-            energy_cost=None if energy is None else energy / 1000.0,
-            feed_in_credit=None if credit is None else credit / 1000.0,
-            co2_kg=None if co2 is None else co2 / 1e6,
-        )
-        result.buckets[(names[0], when) if per_house else when] = bucket
 
 
 def _standing(
-    result: CostResult, grid: HourGrid, tariffs: list[Tariff], now: datetime, per_house, timezone
+    result: CostResult, grid: HourGrid, tariffs: list[PricedTariff], now: datetime, per_house, timezone
 ) -> None:
     """Each tariff's standing charge, spread over the hours of each local day (23, 24 or 25), for the
     hours of the grid that have begun. Houses sharing a charge and validity are done in one pass."""
     begun = grid.hours < pd.Timestamp(now)
-    days = np.unique(grid.local_day)
-    lengths = {int(d): _day_hours(int(d), timezone) for d in days}
-    per_hour = 1.0 / np.array([lengths[int(d)] for d in grid.local_day])
-    if result.group == "hour":
-        keys = [h.to_pydatetime() for h in grid.hours]
-    else:
-        keys = [local_midnight(int(d), timezone) for d in grid.local_day]
-    index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
-    slot = np.array([index[k] for k in keys])
+    days, day_slot = np.unique(grid.local_day, return_inverse=True)
+    per_hour = 1.0 / np.array([_day_hours(int(d), timezone) for d in days])[day_slot]
+    names = grid.bucket_names(result.group, timezone)
+    slot = np.arange(len(grid.hours)) if result.group == "hour" else day_slot
+    keys = [names[int(k)] for k in (range(len(grid.hours)) if result.group == "hour" else days)]
     shares = Counter()
     for t in tariffs:
         if t.standing_charge_per_day:
@@ -310,11 +377,10 @@ def _standing(
         to_day = (valid_to or date.max).toordinal() - EPOCH_DAY.toordinal()
         from_day = valid_from.toordinal() - EPOCH_DAY.toordinal()
         mask = begun & (grid.local_day >= from_day) & (grid.local_day <= to_day)
-        sums = np.bincount(slot[mask], weights=per_hour[mask] * charge * n, minlength=len(index))
-        for k, i in index.items():
-            if sums[i]:
-                bucket = result.buckets.setdefault((owner, k) if per_house else k, Bucket())
-                bucket.standing_charge = (bucket.standing_charge or 0.0) + float(sums[i])
+        sums = np.bincount(slot[mask], weights=per_hour[mask] * charge * n, minlength=len(keys))
+        for i in np.flatnonzero(sums):
+            bucket = result.buckets.setdefault((owner, keys[i]) if per_house else keys[i], Bucket())
+            bucket.standing_charge = (bucket.standing_charge or 0.0) + float(sums[i])
     # houses with a tariff but no rollup rows still owe their standing charge: done above (setdefault)
 
 
