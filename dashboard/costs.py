@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -167,6 +168,7 @@ class HourGrid:
         return [(res, a, b) for res, a, b in spans if a < b]
 
 
+@lru_cache(maxsize=8192)
 def local_midnight(day_number: int, timezone: str) -> datetime:
     day = EPOCH_DAY + timedelta(days=int(day_number))
     midnight = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(timezone))
@@ -327,12 +329,14 @@ def _energy(session, result, grid, houses, tariffs, co2_constant, hourly_co2, pe
     rows = session.connection().execute(stmt).all()  # Core rows: the ORM's would cost more than the query
     if not rows:
         return
-    *owners, plan_of, times, imp, exp, g_per_kwh = (list(c) for c in zip(*rows, strict=True))
+    *owners, plan_of, times, imp, exp, g_per_kwh = zip(*rows, strict=True)
     at = grid.index(times)
-    fallback = np.nan if co2_constant is None else float(co2_constant)
-    intensity = np.array([fallback if g is None else g for g in g_per_kwh], dtype=float)
-    plan_row = np.array([-1 if p is None else p for p in plan_of], dtype=np.int64)  # -1: no tariff
-    imp, exp = np.array(imp, dtype=float), np.array(exp, dtype=float)
+    as_float = lambda values: np.array(values, dtype=float)  # noqa: E731  (None -> NaN)
+    intensity = as_float(g_per_kwh)
+    if co2_constant is not None:
+        intensity[np.isnan(intensity)] = co2_constant
+    plan_row = np.nan_to_num(as_float(plan_of), nan=-1).astype(np.int64)  # -1: no tariff
+    imp, exp = as_float(imp), as_float(exp)
     frame = pd.DataFrame({
         "key": at if result.group == "hour" else grid.local_day[at],
         "imp": imp,
