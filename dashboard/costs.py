@@ -293,13 +293,17 @@ class Plans:
         cases = [(plan, sorted(hs), a, b) for (plan, a, b), hs in houses.items() if a < b]
         return cls(import_price, export_price, cases)
 
-    def sql(self):
-        """The plan of a house rollup row (NULL: no tariff)."""
+    def sql(self, grid: HourGrid):
+        """The plan of a house rollup row (NULL: no tariff); a tariff valid over the whole grid needs no
+        time test."""
         r = EnergyRollup
         if not self.cases:
             return literal(None)
-        whens = [(and_(r.entity_id.in_(hs), r.bucket_start >= a, r.bucket_start < b), plan)
-                 for plan, hs, a, b in self.cases]  # fmt: skip
+        whens = []
+        for plan, houses, since, until in self.cases:
+            times = [r.bucket_start >= since] if since > grid.start else []
+            times += [r.bucket_start < until] if until < grid.end else []
+            whens.append((and_(*times, r.entity_id.in_(houses)), plan))
         return case(*whens, else_=None)
 
 
@@ -315,7 +319,7 @@ def _energy(session, result, grid, houses, tariffs, co2_constant, hourly_co2, pe
     where = [r.entity_kind == "house", in_spans]
     if houses is not None:
         where.append(r.entity_id.in_(houses))
-    plan = plans.sql().label("plan")
+    plan = plans.sql(grid).label("plan")
     keys = (
         [r.entity_id, plan, r.bucket_start.label("at")] if per_house else [plan, r.bucket_start.label("at")]
     )
@@ -325,7 +329,7 @@ def _energy(session, result, grid, houses, tariffs, co2_constant, hourly_co2, pe
     gi = GridIntensity
     stmt = select(sums, gi.g_per_kwh if hourly_co2 else literal(None))
     if hourly_co2:
-        stmt = stmt.outerjoin(gi, gi.hour == sums.c.at)
+        stmt = stmt.outerjoin(gi, and_(gi.hour == sums.c.at, gi.hour >= grid.start, gi.hour < grid.end))
     rows = session.connection().execute(stmt).all()  # Core rows: the ORM's would cost more than the query
     if not rows:
         return
