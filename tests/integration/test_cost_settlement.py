@@ -19,22 +19,14 @@ from sqlalchemy import event
 from dashboard.costs import compute
 from dashboard.household import energy_flow, window_bounds
 from tests.api.test_energy import load
+from tests.integration.test_cost import TOU as COST_TOU
 
 ZONE = "Europe/Athens"  # the tests' Settings.timezone
 ZONE_INFO = ZoneInfo(ZONE)
 T0 = datetime(2026, 3, 27, 22, 0, tzinfo=UTC)  # local midnight starting Saturday 28 March (DST on the 29th)
 DAYS = 3
 FLAT = {"kind": "flat", "valid_from": "2026-03-01", "import_price": 0.30, "export_price": 0.10}
-TOU = {
-    "kind": "tou",
-    "valid_from": "2026-03-01",
-    "export_price": 0.07,
-    "standing_charge_per_day": 0.5,
-    "periods": [
-        {"days": "all", "start": "07:00", "end": "23:00", "import_price": 0.32},
-        {"days": "all", "start": "23:00", "end": "07:00", "import_price": 0.11},
-    ],
-}
+TOU = {k: v for k, v in COST_TOU.items() if k != "valid_to"}  # weekday and weekend periods, open-ended
 
 
 def quarter(serial: str, at: datetime, wh: float) -> dict:
