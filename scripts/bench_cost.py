@@ -1,7 +1,11 @@
 """Cost and CO2 computation speed (dashboard/costs.py, what the Overview, Historical and Exports callbacks
-add): 200 houses x 1 year of hourly rollups in a PostgreSQL database of its own (`aggbench_cost`, seeded
-with generate_series in about a minute, kept between runs), every house with a tariff (half time-of-use,
-half flat, a change on 1 July), hourly grid intensity for the year. Prints p50/p95 per window and scope.
+add): 200 houses x 1 year of hourly and daily house rollups in a PostgreSQL database of its own
+(`aggbench_cost`, seeded with generate_series in about 30 s, kept between runs), with import_wh/export_wh
+settled as dashboard/settlement.py keeps them (each synthetic hour taken as four equal 15-minute
+intervals), every house with a tariff (half time-of-use, half flat, a change on 1 July), hourly grid
+intensity for the year. Two data cases: as seeded ("ToU + hourly CO2": hourly rows needed), and, in a
+transaction rolled back afterwards, every tariff flat and no hourly intensity ("flat + constant CO2": daily
+rows serve whole local days). Prints p50/p95 per case, window and scope.
 
     .venv/bin/python scripts/bench_cost.py [--houses 200] [--repeat 20]
 """

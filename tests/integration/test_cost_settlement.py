@@ -156,3 +156,36 @@ def test_daily_rows_give_what_the_hours_give(client, days_of_readings, factory, 
                 name,
             )
     assert daily.total().cost == pytest.approx(hourly.total().cost, rel=1e-12)
+
+
+@pytest.mark.parametrize("group", ["hour", "day"])
+def test_per_house_buckets_add_up_to_the_fleets(client, days_of_readings, factory, group):
+    """Per house (priced in SQL on PostgreSQL) and for the fleet (priced with numpy) give the same figures:
+    time-of-use and flat tariffs, hourly intensity for part of the range and the constant for the rest."""
+    world = days_of_readings
+    add_tariff(client, world, TOU)
+    add_tariff(client, world, FLAT | {"standing_charge_per_day": 0.3}, world.house2)
+    values = [{"hour": (T0 + timedelta(hours=h)).isoformat(), "g_per_kwh": 200.0 + 5 * h} for h in range(30)]
+    r = client.post("/api/v1/grid-intensity", json={"values": values}, headers=world.headers["admin"])
+    assert r.status_code == 200, r.json
+    start, end = naive(T0 + timedelta(hours=2)), naive(T0 + timedelta(hours=69))
+    with factory() as s:
+        fleet = compute(s, None, start, end, ZONE, "EUR", 350.0, end, group=group)
+        houses = compute(s, None, start, end, ZONE, "EUR", 350.0, end, group=group, per_house=True)
+    assert {h for h, _ in houses.buckets} == {world.house1, world.house2}
+    summed = {}
+    for (_house, when), bucket in houses.buckets.items():
+        summed.setdefault(when, type(bucket)()).add(bucket)
+    assert set(summed) == set(fleet.buckets)
+    for when, bucket in fleet.buckets.items():
+        for name in (
+            "import_kwh",
+            "export_kwh",
+            "energy_cost",
+            "feed_in_credit",
+            "standing_charge",
+            "co2_kg",
+        ):
+            want = getattr(bucket, name)
+            assert getattr(summed[when], name) == pytest.approx(want, rel=1e-12), (when, name)
+    assert fleet.total().energy_cost > 0 and fleet.total().feed_in_credit > 0  # the fixture is not trivial
