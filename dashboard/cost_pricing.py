@@ -112,15 +112,15 @@ def tariffs_in_range(
         where.append(t.house_id.in_(houses))
     conn = session.connection()
     rows = conn.execute(select(t.id, t.house_id, t.import_price, t.export_price, t.standing_charge_per_day,
-                               t.valid_from, t.valid_to).where(*where)).all()  # fmt: skip
+                               t.valid_from, t.valid_to, t.kind).where(*where)).all()  # fmt: skip
     periods: dict[int, list] = {}
-    if rows:
-        ids = select(t.id).where(*where).scalar_subquery()
+    if any(row.kind == "tou" for row in rows):  # only time-of-use tariffs have periods
+        ids = select(t.id).where(*where, t.kind == "tou").scalar_subquery()
         for row in conn.execute(
             select(p.tariff_id, p.days, p.start_hour, p.end_hour, p.import_price).where(p.tariff_id.in_(ids))
         ):
             periods.setdefault(row[0], []).append(tuple(row[1:]))
-    return [PricedTariff(*row[1:], periods=tuple(sorted(periods.get(row[0], ())))) for row in rows]
+    return [PricedTariff(*row[1:7], periods=tuple(sorted(periods.get(row[0], ())))) for row in rows]
 
 
 @dataclass

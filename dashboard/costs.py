@@ -16,13 +16,13 @@ Exports are not credited with CO2: an average grid intensity does not say what a
 displaced, and crediting it would count the same low-carbon kWh again for whoever imports it
 (the GHG Protocol's location-based method counts electricity bought only).
 
-Fast by reading few rows and pricing in Python: tariffs with the same prices form one *plan*, and SQL sums
-import and export per plan and rollup row time (per house only when asked), so the fleet's 30 days are
-~720 x plans rows, not 144,000. When no tariff of the range has time-of-use periods and no hourly intensity
-is stored in it, a price is constant over a local day: daily rows serve the range's whole local days
-(hourly rows only its ragged ends). Otherwise hourly rows, priced per hour with numpy. A fleet sums only
-the houses that have a tariff (`houses_without_tariff` says how many lack one); third-party apps get no
-cost or CO2.
+Fast by reading few rows (dashboard/cost_pricing.py): tariffs with the same prices form one *plan*; SQL
+sums import and export per plan and rollup row time and numpy prices them, so the fleet's 30 days come
+back as ~720 x plans rows, not 144,000 (per house, on PostgreSQL, the prices go into SQL as arrays and only
+the buckets come back). When no tariff of the range has time-of-use periods and no hourly intensity is
+stored in it, a price is constant over a local day: daily rows serve the range's whole local days (hourly
+rows only its ragged ends); otherwise hourly rows. A fleet sums only the houses that have a tariff
+(`houses_without_tariff` says how many lack one); third-party apps get no cost or CO2.
 """
 
 from __future__ import annotations
