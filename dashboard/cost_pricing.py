@@ -11,7 +11,19 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Float, Integer, and_, bindparam, case, cast, func, literal, literal_column, or_, select
+from sqlalchemy import (
+    Float,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import Grouping
@@ -62,11 +74,6 @@ class HourGrid:
         if group == "hour":
             return dict(enumerate(self.hours.to_pydatetime()))
         return {int(d): local_midnight(int(d), timezone) for d in np.unique(self.local_day)}
-
-    def index(self, times) -> np.ndarray:
-        """Positions in the grid of naive-UTC hour starts."""
-        seconds = pd.DatetimeIndex(times).as_unit("s").asi8 - self.hours[:1].as_unit("s").asi8[0]
-        return seconds // HOUR_S
 
     def spans(self, days: bool) -> list[tuple[str, datetime, datetime]]:
         """The grid as rollup rows: hourly, or with `days` its whole local days from the daily rows and only
@@ -163,13 +170,38 @@ class Plans:
         time test."""
         r = EnergyRollup
         if not self.cases:
-            return literal(None)
+            return cast(null(), Integer)
         whens = []
         for plan, houses, since, until in self.cases:
             times = [r.bucket_start >= since] if since > grid.start else []
             times += [r.bucket_start < until] if until < grid.end else []
             whens.append((and_(*times, r.entity_id.in_(houses)), plan))
         return case(*whens, else_=None)
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def hour_of(session: Session, column, grid: HourGrid):
+    """A naive-UTC hour column as its position in the grid, in SQL (SQLite keeps timestamps as text)."""
+    epoch = (
+        func.date_part("epoch", column) if _postgres(session) else cast(func.strftime("%s", column), Integer)
+    )
+    return cast((epoch - int(grid.start.replace(tzinfo=UTC).timestamp())) / HOUR_S, Integer)
+
+
+def fetch_columns(session: Session, stmt) -> list | None:
+    """The statement's result as one sequence per column (None: no rows). On PostgreSQL each column comes
+    as one array (array_agg keeps the rows' order across columns): a Python row per result row costs more
+    than the query for a year of hours."""
+    conn = session.connection()
+    if _postgres(session):
+        sub = stmt.subquery()
+        row = conn.execute(select(*(func.array_agg(c) for c in sub.c))).one()
+        return None if row[0] is None else list(row)
+    rows = conn.execute(stmt).all()
+    return list(zip(*rows, strict=True)) if rows else None
 
 
 def priced_in_sql(session, grid, plans, intensity, where, group, per_house):
@@ -180,8 +212,7 @@ def priced_in_sql(session, grid, plans, intensity, where, group, per_house):
         values = [float(v) for v in values] if kind is Float else [int(v) for v in values]
         return Grouping(bindparam(name, values, type_=ARRAY(kind, zero_indexes=True)))
 
-    hour = cast((func.date_part("epoch", r.bucket_start) - int(grid.start.replace(tzinfo=UTC).timestamp()))
-                / HOUR_S, Integer)  # fmt: skip
+    hour = hour_of(session, r.bucket_start, grid)
     nan = literal_column("'NaN'::float8")
     price = func.nullif(array("prices", plans.import_price[:-1].ravel())[plans.sql(grid) * n + hour], nan)
     feed_in = func.nullif(array("feed_in", plans.export_price[:-1])[plans.sql(grid)], nan)
@@ -199,12 +230,13 @@ def priced_here(session, grid, plans, intensity, where, group, per_house):
     r = EnergyRollup
     plan = plans.sql(grid).label("plan")
     keys = [r.entity_id, plan, r.bucket_start] if per_house else [plan, r.bucket_start]
-    stmt = select(*keys, func.sum(r.import_wh), func.sum(r.export_wh)).where(*where).group_by(*keys)
-    rows = session.connection().execute(stmt).all()  # Core rows: the ORM's would cost more than the query
-    if not rows:
+    at = hour_of(session, r.bucket_start, grid).label("at")
+    sums = select(*keys[:-1], at, func.sum(r.import_wh), func.sum(r.export_wh)).where(*where).group_by(*keys)
+    columns = fetch_columns(session, sums)
+    if columns is None:
         return
-    *owners, plan_of, times, imp, exp = zip(*rows, strict=True)
-    at = grid.index(times)
+    *owners, plan_of, at, imp, exp = columns
+    at = np.array(at, dtype=np.int64)
     as_float = lambda values: np.array(values, dtype=float)  # noqa: E731  (None -> NaN)
     plan_row = np.nan_to_num(as_float(plan_of), nan=-1).astype(np.int64)  # -1: no tariff
     imp, exp = as_float(imp), as_float(exp)

@@ -43,6 +43,8 @@ from dashboard.cost_pricing import (
     Plans,
     PricedTariff,
     day_hours,
+    fetch_columns,
+    hour_of,
     priced_here,
     priced_in_sql,
     tariffs_in_range,
@@ -199,13 +201,11 @@ def _intensity(session, grid: HourGrid, co2_constant, hourly_co2) -> np.ndarray:
     out = np.full(len(grid.hours), np.nan if co2_constant is None else float(co2_constant))
     if hourly_co2:
         gi = GridIntensity
-        rows = (
-            session.connection()
-            .execute(select(gi.hour, gi.g_per_kwh).where(gi.hour >= grid.start, gi.hour < grid.end))
-            .all()
+        hours = select(hour_of(session, gi.hour, grid), gi.g_per_kwh).where(
+            gi.hour >= grid.start, gi.hour < grid.end
         )
-        hours, values = zip(*rows, strict=True)
-        out[grid.index(hours)] = values
+        at, values = fetch_columns(session, hours)
+        out[np.array(at, dtype=np.int64)] = values
     return out
 
 
