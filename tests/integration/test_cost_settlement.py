@@ -33,6 +33,16 @@ def quarter(serial: str, at: datetime, wh: float) -> dict:
     return {"device_id": serial, "timestamp": at.isoformat(), "power_w": wh * 4, "energy_wh": wh}
 
 
+def assert_same(got, want, key) -> None:
+    """Two buckets' figures equal; None (no tariff part, e.g. no standing charge) only where expected."""
+    for name in ("import_kwh", "export_kwh", "energy_cost", "feed_in_credit", "standing_charge", "co2_kg"):
+        expected = getattr(want, name)
+        assert getattr(got, name) == (None if expected is None else pytest.approx(expected, rel=1e-12)), (
+            key,
+            name,
+        )
+
+
 def naive(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(tzinfo=None)
 
@@ -141,20 +151,7 @@ def test_daily_rows_give_what_the_hours_give(client, days_of_readings, factory, 
         summed.setdefault((owner, day), type(bucket)()).add(bucket)
     for key, bucket in daily.buckets.items():
         owner, midnight = key if per_house else (None, key)
-        expected = summed[owner, midnight.replace(tzinfo=UTC).astimezone(ZONE_INFO).date()]
-        for name in (
-            "import_kwh",
-            "export_kwh",
-            "energy_cost",
-            "feed_in_credit",
-            "standing_charge",
-            "co2_kg",
-        ):
-            want = getattr(expected, name)  # None: no tariff part (house 1 has no standing charge)
-            assert getattr(bucket, name) == (None if want is None else pytest.approx(want, rel=1e-12)), (
-                key,
-                name,
-            )
+        assert_same(bucket, summed[owner, midnight.replace(tzinfo=UTC).astimezone(ZONE_INFO).date()], key)
     assert daily.total().cost == pytest.approx(hourly.total().cost, rel=1e-12)
 
 
@@ -178,14 +175,5 @@ def test_per_house_buckets_add_up_to_the_fleets(client, days_of_readings, factor
         summed.setdefault(when, type(bucket)()).add(bucket)
     assert set(summed) == set(fleet.buckets)
     for when, bucket in fleet.buckets.items():
-        for name in (
-            "import_kwh",
-            "export_kwh",
-            "energy_cost",
-            "feed_in_credit",
-            "standing_charge",
-            "co2_kg",
-        ):
-            want = getattr(bucket, name)
-            assert getattr(summed[when], name) == pytest.approx(want, rel=1e-12), (when, name)
+        assert_same(summed[when], bucket, when)
     assert fleet.total().energy_cost > 0 and fleet.total().feed_in_credit > 0  # the fixture is not trivial
