@@ -226,7 +226,8 @@ def priced_in_sql(session, grid, plans, intensity, where, group, per_house):
 
 
 def priced_here(session, grid, plans, intensity, where, group, per_house):
-    """The same, from sums per plan and rollup row priced with numpy (SQLite: no arrays)."""
+    """The same, from sums per plan and rollup row priced with numpy: the fleet's (few rows per plan and
+    hour), and per house on SQLite (no arrays)."""
     r = EnergyRollup
     plan = plans.sql(grid).label("plan")
     keys = [r.entity_id, plan, r.bucket_start] if per_house else [plan, r.bucket_start]
