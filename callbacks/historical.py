@@ -368,8 +368,8 @@ def historical_view(scope: Scope, range_choice, start_date, end_date, bars, choi
 
 
 def window_cost(scope: Scope, window: Window, params: dict, now: datetime):
-    """Cost and CO2 per bar (hourly or daily; 15-minute bars get the range's total only, as cost is settled
-    per hour), or None. From the hourly rollups in one SQL pass (dashboard/costs.py)."""
+    """Cost and CO2 per bar (hourly or daily; 15-minute bars get the range's total only, as prices are per
+    hour), or None. From the import and export settled per 15 minutes in the rollups (dashboard/costs.py)."""
     if not allowed("cost:read", scope.role):
         return None
     settings, session = services().settings, db()

@@ -23,7 +23,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from dashboard.errors import Forbidden, NotFound
+from dashboard import house_scope
+from dashboard.errors import NotFound
 from dashboard.household_periods import Window
 from dashboard.queries import kwh
 from dashboard.rollups import LocalDayBuckets, bucket_end
@@ -31,7 +32,6 @@ from dashboard.schema import (
     Community,
     Device,
     EnergyRollup,
-    House,
     PVPark,
     community_houses,
     user_communities,
@@ -43,18 +43,14 @@ HOUR = timedelta(hours=1)
 
 
 def houses_in_scope(session: Session, scope: Scope, choice: int | None) -> list[int]:
-    """The houses a request sums: one house (checked against the scope: another's is NotFound, a third
-    party Forbidden), or with `choice` None all of a consumer's houses. Staff must name a house."""
-    if not scope.per_house_allowed:
-        raise Forbidden("Third-party apps may read aggregates only, not a household's energy")
-    if choice is not None:
-        scope.require_house(choice)
-        if session.get(House, choice) is None:
-            raise NotFound(f"House {choice} not found")
-        return [choice]
-    if scope.all_houses:
+    """The houses a request sums (dashboard/house_scope.py): one house, or with `choice` None all of a
+    consumer's houses. Staff must name a house."""
+    houses = house_scope.houses_in_scope(
+        session, scope, "Third-party apps may read aggregates only, not a household's energy", choice
+    )
+    if houses is None:
         raise NotFound("Choose a house")
-    return sorted(scope.house_ids or ())
+    return houses
 
 
 def export_meters(session: Session, house_ids: list[int]) -> dict[int, list[int]]:

@@ -31,7 +31,7 @@ TARIFF_DAYS = ("all", "weekday", "weekend")
 class Tariff(Base):
     """A house's electricity tariff over local days valid_from..valid_to (both included; no end: open).
     Flat: `import_price` per kWh; time-of-use: its periods' prices. Prices in Settings.currency
-    (dashboard/tariffs.py validates; dashboard/costs.py prices the hourly rollups)."""
+    (dashboard/tariffs.py validates; dashboard/costs.py prices the settled import and export)."""
 
     __tablename__ = "tariffs"
     __table_args__ = (CheckConstraint(f"kind IN {TARIFF_KINDS}", name="ck_tariffs_kind"),)
