@@ -9,13 +9,14 @@ from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import Input, Output, ctx, html, no_update
+from dash.exceptions import PreventUpdate
 
 from dashboard.clock import local_days_bounds, to_local, utcnow
 from dashboard.context import services
 from dashboard.errors import DomainError, NotFound, ValidationFailed
 from dashboard.ui_auth import ui_scope
 from pages._components import REFRESH_CHOICES
-from pages._urlstate import location_id, url_search
+from pages._urlstate import location_id, url_search, url_values
 
 
 def error_text(exc: DomainError) -> str:
@@ -103,16 +104,35 @@ def message(text, color: str = "info"):
 
 
 def sync_url(app, prefix: str, fields) -> None:
-    """Register the callback that writes a page's controls into its URL (`?key=value`, defaults left out).
+    """Register the callback that writes a page's controls into its URL (`?key=value`, defaults left out)
+    and, when the browser goes back or forward within the page, sets the controls from the URL it shows.
 
     The values come from the browser, so they are checked like the URL's own (a refused one is left out
-    of the URL, a foreign scope included); an anonymous caller gets no URL change."""
+    of the URL, a foreign scope included); an anonymous caller gets no change. One callback both ways
+    (Dash allows a callback's own outputs among its inputs, never a cycle of two callbacks)."""
     fields = tuple(fields)
+    location = location_id(prefix)
 
-    def write(*raw):
+    def sync(*args):
         scope = ui_scope()
         if scope is None:
-            return no_update
+            raise PreventUpdate
+        raw, search = args[: len(fields)], args[len(fields)]
+        triggered = {t["prop_id"] for t in ctx.triggered}
+        if f"{location}.pathname" in triggered:
+            raise PreventUpdate  # back to another page: the page router draws it
+        if f"{location}.search" not in triggered:  # a control changed: the URL follows
+            return url_search(checked(raw, scope), fields), *[no_update] * len(fields)
+        wanted = url_values(search, fields, scope)  # Back / Forward: the controls follow the URL
+        changes = [
+            wanted[f.key] if f.key in wanted and wanted[f.key] != value else no_update
+            for f, value in zip(fields, raw, strict=True)
+        ]
+        if all(c is no_update for c in changes):
+            raise PreventUpdate
+        return no_update, *changes
+
+    def checked(raw, scope) -> dict:
         values = {}
         for f, value in zip(fields, raw, strict=True):
             text = None if value is None else str(value)
@@ -120,13 +140,16 @@ def sync_url(app, prefix: str, fields) -> None:
                 values[f.key] = None if text is None else f.parse(text, scope)
             except ValueError:
                 values[f.key] = None
-        return url_search(values, fields)
+        return values
 
     app.callback(
-        Output(location_id(prefix), "search"),
+        Output(location, "search"),
+        *[Output(f.component, f.prop, allow_duplicate=True) for f in fields],
         *[Input(f.component, f.prop) for f in fields],
+        Input(location, "search"),
+        Input(location, "pathname"),
         prevent_initial_call=True,
-    )(write)
+    )(sync)
 
 
 def sync_refresh(app, picker_id: str, interval_id: str, updated_id: str | None = None) -> None:

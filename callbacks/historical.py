@@ -7,7 +7,7 @@ The scope comes from the cookie (`ui_scope()`); the browser's scope choice is on
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -298,18 +298,16 @@ def bar_figure(series: Series, name: str, values: list, colour: str, choice_labe
     """One bar per expected bucket (None = no bar) at local wall-clock x, as a plain figure dict with
     the look of `charts.base_layout` (title, margins, plotly_white)."""
     window = series.window
-    if window.resolution == "day":
-        # x is the local date: the bar is centred on it, half a day either side
-        first, last = date.fromisoformat(series.x[0]), date.fromisoformat(series.x[-1])
-        lo = datetime.combine(first, datetime.min.time()) - timedelta(hours=12)
-        hi = datetime.combine(last, datetime.min.time()) + timedelta(hours=12)
-    else:
-        half = STEPS[window.resolution] / 2
-        lo = datetime.fromisoformat(series.x[0]) - half
-        hi = datetime.fromisoformat(series.x[-1]) + half
+    # each bar spans its bucket, from its start (x: the local date or wall-clock time) to the next one, so
+    # the anomaly and voltage marks (callbacks/chart_marks.py) fall on the bar of their time
+    step = timedelta(days=1) if window.resolution == "day" else STEPS[window.resolution]
+    lo = datetime.fromisoformat(series.x[0])
+    hi = datetime.fromisoformat(series.x[-1]) + step
     trace = {
         "type": "bar",
         "x": series.x,
+        "xperiod": step.total_seconds() * 1000,
+        "xperiodalignment": "middle",
         "y": values,
         "name": name,
         "marker": {"color": colour},

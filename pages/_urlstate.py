@@ -4,8 +4,10 @@ One helper for every page: a page lists its `UrlField`s (URL key, component id a
 the text, the default); its layout reads the query string with `read_url` (Dash passes it to the layout
 as keyword arguments) and renders `url_location` and `url_notice`; callbacks/common.py `sync_url` writes
 the controls back into the URL (a page-owned dcc.Location with refresh=False: history.pushState, no
-reload, and Dash's page router does not see it, so the page is not drawn again; Back re-opens the
-previous state through the router).
+reload, and Dash's page router does not see it, so the page is not drawn again). Back and Forward: the
+router redraws the page only for a URL other than the one it drew it for, so `sync_url` also sets the
+controls from the URL the browser returned to (`url_values`); without it, Back to the first URL changed
+the address bar and nothing else.
 
 State read from a URL is untrusted input like any other: every value is parsed and checked on the
 server; a value that does not parse falls back to the default with a notice, and a scope outside the
@@ -18,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import dash_bootstrap_components as dbc
 from dash import dcc
@@ -126,6 +128,23 @@ def read_url(
             values[f.key] = default
             notices.append(f"Link value {f.key!r} ignored ({exc}).")
     return values, notices
+
+
+def url_values(search: Any, fields: Iterable[UrlField], scope: Scope) -> dict[str, Any]:
+    """The checked values of a query string the browser went back or forward to (`?a=b`), as `read_url`
+    checks a link's. Only what the URL decides: a key it lacks whose default is computed (today, the
+    caller's first house) or that is written only under a condition (`only_if`) is left out, so the
+    control keeps its value."""
+    fields = tuple(fields)
+    text = search if isinstance(search, str) else ""
+    pairs = parse_qs(text.removeprefix("?"), keep_blank_values=True)
+    query = {(URL_SCOPE if k == "scope" else k): (v[0] if len(v) == 1 else v) for k, v in pairs.items()}
+    values, _notices = read_url(query, fields, scope)
+    return {
+        f.key: values[f.key]
+        for f in fields
+        if f.key in pairs or (f.only_if is None and not callable(f.default))
+    }
 
 
 def caller_default() -> None:

@@ -11,21 +11,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pages._charts import CONSUMPTION, PRODUCTION
-from tests.browser.helpers import dropdown_labels, graph_traces, shot, wait_for_traces
+from tests.browser.helpers import dropdown_labels, shot, wait_for_length, wait_for_traces
 
 pytestmark = pytest.mark.browser
 ZONE = ZoneInfo("Europe/Athens")  # the demo server's TIMEZONE (the default)
 NUMBER = re.compile(r"^-?[\d,]+\.\d{3} kWh$")
-
-
-def wait_for_length(page, graph_id: str, length: int) -> list[dict]:
-    page.wait_for_function(
-        """([id, n]) => { const el = document.querySelector('#' + id + ' .js-plotly-plot');
-                          return !!(el && el.data && el.data.length && (el.data[0].x || []).length === n); }""",
-        arg=[graph_id, length],
-        timeout=20_000,
-    )
-    return graph_traces(page, graph_id)
 
 
 def set_date(page, selector: str, value: str) -> None:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.browser.helpers import graph_traces, shot, wait_for_traces
+from tests.browser.helpers import click_point, shot, wait_for_length, wait_for_traces
 
 pytestmark = pytest.mark.browser
 ZONE = ZoneInfo("Europe/Athens")  # the demo server's TIMEZONE (the default)
@@ -18,16 +18,6 @@ ZONE = ZoneInfo("Europe/Athens")  # the demo server's TIMEZONE (the default)
 
 def query(page) -> dict:
     return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
-
-
-def wait_for_length(page, graph_id: str, length: int) -> list[dict]:
-    page.wait_for_function(
-        """([id, n]) => { const el = document.querySelector('#' + id + ' .js-plotly-plot');
-                          return !!(el && el.data && el.data.length && (el.data[0].x || []).length === n); }""",
-        arg=[graph_id, length],
-        timeout=20_000,
-    )
-    return graph_traces(page, graph_id)
 
 
 def test_a_reload_keeps_the_selection_and_a_shared_link_opens_the_same_view(open_as):
@@ -62,18 +52,9 @@ def test_clicking_a_day_bar_drills_down_to_its_hours(open_as):
     wait_for_length(page, "historical-consumption", 8)
     day = first + timedelta(days=3)
     drilled = f"() => location.search.includes('from={day}&to={day}&bars=hour')"
-    for _attempt in range(3):  # Plotly binds its click handler after drawing: hover, then click the bar
-        box = page.locator("#historical-consumption .bars .point").nth(3).bounding_box()
-        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # its drag layer takes it
-        page.wait_for_selector("#historical-consumption .hoverlayer .hovertext", timeout=5_000)
-        page.mouse.down()
-        page.mouse.up()
-        try:
-            page.wait_for_function(drilled, timeout=5_000)
-            break
-        except Exception:  # noqa: BLE001 - retried, then the final wait below fails with the reason
-            continue
-    page.wait_for_function(drilled, timeout=10_000)
+    click_point(
+        page, "historical-consumption", page.locator("#historical-consumption .bars .point").nth(3), drilled
+    )
     hours = wait_for_length(page, "historical-consumption", 24)[0]  # (23 or 25 on a DST day: not these)
     assert hours["x0"].startswith(day.isoformat())
     shot(page, "urlstate-historical-drilled-to-hours")

@@ -71,3 +71,23 @@ def callback_payload(outputs, inputs, states=(), triggered=None):
         "changedPropIds": [triggered or f"{inputs[0][0]}.{inputs[0][1]}"],
         "state": [{"id": i, "property": p, "value": v} for i, p, v in states],
     }
+
+
+def url_sync_payload(app, prefix: str, controls: list, search: str | None = None) -> dict:
+    """A request to a page's URL callback (callbacks/common.py `sync_url`) as the browser sends it:
+    `controls` are the values of the page's URL_FIELDS in order; with `search`, the browser went back or
+    forward to that query string (its Location's search changed), else a control changed."""
+    key = next(k for k in app.callback_map if k.startswith(f"..{prefix}-url.search..."))
+    outputs = [part.rsplit(".", 1) for part in key.strip(".").split("...")]
+    spec = app.callback_map[key]["inputs"]
+    values = [*controls, search, None]  # the controls, the Location's search and pathname
+    location = f"{prefix}-url.search" if search is not None else f"{spec[0]['id']}.{spec[0]['property']}"
+    return {
+        "output": key,
+        "outputs": [{"id": i, "property": p.split("@")[0]} for i, p in outputs],
+        "inputs": [
+            {"id": s["id"], "property": s["property"], "value": v} for s, v in zip(spec, values, strict=True)
+        ],
+        "changedPropIds": [location],
+        "state": [],
+    }

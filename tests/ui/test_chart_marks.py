@@ -12,7 +12,7 @@ import pages.analytics as analytics_page
 from callbacks.analytics_figures import anomaly_count_figure
 from dashboard.clock import local_today
 from pages._urlstate import location_id
-from tests.ui.helpers import callback_payload, cookie_login
+from tests.ui.helpers import callback_payload, cookie_login, url_sync_payload
 from tests.ui.test_analytics_page import section
 from tests.ui.test_historical_page import view as hist_view
 from tests.ui.test_overview_page import NOW_TODAY, overview_ui, post, post_readings  # noqa: F401  (the fixture)
@@ -184,14 +184,13 @@ def test_a_click_on_a_house_out_of_scope_or_on_no_bar_changes_nothing(client, wo
     assert click_bar(client, csrf, str(world.house1)).status_code == 401
 
 
-def test_anomaly_bar_click_then_url_holds_the_house(client, world):
+def test_anomaly_bar_click_then_url_holds_the_house(client, world, app):
     """The scope control the click sets is the one the URL follows (sync_url): ?scope=<house>."""
     assert client.get("/").status_code == 200
     csrf = cookie_login(client, "analyst")
     value = click_bar(client, csrf, str(world.house2)).json["response"]["analytics-scope"]["value"]
-    fields = analytics_page.URL_FIELDS
-    controls = [(f.component, f.prop, value if f.component == "analytics-scope" else None) for f in fields]
-    body = callback_payload([(location_id(analytics_page.URL_PREFIX), "search")], controls)
+    controls = [value if f.component == "analytics-scope" else None for f in analytics_page.URL_FIELDS]
+    body = url_sync_payload(app, analytics_page.URL_PREFIX, controls)
     r = client.post("/_dash-update-component", json=body, headers=csrf)
     assert r.status_code == 200, r.get_data(as_text=True)
     assert f"scope={world.house2}" in r.json["response"][location_id(analytics_page.URL_PREFIX)]["search"]
@@ -202,8 +201,12 @@ def test_anomaly_bar_click_then_url_holds_the_house(client, world):
 # ---- Real-Time: the same marks on a full draw ------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("username", "houses"), [("analyst", {"#1", "#2"}), ("consumer", {"#1"})])
-def test_real_time_marks_the_voltage_events_of_the_scopes_houses(client, world, username, houses):
+@pytest.mark.parametrize(
+    ("username", "choice", "houses"),
+    [("analyst", "all", {"#1", "#2"}), ("consumer", "all", {"#1"}), ("consumer", "house2", set())],
+)
+def test_real_time_marks_the_voltage_events_of_the_scopes_houses(client, world, username, choice, houses):
+    """A consumer's forged request for another household's house (house2) gets no chart and no marks."""
     t0 = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0) - timedelta(minutes=20)
     items = []
     for m in range(10):
@@ -217,7 +220,8 @@ def test_real_time_marks_the_voltage_events_of_the_scopes_houses(client, world, 
     body = {"output": "..realtime-graph.figure...realtime-state.data...realtime-message.children...realtime-message.is_open..",
             "outputs": [{"id": i, "property": p} for i, p in (("realtime-graph", "figure"), ("realtime-state", "data"),
                         ("realtime-message", "children"), ("realtime-message", "is_open"))],
-            "inputs": [{"id": "realtime-scope", "property": "value", "value": "all"},
+            "inputs": [{"id": "realtime-scope", "property": "value",
+                        "value": str(world.house2) if choice == "house2" else choice},
                        {"id": "realtime-window", "property": "value", "value": "60m"},
                        {"id": "realtime-interval", "property": "n_intervals", "value": None}],
             "changedPropIds": ["realtime-scope.value"],
@@ -227,4 +231,7 @@ def test_real_time_marks_the_voltage_events_of_the_scopes_houses(client, world, 
     figure = r.json["response"]["realtime-graph"]["figure"]
     texts = [t for trace in figure["data"] if trace.get("mode") == "markers" for t in trace["text"]]
     assert {t.split("house ")[1].split(":")[0] for t in texts} == houses
-    assert len(figure["layout"]["shapes"]) == len(texts)
+    assert len(figure["layout"].get("shapes", [])) == len(texts)
+    if not houses:  # refused, saying why
+        assert r.json["response"]["realtime-message"]["is_open"] is True
+        assert f"house #{world.house2}" not in r.get_data(as_text=True)

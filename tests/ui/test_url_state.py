@@ -9,10 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.ui.helpers import callback_payload, component, cookie_login, router_payload
+from tests.ui.helpers import callback_payload, component, cookie_login, router_payload, url_sync_payload
 
 ZONE = ZoneInfo("Europe/Athens")
-URL_OUT = [("historical-url", "search")]
 URL_IN = (
     ("historical-range", "value"),
     ("historical-dates", "start_date"),
@@ -38,9 +37,8 @@ def page(client, csrf, path, search):
     return r.json["response"]["_pages_content"]["children"]
 
 
-def url_of(client, csrf, values):
-    body = callback_payload(URL_OUT, [(i, p, v) for (i, p), v in zip(URL_IN, values, strict=True)])
-    r = post(client, body, csrf)
+def url_of(app, client, csrf, values):
+    r = post(client, url_sync_payload(app, "historical", values), csrf)
     assert r.status_code == 200, r.get_data(as_text=True)
     return r.json["response"]["historical-url"]["search"]
 
@@ -114,7 +112,7 @@ def test_hostile_url_values_fall_back_to_the_defaults_with_a_notice(ui, world):
     assert component(tree, "historical-scope")["value"] == "all"
 
 
-def test_a_link_to_another_households_house_shows_the_consumers_own_default(ui, world):
+def test_a_link_to_another_households_house_shows_the_consumers_own_default(ui, world, app):
     csrf = cookie_login(ui, "consumer")  # house 1 only
     for foreign in (str(world.house2), f"c{world.community}", "999999"):
         tree = page(ui, csrf, "/historical", f"?range=7d&scope={foreign}")
@@ -126,31 +124,63 @@ def test_a_link_to_another_households_house_shows_the_consumers_own_default(ui, 
         assert notice["is_open"] and "not in your scope" in notice["children"]
         assert component(tree, "historical-url")["search"] == "?range=7d"
     # the controls' callback never writes a foreign scope into the URL either
-    assert url_of(ui, csrf, ["7d", None, None, "auto", str(world.house2)]) == "?range=7d"
+    assert url_of(app, ui, csrf, ["7d", None, None, "auto", str(world.house2)]) == "?range=7d"
     assert (
-        url_of(ui, csrf, ["7d", None, None, "auto", str(world.house1)]) == f"?range=7d&scope={world.house1}"
+        url_of(app, ui, csrf, ["7d", None, None, "auto", str(world.house1)])
+        == f"?range=7d&scope={world.house1}"
     )
 
 
-def test_controls_round_trip_through_the_url(ui, world):
+def test_controls_round_trip_through_the_url(ui, world, app):
     csrf = cookie_login(ui, "analyst")
     values = ["custom", "2026-03-01", "2026-03-31", "hour", f"c{world.community}"]
-    search = url_of(ui, csrf, values)
+    search = url_of(app, ui, csrf, values)
     assert search == f"?range=custom&from=2026-03-01&to=2026-03-31&bars=hour&scope=c{world.community}"
     tree = page(ui, csrf, "/historical", search)  # a reload of that URL gives the same controls
     got = [component(tree, i)[p] for i, p in URL_IN]
     assert got == values
     # defaults are left out; the dates only for a custom range
-    assert url_of(ui, csrf, ["24h", "2026-03-01", "2026-03-31", "auto", "all"]) == ""
-    assert url_of(ui, csrf, ["30d", "2026-03-01", "2026-03-31", "auto", "all"]) == "?range=30d"
+    assert url_of(app, ui, csrf, ["24h", "2026-03-01", "2026-03-31", "auto", "all"]) == ""
+    assert url_of(app, ui, csrf, ["30d", "2026-03-01", "2026-03-31", "auto", "all"]) == "?range=30d"
     # a bad control value is left out of the URL rather than written
-    assert url_of(ui, csrf, ["custom", "nope", "2026-03-31", "auto", "all"]) == "?range=custom&to=2026-03-31"
+    assert (
+        url_of(app, ui, csrf, ["custom", "nope", "2026-03-31", "auto", "all"])
+        == "?range=custom&to=2026-03-31"
+    )
 
 
-def test_url_callback_refuses_anonymous_callers(ui):
-    body = callback_payload(URL_OUT, [(i, p, None) for i, p in URL_IN])
-    r = ui.post("/_dash-update-component", json=body)
-    assert r.status_code == 401
+def test_back_and_forward_set_the_controls_from_the_url(ui, world, app):
+    """The browser went back (or forward) within the page: the page's Location has the URL's query and the
+    controls take its values (checked like a link's); nothing is written back to the URL."""
+    csrf = cookie_login(ui, "consumer")  # house 1 only
+    drilled = ["custom", "2026-03-05", "2026-03-05", "hour", str(world.house1)]
+
+    def back_to(search, controls=drilled):
+        r = post(ui, url_sync_payload(app, "historical", controls, search), csrf)
+        if r.status_code == 204:  # nothing to change
+            return None
+        assert r.status_code == 200, r.get_data(as_text=True)
+        out = r.json["response"]
+        assert "historical-url" not in out
+        return {f"{i}.{p}": v for i, props in out.items() for p, v in props.items()}
+
+    assert back_to(f"?range=custom&from=2026-03-01&to=2026-03-07&bars=day&scope={world.house1}") == {
+        "historical-dates.start_date": "2026-03-01", "historical-dates.end_date": "2026-03-07",
+        "historical-bars.value": "day"}  # fmt: skip
+    # the first URL of the visit: the defaults it left out apply; what a preset range leaves out of the URL
+    # (the custom dates and bar size) keeps its value for when a custom range is chosen again
+    assert back_to("") == {"historical-range.value": "24h", "historical-scope.value": "all"}
+    assert back_to(f"?range=custom&from=2026-03-05&to=2026-03-05&bars=hour&scope={world.house1}") is None
+    # a URL is untrusted: another household's house or junk falls back to the defaults
+    assert back_to(f"?range=7d&scope={world.house2}")["historical-scope.value"] == "all"
+    assert back_to("?range=%3Cscript%3E&bars=day&scope=1%20OR%201%3D1") == {
+        "historical-range.value": "24h", "historical-bars.value": "day", "historical-scope.value": "all"}  # fmt: skip
+
+
+def test_url_callback_refuses_anonymous_callers(ui, app):
+    for search in (None, "?range=7d"):  # a control changed; the browser went back
+        r = ui.post("/_dash-update-component", json=url_sync_payload(app, "historical", [None] * 5, search))
+        assert r.status_code == 401
 
 
 def test_previous_and_next_shift_by_the_ranges_length_across_dst(ui, world):
