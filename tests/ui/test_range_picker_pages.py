@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.ui.helpers import callback_payload, component, cookie_login, router_payload
+from tests.ui.helpers import callback_payload, component, cookie_login, router_payload, url_sync_payload
 
 ZONE = ZoneInfo("Europe/Athens")  # the test settings' TIMEZONE
 PAGES = ("historical", "analytics", "exports")
@@ -151,7 +151,7 @@ def test_previous_next_and_presets_on_analytics_and_exports(ui, prefix):
 
 
 @pytest.mark.parametrize("prefix", FILLED)
-def test_the_range_is_written_into_the_url(ui, prefix):
+def test_the_range_is_written_into_the_url(app, ui, prefix):
     csrf = cookie_login(ui, "analyst")
     other = {"analytics": [("analytics-scope", "value", "all"), ("analytics-tabs", "value", "anomaly")],
              "exports": [("exports-period", "value", "daily"), ("exports-scope", "value", "all")]}[prefix]  # fmt: skip
@@ -160,7 +160,7 @@ def test_the_range_is_written_into_the_url(ui, prefix):
         rng = [(f"{prefix}-range", "value", range_choice), (f"{prefix}-dates", "start_date", start),
                (f"{prefix}-dates", "end_date", end)]  # fmt: skip
         inputs = other[:1] + rng + other[1:]  # the URL fields' order
-        r = post(ui, callback_payload([(f"{prefix}-url", "search")], inputs), csrf)
+        r = post(ui, url_sync_payload(app, prefix, [value for _, _, value in inputs]), csrf)
         assert r.status_code == 200, r.get_data(as_text=True)
         return range_query(r.json["response"][f"{prefix}-url"]["search"])
 
