@@ -1,0 +1,127 @@
+"""A house's metering layout as stored (the rule: `dashboard.rollups.DeviceInfo.house_share`), and the rollups
+kept true when a device write changes what a device contributes: docs/data-rules.md, "Rollups".
+
+A device write (create, edit of its house, park, kind or direction, delete) can change what its own readings
+and, through its house's layout, its siblings' readings add to the house's (or park's) rollups and the
+fleet's. `LayoutChange` notes every device of the houses and parks concerned before the write, with their
+rows locked until the commit (ingests wait: dashboard/ingest.py locks the devices it writes to first), and
+after it folds each device whose contribution changed back through the rollups by difference: its stored
+readings out under the old rule and in under the new one, in the write's transaction. Readings already pruned
+(RAW_RETENTION_DAYS) cannot be folded again: their buckets keep the rule they were stored under.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import replace
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from dashboard.rollups import (
+    FLEET,
+    PLAIN,
+    DeviceInfo,
+    RollupAccumulator,
+    layout_of,
+    refresh_voltage_extremes,
+    upsert_rollups,
+)
+from dashboard.schema import Device, EnergyRollup, Measurement
+
+
+def with_layouts(devices: Iterable[DeviceInfo]) -> list[DeviceInfo]:
+    """These devices with their houses' layouts, found among them (so: give every device of each house)."""
+    devices = list(devices)
+    kinds: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for d in devices:
+        if d.house_id is not None:
+            kinds[d.house_id].append((d.kind, d.direction))
+    layouts = {house: layout_of(found) for house, found in kinds.items()}
+    return [replace(d, layout=layouts.get(d.house_id, PLAIN)) for d in devices]
+
+
+def house_layouts(session: Session, house_ids: Iterable[int]) -> dict[int, str]:
+    """The metering layout of each of these houses, from its devices as stored."""
+    ids = sorted({h for h in house_ids if h is not None})
+    if not ids:
+        return {}
+    kinds: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    rows = session.execute(
+        select(Device.house_id, Device.kind, Device.direction).where(Device.house_id.in_(ids))
+    )
+    for house, kind, direction in rows:
+        kinds[house].append((kind, direction))
+    return {house: layout_of(kinds.get(house, ())) for house in ids}
+
+
+def _where(houses: list[int], parks: list[int]):
+    return or_(Device.house_id.in_(houses), Device.pv_park_id.in_(parks))
+
+
+def _contribution(info: DeviceInfo | None) -> tuple | None:
+    """What decides a device's share of the rollups (its serial does not)."""
+    return None if info is None else (info.house_id, info.pv_park_id, info.kind, info.direction, info.layout)
+
+
+class LayoutChange:
+    """Make one before a device write (it locks the devices of these houses and parks until the commit and
+    notes what each contributes), then `fold` after the write is flushed (a deletion: before it, naming the
+    device in `gone`, whose readings go with it)."""
+
+    def __init__(self, session: Session, houses: Iterable[int | None], parks: Iterable[int | None]):
+        self.houses = sorted({h for h in houses if h is not None})
+        self.parks = sorted({p for p in parks if p is not None})
+        locked = session.execute(
+            select(Device.id).where(_where(self.houses, self.parks)).order_by(Device.id).with_for_update()
+        )
+        locked.all()
+        self.before = self._infos(session)
+
+    def _infos(self, session: Session) -> dict[int, DeviceInfo]:
+        d = Device
+        rows = session.execute(
+            select(d.id, d.serial, d.house_id, d.pv_park_id, d.kind, d.direction).where(
+                _where(self.houses, self.parks)
+            )
+        ).all()
+        return {info.id: info for info in with_layouts(DeviceInfo(*r) for r in rows)}
+
+    def fold(self, session: Session, timezone: str, gone: int | None = None) -> list[dict]:
+        """Fold the readings of every device whose contribution changed out under the old rule and in under the
+        new one. Returns the fleet's rows of the change, for `dashboard.rollups.subtract_from_fleet` as the
+        last write before the commit (the fleet's rows are every ingest's hot rows)."""
+        after = self._infos(session)
+        if gone is not None:
+            after = {d.id: d for d in with_layouts(d for i, d in after.items() if i != gone)}
+        acc = RollupAccumulator(timezone)
+        emptied: set[tuple] = set()  # entities a device's readings left: their voltage extremes are refreshed
+        m = Measurement
+        for device_id in sorted(set(self.before) | set(after)):
+            old, new = self.before.get(device_id), after.get(device_id)
+            if _contribution(old) == _contribution(new):
+                continue
+            readings = session.execute(
+                select(m.ts, m.energy_wh, m.voltage_v, m.power_factor).where(m.device_id == device_id)
+            )
+            for ts, energy_wh, voltage_v, power_factor in readings:
+                if old is not None:
+                    acc.add(old, ts, energy_wh, voltage_v, power_factor, sign=-1)
+                if new is not None:
+                    acc.add(new, ts, energy_wh, voltage_v, power_factor)
+            if old is not None and _contribution(old)[:4] != (_contribution(new) or ())[:4]:
+                emptied |= {("house", old.house_id), ("pv_park", old.pv_park_id)}
+        records = acc.records()
+        upsert_rollups(session, [r for r in records if r["entity_kind"] != FLEET[0]])
+        keys = [(r["resolution"], r["entity_kind"], r["entity_id"], r["bucket_start"]) for r in records]
+        refresh_voltage_extremes(session, [k for k in keys if k[1:3] in emptied], timezone)
+        table = EnergyRollup.__table__
+        for kind, ids in (("house", self.houses), ("pv_park", self.parks), ("device", sorted(self.before))):
+            # a bucket left without readings is a gap: absent, not zero
+            session.execute(
+                table.delete().where(
+                    table.c.entity_kind == kind, table.c.entity_id.in_(ids), table.c.readings_count <= 0
+                )
+            )
+        return [r for r in records if r["entity_kind"] == FLEET[0]]
