@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from dashboard.rollups import (
@@ -95,23 +95,29 @@ class LayoutChange:
         after = self._infos(session)
         if gone is not None:
             after = {d.id: d for d in with_layouts(d for i, d in after.items() if i != gone)}
+        changed = [i for i in sorted(set(self.before) | set(after))
+                   if _contribution(self.before.get(i)) != _contribution(after.get(i))]  # fmt: skip
+        if not changed:  # a rename, say
+            return []
         acc = RollupAccumulator(timezone)
         emptied: set[tuple] = set()  # entities a device's readings left: their voltage extremes are refreshed
         m = Measurement
-        for device_id in sorted(set(self.before) | set(after)):
+        for device_id in changed:
             old, new = self.before.get(device_id), after.get(device_id)
-            if _contribution(old) == _contribution(new):
-                continue
             readings = session.execute(
                 select(m.ts, m.energy_wh, m.voltage_v, m.power_factor).where(m.device_id == device_id)
             )
+            voltages = False
             for ts, energy_wh, voltage_v, power_factor in readings:
+                voltages = voltages or voltage_v is not None
                 if old is not None:
                     acc.add(old, ts, energy_wh, voltage_v, power_factor, sign=-1)
                 if new is not None:
                     acc.add(new, ts, energy_wh, voltage_v, power_factor)
-            if old is not None and _contribution(old)[:4] != (_contribution(new) or ())[:4]:
+            if voltages and old is not None and _contribution(old)[:4] != (_contribution(new) or ())[:4]:
                 emptied |= {("house", old.house_id), ("pv_park", old.pv_park_id)}
+        if gone is not None:  # its readings go with it, before the extremes are read again
+            session.execute(delete(m).where(m.device_id == gone))
         records = acc.records()
         upsert_rollups(session, [r for r in records if r["entity_kind"] != FLEET[0]])
         keys = [(r["resolution"], r["entity_kind"], r["entity_id"], r["bucket_start"]) for r in records]
@@ -121,7 +127,10 @@ class LayoutChange:
             # a bucket left without readings is a gap: absent, not zero
             session.execute(
                 table.delete().where(
-                    table.c.entity_kind == kind, table.c.entity_id.in_(ids), table.c.readings_count <= 0
+                    table.c.resolution.in_(("15min", "hour", "day")),  # the primary key's order
+                    table.c.entity_kind == kind,
+                    table.c.entity_id.in_(ids),
+                    table.c.readings_count <= 0,
                 )
             )
         return [r for r in records if r["entity_kind"] == FLEET[0]]

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
+from dashboard.choices import Choice
 from dashboard.household import energy_flow
 from dashboard.household_periods import Window
+from dashboard.live import mean_power, power_buckets, scope_devices
+from dashboard.scope import system_scope
 from tests.api.test_energy import load
 from tests.integration.test_interval_settlement import T0, ZONE, item, local_midnight
+from tests.integration.test_migration_0004 import engine, migrate_to, rows  # noqa: F401  (fixture)
 
 QUARTERS = 4 * 30  # 30 hours across a local midnight
 LAYOUTS = {
@@ -88,18 +92,28 @@ def expected(session) -> dict[tuple, list[float]]:
             q = ts.replace(minute=ts.minute - ts.minute % 15, second=0, microsecond=0)
             quarters[kind, entity, q][0] += c * wh
             quarters[kind, entity, q][1] += p * wh
+    return {k: v for k, v in buckets(quarters).items() if k[1] in ("house", "all")}
+
+
+def buckets(quarters: dict[tuple, list[float]]) -> dict[tuple, list[float]]:
+    """(kind, id, quarter) -> [consumption, production] as rollup rows (15-minute, hourly, local daily) with
+    the fleet's: (resolution, kind, id, bucket) -> [consumption, production, import, export] (house rows
+    settle per interval; the others keep 0)."""
     out: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
     for (kind, entity, q), (c, p) in quarters.items():
         settled = (max(c - p, 0.0), max(p - c, 0.0)) if kind == "house" else (0.0, 0.0)
         for bucket in (("15min", q), ("hour", q.replace(minute=0)), ("day", local_midnight(q))):
-            for key in ((bucket[0], kind, entity, bucket[1]), (bucket[0], "all", 0, bucket[1])):
+            keys = [(bucket[0], kind, entity, bucket[1])] + (
+                [(bucket[0], "all", 0, bucket[1])] if kind != "device" else []
+            )
+            for key in keys:
                 values = out[key]
                 values[0] += c
                 values[1] += p
                 if key[1] == "house":
                     values[2] += settled[0]
                     values[3] += settled[1]
-    return {k: v for k, v in out.items() if k[1] in ("house", "all")}
+    return out
 
 
 def stored(session) -> dict[tuple, tuple]:
@@ -177,7 +191,7 @@ def test_device_writes_fold_the_house_again(client, world, factory):
     # no PV reading yet: the export meter now counts against the load, no longer as production
     now = house_sums(assert_rollups_true(factory), house)
     assert now[:2] == [pytest.approx(sum(flows["IMP"]) - sum(flows["EXP"])), pytest.approx(0.0)]
-    assert now[2:] == before[2:]  # import and export per interval are the same either way
+    assert now[2:] == pytest.approx(before[2:])  # import and export per interval are the same either way
     load(client, world, readings("M", [("INV", "pv", "production")], flows))
     now = house_sums(assert_rollups_true(factory), house)
     assert now[:2] == [pytest.approx(sum(flows["load"])), pytest.approx(sum(flows["pv"]))]
@@ -237,3 +251,108 @@ def test_a_late_reading_lands_under_the_layout(client, world, factory):
     load(client, world, readings("L", devices, flows, range(4)))  # the first hour arrives last
     c, p, *_ = house_sums(assert_rollups_true(factory), house)
     assert (c, p) == (pytest.approx(sum(flows["load"])), pytest.approx(sum(flows["pv"])))
+
+
+def rollup_rows(bind) -> dict[tuple, tuple]:
+    got = rows(bind, "SELECT resolution, entity_kind, entity_id, bucket_start, consumption_wh, production_wh, "
+                       "import_wh, export_wh FROM energy_rollups")  # fmt: skip
+    as_dt = lambda b: b if isinstance(b, datetime) else datetime.fromisoformat(b)  # noqa: E731  (SQLite: text)
+    return {(r, k, i, as_dt(b)): values for r, k, i, b, *values in got}
+
+
+def assert_rows(want: dict, have: dict) -> None:
+    assert set(want) == set(have)
+    for key, values in want.items():
+        assert tuple(have[key]) == tuple(pytest.approx(v, abs=1e-6) for v in values), key
+
+
+def test_0015_turns_the_old_rollups_of_grid_metered_houses_into_load_and_pv(engine):  # noqa: F811
+    """Rollups stored under the old rule (production = PV + export, consumption = import) become the load and
+    the PV for a house with an export meter and an inverter, fleet included; the other layouts keep theirs;
+    the downgrade gives the old rows back."""
+    migrate_to(engine, "0014_interval_settlement")
+    flows = true_flows(random.Random(15))
+    houses = {"g": LAYOUTS["export meter and inverter"], "o": LAYOUTS["export meter alone"],
+              "p": LAYOUTS["no export meter"]}  # fmt: skip
+    ids: dict[str, int] = {}
+    with engine.begin() as c:
+        for name, devices in houses.items():
+            c.execute(
+                text("INSERT INTO houses (name, created_at) VALUES (:n, '2026-01-01 00:00:00')"), {"n": name}
+            )
+            ids[name] = c.execute(text("SELECT max(id) FROM houses")).scalar()
+            for serial, kind, direction in devices:
+                c.execute(text("INSERT INTO devices (serial, name, kind, direction, house_id, created_at) VALUES "
+                               "(:s, :s, :k, :d, :h, '2026-01-01 00:00:00')"),
+                          {"s": f"{name}-{serial}", "k": kind, "d": direction, "h": ids[name]})  # fmt: skip
+        exp_meter = c.execute(text("SELECT id FROM devices WHERE serial = 'g-EXP'")).scalar()
+        other_exp = c.execute(text("SELECT id FROM devices WHERE serial = 'o-EXP'")).scalar()
+    old, new = {}, {}
+    for i in range(QUARTERS):
+        q = T0.replace(tzinfo=None) + timedelta(minutes=15 * i)
+        imp, exp, pv, load_wh = flows["IMP"][i], flows["EXP"][i], flows["pv"][i], flows["load"][i]
+        old["house", ids["g"], q], new["house", ids["g"], q] = [imp, pv + exp], [imp + pv - exp, pv]
+        old["house", ids["o"], q] = new["house", ids["o"], q] = [imp, exp]
+        old["house", ids["p"], q] = new["house", ids["p"], q] = [load_wh, pv]
+        for device in (exp_meter, other_exp):
+            old["device", device, q] = new["device", device, q] = [0.0, exp]
+    before = buckets(old)
+    with engine.begin() as c:
+        for (res, kind, entity, bucket), (cons, prod, imported, exported) in before.items():
+            c.execute(
+                text("INSERT INTO energy_rollups (resolution, entity_kind, entity_id, bucket_start, consumption_wh, "
+                     "production_wh, voltage_sum, voltage_count, pf_sum, pf_count, readings_count, import_wh, "
+                     "export_wh) VALUES (:r, :k, :i, :b, :c, :p, 0, 0, 0, 0, 1, :im, :ex)"),
+                {"r": res, "k": kind, "i": entity, "b": bucket, "c": cons, "p": prod, "im": imported, "ex": exported},
+            )  # fmt: skip
+    migrate_to(engine, "0015_grid_metering")
+    after = rollup_rows(engine)
+    assert_rows(buckets(new), after)
+    day = [
+        v for (res, kind, entity, _b), v in after.items() if (res, kind, entity) == ("day", "house", ids["g"])
+    ]
+    assert sum(v[0] for v in day) == pytest.approx(sum(flows["load"]))
+    assert sum(v[2] for v in day) == pytest.approx(sum(flows["IMP"]))  # settled: import - export per interval
+    migrate_to(engine, "0014_interval_settlement", down=True)
+    assert_rows(before, rollup_rows(engine))
+
+
+def test_a_deleted_meter_leaves_its_house_voltage_extremes(client, world, factory):
+    house = new_house(client, world, "V", LAYOUTS["export meter alone"])
+    volts = {"V-IMP": 229.0, "V-EXP": 251.0}
+    load(
+        client,
+        world,
+        [item(serial, i, 10.0) | {"voltage_v": v} for serial, v in volts.items() for i in range(4)],
+    )
+    exp = next(d["id"] for d in client.get("/api/v1/devices", headers=world.headers["admin"]).json["devices"]
+               if d["device_id"] == "V-EXP")  # fmt: skip
+    query = text("SELECT voltage_min, voltage_max, voltage_count FROM energy_rollups "
+                 "WHERE entity_kind = 'house' AND entity_id = :h AND resolution = 'hour'")  # fmt: skip
+    with factory() as s:
+        assert s.execute(query, {"h": house}).one() == (229.0, 251.0, 8)
+    assert client.delete(f"/api/v1/devices/{exp}", headers=world.headers["admin"]).status_code == 204
+    with factory() as s:
+        assert s.execute(query, {"h": house}).one() == (229.0, 229.0, 4)
+    assert_rollups_true(factory)
+
+
+def test_live_power_follows_the_layout(client, world, factory):
+    """The Real-Time and Overview pages sum raw readings with the rollups' shares: load and PV."""
+    devices = LAYOUTS["export meter and inverter"]
+    flows = true_flows(random.Random(5))
+    house = new_house(client, world, "R", devices)
+    load(client, world, readings("R", devices, flows, range(4)))
+    start = T0.replace(tzinfo=None)
+    with factory() as s:
+        chosen = scope_devices(s, system_scope(), Choice(house_id=house))
+        buckets_ = power_buckets(s, chosen, start, start + timedelta(hours=1), timedelta(minutes=15))
+        consumption, production, reporting = mean_power(s, chosen, start, start + timedelta(minutes=15))
+    assert [(c, p) for _b, c, p in buckets_] == [
+        (pytest.approx(4 * flows["load"][i]), pytest.approx(4 * flows["pv"][i])) for i in range(4)
+    ]  # power_w = 4 x the quarter's Wh
+    assert (consumption, production, reporting) == (
+        pytest.approx(4 * flows["load"][0]),
+        pytest.approx(4 * flows["pv"][0]),
+        3,
+    )
