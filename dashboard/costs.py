@@ -1,9 +1,9 @@
 """Energy cost and CO2 of a house or a set of houses, from the hourly rollups, in one SQL pass.
 
 Per house and hour, grid import = max(consumption - production, 0) and export = max(production -
-consumption, 0), with consumption and production as the rollups count them (dashboard/rollups.py: the
-house's load and PV, by its metering layout, so consumption - production = import - export with an export
-meter too): the hour is the settlement interval (as hourly net-billing settles). Then, summed over the hours of each bucket:
+consumption, 0), with consumption and production as the rollups count them (dashboard/rollups.py: house
+meters of direction consumption; PV inverters and production meters): the hour is the settlement
+interval (as hourly net-billing settles). Then, summed over the hours of each bucket:
     cost = import kWh x the import price valid at the hour's local time (flat, or the time-of-use
            period of that local hour and weekday/weekend)
          - export kWh x the feed-in price
