@@ -5,9 +5,9 @@ earlier periods, and the totals of the communities its user belongs to. Computed
 
 Grid import and export, two ways:
 - *measured*: a house with an export (grid) meter, a `meter` of direction `production`. Its consumption
-  meter then stands at the grid connection, so it measures the import; the export meter's own rollups
-  (dashboard/rollups.py) tell its export apart from the inverters' production, which the house's rollup
-  sums with it. PV used on site = PV produced - exported; consumption = import + PV used on site.
+  meter then stands at the grid connection and measures the import; its rollups hold the load (import + PV -
+  export) and the PV already (dashboard/rollups.py), the export meter's own rollups its export. PV used on
+  site = PV - export; import = load - PV + export.
 - *computed per 15-minute interval* otherwise (the usual case: the main meter measures the whole load, the
   inverters the PV): import = max(consumption - production, 0), export = max(production - consumption, 0),
   PV used on site = min(consumption, production), per house and interval, then summed. Never netted
@@ -169,16 +169,14 @@ def _computed(session: Session, house_ids: list[int], window: Window) -> Flow:
 
 
 def _measured(session: Session, house_id: int, meters: list[int], window: Window) -> Flow:
-    """A house with an export meter: import = its consumption meters, export = the export meters, PV = the
-    house's production minus the export (the rollup sums both)."""
+    """A house with an export meter: its rollups hold the load and the PV already (dashboard/rollups.py), the
+    export meters' own rollups the export, so import = load - PV + export (what its consumption meter read)."""
     r = EnergyRollup
-    imported, produced = _sums(session, "house", [house_id], window, r.consumption_wh, r.production_wh)
+    load, pv = _sums(session, "house", [house_id], window, r.consumption_wh, r.production_wh)
     (exported,) = _sums(session, "device", meters, window, r.production_wh)
-    n = _intervals(session, [house_id], window)
-    pv = max(produced - exported, 0.0)
-    # no inverter, or one that read less than the export meter: PV used on site cannot be seen, so 0
+    # no inverter: the PV is its export (production = export), its own use unseen, so 0
     used = max(pv - exported, 0.0)
-    return Flow(imported + used, max(pv, exported), used, imported, exported, n)
+    return Flow(load, pv, used, load - pv + exported, exported, _intervals(session, [house_id], window))
 
 
 def energy_flow(session: Session, house_ids: list[int], window: Window) -> tuple[Flow, dict[int, str]]:

@@ -19,10 +19,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from dashboard.errors import ValidationFailed
+from dashboard.metering import house_layouts
 from dashboard.pgcopy import stage_rows
 from dashboard.readings import Bounds, Reading
 from dashboard.rollups import (
     FLEET,
+    PLAIN,
     DeviceInfo,
     FleetHeldBack,
     RollupAccumulator,
@@ -41,20 +43,26 @@ class IngestResult:
     duplicates: int
 
 
-def _load_devices(session: Session, serials: set[str]) -> dict[str, tuple[DeviceInfo, float | None]]:
-    """Each device with its own power bound (None: MAX_POWER_W applies)."""
+def _load_devices(
+    session: Session, serials: set[str], exclusive: bool = False
+) -> dict[str, tuple[DeviceInfo, float | None]]:
+    """Each device, with its house's metering layout, and its own power bound (None: MAX_POWER_W applies).
+
+    The devices are locked first, in id order (`exclusive`: for update, as a correction needs; else key-share,
+    the lock the readings' insert takes anyway), and their houses' layouts read after: a device write that
+    changes a layout (dashboard/metering.py) holds its house's devices until its commit, so a batch either
+    lands before it (and is folded again by it) or sees the new layout."""
+    d = Device
     rows = session.execute(
-        select(
-            Device.id,
-            Device.serial,
-            Device.house_id,
-            Device.pv_park_id,
-            Device.kind,
-            Device.direction,
-            Device.max_power_w,
-        ).where(Device.serial.in_(serials))
+        select(d.id, d.serial, d.house_id, d.pv_park_id, d.kind, d.direction, d.max_power_w)
+        .where(d.serial.in_(serials))
+        .order_by(d.id)
+        .with_for_update(read=not exclusive, key_share=not exclusive)
     ).all()
-    return {r.serial: (DeviceInfo(*r[:6]), r.max_power_w) for r in rows}
+    layouts = house_layouts(session, (r.house_id for r in rows))
+    return {
+        r.serial: (DeviceInfo(*r[:6], layout=layouts.get(r.house_id, PLAIN)), r.max_power_w) for r in rows
+    }
 
 
 def _device_bound_problems(readings: list[Reading], bounds: dict[str, float], max_gap_s: int) -> list[dict]:
@@ -255,7 +263,9 @@ def replace_readings(
     they touched (house, device, park and the fleet; communities read the houses') by the difference: the
     old reading's sums and counts out, the new one's in; voltage extremes recomputed from the raw readings.
     The caller commits (one transaction). Within a batch the last reading of a (device, timestamp) wins."""
-    loaded = _load_devices(session, {r.device_serial for r in readings})
+    # Keep concurrent ingests of these devices out until the commit (their load takes a key-share lock on
+    # the device row), so the stored readings read below are the ones being replaced.
+    loaded = _load_devices(session, {r.device_serial for r in readings}, exclusive=True)
     devices = {serial: info for serial, (info, _bound) in loaded.items()}
     problems = [
         {
@@ -281,11 +291,6 @@ def replace_readings(
         }  # fmt: skip
     rows = sorted(latest.values(), key=lambda r: (r["device_id"], r["ts"]))
     by_id = {d.id: d for d in devices.values()}
-    # Keep concurrent ingests of these devices out until the commit (their insert takes a key-share lock on
-    # the device row), so the stored readings read below are the ones being replaced.
-    session.execute(
-        select(Device.id).where(Device.id.in_(sorted(by_id))).order_by(Device.id).with_for_update()
-    )
     derive_energy(session, rows, max_gap_s)
     m = Measurement
     stored = {}

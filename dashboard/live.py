@@ -1,8 +1,8 @@
 """Live windows of raw readings for the Real-Time and Overview pages: the scope's devices, mean power per
 bucket summed per direction, and each device's latest reading.
 
-Sums follow the rollups' rule (`dashboard.rollups.DeviceInfo.house_role`: consumption = house meters,
-production = production devices that are not appliances; appliances are sub-meters, never added on top).
+Sums follow the rollups' rule (`dashboard.rollups.DeviceInfo.house_share`: consumption = the load, production
+= the PV, by each house's metering layout; appliances are sub-meters, never added on top).
 A bucket in which no device of a direction reported is absent for that direction: a gap, never a zero.
 "Latest reading" is one index probe per device on the (device_id, ts) primary key.
 """
@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, case, cast, false, func, literal_column, or_, select, true, tuple_
+from sqlalchemy import Integer, case, cast, false, func, literal_column, null, or_, select, true, tuple_
 from sqlalchemy.orm import Session
 
 from dashboard.choices import Choice
+from dashboard.metering import with_layouts
 from dashboard.rollups import DeviceInfo
 from dashboard.schema import Device, House, Measurement, PVPark, community_houses
 from dashboard.scope import Scope
@@ -60,8 +61,17 @@ def scope_devices(session: Session, scope: Scope, choice: Choice) -> list[ScopeD
         .where(device_filter(scope, choice))
         .order_by(d.id)
     ).all()
-    return [ScopeDevice(DeviceInfo(i, serial, h, p, kind, direction), name) for i, serial, name, h, p, kind,
-            direction in rows]  # fmt: skip
+    names = {i: name for i, _serial, name, *_rest in rows}
+    # a chosen house, community or scope holds every device of each of its houses: their layouts are here
+    infos = with_layouts(
+        DeviceInfo(i, serial, h, p, kind, direction) for i, serial, _n, h, p, kind, direction in rows
+    )
+    return [ScopeDevice(info, names[info.id]) for info in infos]
+
+
+def _shares(devices: list[ScopeDevice]) -> dict[int, tuple[int, int]]:
+    """Per device that counts, its (to consumption, to production) share, as in the rollups."""
+    return {dev.id: dev.info.house_share() for dev in devices if dev.info.house_share() != (0, 0)}
 
 
 def time_bucket(session: Session, column, step: timedelta):
@@ -83,25 +93,28 @@ def power_buckets(
 ) -> list[tuple[datetime, float | None, float | None]]:
     """(bucket start, consumption W, production W) per bucket in [start, end) with at least one reading:
     each device's mean power in the bucket, summed per direction (None: no device of it reported)."""
-    roles = {dev.id: dev.info.house_role() for dev in devices if dev.info.house_role()}
-    if not roles:
+    shares = _shares(devices)
+    if not shares:
         return []
     m = Measurement
     per_device = (
         select(
             m.device_id, time_bucket(session, m.ts, step).label("bucket"), func.avg(m.power_w).label("mean_w")
         )
-        .where(m.device_id.in_(sorted(roles)), m.ts >= start, m.ts < end)
+        .where(m.device_id.in_(sorted(shares)), m.ts >= start, m.ts < end)
         .group_by(m.device_id, literal_column("bucket"))
         .subquery()
     )
-    producing = per_device.c.device_id.in_(sorted(i for i, role in roles.items() if role == "production"))
+
+    def weighted(index: int):
+        weights = {i: share[index] for i, share in shares.items() if share[index]}
+        if not weights:
+            return null()
+        weight = case(weights, value=per_device.c.device_id)
+        return func.sum(case((per_device.c.device_id.in_(sorted(weights)), per_device.c.mean_w * weight)))
+
     rows = session.execute(
-        select(
-            per_device.c.bucket,
-            func.sum(case((producing, None), else_=per_device.c.mean_w)),
-            func.sum(case((producing, per_device.c.mean_w), else_=None)),
-        )
+        select(per_device.c.bucket, weighted(0), weighted(1))
         .group_by(per_device.c.bucket)
         .order_by(per_device.c.bucket)
     ).all()
@@ -113,19 +126,21 @@ def mean_power(
 ) -> tuple[float | None, float | None, int]:
     """(consumption W, production W, devices that reported) over [start, end): each device's mean power,
     summed per direction with the rollups' rule. None for a direction no device of which reported."""
-    roles = {dev.id: dev.info.house_role() for dev in devices if dev.info.house_role()}
-    if not roles:
+    shares = _shares(devices)
+    if not shares:
         return None, None, 0
     m = Measurement
     rows = session.execute(
         select(m.device_id, func.avg(m.power_w))
-        .where(m.device_id.in_(sorted(roles)), m.ts >= start, m.ts < end)
+        .where(m.device_id.in_(sorted(shares)), m.ts >= start, m.ts < end)
         .group_by(m.device_id)
     ).all()
-    sums: dict[str, float] = {}
+    sums: list[float | None] = [None, None]
     for device_id, mean_w in rows:
-        sums[roles[device_id]] = sums.get(roles[device_id], 0.0) + mean_w
-    return sums.get("consumption"), sums.get("production"), len(rows)
+        for index, share in enumerate(shares[device_id]):
+            if share:
+                sums[index] = (sums[index] or 0.0) + share * mean_w
+    return sums[0], sums[1], len(rows)
 
 
 def latest_readings(session: Session, devices: list[ScopeDevice]) -> dict[int, datetime | None]:

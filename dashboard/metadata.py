@@ -20,9 +20,11 @@ from dashboard.clock import utcnow
 from dashboard.config import check_country, check_latitude, check_longitude, check_timezone
 from dashboard.context import services
 from dashboard.errors import Conflict, NotFound, ValidationFailed
+from dashboard.metering import LayoutChange
 from dashboard.policy import ROLES
 from dashboard.privacy import community_visible
 from dashboard.resources import Field, Resource, validate
+from dashboard.rollups import delete_rollups_of, subtract_from_fleet
 from dashboard.schema import DEVICE_KINDS, DIRECTIONS, PV, Community, Device, House, PVPark, User
 from dashboard.scope import Scope
 from dashboard.untrusted import check_email, personal_text
@@ -283,22 +285,53 @@ def create_record(session: Session, resource: Resource, body: dict) -> Any:
         obj = create_user(session, data["username"], data.get("password") or "", data["role"])
     else:
         obj = resource.model(created_at=utcnow())
+    change = _layout_change(session, resource, obj, data)
     apply(session, resource, obj, data)
     if resource.before_save:
         resource.before_save(obj, data, True)
     session.add(obj)
     _flush(session)
+    _fold(session, change)
     return obj
 
 
 def update_record(session: Session, resource: Resource, obj: Any, body: dict) -> Any:
     """Validate a partial `body` and apply it to `obj` (flushed, not committed; see create_record)."""
     data = validate(resource, body, creating=False)
+    change = _layout_change(session, resource, obj, data)
     apply(session, resource, obj, data)
     if resource.before_save:
         resource.before_save(obj, data, False)
     _flush(session)
+    _fold(session, change)
     return obj
+
+
+def _layout_change(session: Session, resource: Resource, obj: Any, data: dict) -> LayoutChange | None:
+    """A device write may change what its house's (or park's) devices add to the rollups: note them first
+    (the old house and park and the new ones; dashboard/metering.py)."""
+    if resource.model is not Device:
+        return None
+    houses = (getattr(obj, "house_id", None), data.get("house_id", getattr(obj, "house_id", None)))
+    parks = (getattr(obj, "pv_park_id", None), data.get("pv_park_id", getattr(obj, "pv_park_id", None)))
+    return LayoutChange(session, houses, parks)
+
+
+def _fold(session: Session, change: LayoutChange | None) -> None:
+    """After the write: the rollups follow it, in its transaction (the fleet's rows last)."""
+    if change is not None:
+        subtract_from_fleet(session, change.fold(session, services().settings.timezone))
+
+
+def delete_device(session: Session, device: Device) -> list[dict]:
+    """Delete a device (its readings go with it), folding its readings out of its house's or park's rollups
+    and its siblings' again under the house's new layout. Returns the fleet's rows of the change, for
+    `subtract_from_fleet` just before the commit."""
+    change = LayoutChange(session, [device.house_id], [device.pv_park_id])
+    fleet = change.fold(session, services().settings.timezone, gone=device.id)
+    delete_rollups_of(session, device)  # its own rollups (appliances, export meters), also before pruning
+    session.delete(device)
+    return fleet
 
 
 CONFLICT = "This conflicts with existing data (a duplicate name or serial, or an unknown reference)"

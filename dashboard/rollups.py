@@ -1,7 +1,7 @@
 """Rollups: fold newly stored readings into 15-minute, hourly and daily energy per entity, plus the
-pre-summed fleet. The aggregation rule lives here (`DeviceInfo.house_role`); sums and counts are upserted,
-never means, so a re-sent, late or out-of-order reading lands right. Details: docs/data-rules.md,
-"Rollups".
+pre-summed fleet. The aggregation rule lives here (`DeviceInfo.house_share`, by the house's metering
+layout); sums and counts are upserted, never means, so a re-sent, late or out-of-order reading lands right.
+Details: docs/data-rules.md, "Rollups".
 """
 
 from __future__ import annotations
@@ -22,6 +22,20 @@ from dashboard.settlement import settle_intervals
 FLEET = ("all", 0)  # (entity_kind, entity_id) of the pre-summed fleet: every house and PV park
 
 
+# A house's metering layout (docs/data-rules.md, "Rollups"), from its devices' kinds and directions:
+PLAIN = "plain"  # no export meter: its consumption meters measure the load, its inverters the PV
+GRID_PV = "grid+pv"  # an export meter and inverters: the consumption meter measures the import
+GRID_ONLY = "grid"  # an export meter, no inverter: the PV is unseen, only its export
+
+
+def layout_of(devices: Iterable[tuple[str, str]]) -> str:
+    """The metering layout of a house with these devices, given as (kind, direction)."""
+    devices = list(devices)
+    if ("meter", "production") not in devices:
+        return PLAIN
+    return GRID_PV if ("pv", "production") in devices else GRID_ONLY
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
     id: int
@@ -30,14 +44,32 @@ class DeviceInfo:
     pv_park_id: int | None
     kind: str
     direction: str
+    layout: str = PLAIN  # its house's metering layout (dashboard/metering.py finds it)
 
     def house_role(self) -> str | None:
-        """What this device contributes to its house or park: consumption, production or nothing."""
+        """What this device measures for its house or park: consumption, production or nothing."""
         if self.kind == "appliance":
             return None
         if self.direction == "production":
             return "production"
         return "consumption" if self.kind == "meter" else None
+
+    def house_share(self) -> tuple[int, int]:
+        """(to consumption, to production) per Wh of its readings in its house's (or park's) rollups, so
+        that they hold the load and the PV whatever the layout: with an export meter and inverters, load =
+        import + PV - export (an inverter counts +1 to both, the export meter -1 to consumption); with an
+        export meter alone, production = the export and consumption = the import."""
+        role = self.house_role()
+        if role is None or (self.house_id is None and role != "production"):
+            return 0, 0
+        if role == "consumption":
+            return 1, 0
+        if self.house_id is None or self.layout == PLAIN:
+            return 0, 1
+        export_meter = self.kind == "meter"
+        if self.layout == GRID_PV:
+            return (-1, 0) if export_meter else (1, 1)
+        return 0, 1  # GRID_ONLY: its only production device is the export meter
 
 
 def floor_15min(ts: datetime) -> datetime:
@@ -110,12 +142,13 @@ class RollupAccumulator:
             # inverters' production in the house's sum (dashboard/household.py)
             targets += [("device", device.id, b) for b in buckets]
         quality = device.kind == "meter" or device.house_id is None
+        to_c, to_p = device.house_share()
+        own = (0, 1) if role == "production" else (1, 0)  # a device's own rollups: what it measured
         for entity_kind, entity_id, (resolution, bucket) in targets:
             row = self._row((resolution, entity_kind, entity_id, bucket))
-            if role == "production":
-                row[1] += sign * energy_wh
-            elif role == "consumption" or entity_kind == "device":
-                row[0] += sign * energy_wh
+            c, p = own if entity_kind == "device" else (to_c, to_p)
+            row[0] += sign * c * energy_wh
+            row[1] += sign * p * energy_wh
             if voltage_v is not None and (quality or entity_kind == "device"):
                 if entity_kind != FLEET[0] and sign > 0:
                     row[2] = voltage_v if row[2] is None else min(row[2], voltage_v)

@@ -19,6 +19,7 @@ from dashboard import demo
 from dashboard.auth import create_api_key, create_user
 from dashboard.clock import utcnow
 from dashboard.ingest import insert_new_readings
+from dashboard.metering import with_layouts
 from dashboard.rollups import DeviceInfo, RollupAccumulator, rebuild_fleet, upsert_rollups
 from dashboard.schema import (
     PV,
@@ -86,9 +87,10 @@ def _create_metadata(session: Session, plan: demo.DemoPlan) -> dict[str, DeviceI
         )
     session.add_all(devices)
     session.flush()
-    return {
-        d.serial: DeviceInfo(d.id, d.serial, d.house_id, d.pv_park_id, d.kind, d.direction) for d in devices
-    }
+    infos = with_layouts(
+        DeviceInfo(d.id, d.serial, d.house_id, d.pv_park_id, d.kind, d.direction) for d in devices
+    )
+    return {d.serial: d for d in infos}
 
 
 def _store_frame(
@@ -238,7 +240,7 @@ def backfill_demo(
                 Device.id, Device.serial, Device.house_id, Device.pv_park_id, Device.kind, Device.direction
             )
         ).all()
-    devices = {r.serial: DeviceInfo(*r) for r in rows}
+    devices = {d.serial: d for d in with_layouts(DeviceInfo(*r) for r in rows)}
     now = pd.Timestamp.now(tz="UTC").floor("15min")
     start = max(
         pd.Timestamp(last, tz="UTC").floor("15min") + pd.Timedelta(minutes=15),

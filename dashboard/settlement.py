@@ -8,6 +8,10 @@ whenever a reading of the house lands in it (late, re-sent, corrected), so after
 touched intervals are settled again and the change (new - old) is added to their hour and day: the same
 "adjust by difference" rule as the other sums. Only house rows carry these columns (devices, parks and the
 fleet keep 0). PV used on site per interval = consumption - import (= min(consumption, production)).
+Whatever a house's metering layout, its consumption - production per interval is import - export
+(dashboard/rollups.py `DeviceInfo.house_share`: with an export meter, load = import + PV - export), so the
+values here are the grid's flows netted within the interval, a lower bound, for every layout; a device write
+that changes a layout re-folds the readings through `upsert_rollups`, which settles them again here.
 
 No imports from dashboard/: plain SQL on the caller's session, inside its transaction. The 15-minute,
 hourly and daily rows touched are already locked by the upsert that precedes the call, so no new lock

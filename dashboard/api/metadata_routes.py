@@ -16,11 +16,11 @@ from dashboard.api.common import current_scope, json_body, requires
 from dashboard.api.openapi import responds
 from dashboard.context import db, services
 from dashboard.errors import NotFound, ValidationFailed
-from dashboard.metadata import RESOURCES, commit_or_conflict, create_record, update_record
+from dashboard.metadata import RESOURCES, commit_or_conflict, create_record, delete_device, update_record
 from dashboard.privacy import delete_houses, drop_models, erase_user, purge_models
 from dashboard.resources import Resource
 from dashboard.rollups import delete_rollups_of, subtract_from_fleet
-from dashboard.schema import Community, House, User
+from dashboard.schema import Community, Device, House, User
 
 bp = Blueprint("metadata", __name__, url_prefix="/api/v1")
 
@@ -99,6 +99,9 @@ def _register(resource: Resource) -> None:
             model_keys = erasure.model_keys
         elif resource.model is House:
             model_keys, fleet_share, _devices, _readings = delete_houses(db(), [obj])
+            _commit_or_conflict(last=lambda: subtract_from_fleet(db(), fleet_share))
+        elif resource.model is Device:  # its readings leave its house's rollups, which follow its new layout
+            fleet_share = delete_device(db(), obj)
             _commit_or_conflict(last=lambda: subtract_from_fleet(db(), fleet_share))
         else:
             if resource.model is Community:  # a deleted community's models go with it

@@ -4,7 +4,15 @@ from datetime import datetime
 
 import pytest
 
-from dashboard.rollups import DeviceInfo, LocalDayBuckets, RollupAccumulator
+from dashboard.rollups import (
+    GRID_ONLY,
+    GRID_PV,
+    PLAIN,
+    DeviceInfo,
+    LocalDayBuckets,
+    RollupAccumulator,
+    layout_of,
+)
 
 METER = DeviceInfo(1, "M", house_id=10, pv_park_id=None, kind="meter", direction="consumption")
 PV = DeviceInfo(2, "P", house_id=10, pv_park_id=None, kind="pv", direction="production")
@@ -86,3 +94,32 @@ def test_the_fleet_row_sums_every_house_and_park_but_not_appliances():
 )
 def test_local_day_buckets_are_dst_aware(utc, expected_midnight_utc):
     assert LocalDayBuckets("Europe/Athens")(utc) == expected_midnight_utc
+
+
+def test_grid_metering_layouts_keep_the_load_and_the_pv():
+    """Export meter and inverter: load = import + PV - export, production = PV (the export meter's own rollups
+    keep its export); export meter alone: consumption = import, production = export; else as the meters read."""
+    devices = [("meter", "consumption"), ("meter", "production"), ("pv", "production")]
+    assert layout_of(devices) == GRID_PV and layout_of(devices[:2]) == GRID_ONLY
+    assert layout_of([devices[0], devices[2]]) == PLAIN
+    ts = datetime(2026, 6, 1, 12, 5)
+    for layout, expected in ((GRID_PV, (300.0 + 500.0 - 200.0, 500.0)), (GRID_ONLY, (300.0, 200.0))):
+        imp, exp, inv = (DeviceInfo(i, f"D{i}", 10, None, kind, direction, layout)
+                         for i, (kind, direction) in enumerate(devices, start=1))  # fmt: skip
+        acc = RollupAccumulator("UTC")
+        acc.add(imp, ts, 300.0, 230.0, None)
+        acc.add(exp, ts, 200.0, 231.0, None)
+        if layout == GRID_PV:
+            acc.add(inv, ts, 500.0, None, None)
+        rows = rows_by_key(acc)
+        for entity in (("house", 10), ("all", 0)):
+            row = rows[("15min", *entity)]
+            assert (row["consumption_wh"], row["production_wh"]) == expected, layout
+        assert rows[("15min", "device", 2)]["production_wh"] == 200.0  # its own export, in every layout
+        # a correction takes a reading out with the same shares
+        acc.add(exp, ts, 200.0, 231.0, None, sign=-1)
+        acc.add(imp, ts, 300.0, 230.0, None, sign=-1)
+        row = rows_by_key(acc)[("15min", "house", 10)]
+        assert (row["consumption_wh"], row["production_wh"]) == (
+            (500.0, 500.0) if layout == GRID_PV else (0, 0)
+        )
