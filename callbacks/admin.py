@@ -24,7 +24,7 @@ from dashboard.errors import DomainError, ValidationFailed
 from dashboard.policy import allowed
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
-from pages.admin import KEY_REVOKE, MODEL_ACTIVATE, PERMISSION, USER_TOGGLE
+from pages.admin import KEY_REVOKE, MODEL_ACTIVATE, PERMISSION, TABS, USER_TOGGLE, tab_store
 
 NOT_ALLOWED = "Not allowed: the Admin page is for admins only."
 HOUSE_LIMIT = 1000
@@ -34,6 +34,10 @@ MODEL_LIMIT = 500  # newest versions, as GET /api/v1/models
 JOB_LIMIT = 100
 ERROR_CHARS = 300
 NONE = "-"
+# In the browser, no request: the shown tab's id into that tab's store only (pages/admin.py tab_store)
+SHOW_TAB_JS = f"""function (tab) {{
+    return {json.dumps(list(TABS))}.map((id) => (id === tab ? id : window.dash_clientside.no_update));
+}}"""
 METRICS = (
     ("mae", "MAE", "{:.3f}"),
     ("mape", "MAPE", "{:.1%}"),
@@ -368,7 +372,14 @@ def jobs_table(tab, _refresh):
 # ---- registration ------------------------------------------------------------------------------------
 
 
+def shown(tab_id: str) -> Input:
+    return Input(tab_store(tab_id), "data")
+
+
 def register_callbacks(app) -> None:
+    app.clientside_callback(
+        SHOW_TAB_JS, *(Output(tab_store(t), "data") for t in TABS), Input("admin-tabs", "active_tab")
+    )
     message_of = lambda name: [Output(f"admin-{name}-message", p) for p in ("children", "color", "is_open")]  # noqa: E731
     app.callback(
         *message_of("users"),
@@ -386,14 +397,18 @@ def register_callbacks(app) -> None:
     )(user_action)
     app.callback(
         Output("admin-users-table", "children"),
-        Input("admin-tabs", "active_tab"),
+        shown("users"),
         Input("admin-users-changed", "data"),
+        prevent_initial_call=True,
     )(users_table)
-    app.callback(Output("admin-houses-table", "children"), Input("admin-tabs", "active_tab"))(houses_table)
+    app.callback(Output("admin-houses-table", "children"), shown("houses"), prevent_initial_call=True)(
+        houses_table
+    )
     app.callback(
         Output("admin-devices-table", "children"),
-        Input("admin-tabs", "active_tab"),
+        shown("houses"),
         Input("admin-devices-house", "value"),
+        prevent_initial_call=True,
     )(devices_table)
     app.callback(
         *message_of("keys"),
@@ -409,8 +424,9 @@ def register_callbacks(app) -> None:
     )(key_action)
     app.callback(
         Output("admin-keys-table", "children"),
-        Input("admin-tabs", "active_tab"),
+        shown("keys"),
         Input("admin-keys-changed", "data"),
+        prevent_initial_call=True,
     )(keys_table)
     app.callback(
         *message_of("models"),
@@ -421,12 +437,14 @@ def register_callbacks(app) -> None:
     )(model_action)
     app.callback(
         Output("admin-models-table", "children"),
-        Input("admin-tabs", "active_tab"),
+        shown("models"),
         Input("admin-models-changed", "data"),
         Input("admin-models-refresh", "n_clicks"),
+        prevent_initial_call=True,
     )(models_table)
     app.callback(
         Output("admin-jobs-table", "children"),
-        Input("admin-tabs", "active_tab"),
+        shown("jobs"),
         Input("admin-jobs-refresh", "n_clicks"),
+        prevent_initial_call=True,
     )(jobs_table)

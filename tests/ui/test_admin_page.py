@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from callbacks.admin import JOB_LIMIT, KEY_REVOKE, MODEL_ACTIVATE, NOT_ALLOWED, USER_TOGGLE
 from dashboard.clock import utcnow
 from dashboard.schema import ApiKey, ModelRun, ModelVersion, User
+from pages.admin import tab_store
 from tests.factories import PASSWORD
 from tests.ui.helpers import cookie_login, router_payload
 
@@ -114,11 +115,13 @@ def model_action(version_id):
 
 
 def table_payload(name: str, tab: str, extra=()):
-    """A table callback: admin-tabs.active_tab plus its other inputs (id, prop, value)."""
-    inputs = [_prop("admin-tabs", "active_tab", tab)] + [_prop(*e) for e in extra]
+    """A table callback: its tab's store (pages/admin.py tab_store) holding `tab`, plus its other inputs
+    (id, prop, value)."""
+    store = tab_store("houses" if name == "devices" else name)
+    inputs = [_prop(store, "data", tab)] + [_prop(*e) for e in extra]
     return _outputs([(f"admin-{name}-table", "children")]) | {
         "inputs": inputs,
-        "changedPropIds": ["admin-tabs.active_tab"],
+        "changedPropIds": [f"{store}.data"],
         "state": [],
     }
 
