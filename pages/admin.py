@@ -33,6 +33,19 @@ TABS = {
 USER_TOGGLE, KEY_REVOKE, MODEL_ACTIVATE = "admin-user-active", "admin-key-revoke", "admin-model-activate"
 
 
+DEVICES_FILTER = "admin-devices-house"  # the devices table's house / community / all choice
+
+
+def pager(table: str) -> str:
+    """The id of a table's dbc.Pagination (callbacks/admin_houses.py sets its pages; hidden while one)."""
+    return f"admin-{table}-page"
+
+
+def _pager(table: str) -> dbc.Pagination:
+    return dbc.Pagination(id=pager(table), max_value=1, active_page=1, fully_expanded=False,
+                          previous_next=True, size="sm", class_name="d-none")  # fmt: skip
+
+
 def tab_store(tab_id: str) -> str:
     """The store that receives `tab_id` each time its tab is shown (callbacks/admin.py copies admin-tabs'
     active_tab into the shown tab's store only, in the browser): a tab's callbacks listen to it, so showing
@@ -91,7 +104,7 @@ def houses_tab(options: list[dict]) -> html.Div:
             dbc.Col(html.H5("Devices", className="mb-0"), width="auto"),
             dbc.Col(
                 dcc.Dropdown(
-                    id="admin-devices-house",
+                    id=DEVICES_FILTER,
                     options=options,
                     value=ALL,
                     clearable=False,
@@ -101,7 +114,17 @@ def houses_tab(options: list[dict]) -> html.Div:
         ],
         className="g-3 align-items-center mt-4",
     )
-    return html.Div([html.H5("Houses"), _table("houses"), device_filter, _table("devices")], className="pt-3")
+    return html.Div(
+        [
+            html.H5("Houses"),
+            _table("houses"),
+            _pager("houses"),
+            device_filter,
+            _table("devices"),
+            _pager("devices"),
+        ],
+        className="pt-3",
+    )
 
 
 def keys_tab(options: list[dict]) -> html.Div:
