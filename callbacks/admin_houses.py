@@ -1,6 +1,8 @@
 """Admin page, "Houses and devices" tab: the houses with their device counts and communities, and the
 devices of a chosen house, community or all, each with its last reading; both a page of PAGE_ROWS rows at
-a time (a row is a few Dash components each: 500 rows took ~300 ms to build and 290 kB to send).
+a time. A row is a few Dash components: 500 device rows took ~300 ms to build and 290 kB to send, and the
+browser's renderer blocked for seconds on 100 + 100 rows (the tab settled 5-6 s after its click at 200
+houses; 1-2 s with 25 rows a page, `make bench-ui --houses 200 --days 40`).
 
 Every callback checks on the server that the caller may open the Admin page and holds metadata:read; the
 house or community choice from the browser is checked against the scope (dashboard/choices.py), the page
@@ -27,7 +29,7 @@ from dashboard.ui_auth import ui_scope
 from pages.admin import DEVICES_FILTER, PERMISSION, pager, tab_store
 
 NOT_ALLOWED = "Not allowed: the Admin page is for admins only."
-PAGE_ROWS = 100
+PAGE_ROWS = 25  # rows a page (houses, devices)
 NONE = "-"
 
 
