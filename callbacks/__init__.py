@@ -4,6 +4,7 @@ from callbacks import (
     account,
     admin,
     admin_accounts,
+    admin_houses,
     admin_resources,
     admin_tariffs,
     alerts,
@@ -17,7 +18,7 @@ from callbacks import (
 )
 
 PAGES = (overview, realtime, historical, forecasts, analytics, exports, admin, admin_tariffs, home, alerts)
-PAGES += (account, admin_resources, admin_accounts)
+PAGES += (account, admin_resources, admin_accounts, admin_houses)
 
 
 def register_all(app) -> None:

@@ -1,4 +1,4 @@
-"""Admin page callbacks: users, houses and devices, API keys, model versions and jobs.
+"""Admin page callbacks: users, API keys, model versions and jobs (houses and devices: admin_houses.py).
 
 Every callback first checks, on the server, that the cookie's user may open the Admin page AND holds the
 callback's permission (`dashboard.policy.allowed`); anyone else gets a refusal and no data, and nothing is
@@ -17,23 +17,24 @@ from dash.exceptions import PreventUpdate
 
 from callbacks.common import bump, clicked, error_text, message, note, row_id, table
 from dashboard import admin_queries as queries
-from dashboard.choices import resolve_choice
 from dashboard.clock import local_text
 from dashboard.context import db, services
 from dashboard.errors import DomainError, ValidationFailed
 from dashboard.policy import allowed
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
-from pages.admin import KEY_REVOKE, MODEL_ACTIVATE, PERMISSION, USER_TOGGLE
+from pages.admin import KEY_REVOKE, MODEL_ACTIVATE, PERMISSION, TABS, USER_TOGGLE, tab_store
 
 NOT_ALLOWED = "Not allowed: the Admin page is for admins only."
-HOUSE_LIMIT = 1000
-DEVICE_LIMIT = 500
 KEY_LIMIT = 500
 MODEL_LIMIT = 500  # newest versions, as GET /api/v1/models
 JOB_LIMIT = 100
 ERROR_CHARS = 300
 NONE = "-"
+# In the browser, no request: the shown tab's id into that tab's store only (pages/admin.py tab_store)
+SHOW_TAB_JS = f"""function (tab) {{
+    return {json.dumps(list(TABS))}.map((id) => (id === tab ? id : window.dash_clientside.no_update));
+}}"""
 METRICS = (
     ("mae", "MAE", "{:.3f}"),
     ("mape", "MAPE", "{:.1%}"),
@@ -155,45 +156,6 @@ def users_table(tab, _changed):
     tz = timezone()
     headers = ["Username", "Role", "Status", "Houses", f"Created ({tz})", ""]
     return table(headers, users_rows(db(), scope, tz), "admin-users-rows", "No users.")
-
-
-# ---- houses and devices ------------------------------------------------------------------------------
-
-
-def houses_table(tab):
-    if admin_scope("metadata:read") is None:
-        return refusal()
-    if tab != "houses":
-        raise PreventUpdate
-    houses, total = queries.houses(db(), HOUSE_LIMIT)
-    rows = [[h.id, h.name, h.devices, ", ".join(h.communities) or NONE] for h in houses]
-    return [
-        table(["ID", "House", "Devices", "Communities"], rows, "admin-houses-rows", "No houses."),
-        note(len(rows), total, HOUSE_LIMIT, "houses"),
-    ]
-
-
-def devices_table(tab, choice):
-    scope = admin_scope("metadata:read")
-    if scope is None:
-        return refusal()
-    if tab != "houses":
-        raise PreventUpdate
-    tz, session = timezone(), db()
-    try:
-        devices, total = queries.devices(session, resolve_choice(session, scope, choice), DEVICE_LIMIT)
-    except DomainError as exc:
-        return dbc.Alert(error_text(exc), color="danger")
-    rows = [
-        [d.serial, d.name, d.kind, d.direction,
-         f"{d.house} (#{d.house_id})" if d.house_id is not None else f"PV park: {d.park}", when(d.last_reading, tz)]
-        for d in devices
-    ]  # fmt: skip
-    headers = ["Serial", "Name", "Kind", "Direction", "House", f"Last reading ({tz})"]
-    return [
-        table(headers, rows, "admin-devices-rows", "No devices."),
-        note(len(rows), total, DEVICE_LIMIT, "devices"),
-    ]
 
 
 # ---- API keys ----------------------------------------------------------------------------------------
@@ -368,7 +330,14 @@ def jobs_table(tab, _refresh):
 # ---- registration ------------------------------------------------------------------------------------
 
 
+def shown(tab_id: str) -> Input:
+    return Input(tab_store(tab_id), "data")
+
+
 def register_callbacks(app) -> None:
+    app.clientside_callback(
+        SHOW_TAB_JS, *(Output(tab_store(t), "data") for t in TABS), Input("admin-tabs", "active_tab")
+    )
     message_of = lambda name: [Output(f"admin-{name}-message", p) for p in ("children", "color", "is_open")]  # noqa: E731
     app.callback(
         *message_of("users"),
@@ -386,15 +355,10 @@ def register_callbacks(app) -> None:
     )(user_action)
     app.callback(
         Output("admin-users-table", "children"),
-        Input("admin-tabs", "active_tab"),
+        shown("users"),
         Input("admin-users-changed", "data"),
+        prevent_initial_call=True,
     )(users_table)
-    app.callback(Output("admin-houses-table", "children"), Input("admin-tabs", "active_tab"))(houses_table)
-    app.callback(
-        Output("admin-devices-table", "children"),
-        Input("admin-tabs", "active_tab"),
-        Input("admin-devices-house", "value"),
-    )(devices_table)
     app.callback(
         *message_of("keys"),
         Output("admin-keys-changed", "data"),
@@ -409,8 +373,9 @@ def register_callbacks(app) -> None:
     )(key_action)
     app.callback(
         Output("admin-keys-table", "children"),
-        Input("admin-tabs", "active_tab"),
+        shown("keys"),
         Input("admin-keys-changed", "data"),
+        prevent_initial_call=True,
     )(keys_table)
     app.callback(
         *message_of("models"),
@@ -421,12 +386,14 @@ def register_callbacks(app) -> None:
     )(model_action)
     app.callback(
         Output("admin-models-table", "children"),
-        Input("admin-tabs", "active_tab"),
+        shown("models"),
         Input("admin-models-changed", "data"),
         Input("admin-models-refresh", "n_clicks"),
+        prevent_initial_call=True,
     )(models_table)
     app.callback(
         Output("admin-jobs-table", "children"),
-        Input("admin-tabs", "active_tab"),
+        shown("jobs"),
         Input("admin-jobs-refresh", "n_clicks"),
+        prevent_initial_call=True,
     )(jobs_table)

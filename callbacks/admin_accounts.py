@@ -34,7 +34,7 @@ from pages._admin_resources import (
     RESET,
     USER,
 )
-from pages.admin import PERMISSION
+from pages.admin import PERMISSION, tab_store
 
 NOT_ALLOWED = "Not allowed: users are managed by admins."
 
@@ -124,17 +124,19 @@ def account_action(_link, _reset, user, houses, communities, changed):
 def register_callbacks(app) -> None:
     app.callback(
         Output(USER, "options"),
-        Input("admin-tabs", "active_tab"),
+        Input(tab_store(ACCOUNTS_TAB), "data"),
         Input(ACC_CHANGED, "data"),
+        prevent_initial_call=True,
     )(user_choices)
     app.callback(
         Output(HOUSES, "options"),
         Output(HOUSES, "value"),
         Output(COMMUNITIES, "options"),
         Output(COMMUNITIES, "value"),
-        Input("admin-tabs", "active_tab"),
+        Input(tab_store(ACCOUNTS_TAB), "data"),
         Input(USER, "value"),
         Input(ACC_CHANGED, "data"),
+        prevent_initial_call=True,
     )(user_links)
     app.callback(
         Output(ACC_MESSAGE, "children"),

@@ -34,7 +34,7 @@ from pages._admin_resources import (
     SAVE,
 )
 from pages._components import field
-from pages.admin import PERMISSION
+from pages.admin import PERMISSION, tab_store
 
 NOT_ALLOWED = "Not allowed: houses, devices, PVs, parks and communities are edited by admins."
 
@@ -171,16 +171,18 @@ def register_callbacks(app) -> None:
     app.callback(
         Output(RECORD, "options"),
         Output(RECORD, "value"),
-        Input("admin-tabs", "active_tab"),
+        Input(tab_store(RECORDS_TAB), "data"),
         Input(RESOURCE, "value"),
         Input(CHANGED, "data"),
         State(RECORD, "value"),
+        prevent_initial_call=True,
     )(record_choices)
     app.callback(
         Output(FORM, "children"),
-        Input("admin-tabs", "active_tab"),
+        Input(tab_store(RECORDS_TAB), "data"),
         Input(RESOURCE, "value"),
         Input(RECORD, "value"),
+        prevent_initial_call=True,
     )(record_form)
     app.callback(
         Output(MESSAGE, "children"),

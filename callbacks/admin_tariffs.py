@@ -37,7 +37,7 @@ from pages._admin_tariffs import (
     TABLE,
     TO,
 )
-from pages.admin import PERMISSION
+from pages.admin import PERMISSION, tab_store
 
 NOT_ALLOWED = "Not allowed: tariffs are set by admins."
 
@@ -183,7 +183,8 @@ def register_callbacks(app) -> None:
     )(tariff_action)
     app.callback(
         Output(TABLE, "children"),
-        Input("admin-tabs", "active_tab"),
+        Input(tab_store(TAB_ID), "data"),
         Input(HOUSE, "value"),
         Input(CHANGED, "data"),
+        prevent_initial_call=True,
     )(tariffs_table)

@@ -154,7 +154,8 @@ def sync_url(app, prefix: str, fields) -> None:
 
 def sync_refresh(app, picker_id: str, interval_id: str, updated_id: str | None = None) -> None:
     """The auto-refresh choice drives the page's dcc.Interval: its period, or disabled when paused (no
-    request at all while paused). With `updated_id`, each tick also writes "last updated" local time."""
+    request at all while paused). With `updated_id`, each tick also writes "last updated" local time.
+    The layout sets the Interval from the same choice (the URL's), so only a change of it calls back."""
 
     def follow(choice):
         if ui_scope() is None:
@@ -162,9 +163,12 @@ def sync_refresh(app, picker_id: str, interval_id: str, updated_id: str | None =
         every = REFRESH_CHOICES.get(choice) if isinstance(choice, str) else None
         return (every or 60_000), every is None
 
-    app.callback(Output(interval_id, "interval"), Output(interval_id, "disabled"), Input(picker_id, "value"))(
-        follow
-    )
+    app.callback(
+        Output(interval_id, "interval"),
+        Output(interval_id, "disabled"),
+        Input(picker_id, "value"),
+        prevent_initial_call=True,
+    )(follow)
     if updated_id is not None:
 
         def updated(_n, choice):

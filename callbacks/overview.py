@@ -25,7 +25,14 @@ from dashboard.readings import FUTURE_TOLERANCE
 from dashboard.schema import PV, Device, House, User, user_communities, user_houses
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
-from pages._charts import CONSUMPTION, PRODUCTION, base_layout, empty_figure, mark_partial_bar
+from pages._charts import (
+    CONSUMPTION,
+    PRODUCTION,
+    empty_figure,
+    layout_props,
+    mark_partial_bar,
+    plain_figure,
+)
 from pages._cost import cost_card
 from pages.overview import (
     CHART,
@@ -132,8 +139,9 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def day_chart(series: list[dict], timezone: str, now: datetime) -> go.Figure:
-    """Hourly consumption and production of the last 24 h as bars: a missing hour is a missing bar."""
+def day_chart(series: list[dict], timezone: str, now: datetime) -> go.Figure | dict:
+    """Hourly consumption and production of the last 24 h as bars: a missing hour is a missing bar. Built
+    as a plain figure (pages/_charts.py plain_figure): plotly.py's validation took most of the callback."""
     if not series:
         return empty_figure("No readings in the last 24 hours.", height=280)
     xs = [to_local(p["timestamp"], timezone) for p in series]
@@ -141,33 +149,30 @@ def day_chart(series: list[dict], timezone: str, now: datetime) -> go.Figure:
     # the current hour is still filling: hatched and faded, its hover saying "so far" (never read as a drop)
     current = _next_hour(now) - HOUR
     partial = len(series) - 1 if series[-1]["timestamp"] == iso_utc(current) else None
-    fig = go.Figure()
+    traces = []
     for name, key, colour in (("Consumption", "consumption_kwh", CONSUMPTION), ("Production", "production_kwh",
                                                                                  PRODUCTION)):  # fmt: skip
         trace = {"x": labels, "y": [p[key] for p in series], "name": name, "marker": {"color": colour},
                  "customdata": list(labels), "hovertemplate": "%{customdata}<br>%{y:.2f} kWh"}  # fmt: skip
         mark_partial_bar(trace, partial)
-        fig.add_trace(go.Bar(**trace))
+        traces.append(trace | {"type": "bar"})
     end = _next_hour(now)
-    base_layout(fig, y_title="kWh per hour", height=280)
+    layout = layout_props(y_title="kWh per hour", height=280)
     # A bar is centred on its hour's start and one hour wide: the range runs from half an hour before the
     # first to half an hour after the last, so neither end bar is cut. The legend sits above the plot,
     # where it cannot cover the tick labels' date line or the axis title below it.
     half = timedelta(minutes=30)
-    fig.update_layout(
-        barmode="group",
-        xaxis={
-            "range": [
-                f"{to_local(end - timedelta(hours=24) - half, timezone):%Y-%m-%d %H:%M}",
-                f"{to_local(end - half, timezone):%Y-%m-%d %H:%M}",
-            ],
-            "title": f"Local time ({timezone}), hour starts",
-            "automargin": True,
-        },
-        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
-        margin={"t": 36, "b": 60},
-    )
-    return fig
+    layout["barmode"] = "group"
+    layout["xaxis"] |= {
+        "range": [
+            f"{to_local(end - timedelta(hours=24) - half, timezone):%Y-%m-%d %H:%M}",
+            f"{to_local(end - half, timezone):%Y-%m-%d %H:%M}",
+        ],
+        "title": {"text": f"Local time ({timezone}), hour starts"},
+    }
+    layout["legend"] |= {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"}
+    layout["margin"] |= {"t": 36, "b": 60}
+    return plain_figure(traces, layout)
 
 
 def _children(*ids: str) -> list[Output]:

@@ -71,13 +71,13 @@ class HouseRow:
     communities: list[str]
 
 
-def houses(session: Session, limit: int) -> tuple[list[HouseRow], int]:
-    """The first `limit` houses by name with their device counts and communities, and the total."""
+def houses(session: Session, limit: int, offset: int = 0) -> tuple[list[HouseRow], int]:
+    """`limit` houses by name from `offset` on, with their device counts and communities, and the total."""
     # house names are encrypted at rest (dashboard/fieldcrypt.py): sorted here, not by the database
     named = sorted(
         session.execute(select(House.id, House.name)).all(), key=lambda r: (natural_key(r[1]), r[0])
     )
-    total, first = len(named), named[:limit]
+    total, first = len(named), named[offset : offset + limit]
     counts = dict(
         session.execute(
             select(Device.house_id, func.count(Device.id))
@@ -109,9 +109,10 @@ class DeviceRow:
     last_reading: datetime | None
 
 
-def devices(session: Session, choice: Choice, limit: int) -> tuple[list[DeviceRow], int]:
-    """Devices of a checked choice (a house, a community's houses, or all), each with its last reading:
-    one index probe per device on the (device_id, ts) primary key, never a scan of the readings."""
+def devices(session: Session, choice: Choice, limit: int, offset: int = 0) -> tuple[list[DeviceRow], int]:
+    """`limit` devices from `offset` on of a checked choice (a house, a community's houses, or all), each
+    with its last reading: one index probe per device shown on the (device_id, ts) primary key, never a
+    scan of the readings."""
     where = []
     if choice.house_id is not None:
         where.append(Device.house_id == choice.house_id)
@@ -138,7 +139,9 @@ def devices(session: Session, choice: Choice, limit: int) -> tuple[list[DeviceRo
         .outerjoin(PVPark, PVPark.id == Device.pv_park_id)
         .where(*where)
     ).all()
-    rows = sorted(rows, key=lambda r: (r[6] is None, natural_key(r[6]), natural_key(r[1])))[:limit]
+    rows = sorted(rows, key=lambda r: (r[6] is None, natural_key(r[6]), natural_key(r[1])))[
+        offset : offset + limit
+    ]
     newest = select(func.max(Measurement.ts)).where(Measurement.device_id == Device.id).scalar_subquery()
     last = dict(session.execute(select(Device.id, newest).where(Device.id.in_([r[0] for r in rows]))).all())
     return [DeviceRow(*row[1:], last.get(row[0])) for row in rows], total

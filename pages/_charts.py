@@ -12,8 +12,10 @@ They sit with the pages, below the callbacks, so a layout can draw a figure as w
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 
 import plotly.graph_objects as go
+import plotly.io as pio
 
 MAX_POINTS = 5_000
 HISTORY_BLUE = "#1f77b4"
@@ -94,20 +96,36 @@ def base_layout(
 ) -> go.Figure:
     """The shared look: plotly_white, legend at the bottom, title clear of the modebar. The page's
     dark theme restyles the paper, grid and text in CSS (assets/theme.css), never the traces."""
-    fig.update_layout(
-        title=chart_title(title) if title else None,
-        height=height,
-        margin={"l": 50, "r": 20, "t": TOOLBAR_ROW_PX + 30 if title else TOOLBAR_ROW_PX, "b": 10},
-        legend=LEGEND_BELOW,
-        yaxis_title=y_title,
-        hovermode="x unified",
-        # plotly_white's look without its template, which would be expanded into every figure sent
-        paper_bgcolor="white",
-        plot_bgcolor="white",
-        xaxis={"gridcolor": GRID, "linecolor": GRID, "zeroline": False, "automargin": True},
-        yaxis={"gridcolor": GRID, "linecolor": GRID, "zerolinecolor": GRID, "automargin": True},
-    )
+    fig.update_layout(title=chart_title(title) if title else None, **layout_props(title, y_title, height))
     return fig
+
+
+def layout_props(title: str | None = None, y_title: str | None = None, height: int = 360) -> dict:
+    """base_layout's look as plain layout properties (the title apart)."""
+    yaxis = {"gridcolor": GRID, "linecolor": GRID, "zerolinecolor": GRID, "automargin": True}
+    return {
+        "height": height,
+        "margin": {"l": 50, "r": 20, "t": TOOLBAR_ROW_PX + 30 if title else TOOLBAR_ROW_PX, "b": 10},
+        "legend": dict(LEGEND_BELOW),
+        "hovermode": "x unified",
+        # plotly_white's look without its template, which would be expanded into every figure sent
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "xaxis": {"gridcolor": GRID, "linecolor": GRID, "zeroline": False, "automargin": True},
+        "yaxis": yaxis | ({"title": {"text": y_title}} if y_title else {}),
+    }
+
+
+def plain_figure(data: list[dict], layout: dict) -> dict:
+    """A figure as the dict go.Figure(data, layout) would send (the default template included), built
+    without plotly.py's validation of every property: a small chart's figure in ~1 ms instead of ~90 ms.
+    Only for traces and layouts known to be valid (tests/ui/test_overview_page.py checks the Overview's)."""
+    return {"data": data, "layout": {"template": default_template()} | layout}
+
+
+@cache
+def default_template() -> dict:
+    return pio.templates[pio.templates.default].to_plotly_json()
 
 
 # ---- the current, unfinished bucket: never read as a drop ------------------------------------------

@@ -7,7 +7,7 @@ of which re-checks the caller's role on the server.
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.choices import ALL, scope_options
+from dashboard.choices import ALL, COMMUNITY_PREFIX, scope_options
 from dashboard.context import db
 from dashboard.policy import KEY_ROLES, ROLES, THIRD_PARTY
 from dashboard.ui_auth import page_guard
@@ -31,6 +31,26 @@ TABS = {
 }
 # the row buttons' pattern-matching id types (the callbacks build the rows; the index is the row's id)
 USER_TOGGLE, KEY_REVOKE, MODEL_ACTIVATE = "admin-user-active", "admin-key-revoke", "admin-model-activate"
+
+
+DEVICES_FILTER = "admin-devices-house"  # the devices table's house / community / all choice
+
+
+def pager(table: str) -> str:
+    """The id of a table's dbc.Pagination (callbacks/admin_houses.py sets its pages; hidden while one)."""
+    return f"admin-{table}-page"
+
+
+def _pager(table: str) -> dbc.Pagination:
+    return dbc.Pagination(id=pager(table), max_value=1, active_page=1, fully_expanded=False,
+                          previous_next=True, size="sm", class_name="d-none")  # fmt: skip
+
+
+def tab_store(tab_id: str) -> str:
+    """The store that receives `tab_id` each time its tab is shown (callbacks/admin.py copies admin-tabs'
+    active_tab into the shown tab's store only, in the browser): a tab's callbacks listen to it, so showing
+    a tab runs that tab's callbacks alone, not every tab's (each refusing in a request of its own)."""
+    return f"admin-tab-{tab_id}"
 
 
 def _message(name: str) -> dbc.Alert:
@@ -84,7 +104,7 @@ def houses_tab(options: list[dict]) -> html.Div:
             dbc.Col(html.H5("Devices", className="mb-0"), width="auto"),
             dbc.Col(
                 dcc.Dropdown(
-                    id="admin-devices-house",
+                    id=DEVICES_FILTER,
                     options=options,
                     value=ALL,
                     clearable=False,
@@ -94,7 +114,17 @@ def houses_tab(options: list[dict]) -> html.Div:
         ],
         className="g-3 align-items-center mt-4",
     )
-    return html.Div([html.H5("Houses"), _table("houses"), device_filter, _table("devices")], className="pt-3")
+    return html.Div(
+        [
+            html.H5("Houses"),
+            _table("houses"),
+            _pager("houses"),
+            device_filter,
+            _table("devices"),
+            _pager("devices"),
+        ],
+        className="pt-3",
+    )
 
 
 def keys_tab(options: list[dict]) -> html.Div:
@@ -146,15 +176,15 @@ def jobs_tab() -> html.Div:
 
 @page_guard(PATH, PERMISSION)
 def layout(scope, **_kwargs):
-    session = db()
-    houses = scope_options(session, scope)[1:]  # the houses, without "All houses"
+    every = scope_options(db(), scope, communities=True)  # all houses, the communities, each house
+    houses = [o for o in every[1:] if not o["value"].startswith(COMMUNITY_PREFIX)]
     content = {
         "users": users_tab(houses),
-        "houses": houses_tab(scope_options(session, scope, communities=True)),
+        "houses": houses_tab(every),
         "keys": keys_tab(houses),
         "models": models_tab(),
         "jobs": jobs_tab(),
-        TARIFFS_TAB: tariffs_tab(scope_options(session, scope)[1:]),
+        TARIFFS_TAB: tariffs_tab(houses),
         RECORDS_TAB: records_tab(),
         ACCOUNTS_TAB: accounts_tab(),
     }
@@ -166,5 +196,6 @@ def layout(scope, **_kwargs):
                 id="admin-tabs",
                 active_tab="users",
             ),
+            *(dcc.Store(id=tab_store(tab_id)) for tab_id in TABS),
         ]
     )

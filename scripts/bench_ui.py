@@ -31,8 +31,10 @@ so the static assets come from the browser cache after the first load):
    graph output, else its first output, "+N" the others);
 5. the most points of any trace on any graph of the page (x/y/z... lengths; heatmap cells);
 6. memory: the RSS of each gunicorn worker (and the forecast worker) after the run.
-Targets: callback p95 <= 300 ms, page rendered (load, in-app navigation, toggle) <= 2 s, <= 5,000
-points per trace, web worker RSS < 400 MB. Misses are printed as MISSED; the exit status is 0 unless
+A click that starts no request within 1.5 s (a form field read only on submit) is not a toggle, and a
+dcc.Interval's tick never counts as a click's request (it still keeps the page from settling while in flight).
+Targets (issue 15): callback p95 <= 200 ms, fresh-tab load p95 <= 1.5 s, in-app navigation and toggle
+<= 2 s, <= 5,000 points per trace, web worker RSS < 400 MB. Misses are printed as MISSED; the exit status is 0 unless
 `--strict`. Prints Markdown tables for docs/benchmarks.md.
 """
 
@@ -96,8 +98,10 @@ ADMIN_PAGES = (
     "/alerts",
 )  # the admin's own pages here (the others are the analyst's, measured as such)
 ROLES = {"analyst": "analyst", "consumer": "consumer", "admin": "admin"}  # demo username -> role
-TARGET_CALLBACK_MS = 300
-TARGET_PAGE_S = 2.0
+TARGET_CALLBACK_MS = 200  # issue 15 (was 300)
+TARGET_LOAD_S = 1.5  # a fresh tab, issue 15 (was 2 s)
+TARGET_PAGE_S = 2.0  # in-app navigation and toggles
+REQUEST_WITHIN_MS = 1500  # a click that starts no request by then fired none
 TARGET_POINTS = 5000
 TARGET_RSS_MB = 400
 SETTLE_MS = 500
@@ -110,9 +114,17 @@ BENCH_JS = """
   const st = {pending: 0, lastStart: -1, readyAt: null, contentAt: null};
   window.__bench = st;
   const done = () => { st.pending--; };
+  // A dcc.Interval's tick is no click's doing: it counts as pending, but not as the latest start.
+  const timerOnly = (init) => {
+    try {
+      const ids = JSON.parse((init && init.body) || '{}').changedPropIds || [];
+      return ids.length > 0 && ids.every((id) => id.endsWith('.n_intervals'));
+    } catch (e) { return false; }
+  };
   const origFetch = window.fetch;
   window.fetch = function (...args) {
-    st.pending++; st.lastStart = performance.now();
+    st.pending++;
+    if (!timerOnly(args[1])) st.lastStart = performance.now();
     return origFetch.apply(this, args).finally(done);
   };
   const origSend = XMLHttpRequest.prototype.send;
@@ -145,6 +157,7 @@ BENCH_JS = """
 """
 SETTLED_JS = f"""() => {{ const st = window.__bench;
   return !!st && st.readyAt !== null && performance.now() - st.readyAt > {SETTLE_MS}; }}"""
+STARTED_AFTER_JS = "(t) => window.__bench.lastStart > t"
 SETTLED_AFTER_JS = f"""(t) => {{ const st = window.__bench;
   return st.lastStart > t && st.readyAt !== null && st.readyAt > st.lastStart
          && performance.now() - st.readyAt > {SETTLE_MS}; }}"""
@@ -430,11 +443,13 @@ def interact(page, row: Row, timeout_ms: float, limit: int, tabs_only: bool = Fa
                     page.keyboard.press("Escape")
                     continue
                 options.nth(pick).click(timeout=3000)
+            try:  # Dash sends a control's callbacks at once: none within REQUEST_WITHIN_MS, none at all
+                page.wait_for_function(STARTED_AFTER_JS, arg=clicked_at, timeout=REQUEST_WITHIN_MS)
+            except PlaywrightError:
+                continue  # the control fired no request (client-side only, or a form field read on submit)
             try:
                 page.wait_for_function(SETTLED_AFTER_JS, arg=clicked_at, timeout=timeout_ms)
             except PlaywrightError:
-                if page.evaluate("() => window.__bench.lastStart") <= clicked_at:
-                    continue  # the control fired no request (client-side only)
                 row.timeouts += 1
                 continue
             row.toggle_s.append((page.evaluate("() => window.__bench.readyAt") - clicked_at) / 1000)
@@ -531,14 +546,14 @@ def table(rows: list[Row]) -> tuple[list[str], list[str]]:
     missed = []
     for row in rows:
         flags = []
-        if not row.render_s or pct(row.render_s, 0.95) > TARGET_PAGE_S:
-            flags.append("load > 2 s")
+        if not row.render_s or pct(row.render_s, 0.95) > TARGET_LOAD_S:
+            flags.append(f"load > {TARGET_LOAD_S:g} s")
         if row.nav_s and pct(row.nav_s, 0.95) > TARGET_PAGE_S:
-            flags.append("nav > 2 s")
+            flags.append(f"nav > {TARGET_PAGE_S:g} s")
         if row.toggle_s and pct(row.toggle_s, 0.95) > TARGET_PAGE_S:
-            flags.append("toggle > 2 s")
+            flags.append(f"toggle > {TARGET_PAGE_S:g} s")
         if row.all_ms and pct(row.all_ms, 0.95) > TARGET_CALLBACK_MS:
-            flags.append("callback p95 > 300 ms")
+            flags.append(f"callback p95 > {TARGET_CALLBACK_MS} ms")
         if row.points > TARGET_POINTS:
             flags.append("> 5,000 points")
         if row.timeouts:

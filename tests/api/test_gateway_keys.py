@@ -258,9 +258,9 @@ def test_the_gateway_has_no_ui(client, world, gateway):
         layout = r.json["response"]["_pages_content"]["children"]
         assert component(layout, "login-link") is not None, path  # asked to log in, as anonymous
     callback = {"output": "admin-keys-table.children", "outputs": {"id": "admin-keys-table", "property": "children"},
-                "inputs": [{"id": "admin-tabs", "property": "active_tab", "value": "keys"},
+                "inputs": [{"id": "admin-tab-keys", "property": "data", "value": "keys"},
                            {"id": "admin-keys-changed", "property": "data", "value": 0}],
-                "changedPropIds": ["admin-tabs.active_tab"], "state": []}  # fmt: skip
+                "changedPropIds": ["admin-tab-keys.data"], "state": []}  # fmt: skip
     r = client.post("/_dash-update-component", json=callback, headers=gateway["headers"])
     assert r.status_code == 401 and "meter gateway" not in r.get_data(as_text=True)
     # the key is no login: the browser's login form refuses it (as name or password) and sets no cookie

@@ -111,6 +111,40 @@ def test_admin_tabs_keys_and_model_activation(open_as, demo_server, admin_rows):
     assert page.errors == []
 
 
+def record_callbacks(page) -> list[str]:
+    """The first output of every Dash callback request the page sends from now on."""
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append((r.post_data_json or {}).get("output", "?").strip(".").split("...")[0])
+            if "/_dash-update-component" in r.url else None)  # fmt: skip
+    return sent
+
+
+def test_showing_a_tab_runs_its_callbacks_only_and_again_each_time(open_as, admin_rows):
+    """A tab's tables are computed when it is shown, by its own callbacks alone (not one request per tab
+    of the page), and again each time it is shown: a run added meanwhile appears."""
+    page = open_as("admin", "/admin")
+    rows(page, "admin-users-rows")
+    sent = record_callbacks(page)
+    open_tab(page, "Houses and devices")
+    rows(page, "admin-houses-rows")
+    rows(page, "admin-devices-rows")
+    page.wait_for_timeout(1500)  # any other tab's callback would have been sent with these
+    assert sorted(sent) == ["admin-devices-table.children", "admin-houses-table.children"]
+
+    open_tab(page, "Jobs")
+    assert not any(f"{MARK}-again" in j for j in rows(page, "admin-jobs-rows"))
+    with Session(admin_rows) as s:
+        s.add(ModelRun(kind="forecast", at=utcnow(), outcome="failed", duration_ms=5.0, parameters_json="{}",
+                       error=f"{MARK}-again: shown again", model_version=None))  # fmt: skip
+        s.commit()
+    open_tab(page, "Users")
+    rows(page, "admin-users-rows")
+    open_tab(page, "Jobs")
+    page.wait_for_selector(f"#admin-jobs-rows tr:has-text('{MARK}-again')")
+    assert sent.count("admin-jobs-table.children") == 2 and sent.count("admin-users-table.children") == 1
+    assert page.errors == []
+
+
 def test_analyst_has_no_admin_page(open_as):
     page = open_as("analyst", "/admin")
     page.wait_for_selector("#forbidden")

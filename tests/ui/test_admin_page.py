@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from callbacks.admin import JOB_LIMIT, KEY_REVOKE, MODEL_ACTIVATE, NOT_ALLOWED, USER_TOGGLE
 from dashboard.clock import utcnow
 from dashboard.schema import ApiKey, ModelRun, ModelVersion, User
+from pages.admin import pager, tab_store
 from tests.factories import PASSWORD
 from tests.ui.helpers import cookie_login, router_payload
 
@@ -39,6 +40,7 @@ MODEL_ACTION = [
     ("admin-models-message", "is_open"),
     ("admin-models-changed", "data"),
 ]
+DEVICES_PAGE = ("admin-devices-page", "active_page", 1)
 READING_AT = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
 
 
@@ -113,20 +115,26 @@ def model_action(version_id):
     }
 
 
+PAGED = {"houses": ["max_value", "class_name"], "devices": ["max_value", "class_name", "active_page"]}
+
+
 def table_payload(name: str, tab: str, extra=()):
-    """A table callback: admin-tabs.active_tab plus its other inputs (id, prop, value)."""
-    inputs = [_prop("admin-tabs", "active_tab", tab)] + [_prop(*e) for e in extra]
-    return _outputs([(f"admin-{name}-table", "children")]) | {
+    """A table callback: its tab's store (pages/admin.py tab_store) holding `tab`, plus its other inputs
+    (id, prop, value); a paged table's pager (callbacks/admin_houses.py) among its outputs."""
+    store = tab_store("houses" if name == "devices" else name)
+    inputs = [_prop(store, "data", tab)] + [_prop(*e) for e in extra]
+    outputs = [(f"admin-{name}-table", "children")] + [(pager(name), p) for p in PAGED.get(name, [])]
+    return _outputs(outputs) | {
         "inputs": inputs,
-        "changedPropIds": ["admin-tabs.active_tab"],
+        "changedPropIds": [f"{store}.data"],
         "state": [],
     }
 
 
 TABLES = {
     "users": table_payload("users", "users", [("admin-users-changed", "data", 0)]),
-    "houses": table_payload("houses", "houses"),
-    "devices": table_payload("devices", "houses", [("admin-devices-house", "value", "all")]),
+    "houses": table_payload("houses", "houses", [("admin-houses-page", "active_page", 1)]),
+    "devices": table_payload("devices", "houses", [("admin-devices-house", "value", "all"), DEVICES_PAGE]),
     "keys": table_payload("keys", "keys", [("admin-keys-changed", "data", 0)]),
     "models": table_payload(
         "models", "models", [("admin-models-changed", "data", 0), ("admin-models-refresh", "n_clicks", None)]
@@ -415,16 +423,20 @@ def test_devices_with_their_last_reading_in_local_time(admin_ui, world, app):
     assert by_serial["H2-MAIN"][5] == local and by_serial["H1-PV"][5] == "-"  # no reading yet
     assert by_serial["PARK-INV"][4] == "PV park: Park 1"
 
-    one = table_payload("devices", "houses", [("admin-devices-house", "value", str(world.house2))])
+    one = table_payload(
+        "devices", "houses", [("admin-devices-house", "value", str(world.house2)), DEVICES_PAGE]
+    )
     rows = table_rows(response_of(post(admin_ui, one, csrf), "admin-devices-table"), "admin-devices-rows")
     assert [r[0] for r in rows] == ["H2-MAIN"]
-    community = table_payload("devices", "houses", [("admin-devices-house", "value", f"c{world.community}")])
+    community = table_payload(
+        "devices", "houses", [("admin-devices-house", "value", f"c{world.community}"), DEVICES_PAGE]
+    )
     rows = table_rows(
         response_of(post(admin_ui, community, csrf), "admin-devices-table"), "admin-devices-rows"
     )
     assert [r[0] for r in rows] == ["H1-EV", "H1-MAIN", "H1-PV"]
 
-    forged = table_payload("devices", "houses", [("admin-devices-house", "value", "999999")])
+    forged = table_payload("devices", "houses", [("admin-devices-house", "value", "999999"), DEVICES_PAGE])
     body = response_of(post(admin_ui, forged, csrf), "admin-devices-table")
     assert "not in your scope" in texts(body) and "H1-MAIN" not in json.dumps(body)
 
@@ -588,7 +600,7 @@ def test_empty_tables_say_so(admin_ui, world):
 
 def test_an_inactive_tab_is_not_computed(admin_ui, world):
     csrf = cookie_login(admin_ui, "admin")
-    other_tab = table_payload("devices", "users", [("admin-devices-house", "value", "all")])
+    other_tab = table_payload("devices", "users", [("admin-devices-house", "value", "all"), DEVICES_PAGE])
     assert post(admin_ui, other_tab, csrf).status_code == 204
 
 

@@ -56,7 +56,7 @@ def form(resource, record):
         "output": "admin-res-form.children",
         "outputs": {"id": "admin-res-form", "property": "children"},
         "inputs": [
-            _prop("admin-tabs", "active_tab", "records"),
+            _prop("admin-tab-records", "data", "records"),
             _prop("admin-res-resource", "value", resource),
             _prop("admin-res-record", "value", record),
         ],
@@ -68,7 +68,7 @@ def form(resource, record):
 def choices(resource):
     return _outputs([("admin-res-record", "options"), ("admin-res-record", "value")]) | {
         "inputs": [
-            _prop("admin-tabs", "active_tab", "records"),
+            _prop("admin-tab-records", "data", "records"),
             _prop("admin-res-resource", "value", resource),
             _prop("admin-res-changed", "data", {"count": 0}),
         ],
@@ -101,7 +101,7 @@ def links(user):
                ("admin-acc-communities", "options"), ("admin-acc-communities", "value")]  # fmt: skip
     return _outputs(outputs) | {
         "inputs": [
-            _prop("admin-tabs", "active_tab", "accounts"),
+            _prop("admin-tab-accounts", "data", "accounts"),
             _prop("admin-acc-user", "value", user),
             _prop("admin-acc-changed", "data", 0),
         ],
@@ -114,8 +114,8 @@ def users_list():
     return {
         "output": "admin-acc-user.options",
         "outputs": {"id": "admin-acc-user", "property": "options"},
-        "inputs": [_prop("admin-tabs", "active_tab", "accounts"), _prop("admin-acc-changed", "data", 0)],
-        "changedPropIds": ["admin-tabs.active_tab"],
+        "inputs": [_prop("admin-tab-accounts", "data", "accounts"), _prop("admin-acc-changed", "data", 0)],
+        "changedPropIds": ["admin-tab-accounts.data"],
         "state": [],
     }
 

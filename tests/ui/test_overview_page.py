@@ -4,9 +4,13 @@ scope always taken from the cookie (no cookie and third-party users are refused)
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import plotly
+import plotly.graph_objects as go
+import plotly.io as pio
 import pytest
 
 from dashboard.clock import local_midnight_utc, local_today
@@ -167,6 +171,20 @@ def test_chart_has_one_bar_per_hour_with_readings_and_gaps_stay_gaps(overview_ui
     assert len(labels) < 24
     cons, prod = expected_kwh(ui["items"], "analyst", hour_end - timedelta(hours=24), hour_end)
     assert sum(consumption["y"]) == pytest.approx(cons) and sum(production["y"]) == pytest.approx(prod)
+
+
+def test_chart_is_the_figure_plotly_would_send(overview_ui):
+    """The chart is built as a plain dict (no plotly.py validation): plotly.py takes it as it is, with every
+    property valid and nothing changed, and it keeps the default template's look (its hatched bar among it)."""
+    csrf = cookie_login(overview_ui["client"], "analyst")
+    figure = post(overview_ui, NOW_TODAY, csrf).json["response"]["overview-chart"]["figure"]
+    assert json_of(go.Figure(figure)) == figure  # raises on any invalid property
+    assert figure["layout"]["template"] == json_of(pio.templates[pio.templates.default])
+    assert figure["data"][0]["marker"]["pattern"]["shape"][-1] == "/"  # the current hour: so far
+
+
+def json_of(figure) -> dict:
+    return json.loads(json.dumps(figure, cls=plotly.utils.PlotlyJSONEncoder))
 
 
 def test_chart_range_holds_every_whole_bar_and_the_legend_sits_above_the_plot(overview_ui):

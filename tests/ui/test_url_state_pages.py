@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from pages._components import REFRESH_CHOICES
 from tests.ui.helpers import callback_payload, component, cookie_login, router_payload
 
 
@@ -100,6 +101,25 @@ def test_auto_refresh_choice_sets_the_interval_and_pause_disables_it(ui, prefix,
     path = {"realtime": "/real-time", "overview": "/"}[prefix]
     tree = page(ui, csrf, path, "?refresh=off")
     assert component(tree, interval)["disabled"] is True
+
+
+@pytest.mark.parametrize(
+    ("path", "prefix", "interval"),
+    [("/real-time", "realtime", "realtime-interval"), ("/", "overview", "overview-refresh")],
+)
+def test_the_layout_sets_the_interval_as_the_choice_would_so_loading_calls_nothing_back(
+    ui, path, prefix, interval
+):
+    csrf = cookie_login(ui, "consumer")
+    for choice in REFRESH_CHOICES:
+        shown = component(page(ui, csrf, path, f"?refresh={choice}"), interval)
+        every, disabled = refresh(ui, csrf, prefix, interval, choice)
+        assert shown["disabled"] is disabled, choice
+        assert disabled or shown["interval"] == every, choice  # a paused period is never used
+    follow = [
+        d for d in ui.get("/_dash-dependencies").json if d["output"].startswith(f"..{interval}.interval")
+    ]
+    assert len(follow) == 1 and follow[0]["prevent_initial_call"] is True
 
 
 def test_real_time_says_when_it_last_updated_and_that_it_is_paused(ui):
