@@ -53,16 +53,22 @@ def from_scratch(session) -> dict[tuple[str, int, datetime], tuple[float, float]
             sums[house, q][1] += wh
         elif kind == "meter":
             sums[house, q][0] += wh
+    return {k: tuple(v) for k, v in settled(sums).items()}
+
+
+def bucket_keys(house: int, q: datetime) -> tuple[tuple[str, int, datetime], ...]:
+    """The house's 15-minute, hourly and local-day rollup rows holding the quarter `q`."""
+    return ("15min", house, q), ("hour", house, q.replace(minute=0)), ("day", house, local_midnight(q))
+
+
+def settled(quarters: dict) -> dict[tuple[str, int, datetime], list[float]]:
+    """(house, quarter) -> (consumption, production) settled per quarter: max() each, summed per row."""
     out: dict[tuple[str, int, datetime], list[float]] = defaultdict(lambda: [0.0, 0.0])
-    for (house, q), (c, p) in sums.items():
-        for key in (
-            ("15min", house, q),
-            ("hour", house, q.replace(minute=0)),
-            ("day", house, local_midnight(q)),
-        ):
+    for (house, q), (c, p) in quarters.items():
+        for key in bucket_keys(house, q):
             out[key][0] += max(c - p, 0.0)
             out[key][1] += max(p - c, 0.0)
-    return {k: tuple(v) for k, v in out.items()}
+    return out
 
 
 def stored(session) -> dict[tuple[str, int, datetime], tuple[float, float]]:
@@ -143,8 +149,7 @@ def test_0014_backfills_import_and_export_from_the_intervals(engine):  # noqa: F
                     rng.uniform(0, 400), rng.uniform(0, 400) if house == houses[0] else 0.0)  # fmt: skip
         buckets: dict[tuple[str, int, datetime], list[float]] = defaultdict(lambda: [0.0, 0.0])
         for (house, q), (cons, prod) in quarters.items():
-            for key in (("15min", house, q), ("hour", house, q.replace(minute=0)),
-                        ("day", house, local_midnight(q))):  # fmt: skip
+            for key in bucket_keys(house, q):
                 buckets[key][0] += cons
                 buckets[key][1] += prod
         for (res, house, bucket), (cons, prod) in buckets.items():
@@ -157,15 +162,7 @@ def test_0014_backfills_import_and_export_from_the_intervals(engine):  # noqa: F
                     {"r": res, "k": kind, "h": house if kind == "house" else 0, "b": bucket, "c": cons, "p": prod},
                 )  # fmt: skip
     migrate_to(engine, "0014_interval_settlement")
-    expected: dict[tuple[str, int, datetime], list[float]] = defaultdict(lambda: [0.0, 0.0])
-    for (house, q), (cons, prod) in quarters.items():
-        for key in (
-            ("15min", house, q),
-            ("hour", house, q.replace(minute=0)),
-            ("day", house, local_midnight(q)),
-        ):
-            expected[key][0] += max(cons - prod, 0.0)
-            expected[key][1] += max(prod - cons, 0.0)
+    expected = settled(quarters)
     got = rows(engine, "SELECT resolution, entity_id, bucket_start, import_wh, export_wh FROM energy_rollups "
                        "WHERE entity_kind = 'house'")  # fmt: skip
     as_dt = lambda b: b if isinstance(b, datetime) else datetime.fromisoformat(b)  # noqa: E731  (SQLite: text)
