@@ -35,12 +35,16 @@ from dashboard.schema import Device, EnergyRollup, Measurement
 def with_layouts(devices: Iterable[DeviceInfo]) -> list[DeviceInfo]:
     """These devices with their houses' layouts, found among them (so: give every device of each house)."""
     devices = list(devices)
-    kinds: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for d in devices:
-        if d.house_id is not None:
-            kinds[d.house_id].append((d.kind, d.direction))
-    layouts = {house: layout_of(found) for house, found in kinds.items()}
+    layouts = _layouts((d.house_id, d.kind, d.direction) for d in devices if d.house_id is not None)
     return [replace(d, layout=layouts.get(d.house_id, PLAIN)) for d in devices]
+
+
+def _layouts(devices: Iterable[tuple[int, str, str]]) -> dict[int, str]:
+    """The layout of each house among these (house, kind, direction) of its devices."""
+    kinds: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for house, kind, direction in devices:
+        kinds[house].append((kind, direction))
+    return {house: layout_of(found) for house, found in kinds.items()}
 
 
 def house_layouts(session: Session, house_ids: Iterable[int]) -> dict[int, str]:
@@ -48,13 +52,10 @@ def house_layouts(session: Session, house_ids: Iterable[int]) -> dict[int, str]:
     ids = sorted({h for h in house_ids if h is not None})
     if not ids:
         return {}
-    kinds: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    rows = session.execute(
+    found = _layouts(session.execute(
         select(Device.house_id, Device.kind, Device.direction).where(Device.house_id.in_(ids))
-    )
-    for house, kind, direction in rows:
-        kinds[house].append((kind, direction))
-    return {house: layout_of(kinds.get(house, ())) for house in ids}
+    ))  # fmt: skip
+    return {house: found.get(house, PLAIN) for house in ids}
 
 
 def _where(houses: list[int], parks: list[int]):
