@@ -15,14 +15,12 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, html, no_update
 from dash.exceptions import PreventUpdate
 
-from callbacks.common import bump, clicked, error_text, message, note, row_id, table
+from callbacks.common import bump, clicked, error_text, message, note, row_id, scope_with, table
 from dashboard import admin_queries as queries
 from dashboard.clock import local_text
 from dashboard.context import db, services
 from dashboard.errors import DomainError, ValidationFailed
-from dashboard.policy import allowed
 from dashboard.scope import Scope
-from dashboard.ui_auth import ui_scope
 from pages.admin import KEY_REVOKE, MODEL_ACTIVATE, PERMISSION, TABS, USER_TOGGLE, tab_store
 
 NOT_ALLOWED = "Not allowed: the Admin page is for admins only."
@@ -48,10 +46,7 @@ METRICS = (
 
 def admin_scope(permission: str) -> Scope | None:
     """The caller's scope if they may open the Admin page and hold `permission`; else None."""
-    scope = ui_scope()
-    if scope is None or not allowed(PERMISSION, scope.role) or not allowed(permission, scope.role):
-        return None
-    return scope
+    return scope_with(PERMISSION, permission)
 
 
 def refusal() -> dbc.Alert:

@@ -13,17 +13,15 @@ from dash import Input, Output, State, html, no_update
 from dash.exceptions import PreventUpdate
 from flask import request
 
-from callbacks.common import bump, clicked, error_text, message
+from callbacks.common import bump, clicked, error_text, message, scope_with
 from dashboard import metadata
 from dashboard.accounts import email_reset_link, issue_reset_link, reset_url
 from dashboard.admin_queries import users
 from dashboard.clock import local_text
 from dashboard.context import db, services
 from dashboard.errors import DomainError, NotFound
-from dashboard.policy import allowed
 from dashboard.schema import Community, House, User
 from dashboard.scope import Scope
-from dashboard.ui_auth import ui_scope
 from pages._admin_resources import (
     ACC_CHANGED,
     ACC_MESSAGE,
@@ -40,10 +38,7 @@ NOT_ALLOWED = "Not allowed: users are managed by admins."
 
 
 def admin_scope(permission: str) -> Scope | None:
-    scope = ui_scope()
-    if scope is None or not allowed(PERMISSION, scope.role) or not allowed(permission, scope.role):
-        return None
-    return scope
+    return scope_with(PERMISSION, permission)
 
 
 def user_of(value) -> User:

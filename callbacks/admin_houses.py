@@ -17,15 +17,13 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, ctx, html
 from dash.exceptions import PreventUpdate
 
-from callbacks.common import error_text, table
+from callbacks.common import error_text, scope_with, table
 from dashboard import admin_queries as queries
 from dashboard.choices import resolve_choice
 from dashboard.clock import local_text
 from dashboard.context import db, services
 from dashboard.errors import DomainError
-from dashboard.policy import allowed
 from dashboard.scope import Scope
-from dashboard.ui_auth import ui_scope
 from pages.admin import DEVICES_FILTER, PERMISSION, pager, tab_store
 
 NOT_ALLOWED = "Not allowed: the Admin page is for admins only."
@@ -34,10 +32,7 @@ NONE = "-"
 
 
 def admin_scope() -> Scope | None:
-    scope = ui_scope()
-    if scope is None or not allowed(PERMISSION, scope.role) or not allowed("metadata:read", scope.role):
-        return None
-    return scope
+    return scope_with(PERMISSION, "metadata:read")
 
 
 def page_number(value) -> int:

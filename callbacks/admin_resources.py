@@ -13,14 +13,12 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
 
-from callbacks.common import clicked, error_text, message
+from callbacks.common import clicked, error_text, message, scope_with
 from dashboard import metadata
 from dashboard.context import db
 from dashboard.errors import DomainError, NotFound
-from dashboard.policy import allowed
 from dashboard.resources import Field, Resource
 from dashboard.scope import Scope
-from dashboard.ui_auth import ui_scope
 from pages._admin_resources import (
     CHANGED,
     FIELD,
@@ -40,10 +38,7 @@ NOT_ALLOWED = "Not allowed: houses, devices, PVs, parks and communities are edit
 
 
 def admin_scope(permission: str) -> Scope | None:
-    scope = ui_scope()
-    if scope is None or not allowed(PERMISSION, scope.role) or not allowed(permission, scope.role):
-        return None
-    return scope
+    return scope_with(PERMISSION, permission)
 
 
 def resource_of(name) -> Resource:

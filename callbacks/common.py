@@ -14,9 +14,20 @@ from dash.exceptions import PreventUpdate
 from dashboard.clock import local_days_bounds, to_local, utcnow
 from dashboard.context import services
 from dashboard.errors import DomainError, NotFound, ValidationFailed
+from dashboard.policy import allowed
+from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
 from pages._components import REFRESH_CHOICES
 from pages._urlstate import location_id, url_search, url_values
+
+
+def scope_with(*permissions: str) -> Scope | None:
+    """The caller's scope if they are logged in and hold every one of `permissions` (a page's and an
+    action's, say); else None."""
+    scope = ui_scope()
+    if scope is None or not all(allowed(p, scope.role) for p in permissions):
+        return None
+    return scope
 
 
 def error_text(exc: DomainError) -> str:
