@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import dash_bootstrap_components as dbc
-import plotly.io as pio
 from dash import Input, Output, html
 
 import pages._charts as charts
@@ -28,7 +26,16 @@ from dashboard.policy import allowed
 from dashboard.queries import energy_series
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
-from pages._charts import CONSUMPTION, MAX_POINTS, NET, PRODUCTION, STEPS, empty_figure, resolution_for
+from pages._charts import (
+    CONSUMPTION,
+    MAX_POINTS,
+    NET,
+    PRODUCTION,
+    STEPS,
+    empty_figure,
+    resolution_for,
+    template_json,
+)
 from pages._cost import cost_card, hover_line
 from pages._ranges import RANGE_7D, RANGE_24H, RANGE_30D, RANGE_CUSTOM, RANGE_MONTH
 from pages.historical import (
@@ -287,13 +294,6 @@ def summary_cards(series: Series, now: datetime) -> dbc.Row:
     )
 
 
-@lru_cache(maxsize=1)
-def _template() -> dict:
-    """The plotly_white template as JSON, built once: plotly's figure objects would validate and rebuild
-    it for every figure, most of a callback's budget (docs/benchmarks.md)."""
-    return pio.templates["plotly_white"].to_plotly_json()
-
-
 def bar_figure(series: Series, name: str, values: list, colour: str, choice_label: str) -> dict:
     """One bar per expected bucket (None = no bar) at local wall-clock x, as a plain figure dict with
     the look of `charts.base_layout` (title, margins, plotly_white)."""
@@ -327,7 +327,7 @@ def bar_figure(series: Series, name: str, values: list, colour: str, choice_labe
         # The repeated local hour of an autumn DST change has two buckets at one wall-clock time:
         # stacked, both hours' energy shows (the hover names each with its zone abbreviation).
         "barmode": "stack",
-        "template": _template(),
+        "template": template_json("plotly_white"),
     }
     return {"data": [trace], "layout": layout}
 

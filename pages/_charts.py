@@ -120,12 +120,14 @@ def plain_figure(data: list[dict], layout: dict) -> dict:
     """A figure as the dict go.Figure(data, layout) would send (the default template included), built
     without plotly.py's validation of every property: a small chart's figure in ~1 ms instead of ~90 ms.
     Only for traces and layouts known to be valid (tests/ui/test_overview_page.py checks the Overview's)."""
-    return {"data": data, "layout": {"template": default_template()} | layout}
+    return {"data": data, "layout": {"template": template_json()} | layout}
 
 
 @cache
-def default_template() -> dict:
-    return pio.templates[pio.templates.default].to_plotly_json()
+def template_json(name: str | None = None) -> dict:
+    """A plotly template as JSON (None: plotly's default), built once: plotly's figure objects would
+    validate and rebuild it for every figure, most of a small callback's budget (docs/benchmarks.md)."""
+    return pio.templates[name or pio.templates.default].to_plotly_json()
 
 
 # ---- the current, unfinished bucket: never read as a drop ------------------------------------------
