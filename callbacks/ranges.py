@@ -12,12 +12,12 @@ from dash import Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 
 from callbacks.common import local_days_range, parse_date
-from dashboard.clock import local_midnight_utc, to_local, utcnow
-from dashboard.context import services
+from dashboard.clock import local_midnight_utc, to_local
 from dashboard.errors import DomainError, ValidationFailed
 from dashboard.ui_auth import ui_scope
 from pages._charts import STEPS
 from pages._ranges import PRESET_DAYS, RANGE_CUSTOM, RANGE_MONTH, preset_days, range_ids
+from pages._ranges import today as local_today
 
 
 def _month_end(day: date) -> date:
@@ -151,11 +151,6 @@ def checked_days(start_date, end_date, timezone: str, today: date, max_days: int
     if max_days is not None and (last - first).days + 1 > max_days:
         raise ValidationFailed(details=[{"field": "end_date", "message": f"at most {max_days} days"}])
     return first, last, start, end
-
-
-def local_today() -> date:
-    """Today in the app's zone, by the clock the callbacks use."""
-    return to_local(utcnow(), services().settings.timezone).date()
 
 
 # ---- the picker's callbacks ---------------------------------------------------------------------------
