@@ -71,7 +71,7 @@ def scope_devices(session: Session, scope: Scope, choice: Choice) -> list[ScopeD
 
 def _shares(devices: list[ScopeDevice]) -> dict[int, tuple[int, int]]:
     """Per device that counts, its (to consumption, to production) share, as in the rollups."""
-    return {dev.id: dev.info.house_share() for dev in devices if dev.info.house_share() != (0, 0)}
+    return {dev.id: share for dev in devices if (share := dev.info.house_share()) != (0, 0)}
 
 
 def time_bucket(session: Session, column, step: timedelta):
