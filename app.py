@@ -129,8 +129,43 @@ def serve_layout():
         bar = dbc.NavbarSimple([theme_choice()], brand="Aggregator", brand_href="/", color="primary", dark=True,
                                className="app-navbar")  # fmt: skip
         message = f"{MESSAGES[service]}: this page cannot load now. Reload it in a few seconds."
+    container = dash.page_container if message else page_container()
+    return html.Div([bar, outage_banner(message), dbc.Container(container, className="pt-3", fluid=True)])
+
+
+def page_container():
+    """Dash's page container with the tab's first page already in it, when the layout request names the
+    page (assets/first_page.js sends its path and query as X-Dash-Page): the renderer draws the page with the
+    layout instead of asking the page router for it in a second round trip. The location starts at that
+    path and query, so mounting it changes neither and the router is not called; in-app navigation goes
+    through the router as before. Dash's own empty container otherwise, or when drawing the page fails (the
+    router then draws it, or shows its error, as before)."""
+    from urllib.parse import urlsplit
+
+    from dash import dcc
+    from dash._pages import _parse_query_string, _path_to_page
+    from flask import request
+
+    named = request.headers.get("X-Dash-Page", "")
+    if not named.startswith("/") or named.startswith("//") or len(named) > 4096:
+        return dash.page_container
+    target = urlsplit(named)
+    page, variables = _path_to_page(target.path.strip("/"))
+    if not page:
+        return dash.page_container
+    search = f"?{target.query}" if target.query else ""
+    try:
+        layout = page["layout"](**{**(variables or {}), **_parse_query_string(search)})
+    except Exception:  # the router call that follows shows what went wrong, as it did before
+        log.exception("drawing %s into the layout failed; the page router draws it", target.path)
+        return dash.page_container
     return html.Div(
-        [bar, outage_banner(message), dbc.Container(dash.page_container, className="pt-3", fluid=True)]
+        [
+            dcc.Location(id="_pages_location", refresh="callback-nav", pathname=target.path, search=search),
+            html.Div(layout, id="_pages_content", disable_n_clicks=True),
+            dcc.Store(id="_pages_store", data={"title": page["title"]}),
+            html.Div(id="_pages_dummy", disable_n_clicks=True),
+        ]
     )
 
 

@@ -211,6 +211,9 @@ def register_callbacks(app) -> None:
         Input(VERSION, "data"),
         Input(REFRESH, "n_intervals"),
     )(refresh)
-    app.callback(
-        Output(BELL_COUNT, "children"), Input(BELL_TICK, "n_intervals"), Input("_pages_location", "pathname")
+    app.callback(  # the navbar is drawn with the count (pages/alerts.py bell): no call on load
+        Output(BELL_COUNT, "children"),
+        Input(BELL_TICK, "n_intervals"),
+        Input("_pages_location", "pathname"),
+        prevent_initial_call=True,
     )(bell_count)

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, g, request
+from flask import Flask, g, has_request_context, request
 from flask_jwt_extended import (
     JWTManager,
     get_jwt,
@@ -292,7 +292,9 @@ def user_scope(session: Session, user: User) -> Scope:
     )
 
 
-def init_jwt(app: Flask, settings: Settings, session_factory) -> JWTManager:
+def init_jwt(app: Flask, settings: Settings, session_factory, request_session=None) -> JWTManager:
+    """`request_session()`: the request's own session (dashboard/context.py db), used for the revocation
+    check inside a request; outside one (or without it) a session of its own."""
     configure_password_hashing(settings)
     app.config.update(
         JWT_SECRET_KEY=crypto.jwt_key(settings.secret_key),  # its own key, not the secret itself
@@ -310,6 +312,8 @@ def init_jwt(app: Flask, settings: Settings, session_factory) -> JWTManager:
 
     @jwt.token_in_blocklist_loader
     def _revoked(_header, payload) -> bool:
+        if request_session is not None and has_request_context():  # one connection; the user stays loaded
+            return token_is_revoked(request_session(), payload)
         with session_factory() as session:
             return token_is_revoked(session, payload)
 

@@ -34,6 +34,9 @@ STATIC_HEADERS = {
 }
 
 
+ASSET_CACHE = "public, max-age=31536000, immutable"
+
+
 def script_hashes(html: str) -> list[str]:
     """The CSP hash source of every inline <script> (no src, not a data block) in an HTML page."""
     hashes = []
@@ -88,6 +91,11 @@ def install_security_headers(server: Flask, settings: Settings) -> None:
             response.headers.setdefault(name, value)
         if always_hsts or request.is_secure:
             response.headers["Strict-Transport-Security"] = HSTS
+        if response.status_code == 200 and request.path.startswith("/assets/") and "m" in request.args:
+            # Dash names every asset with its file's mtime (?m=...), the theme script too (app.py): a changed
+            # file gets a new URL, so a tab need not ask again. Without this Flask answers "no-cache", and
+            # each fresh tab waited for the render-blocking stylesheets to be revalidated before any script.
+            response.headers["Cache-Control"] = ASSET_CACHE
         return response
 
 

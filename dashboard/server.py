@@ -15,7 +15,7 @@ from dashboard.api.openapi import SWAGGER_HTML
 from dashboard.api.outages import register_outage_handling
 from dashboard.auth import init_jwt
 from dashboard.config import Settings, load_settings
-from dashboard.context import EXTENSION, build_services
+from dashboard.context import EXTENSION, build_services, db
 from dashboard.http_headers import allow_inline_scripts, install_security_headers, script_hashes
 
 
@@ -34,7 +34,7 @@ def create_server(settings: Settings | None = None) -> Flask:
     )
     services = build_services(settings, migrate_database=True)
     server.extensions[EXTENSION] = services
-    init_jwt(server, settings, services.session_factory)
+    init_jwt(server, settings, services.session_factory, request_session=db)
     register_api(server)
     register_outage_handling(server)  # 503 + Retry-After for outages, /readyz
     install_security_headers(server, settings)

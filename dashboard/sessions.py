@@ -79,16 +79,22 @@ def revoke_claims(session: Session, claims: dict) -> None:
 
 
 def token_is_revoked(session: Session, claims: dict) -> bool:
-    """True for a revoked token or session, a token of an older generation, or a gone or disabled user."""
+    """True for a revoked token or session, a token of an older generation, or a gone or disabled user.
+
+    One query (every request pays it): the user's row, loaded into the session, so the scope that follows
+    (dashboard/auth.py resolve_scope) finds the user without another one."""
     ids = [claims["jti"]] + ([SESSION_PREFIX + claims["sid"]] if claims.get("sid") else [])
-    if session.scalar(select(func.count()).where(RevokedToken.jti.in_(ids))):
-        return True
     try:
         user_id = int(claims["sub"])
     except (KeyError, TypeError, ValueError):
         return True
-    row = session.execute(select(User.token_generation, User.is_active).where(User.id == user_id)).first()
-    return row is None or not row.is_active or row.token_generation != claims.get("gen", 0)
+    revoked = select(func.count()).where(RevokedToken.jti.in_(ids)).scalar_subquery()
+    row = session.execute(select(User, revoked).where(User.id == user_id)).first()
+    if row is None:
+        return True
+    user, revocations = row
+    session.info["token_user"] = user  # a strong reference: the identity map alone holds objects weakly
+    return bool(revocations) or not user.is_active or user.token_generation != claims.get("gen", 0)
 
 
 def revoke_all_sessions(user: User) -> None:

@@ -78,3 +78,19 @@ def test_hsts_on_every_answer_of_a_deployment_that_says_it_is_https(tmp_path, pg
             )
     finally:
         app.server.extensions["aggregator"].engine.dispose()
+
+
+def test_the_pages_own_assets_are_cached_until_their_file_changes(client):
+    """Every asset the index names carries its file's mtime (?m=...): a fresh tab takes it from the cache
+    without asking again; an asset asked for without it is revalidated, and a missing one is not cached."""
+    index = client.get("/login").get_data(as_text=True)
+    named = re.findall(r'(?:src|href)="(/assets/[^"]+\?m=[^"]+)"', index)
+    assert any(n.startswith("/assets/bootstrap-5.3.8.min.css?m=") for n in named)
+    assert any(n.startswith("/assets/theme.js?m=") for n in named)  # the theme script in <head> too
+    for url in named:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable", url
+    assert "immutable" not in client.get("/assets/theme.css").headers.get("Cache-Control", "")
+    assert "immutable" not in client.get("/assets/no-such-file.css?m=1").headers.get("Cache-Control", "")
+    assert "immutable" not in client.get("/_dash-layout?m=1").headers.get("Cache-Control", "")

@@ -1,0 +1,80 @@
+"""A fresh tab's first page is drawn into the app's layout (app.py page_container): the layout request names
+the page (X-Dash-Page, sent by assets/first_page.js), the server draws it exactly as Dash's page router
+would (guards, scope and the link's query included), and the location starts at that path and query so
+the router is not asked again. Without the header, or with a header that names no page, the layout is
+Dash's empty container and the router draws the page as before."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ui.helpers import component, cookie_login, router_payload
+
+HEADER = "X-Dash-Page"
+
+
+@pytest.fixture
+def ui(client, world):
+    assert client.get("/").status_code == 200
+    return client
+
+
+def layout(client, page: str | None) -> dict:
+    r = client.get("/_dash-layout", headers={HEADER: page} if page is not None else {})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    return r.json
+
+
+def routed(client, csrf, path, search=""):
+    r = client.post("/_dash-update-component", json=router_payload(path, search), headers=csrf)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    return r.json["response"]["_pages_content"]["children"]
+
+
+def test_the_named_page_comes_with_the_layout_as_the_router_draws_it(ui, world):
+    csrf = cookie_login(ui, "analyst")
+    search = f"?range=custom&from=2026-10-20&to=2026-10-31&bars=day&scope={world.house2}"
+    tree = layout(ui, "/historical" + search)
+    location = component(tree, "_pages_location")
+    assert (location["pathname"], location["search"]) == ("/historical", search)
+    assert component(tree, "_pages_store")["data"] == {"title": "Historical - Aggregator"}
+    content = component(tree, "_pages_content")["children"]
+    assert content == routed(ui, csrf, "/historical", search)  # the same page, control for control
+    assert component(content, "historical-scope")["value"] == str(world.house2)
+    assert component(content, "historical-dates")["start_date"] == "2026-10-20"
+    # the navbar is still there, with the role's links
+    assert component(tree, "nav-logout") is not None
+
+
+def test_without_a_named_page_the_router_draws_it_as_before(ui):
+    cookie_login(ui, "analyst")
+    for header in (None, "", "historical", "//evil.example/historical", "/no-such-page", "/" + "a" * 5000):
+        tree = layout(ui, header)
+        location = component(tree, "_pages_location")
+        assert "pathname" not in location and "search" not in location, header
+        assert component(tree, "_pages_content").get("children") is None, header
+
+
+def test_the_first_page_keeps_the_guards(ui, world):
+    # anonymous: the page is the login link (with the query kept), as the router gives it
+    tree = layout(ui, "/historical?range=7d")
+    content = component(tree, "_pages_content")["children"]
+    assert component(content, "login-link")["href"] == "/login?next=/historical%3Frange%3D7d"
+    # a consumer on the Admin page: refused; on a foreign house's link: their own default and a notice
+    cookie_login(ui, "consumer")
+    content = component(layout(ui, "/admin"), "_pages_content")["children"]
+    assert component(content, "forbidden") is not None
+    content = component(layout(ui, f"/historical?range=7d&scope={world.house2}"), "_pages_content")[
+        "children"
+    ]
+    assert component(content, "historical-scope")["value"] == "all"
+    assert "not in your scope" in component(content, "historical-url-notice")["children"]
+
+
+def test_hostile_query_values_fall_back_with_a_notice_in_the_first_page_too(ui):
+    cookie_login(ui, "analyst")
+    tree = layout(ui, "/historical?range=%3Cscript%3E&bars=1s&range=7d")
+    content = component(tree, "_pages_content")["children"]
+    assert component(content, "historical-range")["value"] == "24h"
+    assert component(content, "historical-url-notice")["is_open"] is True
+    assert "<script>" not in str(content)
