@@ -31,7 +31,7 @@ from dashboard.errors import NotFound, RateLimited, Unauthorized, ValidationFail
 from dashboard.policy import GATEWAY, KEY_ROLES, ROLES, SEES_EVERY_HOUSE, THIRD_PARTY
 from dashboard.schema import ApiKey, House, LoginFailure, User, api_key_houses, user_houses
 from dashboard.scope import Scope
-from dashboard.sessions import LOGIN_NONCE_COOKIE, token_is_revoked
+from dashboard.sessions import LOGIN_NONCE_COOKIE, token_is_revoked, touch_session
 
 _hasher = PasswordHasher()
 API_KEY_HEADER = "X-API-Key"
@@ -310,8 +310,12 @@ def init_jwt(app: Flask, settings: Settings, session_factory) -> JWTManager:
 
     @jwt.token_in_blocklist_loader
     def _revoked(_header, payload) -> bool:
+        """Checked for every token of every request; a token that passes notes its session's activity."""
         with session_factory() as session:
-            return token_is_revoked(session, payload)
+            if token_is_revoked(session, payload):
+                return True
+            touch_session(session, payload, settings.refresh_token_days)
+            return False
 
     @app.after_request
     def _set_login_nonce(response):

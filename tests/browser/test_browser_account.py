@@ -82,7 +82,7 @@ def test_a_user_changes_their_password_and_other_sessions_end(open_as, own_user,
 
 def test_an_admin_issues_a_reset_link_that_works_once(open_as, own_user, browser):
     admin = open_as("admin", "/admin")
-    admin.get_by_role("tab", name="Links and password resets").click()
+    admin.get_by_role("tab", name="Links, resets and sessions").click()
     admin.click("#admin-acc-user")
     admin.keyboard.type(own_user)
     admin.keyboard.press("Enter")
