@@ -26,8 +26,9 @@ def ago(then: datetime, now: datetime) -> str:
 
 
 def session_list(rows, current_id: str | None, timezone: str, end_type: str):
-    """The sessions as a list group; each but the viewer's current one has an End button with the pattern id
-    {"type": end_type, "index": session id}."""
+    """The sessions as a list group, the viewer's current one first; each other one has an End button with
+    the pattern id {"type": end_type, "index": session id}."""
+    rows = sorted(rows, key=lambda row: row.id != current_id)  # stable: then the most recently active
     if not rows:
         return html.P("No active sessions.", className="text-muted mb-0")
     now = utcnow()
@@ -43,7 +44,7 @@ def session_list(rows, current_id: str | None, timezone: str, end_type: str):
         if row.network:
             details += f", from network {row.network}"
         end = (
-            html.Span("Log out (navbar) to end it", className="text-muted small")
+            html.Span("Log out ends it", className="text-muted small")
             if this
             else dbc.Button(
                 "End this session",
