@@ -1,5 +1,5 @@
-"""Admin page, "Links and password resets" tab: a user's houses and communities, and one-time password
-reset links.
+"""Admin page, "Links, resets and sessions" tab: a user's houses and communities, one-time password
+reset links, and the user's login sessions (each can be ended: a lost device).
 
 Links are saved through the users resource's own validation (dashboard/metadata.py update_record, as
 PATCH /api/v1/users/{id}); reset links are dashboard/accounts.py's: the token is shown here once (and
@@ -9,7 +9,7 @@ on the server that the caller may open the Admin page and holds users:write / us
 
 from __future__ import annotations
 
-from dash import Input, Output, State, html, no_update
+from dash import ALL, Input, Output, State, html, no_update
 from dash.exceptions import PreventUpdate
 from flask import request
 
@@ -22,9 +22,13 @@ from dashboard.context import db, services
 from dashboard.errors import DomainError, NotFound
 from dashboard.schema import Community, House, User
 from dashboard.scope import Scope
+from dashboard.sessions import current_session_id, end_session, user_sessions
 from pages._admin_resources import (
     ACC_CHANGED,
+    ACC_END,
     ACC_MESSAGE,
+    ACC_SESSIONS,
+    ACC_SESSIONS_MESSAGE,
     ACCOUNTS_TAB,
     COMMUNITIES,
     HOUSES,
@@ -32,6 +36,7 @@ from pages._admin_resources import (
     RESET,
     USER,
 )
+from pages._sessions import session_list
 from pages.admin import PERMISSION, tab_store
 
 NOT_ALLOWED = "Not allowed: users are managed by admins."
@@ -116,7 +121,43 @@ def account_action(_link, _reset, user, houses, communities, changed):
     ), no_update
 
 
+def sessions_of_user(tab, user, _end):
+    """The chosen user's sessions; an End button ends that one (users:write), if it is still theirs."""
+    if tab != ACCOUNTS_TAB:
+        raise PreventUpdate
+    target = clicked()
+    ending = isinstance(target, dict) and target.get("type") == ACC_END
+    scope = admin_scope("users:write" if ending else "users:read")
+    if scope is None:
+        return *message(NOT_ALLOWED, "danger"), html.P(NOT_ALLOWED, className="text-muted")
+    session, note = db(), (None, "info", False)
+    try:
+        chosen = user_of(user)
+    except DomainError:
+        return *note, html.P("Choose a user.", className="text-muted")
+    if ending:
+        try:
+            row = end_session(session, chosen.id, target.get("index"))
+            session.commit()
+            note = message(f"Ended {chosen.username}'s session of {row.device}.", "success")
+        except DomainError as exc:
+            session.rollback()
+            note = message(f"{error_text(exc)}: it may have ended already.", "warning")
+    rows = user_sessions(session, chosen.id)
+    return *note, session_list(rows, current_session_id(), services().settings.timezone, ACC_END)
+
+
 def register_callbacks(app) -> None:
+    app.callback(
+        Output(ACC_SESSIONS_MESSAGE, "children"),
+        Output(ACC_SESSIONS_MESSAGE, "color"),
+        Output(ACC_SESSIONS_MESSAGE, "is_open"),
+        Output(ACC_SESSIONS, "children"),
+        Input(tab_store(ACCOUNTS_TAB), "data"),
+        Input(USER, "value"),
+        Input({"type": ACC_END, "index": ALL}, "n_clicks"),
+        prevent_initial_call=True,
+    )(sessions_of_user)
     app.callback(
         Output(USER, "options"),
         Input(tab_store(ACCOUNTS_TAB), "data"),

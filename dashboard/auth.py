@@ -31,7 +31,7 @@ from dashboard.errors import NotFound, RateLimited, Unauthorized, ValidationFail
 from dashboard.policy import GATEWAY, KEY_ROLES, ROLES, SEES_EVERY_HOUSE, THIRD_PARTY
 from dashboard.schema import ApiKey, House, LoginFailure, User, api_key_houses, user_houses
 from dashboard.scope import Scope
-from dashboard.sessions import LOGIN_NONCE_COOKIE, token_is_revoked
+from dashboard.sessions import LOGIN_NONCE_COOKIE, token_is_revoked, touch_session
 
 _hasher = PasswordHasher()
 API_KEY_HEADER = "X-API-Key"
@@ -312,10 +312,17 @@ def init_jwt(app: Flask, settings: Settings, session_factory, request_session=No
 
     @jwt.token_in_blocklist_loader
     def _revoked(_header, payload) -> bool:
+        """Checked for every token of every request; a token that passes notes its session's activity."""
         if request_session is not None and has_request_context():  # one connection; the user stays loaded
-            return token_is_revoked(request_session(), payload)
-        with session_factory() as session:
-            return token_is_revoked(session, payload)
+            if token_is_revoked(request_session(), payload):
+                return True
+        else:
+            with session_factory() as session:
+                if token_is_revoked(session, payload):
+                    return True
+        with session_factory() as session:  # its own transaction (a write at most once a minute); lazy
+            touch_session(session, payload, settings.refresh_token_days)
+        return False
 
     @app.after_request
     def _set_login_nonce(response):

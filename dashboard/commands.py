@@ -134,7 +134,8 @@ def cmd_prune_logs(settings, _args) -> None:
     with session_scope(_factory(settings)) as session:
         n = prune_logs(session, settings.access_log_retention_days, settings.raw_retention_days)
     print(f"Pruned {n['access_log']} access-log rows, {n['model_runs']} model run-log rows, "
-          f"{n['revoked_tokens']} expired revoked tokens and {n['raw_readings']} raw readings")  # fmt: skip
+          f"{n['revoked_tokens']} expired revoked tokens, {n['sessions']} ended sessions and "
+          f"{n['raw_readings']} raw readings")  # fmt: skip
 
 
 def cmd_erase(settings, args) -> None:

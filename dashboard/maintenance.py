@@ -1,5 +1,7 @@
 """Retention (spec 1.7: logs are rotated): the API access log, the model run log, expired revoked
-tokens, failed logins (client addresses are personal data: kept a day, far past the throttle's window), and with RAW_RETENTION_DAYS the raw readings past that age (their rollups stay: docs/privacy.md).
+tokens, the rows of login sessions that ended or expired, failed logins (client addresses are personal
+data: kept a day, far past the throttle's window), and with RAW_RETENTION_DAYS the raw readings past that
+age (their rollups stay: docs/privacy.md).
 Run hourly by the embedded app, daily by one training worker, or `python -m dashboard prune-logs`."""
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from dashboard.clock import utcnow
 from dashboard.schema import ApiAccessLog, LoginFailure, Measurement, ModelRun, RevokedToken
+from dashboard.sessions import prune_sessions
 
 RUN_LOG_RETENTION_DAYS = 90  # spec 1.7
 LOGIN_FAILURE_RETENTION = timedelta(days=1)  # the throttle reads the last LOGIN_WINDOW_MINUTES (15)
@@ -54,6 +57,7 @@ def prune_logs(
         "access_log": prune_access_log(session, access_log_retention_days),
         "model_runs": prune_run_log(session),
         "revoked_tokens": prune_revoked_tokens(session),
+        "sessions": prune_sessions(session),
         "login_failures": prune_login_failures(session),
         "raw_readings": prune_raw_readings(session, raw_retention_days),
     }

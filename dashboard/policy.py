@@ -27,6 +27,9 @@ ROLE_MATRIX: dict[str, frozenset[str]] = {
     # are what its installer checks before pointing meters at it, and no reading or house data is in them
     # (its /auth/me/export is its key's record; logout refuses API keys).
     "auth:me": frozenset({ADMIN, ANALYST, CONSUMER, THIRD_PARTY, GATEWAY}),
+    # One's own login sessions (/api/v1/auth/sessions): list them, end one. People's logins only; an API key
+    # is not a session (403), and third-party accounts are API-only (they log out with POST /auth/logout).
+    "sessions:manage": frozenset({ADMIN, ANALYST, CONSUMER}),
     # Energy series from rollups; consumers get their houses, third parties aggregates only.
     "energy:read": frozenset({ADMIN, ANALYST, CONSUMER, THIRD_PARTY}),
     # One household's energy flow and comparisons (/api/v1/houses/{id}/...): per house, never for third

@@ -1,6 +1,6 @@
 """Privacy rules (docs/privacy.md): k-anonymity of what third parties see, a data subject's erasure, removal
-of a house's models and cached forecasts, and the access log's truncated client address and keyed
-pseudonyms. A data subject's export: dashboard/subject_export.py.
+of a house's models and cached forecasts, and the access log's keyed pseudonyms (its truncated client
+address: dashboard/clients.py). A data subject's export: dashboard/subject_export.py.
 
 Erasure and house deletion change the database in the caller's one transaction and return the object-store
 keys of the models they dropped; `purge_models` removes those objects and their cached forecasts after the
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import logging
 import time
 from collections.abc import Iterable
@@ -48,21 +47,6 @@ PURGE_ATTEMPTS = 3
 
 
 # ---- the access log -----------------------------------------------------------------------------------
-
-
-def truncate_address(address: str | None) -> str | None:
-    """A client address with its host part dropped: IPv4 to its /24, IPv6 to its /48 (an IPv4-mapped IPv6
-    address as IPv4). Unparsable input gives None, never an error."""
-    if not address:
-        return None
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    prefix = 24 if ip.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
 def user_pseudonym(user_id: int, secret_key: str) -> str:

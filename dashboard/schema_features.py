@@ -1,6 +1,6 @@
-"""Tariffs (dashboard/tariffs.py, costs.py), alerts (dashboard/alerts.py) and password reset links
-(dashboard/accounts.py): tables beside dashboard/schema.py, which imports this module so that
-Base.metadata always holds them."""
+"""Tariffs (dashboard/tariffs.py, costs.py), alerts (dashboard/alerts.py), password reset links
+(dashboard/accounts.py) and login sessions (dashboard/sessions.py): tables beside dashboard/schema.py,
+which imports this module so that Base.metadata always holds them."""
 
 from __future__ import annotations
 
@@ -150,3 +150,21 @@ class PasswordReset(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class UserSession(Base):
+    """A login (dashboard/sessions.py): one row per session id (`sid`, shared by the session's access and
+    refresh tokens across refreshes), so its user can see and end it. Only what lets a person recognise it:
+    the device in plain words and the network (dashboard/clients.py), never the full address or User-Agent.
+    Deleted when the session ends (logout, ended by id, a password or role change) or expires."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the tokens' `sid`
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    generation: Mapped[int] = mapped_column(Integer)  # the user's token generation at sign-in
+    device: Mapped[str] = mapped_column(String(80))  # "Chrome on Linux"
+    network: Mapped[str | None] = mapped_column(String(64))  # IPv4 /24 or IPv6 /48
+    created_at: Mapped[datetime] = mapped_column(DateTime)  # signed in
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime)  # at most a minute behind
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)  # the refresh token's end

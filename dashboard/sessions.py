@@ -5,6 +5,11 @@ A login opens a session: its access and refresh tokens share a session id (`sid`
 so the refresh token dies with the access token even when the client does not send it; a password, role or
 activation change bumps the generation (a flush hook, whichever face made the change), which ends every
 session of the user. The same hook keeps the last active admin an admin.
+
+Each session also has a row (`UserSession`, keyed by its `sid`, so it survives refreshes): the device and
+network it signed in from, when, and its last activity, so its user sees it and can end it (`end_session`
+revokes its `sid`: every token of it is refused at its next request). The last activity is written at most
+once a minute per session (`touch_session`); the row goes when the session ends or expires.
 """
 
 from __future__ import annotations
@@ -14,27 +19,33 @@ import hmac
 import secrets
 import time
 import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlparse
 
-from flask import current_app, g, request
-from flask_jwt_extended import create_access_token, create_refresh_token
-from sqlalchemy import event, func, inspect, select
+from flask import current_app, g, has_request_context, request
+from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt
+from sqlalchemy import delete, event, exists, func, inspect, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from dashboard.clients import describe_user_agent, truncate_address
+from dashboard.clock import utcnow
 from dashboard.config import Settings
-from dashboard.errors import Conflict, Forbidden, Unauthorized
+from dashboard.errors import Conflict, Forbidden, NotFound, Unauthorized
 from dashboard.schema import RevokedToken, User
+from dashboard.schema_features import UserSession
 
 SESSION_PREFIX = "sid:"
 
 
-def issue_tokens(user: User, settings: Settings) -> dict:
-    """A new session's access and refresh tokens (inside an app context)."""
+def issue_tokens(session: Session, user: User, settings: Settings) -> dict:
+    """A new session's access and refresh tokens (inside an app context), and its row (flushed with the
+    caller's transaction: the device and network of the request)."""
     sid = uuid.uuid4().hex
     refresh_life = timedelta(days=settings.refresh_token_days)
     session_end = int(time.time() + refresh_life.total_seconds())
     claims = {"role": user.role, "gen": user.token_generation, "sid": sid, "sexp": session_end}
+    session.add(_session_row(sid, user.id, user.token_generation or 0, utcnow(), _at(session_end)))
     return {
         "access_token": mint_access_token(str(user.id), claims, settings),
         "refresh_token": create_refresh_token(
@@ -58,8 +69,12 @@ def mint_access_token(identity: str, claims: dict, settings: Settings) -> str:
     )
 
 
+def _at(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC).replace(tzinfo=None)
+
+
 def _expiry(claims: dict) -> datetime:
-    return datetime.fromtimestamp(claims["exp"], UTC).replace(tzinfo=None)
+    return _at(claims["exp"])
 
 
 def revoke_token(session: Session, jti: str, expires_at: datetime) -> None:
@@ -73,9 +88,8 @@ def revoke_claims(session: Session, claims: dict) -> None:
     if claims.get("sid"):
         # kept a minute past the session's end: the refresh token's own exp may be a second later than sexp
         end = max(claims.get("sexp") or 0, claims["exp"]) + 60
-        revoke_token(
-            session, SESSION_PREFIX + claims["sid"], datetime.fromtimestamp(end, UTC).replace(tzinfo=None)
-        )
+        revoke_token(session, SESSION_PREFIX + claims["sid"], _at(end))
+        session.execute(delete(UserSession).where(UserSession.id == claims["sid"]))
 
 
 def token_is_revoked(session: Session, claims: dict) -> bool:
@@ -102,6 +116,127 @@ def revoke_all_sessions(user: User) -> None:
     user.token_generation = (user.token_generation or 0) + 1
 
 
+# ---- the sessions' rows: what a user sees of their sessions ---------------------------------------------
+
+TOUCH_EVERY = timedelta(minutes=1)  # the last activity is written at most this often per session
+_TOUCHED_MAX = 10_000
+_touched: OrderedDict[str, float] = OrderedDict()  # sid -> monotonic time this process last touched it
+
+
+def _session_row(sid: str, user_id: int, generation: int, created_at: datetime, end: datetime) -> UserSession:
+    """A session's row, its device and network from the current request (none outside one)."""
+    agent = request.headers.get("User-Agent") if has_request_context() else None
+    address = request.remote_addr if has_request_context() else None
+    return UserSession(
+        id=sid, user_id=user_id, generation=generation, device=describe_user_agent(agent),
+        network=truncate_address(address), created_at=created_at, last_seen_at=utcnow(), expires_at=end,
+    )  # fmt: skip
+
+
+def touch_session(session: Session, claims: dict, refresh_days: int) -> None:
+    """Note the session's activity for a token that passed the revocation check: a write at most once a
+    minute per session (skipped in this process within the minute, and by the UPDATE's condition across
+    processes). A session opened before sessions had rows gets its row now (signed in: its refresh
+    token's end minus REFRESH_TOKEN_DAYS). Commits only when it wrote."""
+    sid = claims.get("sid")
+    if not isinstance(sid, str) or not sid:
+        return
+    clock = time.monotonic()
+    last = _touched.get(sid)
+    if last is not None and clock - last < TOUCH_EVERY.total_seconds():
+        return
+    _touched[sid] = clock
+    _touched.move_to_end(sid)
+    while len(_touched) > _TOUCHED_MAX:
+        _touched.popitem(last=False)
+    now = utcnow()
+    stale = UserSession.id == sid, UserSession.last_seen_at < now - TOUCH_EVERY
+    if session.execute(update(UserSession).where(*stale).values(last_seen_at=now)).rowcount:
+        session.commit()
+    elif session.get(UserSession, sid) is None and claims.get("sexp"):
+        end = _at(claims["sexp"])
+        session.add(_session_row(sid, int(claims["sub"]), claims.get("gen", 0),
+                                 min(now, end - timedelta(days=refresh_days)), end))  # fmt: skip
+        session.commit()
+
+
+def forget_touches() -> None:
+    """Clear this process's note of recent touches (the next request of each session may write again)."""
+    _touched.clear()
+
+
+def _live():
+    """The conditions of a row whose session still works: its user active and of the same generation,
+    not expired, its `sid` not revoked (a request racing the session's end may have written its row back)."""
+    revoked = exists().where(RevokedToken.jti == literal(SESSION_PREFIX) + UserSession.id)
+    return (
+        User.id == UserSession.user_id,
+        User.is_active.is_(True),
+        User.token_generation == UserSession.generation,
+        UserSession.expires_at > utcnow(),
+        ~revoked,
+    )
+
+
+def user_sessions(session: Session, user_id: int) -> list[UserSession]:
+    """The user's sessions that still work, the most recently active first."""
+    query = (
+        select(UserSession)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.user_id == user_id, *_live())
+    )
+    return list(session.scalars(query.order_by(UserSession.last_seen_at.desc(), UserSession.id)))
+
+
+def end_session(session: Session, user_id: int, sid) -> UserSession:
+    """End one session of the user: its `sid` is revoked (each of its tokens is refused at its next request)
+    and its row deleted (flushed). NotFound for an id that is not a working session of this user, so
+    another user's session ids cannot be probed."""
+    row = None
+    if isinstance(sid, str) and 0 < len(sid) <= 32:
+        row = session.scalar(
+            select(UserSession)
+            .join(User, User.id == UserSession.user_id)
+            .where(UserSession.id == sid, UserSession.user_id == user_id, *_live())
+        )
+    if row is None:
+        raise NotFound("No such session")
+    revoke_token(session, SESSION_PREFIX + row.id, row.expires_at + timedelta(minutes=1))
+    session.delete(row)
+    session.flush()
+    _touched.pop(row.id, None)
+    return row
+
+
+def prune_sessions(session: Session) -> int:
+    """Rows of sessions that no longer work: expired, of an older generation, of an inactive user, or
+    revoked (maintenance; the faces delete the rows of the sessions they end at once)."""
+    dead = (
+        select(UserSession.id)
+        .join(User, User.id == UserSession.user_id)
+        .where(
+            or_(
+                UserSession.expires_at <= utcnow(),
+                User.token_generation != UserSession.generation,
+                User.is_active.is_(False),
+                exists().where(RevokedToken.jti == literal(SESSION_PREFIX) + UserSession.id),
+            )
+        )
+    )
+    return session.execute(
+        delete(UserSession).where(UserSession.id.in_(dead)), execution_options={"synchronize_session": False}
+    ).rowcount
+
+
+def current_session_id() -> str | None:
+    """The `sid` of the request's verified token (cookie or Authorization header), if it has one."""
+    try:
+        sid = get_jwt().get("sid")
+    except RuntimeError:  # no token was verified in this request
+        return None
+    return sid if isinstance(sid, str) else None
+
+
 def _before(obj: User, name: str):
     """The attribute's value before this flush's change."""
     old = inspect(obj).attrs[name].history.deleted
@@ -116,17 +251,25 @@ def _guard_user_changes(session: Session, _context, _instances) -> None:
     - the last active admin is never demoted, deactivated or deleted (Conflict, 409).
     """
     leaving: set[int] = set()  # active admins this flush demotes, deactivates or deletes
+    ended: set[int] = set()  # users whose every session this flush ends
     for obj in session.dirty:
         if not isinstance(obj, User):
             continue
         attrs = inspect(obj).attrs
-        if not any(attrs[name].history.has_changes() for name in ("password_hash", "role", "is_active")):
-            continue
-        if not attrs.token_generation.history.has_changes():
-            revoke_all_sessions(obj)
-        was_admin = _before(obj, "role") == "admin" and _before(obj, "is_active")
-        if was_admin and (obj.role != "admin" or not obj.is_active):
-            leaving.add(obj.id)
+        if any(attrs[name].history.has_changes() for name in ("password_hash", "role", "is_active")):
+            if not attrs.token_generation.history.has_changes():
+                revoke_all_sessions(obj)
+            was_admin = _before(obj, "role") == "admin" and _before(obj, "is_active")
+            if was_admin and (obj.role != "admin" or not obj.is_active):
+                leaving.add(obj.id)
+        if attrs.token_generation.history.has_changes():
+            ended.add(obj.id)
+    if ended:  # their rows go with them: the list shows only sessions that still work
+        with session.no_autoflush:
+            session.execute(
+                delete(UserSession).where(UserSession.user_id.in_(ended)),
+                execution_options={"synchronize_session": False},
+            )
     for obj in session.deleted:
         if isinstance(obj, User) and obj.role == "admin" and obj.is_active:
             leaving.add(obj.id)

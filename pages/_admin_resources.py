@@ -1,5 +1,5 @@
 """The Admin page's "Create and edit" tab (houses, devices, PVs, PV parks, communities) and its
-"Accounts" tab (a user's houses and communities; one-time password reset links).
+"Accounts" tab (a user's houses and communities; one-time password reset links; the user's sessions).
 Callbacks: callbacks/admin_resources.py and callbacks/admin_accounts.py (each re-checks the caller on the
 server; the rules are dashboard/metadata.py's and dashboard/accounts.py's, as for the API).
 
@@ -29,6 +29,8 @@ FIELD = "admin-res-field"  # the form's inputs: pattern-matching ids {"type": FI
 USER, HOUSES, COMMUNITIES = "admin-acc-user", "admin-acc-houses", "admin-acc-communities"
 LINK, RESET = "admin-acc-link", "admin-acc-reset"
 ACC_MESSAGE, ACC_CHANGED = "admin-acc-message", "admin-acc-changed"
+ACC_SESSIONS, ACC_SESSIONS_MESSAGE = "admin-acc-sessions", "admin-acc-sessions-message"
+ACC_END = "admin-acc-end-session"  # the sessions' End buttons: {"type": ACC_END, "index": session id}
 
 
 def _message(component_id: str) -> dbc.Alert:
@@ -70,7 +72,8 @@ def accounts_tab() -> html.Div:
             html.P(
                 "Link a user to houses (consumers see exactly those) and energy communities (their totals), "
                 "or give them a one-time link to set a new password (shown once; e-mailed too when SMTP is "
-                "set and the user has an address). Using the link ends all of the user's sessions.",
+                "set and the user has an address). Using the link ends all of the user's sessions; below, "
+                "end one of them (a lost device).",
                 className="text-muted",
             ),
             dbc.Row([field("User", user, md=4)], className="g-3"),
@@ -96,6 +99,9 @@ def accounts_tab() -> html.Div:
             ),
             _message(ACC_MESSAGE),
             dcc.Store(id=ACC_CHANGED, data=0),
+            html.H5("The user's sessions", className="mt-4"),
+            _message(ACC_SESSIONS_MESSAGE),
+            html.Div(html.P("Choose a user.", className="text-muted"), id=ACC_SESSIONS),
         ],
         className="pt-3",
     )

@@ -27,7 +27,7 @@ TABS = {
     "jobs": "Jobs",
     TARIFFS_TAB: "Tariffs",
     RECORDS_TAB: "Create and edit",
-    ACCOUNTS_TAB: "Links and password resets",
+    ACCOUNTS_TAB: "Links, resets and sessions",
 }
 # the row buttons' pattern-matching id types (the callbacks build the rows; the index is the row's id)
 USER_TOGGLE, KEY_REVOKE, MODEL_ACTIVATE = "admin-user-active", "admin-key-revoke", "admin-model-activate"

@@ -17,9 +17,9 @@ from sqlalchemy import or_, update
 
 from dashboard.api.errors import is_api
 from dashboard.api.outages import outage_service
+from dashboard.clients import truncate_address
 from dashboard.clock import utcnow
 from dashboard.context import services
-from dashboard.privacy import truncate_address
 from dashboard.schema import ApiAccessLog, ApiKey
 
 log = logging.getLogger(__name__)

@@ -22,15 +22,19 @@ from werkzeug.exceptions import MethodNotAllowed
 from dashboard.accounts import redeem_reset_link
 from dashboard.api.common import current_scope, json_body, public, requires
 from dashboard.auth import authenticate, client_key
+from dashboard.clock import iso_utc
 from dashboard.context import db, services
 from dashboard.errors import DomainError, Unauthorized, ValidationFailed
 from dashboard.policy import BROWSER_ROLES, landing_page
 from dashboard.sessions import (
     LOGIN_FORM_FIELD,
     check_login_form,
+    current_session_id,
+    end_session,
     issue_tokens,
     mint_access_token,
     revoke_claims,
+    user_sessions,
 )
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
@@ -59,7 +63,7 @@ def login():
             details=[{"field": "username/password", "message": "both are required strings"}]
         )
     user = authenticate(db(), services().settings, username, password, _client())
-    tokens = issue_tokens(user, services().settings)
+    tokens = issue_tokens(db(), user, services().settings)
     db().commit()
     return jsonify(tokens)
 
@@ -132,6 +136,48 @@ def me():
     )
 
 
+def _session_user() -> int:
+    """The caller's user id (sessions:manage is for people's logins: an API key's role is refused it)."""
+    return current_scope().user_id
+
+
+@bp.get("/sessions")
+@requires("sessions:manage")
+def sessions():
+    """The caller's own sessions that still work (one per login, kept across refreshes), the most recently
+    active first; `current` marks the one of the token sent. Times are UTC; `last_active_at` is at most a
+    minute behind, `network` the address with its host part dropped."""
+    mine = current_session_id()
+    rows = user_sessions(db(), _session_user())
+    return jsonify(
+        {
+            "sessions": [
+                {
+                    "id": row.id,
+                    "device": row.device,
+                    "network": row.network,
+                    "signed_in_at": iso_utc(row.created_at),
+                    "last_active_at": iso_utc(row.last_seen_at),
+                    "expires_at": iso_utc(row.expires_at),
+                    "current": row.id == mine,
+                }
+                for row in rows
+            ]
+        }
+    )
+
+
+@bp.delete("/sessions/<session_id>")
+@requires("sessions:manage")
+def end_one_session(session_id: str):
+    """End one of the caller's sessions: its access and refresh tokens are refused from their next request
+    on (the session of the token sent, too: that is a logout). 404 for an id that is not a working session
+    of the caller's."""
+    end_session(db(), _session_user(), session_id)
+    db().commit()
+    return jsonify({"message": "Session ended: its access and refresh tokens are revoked"})
+
+
 # ---- browser: an HTML form posts here; tokens go into HTTP-only cookies -----------------------------
 
 
@@ -174,7 +220,7 @@ def browser_login():
         # a third-party account has no page to open: say so instead of logging it in to be bounced back
         db().commit()  # the successful check's cleared failures
         return _login_again("api-only", next_url)
-    tokens = issue_tokens(user, services().settings)
+    tokens = issue_tokens(db(), user, services().settings)
     db().commit()
     # the site's root, asked for or by default, is the role's landing page (consumers: their household)
     response = redirect(landing_page(user.role) if next_url == "/" else next_url, code=303)

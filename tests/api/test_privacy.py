@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select, text
 
-from dashboard import privacy, subject_export
+from dashboard import clients, privacy, subject_export
 from dashboard.clock import utcnow
 from dashboard.forecast_cache import cache_key
 from dashboard.maintenance import prune_logs
@@ -526,7 +526,7 @@ def test_raw_retention_setting():
      ("::ffff:198.51.100.9", "198.51.100.0/24"), ("not an address", None), (None, None)],
 )  # fmt: skip
 def test_client_addresses_are_truncated(address, kept):
-    assert privacy.truncate_address(address) == kept
+    assert clients.truncate_address(address) == kept
 
 
 def test_the_access_log_keeps_client_object_and_scope_asked_for(client, world, factory):

@@ -82,7 +82,7 @@ def test_a_user_changes_their_password_and_other_sessions_end(open_as, own_user,
 
 def test_an_admin_issues_a_reset_link_that_works_once(open_as, own_user, browser):
     admin = open_as("admin", "/admin")
-    admin.get_by_role("tab", name="Links and password resets").click()
+    admin.get_by_role("tab", name="Links, resets and sessions").click()
     admin.click("#admin-acc-user")
     admin.keyboard.type(own_user)
     admin.keyboard.press("Enter")
@@ -120,3 +120,40 @@ def test_an_admin_issues_a_reset_link_that_works_once(open_as, own_user, browser
     shot(user, "reset-link-used")
     user.context.close()
     assert admin.errors == []
+
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.1 Mobile/15E148 Safari/604.1"
+)
+
+
+def test_a_user_sees_their_sessions_and_ends_the_one_of_a_lost_phone(open_as, own_user, browser):
+    page = open_as(own_user, "/account")
+    base = page.url.split("/account")[0]
+    phone = browser.new_context(base_url=base, user_agent=IPHONE, viewport={"width": 390, "height": 844})
+    lost = phone.new_page()
+    login(lost, own_user, PASSWORD)
+    lost.wait_for_selector("#nav-logout", state="attached")  # in the phone's collapsed menu
+
+    page.reload()
+    page.wait_for_selector("#account-sessions .session-row")
+    rows = page.locator("#account-sessions .session-row")
+    assert rows.count() == 2
+    current = page.locator("#account-sessions .session-current")
+    assert "This browser" in current.inner_text() and "Chrome on Linux" in current.inner_text()
+    assert "Safari on iOS" in page.inner_text("#account-sessions")
+    shot(page, "account-sessions")
+
+    page.get_by_role("button", name="End this session").click()
+    page.wait_for_selector("#account-sessions-message.alert-success")
+    assert "Safari on iOS" in page.inner_text("#account-sessions-message")
+    assert rows.count() == 1 and "Safari on iOS" not in page.inner_text("#account-sessions")
+    shot(page, "account-session-ended")
+
+    lost.goto("/home")  # the phone's next request: logged out
+    lost.wait_for_selector("#login-link, #login-username")
+    phone.close()
+    page.goto("/historical")  # this browser goes on working
+    page.wait_for_selector("#nav-logout")
+    assert page.errors == []

@@ -1,4 +1,4 @@
-"""The Admin page's "Create and edit" and "Links and password resets" tabs through Dash's real endpoint,
+"""The Admin page's "Create and edit" and "Links, resets and sessions" tabs through Dash's real endpoint,
 on PostgreSQL: each resource created and edited with the API's own rules (a refused save names every
 problem and writes nothing), users linked to houses and communities, reset links issued once (and
 e-mailed to a local SMTP sink); every other role refused by every callback, with nothing written."""
