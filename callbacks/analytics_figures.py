@@ -19,7 +19,16 @@ from callbacks.common import message
 from callbacks.common import table as common_table
 from dashboard.choices import natural_key
 from dashboard.clock import local_text, to_local, utcnow
-from pages._charts import CONSUMPTION, STEPS, base_layout, empty_figure, mark_partial_line, with_gaps
+from pages._charts import (
+    CONSUMPTION,
+    STEPS,
+    base_layout,
+    chart,
+    empty_figure,
+    mark_partial_line,
+    vrect,
+    with_gaps,
+)
 
 MAX_TABLE_ROWS = 500  # rows shown in a table (the count above it is always the full one)
 MAX_TIMELINE_EVENTS = 1_500  # 3 points per event: no timeline trace beyond 5,000 points
@@ -111,7 +120,7 @@ def anomaly_counts(events: list[dict]) -> list:
 
 def consumption_figure(
     req: Window, resolution: str, series: list[dict], events: list[dict], now: datetime | None = None
-) -> go.Figure:
+) -> dict:
     """One house's consumption (kW, from its `resolution` rollups) with each anomaly shaded and marked at
     its peak; the unfinished last bucket is a dashed segment, "so far"."""
     if not series:
@@ -129,14 +138,13 @@ def consumption_figure(
     line = {"type": "scatter", "x": local, "y": values, "mode": "lines", "name": "Consumption (kW)",
             "line": {"color": CONSUMPTION}}  # fmt: skip
     so_far = mark_partial_line(line, len(values) - 1 if partial else None)
-    fig = go.Figure([line, so_far] if so_far else [line])
+    data, shapes = [line, so_far] if so_far else [line], []
     marks: dict[str, tuple[list, list, list]] = {}
     for e in events:
         label, colour = ANOMALY_KINDS.get(e["kind"], (e["kind"], "#d62728"))
         lo = datetime.fromisoformat(e["start"][:-1])
         hi = datetime.fromisoformat(e["end"][:-1])
-        x0, x1 = to_local(lo, req.timezone), to_local(hi, req.timezone)
-        fig.add_vrect(x0=x0, x1=x1, fillcolor=colour, opacity=0.2, line_width=0, layer="below")
+        shapes.append(vrect(to_local(lo, req.timezone), to_local(hi, req.timezone), colour))
         inside = [(t, v) for t, v in zip(utc_times, kw, strict=True) if lo <= t < hi]
         at, peak = max(inside, key=lambda p: p[1]) if inside else (lo, None)
         xs, ys, texts = marks.setdefault(e["kind"], ([], [], []))
@@ -147,21 +155,12 @@ def consumption_figure(
         )
     for kind, (xs, ys, texts) in marks.items():
         label, colour = ANOMALY_KINDS.get(kind, (kind, "#d62728"))
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                mode="markers",
-                name=f"Anomaly: {label}",
-                text=texts,
-                hoverinfo="text",
-                marker={"color": colour, "size": 11, "symbol": "x", "line": {"width": 1}},
-            )
-        )
+        data.append({"type": "scatter", "x": xs, "y": ys, "mode": "markers", "name": f"Anomaly: {label}",
+                     "text": texts, "hoverinfo": "text",
+                     "marker": {"color": colour, "size": 11, "symbol": "x", "line": {"width": 1}}})  # fmt: skip
     title = f"{req.label}: consumption and anomalies ({resolution} rollups, local time)"
-    base_layout(fig, title, "kW")
-    fig.update_xaxes(range=local_window(req))
-    return fig
+    layout = {"xaxis": {"range": local_window(req)}} | ({"shapes": shapes} if shapes else {})
+    return chart(data, title, "kW", **layout)
 
 
 def anomaly_count_figure(events: list[dict], names: dict[int, str]) -> go.Figure:

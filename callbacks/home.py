@@ -5,7 +5,6 @@ against it (dashboard/choices.py), so a forged id gets "not in your scope" and n
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 from dash import Input, Output, html
 
 import pages.home as home_page
@@ -25,7 +24,7 @@ from dashboard.household import (
 )
 from dashboard.household_periods import check_period, comparison_windows, period_window
 from dashboard.ui_auth import ui_scope
-from pages._charts import CONSUMPTION, NET, PRODUCTION, base_layout, empty_figure
+from pages._charts import CONSUMPTION, NET, PRODUCTION, chart, empty_figure
 from pages.home import (
     APPLIANCES_GRAPH,
     APPLIANCES_NOTE,
@@ -52,28 +51,34 @@ def _num(value, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def flow_figure(flow: dict) -> go.Figure:
+def flow_figure(flow: dict) -> dict:
     """Energy distribution as two stacked bars (plotly.js basic has no Sankey: app.py serves it to keep
     every page light): the home's consumption by source (solar, grid) and the PV by use (home, grid)."""
     if flow["consumption_kwh"] == 0 and flow["production_kwh"] == 0:
         return empty_figure("No readings in this period.", height=300)
     rows = ["Solar production", "Home consumption"]
-    fig = go.Figure()
-    for name, values, colour in (
-        ("Solar → home", [flow["self_consumed_kwh"], flow["self_consumed_kwh"]], PRODUCTION),
-        ("Grid → home", [None, flow["grid_import_kwh"]], CONSUMPTION),
-        ("Solar → grid", [flow["grid_export_kwh"], None], EXPORT_ORANGE),
-    ):
-        fig.add_trace(go.Bar(y=rows, x=values, name=name, orientation="h", marker={"color": colour},
-                             texttemplate="%{x:.1f}", hovertemplate="%{x:.2f} kWh"))  # fmt: skip
-    base_layout(fig, height=300)
-    fig.update_layout(
-        barmode="stack", hovermode="closest", xaxis_title="kWh", legend={"orientation": "h", "y": -0.3}
-    )
-    return fig
+    data = [
+        {
+            "type": "bar",
+            "y": rows,
+            "x": values,
+            "name": name,
+            "orientation": "h",
+            "marker": {"color": colour},
+            "texttemplate": "%{x:.1f}",
+            "hovertemplate": "%{x:.2f} kWh",
+        }  # fmt: skip
+        for name, values, colour in (
+            ("Solar → home", [flow["self_consumed_kwh"], flow["self_consumed_kwh"]], PRODUCTION),
+            ("Grid → home", [None, flow["grid_import_kwh"]], CONSUMPTION),
+            ("Solar → grid", [flow["grid_export_kwh"], None], EXPORT_ORANGE),
+        )
+    ]
+    return chart(data, height=300, barmode="stack", hovermode="closest", xaxis={"title": {"text": "kWh"}},
+                 legend={"orientation": "h", "y": -0.3})  # fmt: skip
 
 
-def appliances_figure(breakdown: dict) -> go.Figure:
+def appliances_figure(breakdown: dict) -> dict:
     by_name: dict[str, float] = {}  # several houses: the same kind of appliance summed
     for a in breakdown["appliances"]:
         by_name[a["name"]] = by_name.get(a["name"], 0.0) + a["energy_kwh"]
@@ -83,11 +88,10 @@ def appliances_figure(breakdown: dict) -> go.Figure:
     names = [n for n, _v in items] + ["Other / unmetered"]
     values = [v for _n, v in items] + [breakdown["other_kwh"]]
     colours = [CONSUMPTION] * len(items) + [OTHER_GREY]
-    fig = go.Figure(go.Bar(y=names[::-1], x=values[::-1], orientation="h", marker={"color": colours[::-1]},
-                           texttemplate="%{x:.1f} kWh", hovertemplate="%{x:.2f} kWh", name="Energy"))  # fmt: skip
-    base_layout(fig, height=300)
-    fig.update_layout(hovermode="closest", xaxis_title="kWh", showlegend=False)
-    return fig
+    bars = {"type": "bar", "y": names[::-1], "x": values[::-1], "orientation": "h",
+            "marker": {"color": colours[::-1]}, "texttemplate": "%{x:.1f} kWh", "hovertemplate": "%{x:.2f} kWh",
+            "name": "Energy"}  # fmt: skip
+    return chart([bars], height=300, hovermode="closest", xaxis={"title": {"text": "kWh"}}, showlegend=False)
 
 
 def appliances_note(breakdown: dict) -> str:

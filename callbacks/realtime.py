@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import dash_bootstrap_components as dbc
-import plotly.graph_objects as go
 from dash import Input, Output, Patch, State, ctx, html
 from sqlalchemy.orm import Session
 
@@ -23,7 +22,7 @@ from dashboard.errors import DomainError
 from dashboard.live import ScopeDevice, power_buckets, scope_devices, scope_status
 from dashboard.readings import FUTURE_TOLERANCE
 from dashboard.ui_auth import ui_scope
-from pages._charts import CONSUMPTION, PRODUCTION, base_layout, empty_figure
+from pages._charts import CONSUMPTION, PRODUCTION, chart, empty_figure
 from pages.realtime import (
     DEFAULT_WINDOW,
     GRAPH,
@@ -86,40 +85,30 @@ def x_range(start: datetime, now: datetime, step: timedelta, timezone: str) -> l
     return [x_label(start - step / 2, timezone), x_label(now + step, timezone)]
 
 
-def full_figure(points: list[tuple], title: str, x_span: list[str], timezone: str) -> go.Figure:
+def full_figure(points: list[tuple], title: str, x_span: list[str], timezone: str) -> dict:
     xs = [x_label(p[1], timezone) for p in points]
-    fig = go.Figure()
-    for index, (name, colour) in enumerate(TRACES):
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=[p[2 + index] for p in points],
-                name=name,
-                mode="lines+markers",
-                line={"color": colour, "width": 2},
-                marker={"size": 5, "color": colour},
-                connectgaps=False,
-                hovertemplate="%{y:.3f} kW",
-            )
-        )
-    base_layout(fig, title=title, y_title="Power (kW)", height=380)
-    fig.update_layout(
-        xaxis={"range": x_span, "title": f"Local time ({timezone})"}, yaxis={"rangemode": "tozero"}
-    )
+    data = [
+        {
+            "type": "scatter",
+            "x": xs,
+            "y": [p[2 + index] for p in points],
+            "name": name,
+            "mode": "lines+markers",
+            "line": {"color": colour, "width": 2},
+            "marker": {"size": 5, "color": colour},
+            "connectgaps": False,
+            "hovertemplate": "%{y:.3f} kW",
+        }  # fmt: skip
+        for index, (name, colour) in enumerate(TRACES)
+    ]
+    layout = {
+        "xaxis": {"range": x_span, "title": {"text": f"Local time ({timezone})"}},
+        "yaxis": {"rangemode": "tozero"},
+    }
     if not points:
-        fig.update_layout(
-            annotations=[
-                {
-                    "text": "No readings in this window yet",
-                    "showarrow": False,
-                    "xref": "paper",
-                    "yref": "paper",
-                    "x": 0.5,
-                    "y": 0.5,
-                }  # fmt: skip
-            ]
-        )
-    return fig
+        layout["annotations"] = [{"text": "No readings in this window yet", "showarrow": False, "xref": "paper",
+                                  "yref": "paper", "x": 0.5, "y": 0.5}]  # fmt: skip
+    return chart(data, title=title, y_title="Power (kW)", height=380, **layout)
 
 
 def new_state(choice, window_key: str, times: list[datetime | None], now: datetime, step: timedelta) -> dict:
@@ -286,7 +275,7 @@ def update_chart(choice, window_key, _n, state):
             return patch, new_state(choice, window_key, times, now, step), "", False
     points = entries(power_buckets(session, devices, start, end, step), step)
     title = f"{picked.label}: power, {WINDOWS[window_key][0].seconds // 60} min"
-    fig = full_figure(points, title, x_range(start, now, step, timezone), timezone).to_plotly_json()
+    fig = full_figure(points, title, x_range(start, now, step, timezone), timezone)
     # voltage events and anomalies of the window, on a full draw only (a tick's patch leaves them)
     add_event_marks(fig, find_events(session, scope, picked, start, now, timezone)[0], timezone)
     return fig, new_state(choice, window_key, [p[0] for p in points], now, step), "", False

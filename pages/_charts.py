@@ -53,21 +53,20 @@ def with_gaps(times: list[datetime], values: list, step: timedelta) -> tuple[lis
     return out_t, out_v
 
 
-def empty_figure(message: str, height: int = 320) -> go.Figure:
+def empty_figure(message: str, height: int = 320) -> dict:
     """A blank chart that says why it is blank (no data, not allowed, an error)."""
-    fig = go.Figure()
-    fig.update_layout(
-        height=height,
-        xaxis={"visible": False},
-        yaxis={"visible": False},
-        annotations=[
+    layout = {
+        "height": height,
+        "xaxis": {"visible": False},
+        "yaxis": {"visible": False},
+        "annotations": [
             {"text": message, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}
         ],
-        margin={"l": 40, "r": 20, "t": 30, "b": 40},
-        paper_bgcolor="white",
-        plot_bgcolor="white",
-    )
-    return fig
+        "margin": {"l": 40, "r": 20, "t": 30, "b": 40},
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+    }
+    return plain_figure([], layout)
 
 
 # The legend sits at the very bottom of the figure, below the tick labels and the x-axis title, which
@@ -121,6 +120,33 @@ def plain_figure(data: list[dict], layout: dict) -> dict:
     without plotly.py's validation of every property: a small chart's figure in ~1 ms instead of ~90 ms.
     Only for traces and layouts known to be valid (tests/ui/test_overview_page.py checks the Overview's)."""
     return {"data": data, "layout": {"template": template_json()} | layout}
+
+
+def chart(
+    data: list[dict], title: str | None = None, y_title: str | None = None, height: int = 360, **layout
+) -> dict:
+    """base_layout's look as a plain figure (`plain_figure`): the traces as dicts, `layout` merged into the
+    shared look as update_layout would merge it (nested dicts key by key). Only for known-valid traces and
+    layouts: plotly.py's figure objects spent most of a chart callback's time (docs/benchmarks.md)."""
+    props = layout_props(title, y_title, height)
+    if title:
+        props["title"] = chart_title(title)
+    return plain_figure(data, _merged(props, layout))
+
+
+def _merged(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = (
+            _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
+    return out
+
+
+def vrect(x0, x1, colour: str, opacity: float = 0.2) -> dict:
+    """A shaded span of the x axis over the whole plot height, below the traces (go.Figure.add_vrect's)."""
+    return {"type": "rect", "x0": x0, "x1": x1, "xref": "x", "y0": 0, "y1": 1, "yref": "y domain",
+            "fillcolor": colour, "opacity": opacity, "line": {"width": 0}, "layer": "below"}  # fmt: skip
 
 
 @cache
@@ -218,7 +244,7 @@ def warm_up() -> None:
         uirevision="warm-up",
         showlegend=True,
     )
-    empty_figure("warm-up").to_plotly_json()
+    empty_figure("warm-up")
     fig.to_plotly_json()
 
 

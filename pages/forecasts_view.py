@@ -8,7 +8,6 @@ import json
 import math
 from datetime import datetime, timedelta
 
-import plotly.graph_objects as go
 from dash import html
 from sqlalchemy import select
 
@@ -28,7 +27,7 @@ from pages._charts import (
     FORECAST_RED,
     HISTORY_BLUE,
     STEPS,
-    base_layout,
+    chart,
     empty_figure,
     with_gaps,
 )
@@ -83,63 +82,67 @@ def forecast_figure(
     forecast: list[dict],
     timezone: str,
     interval: float | None,
-) -> go.Figure:
+) -> dict:
     """History in blue (gaps kept), the forecast in red and a filled orange band between lower and upper."""
     column = f"{target}_kwh"
-    fig = go.Figure()
+    data: list[dict] = []
     if forecast:
         x = [to_local(_utc(r["timestamp"]), timezone) for r in forecast]
         share = f"{round((interval or 0.9) * 100)}%"
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=[r["lower"] for r in forecast],
-                mode="lines",
-                name="Confidence range (lower)",
-                line={"color": BAND_ORANGE_LINE, "width": 1},
-                showlegend=False,
-            )
+        data.append(
+            {
+                "type": "scatter",
+                "x": x,
+                "y": [r["lower"] for r in forecast],
+                "mode": "lines",
+                "name": "Confidence range (lower)",
+                "line": {"color": BAND_ORANGE_LINE, "width": 1},
+                "showlegend": False,
+            }
         )
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=[r["upper"] for r in forecast],
-                mode="lines",
-                name=f"{share} confidence range",
-                line={"color": BAND_ORANGE_LINE, "width": 1},
-                fill="tonexty",
-                fillcolor=BAND_ORANGE,
-            )
+        data.append(
+            {
+                "type": "scatter",
+                "x": x,
+                "y": [r["upper"] for r in forecast],
+                "mode": "lines",
+                "name": f"{share} confidence range",
+                "line": {"color": BAND_ORANGE_LINE, "width": 1},
+                "fill": "tonexty",
+                "fillcolor": BAND_ORANGE,
+            }
         )
     if history:
         times, values = with_gaps(
             [_utc(r["timestamp"]) for r in history], [r[column] for r in history], STEPS[RESOLUTION[product]]
         )
-        fig.add_trace(
-            go.Scatter(
-                x=[to_local(t, timezone) for t in times],
-                y=values,
-                mode="lines+markers",
-                name="History",
-                line={"color": HISTORY_BLUE},
-                marker={"color": HISTORY_BLUE, "size": 4},
-            )
+        data.append(
+            {
+                "type": "scatter",
+                "x": [to_local(t, timezone) for t in times],
+                "y": values,
+                "mode": "lines+markers",
+                "name": "History",
+                "line": {"color": HISTORY_BLUE},
+                "marker": {"color": HISTORY_BLUE, "size": 4},
+            }
         )
     if forecast:
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=[r["forecasted_energy_usage"] for r in forecast],
-                mode="lines+markers",
-                name="Forecast",
-                line={"color": FORECAST_RED},
-                marker={"color": FORECAST_RED, "size": 5},
-            )
+        data.append(
+            {
+                "type": "scatter",
+                "x": x,
+                "y": [r["forecasted_energy_usage"] for r in forecast],
+                "mode": "lines+markers",
+                "name": "Forecast",
+                "line": {"color": FORECAST_RED},
+                "marker": {"color": FORECAST_RED, "size": 5},
+            }
         )
-    if not fig.data:
+    if not data:
         hours = f"{int(HISTORY[product].total_seconds() // 3600)} h"
         return empty_figure(f"No {target} readings in the last {hours} and no forecast.", height=HEIGHT)
-    return base_layout(fig, y_title=UNIT[product], height=HEIGHT)
+    return chart(data, y_title=UNIT[product], height=HEIGHT)
 
 
 def number(value, digits: int = 3, percent: bool = False) -> str:

@@ -519,9 +519,9 @@ def test_history_gaps_stay_gaps():
         for h in (7, 8)
     ]
     figure = forecast_figure("consumption", "next-24-hours", history, forecast, "Europe/Athens", 0.9)
-    blue = trace(figure.to_plotly_json(), "History")
+    blue = trace(figure, "History")
     assert blue["ys"] == [1.0, 2.0, 3.0, None, 6.0, 7.0]
     assert blue["xs"][0] == datetime(2026, 6, 19, 3, 0)  # local wall-clock time (Athens, UTC+3)
     assert max(x for x, y in zip(blue["xs"], blue["ys"], strict=True) if y is not None) < min(
-        trace(figure.to_plotly_json(), "Forecast")["xs"]
+        trace(figure, "Forecast")["xs"]
     )

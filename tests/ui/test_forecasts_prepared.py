@@ -81,7 +81,9 @@ def test_consumer_sees_being_prepared_with_progress_then_the_forecast(forecasts_
         time.sleep(0.5)
     assert bumped, "the page never heard that the training ended"
     mine = trainings(forecasts_ui)[before:]
-    assert len(mine) == 2 and all(s.result.get("model_version") for s in mine), [s.result for s in mine]
+    assert len(mine) == 2 and all(s.result and s.result.get("model_version") for s in mine), [
+        (s.status, s.message, s.result is None) for s in mine
+    ]
 
     body = post(client, render_payload("all", model="ridge", trained=bumped), consumer).json["response"]
     assert body["forecasts-message"]["is_open"] is False, body["forecasts-message"]
