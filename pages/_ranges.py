@@ -45,10 +45,13 @@ class RangeIds:
     dates: str
     previous: str
     next: str
+    event: str  # a store: the browser's picker events the server must answer (callbacks/ranges.py)
 
 
 def range_ids(prefix: str) -> RangeIds:
-    return RangeIds(f"{prefix}-range", f"{prefix}-dates", f"{prefix}-previous", f"{prefix}-next")
+    return RangeIds(
+        f"{prefix}-range", f"{prefix}-dates", f"{prefix}-previous", f"{prefix}-next", f"{prefix}-range-event"
+    )
 
 
 def today() -> date:
@@ -122,7 +125,11 @@ def range_fields(prefix: str, state: dict, note: str = "", md: tuple[int, int] =
         className="mt-1",
     )  # fmt: skip
     choice = html.Div(
-        [dbc.RadioItems(id=ids.range, options=RANGE_OPTIONS, value=state["range"], inline=True), shift]
+        [
+            dbc.RadioItems(id=ids.range, options=RANGE_OPTIONS, value=state["range"], inline=True),
+            shift,
+            dcc.Store(id=ids.event, storage_type="memory"),
+        ]
     )
     dates = dcc.DatePickerRange(
         id=ids.dates,
