@@ -160,6 +160,20 @@ def bucket_ends(buckets: list[datetime], resolution: str, timezone: str):
     return lambda i: local_midnight_utc(to_local(buckets[i], timezone).date() + timedelta(days=1), timezone)
 
 
+def clock_spans(buckets: list[datetime], resolution: str, timezone: str) -> list[timedelta]:
+    """Each bucket's length on a chart's local wall-clock axis, from the time its start shows to the time
+    its end shows: a local day is midnight to midnight, 24 h on the axis whatever its length (23 or 25 h
+    on a DST change day); the hour the clocks skip in spring is the bucket's before it (02:00 EET to
+    04:00 EEST); a bucket of the hour repeated in autumn, whose end shows no later time than its start,
+    keeps its own length (both are drawn at one time, stacked)."""
+    end = bucket_ends(buckets, resolution, timezone)
+    spans = []
+    for i, start in enumerate(buckets):
+        shown = to_local(end(i), timezone) - to_local(start, timezone)
+        spans.append(shown if shown > timedelta(0) else end(i) - start)
+    return spans
+
+
 # ---- the days a page's callbacks read -----------------------------------------------------------------
 
 
