@@ -22,7 +22,7 @@ from dash import dcc, html
 
 from dashboard.clock import local_today
 from dashboard.context import services
-from pages._components import field
+from pages._components import GRAPH_CONFIG, field
 from pages._urlstate import Refused, UrlField, iso_day, one_of, read_url
 
 RANGE_24H, RANGE_7D, RANGE_30D, RANGE_MONTH, RANGE_CUSTOM = "24h", "7d", "30d", "month", "custom"
@@ -35,6 +35,10 @@ RANGE_OPTIONS = [
     {"label": "Custom", "value": RANGE_CUSTOM},
 ]
 CUSTOM = frozenset({RANGE_CUSTOM})
+# The charts of a range page: a double-click always autoranges, which the picker turns into a zoom out
+# (callbacks/ranges.py). Plotly's default would first reset the axes to the figure's initial range, which
+# after a zoom can be the range before it: what a double-click did would depend on the chart's history.
+ZOOM_GRAPH_CONFIG = GRAPH_CONFIG | {"doubleClick": "autosize"}
 
 
 @dataclass(frozen=True)

@@ -141,8 +141,8 @@ def zoomed_days(event: dict) -> tuple[str, str]:
 def test_a_drag_zoom_on_an_analytics_chart_sets_the_range_and_a_double_click_zooms_out(open_as):
     """Zoom on a chart applies to the page (as on Historical and in Grafana): the picker shows the zoomed
     local days, the URL holds them and the chart is drawn for them; a double-click zooms out (twice as
-    long, never past today); Back returns to the range before. Choosing "Custom" and a chart's draws
-    never call the server for nothing."""
+    long, never past today); Back returns to the range before, and a preset after it shows its days.
+    Choosing "Custom" and a chart's draws never call the server for nothing."""
     today = datetime.now(ZONE).date()
     page = open_as("analyst", "/analytics")
     drawn(page, "analytics", today - timedelta(days=6), today)
@@ -177,7 +177,9 @@ def test_a_drag_zoom_on_an_analytics_chart_sets_the_range_and_a_double_click_zoo
     if wide_last > today:
         wide_first, wide_last = wide_first - (wide_last - today), today
     box = page.locator(f"#{graph} .nsewdrag").first.bounding_box()
+    page.evaluate("() => { window.__relayout = null; }")
     page.mouse.dblclick(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function("() => window.__relayout && window.__relayout['xaxis.autorange']", timeout=10_000)
     wait_for_days(page, "analytics", wide_first, wide_last, 30_000)
     page.wait_for_function(
         f"() => location.search.includes('range=custom&from={wide_first}&to={wide_last}')", timeout=10_000
@@ -187,5 +189,10 @@ def test_a_drag_zoom_on_an_analytics_chart_sets_the_range_and_a_double_click_zoo
     page.go_back()  # the zoomed range again
     wait_for_days(page, "analytics", first, last, 30_000)
     drawn(page, "analytics", date.fromisoformat(first), date.fromisoformat(last))
+    page.locator("#analytics-range").get_by_text("30 d", exact=True).click()  # back to a preset
+    wait_for_days(page, "analytics", today - timedelta(days=29), today, 30_000)
+    page.wait_for_function("() => location.search.includes('range=30d')", timeout=10_000)
+    page.wait_for_selector("#analytics-dates[disabled]", timeout=10_000)
+    drawn(page, "analytics", today - timedelta(days=29), today)
     assert statuses and 204 not in statuses, statuses  # "Custom" and the draws sent nothing to the picker
     assert page.errors == []
