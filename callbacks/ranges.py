@@ -166,6 +166,8 @@ def clock_spans(buckets: list[datetime], resolution: str, timezone: str) -> list
     on a DST change day); the hour the clocks skip in spring is the bucket's before it (02:00 EET to
     04:00 EEST); a bucket of the hour repeated in autumn, whose end shows no later time than its start,
     keeps its own length (both are drawn at one time, stacked)."""
+    if resolution == "day":  # drawn at its date: midnight to midnight even where a change skips midnight
+        return [timedelta(days=1)] * len(buckets)
     end = bucket_ends(buckets, resolution, timezone)
     spans = []
     for i, start in enumerate(buckets):
