@@ -382,7 +382,10 @@ def open_house(click):
 def register_callbacks(app) -> None:
     sync_url(app, analytics_page.URL_PREFIX, analytics_page.URL_FIELDS)  # the page's state in its URL
     range_inputs = (Input(SCOPE, "value"), Input(DATES, "start_date"), Input(DATES, "end_date"))
-    register_range_picker(app, analytics_page.URL_PREFIX, fill=True)  # its dates hold the range's days
+    # its dates hold the range's days; a zoom on a chart's time axis (not the profile's time of day, nor the
+    # houses' bars) makes the zoomed days the range
+    time_charts = [section_id(tab, "graph") for tab in (ANOMALY, VOLTAGE, PF)]
+    register_range_picker(app, analytics_page.URL_PREFIX, time_charts, fill=True, max_days=MAX_DAYS)
     app.callback(
         *section_outputs(ANOMALY, ANOMALY_COUNTS, ANOMALY_TABLE),
         Output(SCAN_JOB, "data"),

@@ -16,7 +16,7 @@ from dash import Input, Output, html
 import pages._charts as charts
 from callbacks.chart_marks import add_event_marks, find_events
 from callbacks.common import error_text, local_days_range, parse_date, sync_url
-from callbacks.ranges import bucket_ends, preset_days, register_range_picker
+from callbacks.ranges import bucket_ends, clock_spans, preset_days, register_range_picker
 from dashboard.choices import resolve_choice
 from dashboard.clock import floor_to, local_midnight_utc, to_local, utcnow
 from dashboard.context import db, services
@@ -60,6 +60,7 @@ BUCKET_UNITS = {"15min": "15 min", "hour": "hour", "day": "day"}
 CUSTOM_DAILY_AFTER_DAYS = 14
 BAR_BUDGET = 400  # bars a custom range shows at most when its bar size is "Auto" (before daily)
 MAX_CUSTOM_DAYS = MAX_POINTS  # daily bars: one point per local day, never more than 5,000
+BAR_GAP = 0.1  # of each bucket's span, half before its bar and half after
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,7 @@ class Series:
     consumption: list[float | None] = field(default_factory=list)
     production: list[float | None] = field(default_factory=list)
     partial: int | None = None  # the bucket still filling (now is inside it): drawn as "so far"
+    spans: list[timedelta] = field(default_factory=list)  # each bucket's length on the axis (clock_spans)
 
 
 def day_label(midnight_utc: datetime, timezone: str) -> tuple[str, str]:
@@ -191,7 +193,7 @@ def day_label(midnight_utc: datetime, timezone: str) -> tuple[str, str]:
 def build_series(rows: list[dict], window: Window, timezone: str, now: datetime | None = None) -> Series:
     zone = ZoneInfo(timezone)
     by_bucket = {datetime.fromisoformat(row["timestamp"].replace("Z", "")): row for row in rows}
-    series = Series(window)
+    series = Series(window, spans=clock_spans(window.buckets, window.resolution, timezone))
     if now is not None:
         series.partial = charts.current_index(
             window.buckets, now, bucket_ends(window.buckets, window.resolution, timezone)
@@ -298,16 +300,17 @@ def bar_figure(series: Series, name: str, values: list, colour: str, choice_labe
     """One bar per expected bucket (None = no bar) at local wall-clock x, as a plain figure dict with
     the look of `charts.base_layout` (title, margins, plotly_white)."""
     window = series.window
-    # each bar spans its bucket, from its start (x: the local date or wall-clock time) to the next one, so
-    # the anomaly and voltage marks (callbacks/chart_marks.py) fall on the bar of their time
-    step = timedelta(days=1) if window.resolution == "day" else STEPS[window.resolution]
+    # each bar spans its bucket on the local wall-clock axis, from its start (x: the local date or time) to
+    # the time its end shows (clock_spans: a DST change day is midnight to midnight), less a tenth as a
+    # gap, so the anomaly and voltage marks (callbacks/chart_marks.py) fall on the bar of their time
+    spans = [span.total_seconds() * 1000 for span in series.spans]
     lo = datetime.fromisoformat(series.x[0])
-    hi = datetime.fromisoformat(series.x[-1]) + step
+    hi = datetime.fromisoformat(series.x[-1]) + series.spans[-1]
     trace = {
         "type": "bar",
         "x": series.x,
-        "xperiod": step.total_seconds() * 1000,
-        "xperiodalignment": "middle",
+        "offset": [BAR_GAP / 2 * span for span in spans],
+        "width": [(1 - BAR_GAP) * span for span in spans],
         "y": values,
         "name": name,
         "marker": {"color": colour},
@@ -323,7 +326,6 @@ def bar_figure(series: Series, name: str, values: list, colour: str, choice_labe
         "yaxis": {"title": {"text": f"kWh per {BUCKET_UNITS[window.resolution]}"}, "rangemode": "tozero"},
         "hovermode": "closest",
         "showlegend": False,
-        "bargap": 0.1,
         # The repeated local hour of an autumn DST change has two buckets at one wall-clock time:
         # stacked, both hours' energy shows (the hover names each with its zone abbreviation).
         "barmode": "stack",
@@ -418,7 +420,8 @@ def register_callbacks(app) -> None:
     sync_url(app, URL_PREFIX, URL_FIELDS)
     register_range_picker(app, URL_PREFIX, (CONSUMPTION_GRAPH, PRODUCTION_GRAPH), bars_id=BARS,
                           resolution_of=lambda *controls: window_for(*controls, services().settings.timezone,
-                                                                     utcnow()).resolution)  # fmt: skip
+                                                                     utcnow()).resolution,
+                          max_days=MAX_CUSTOM_DAYS)  # fmt: skip
     app.callback(Output(BARS, "options"), Input(RANGE, "value"))(custom_controls)
     app.callback(
         Output(CONSUMPTION_GRAPH, "figure"),

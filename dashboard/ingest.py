@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from dashboard.errors import ValidationFailed
-from dashboard.metering import house_layouts
+from dashboard.metering import house_layouts, refresh_voltage_extremes
 from dashboard.pgcopy import stage_rows
 from dashboard.readings import Bounds, Reading
 from dashboard.rollups import (
@@ -28,7 +28,6 @@ from dashboard.rollups import (
     DeviceInfo,
     FleetHeldBack,
     RollupAccumulator,
-    refresh_voltage_extremes,
     upsert_rollups,
 )
 from dashboard.schema import Device, Measurement

@@ -8,6 +8,9 @@ rows locked until the commit (ingests wait: dashboard/ingest.py locks the device
 after it folds each device whose contribution changed back through the rollups by difference: its stored
 readings out under the old rule and in under the new one, in the write's transaction. Readings already pruned
 (RAW_RETENTION_DAYS) cannot be folded again: their buckets keep the rule they were stored under.
+
+Voltage extremes cannot be taken out by difference: `refresh_voltage_extremes` reads them again for the rows
+readings left, after a device write and after a correction (dashboard/ingest.py).
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
+from datetime import datetime
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from dashboard.rollups import (
@@ -25,6 +29,7 @@ from dashboard.rollups import (
     DeviceInfo,
     LocalDayBuckets,
     RollupAccumulator,
+    bucket_end,
     floor_15min,
     layout_of,
     upsert_rollups,
@@ -122,10 +127,8 @@ class LayoutChange:
             session.execute(delete(m).where(m.device_id == gone))
         records = acc.records()
         upsert_rollups(session, [r for r in records if r["entity_kind"] != FLEET[0]])
-        for entity_kind, entity_id in sorted(k for k in emptied if k[1] is not None):
-            buckets = [(r["resolution"], r["bucket_start"]) for r in records
-                       if (r["entity_kind"], r["entity_id"]) == (entity_kind, entity_id)]  # fmt: skip
-            _refresh_extremes(session, entity_kind, entity_id, buckets, timezone)
+        keys = [(r["resolution"], r["entity_kind"], r["entity_id"], r["bucket_start"]) for r in records]
+        refresh_voltage_extremes(session, [k for k in keys if k[1:3] in emptied], timezone)
         table = EnergyRollup.__table__
         for kind, ids in (("house", self.houses), ("pv_park", self.parks), ("device", sorted(self.before))):
             # a bucket left without readings is a gap: absent, not zero
@@ -140,32 +143,73 @@ class LayoutChange:
         return [r for r in records if r["entity_kind"] == FLEET[0]]
 
 
-def _refresh_extremes(
-    session: Session, kind: str, entity_id: int, buckets: list[tuple], timezone: str
-) -> None:
-    """voltage_min/max of these rows of a house or park again, after a device's readings left it: its
-    readings that count (`RollupAccumulator.add`: a house's meters, a park's inverters) read once, the rows
-    updated in one batch (a year of one house: ~44,000 rows; `refresh_voltage_extremes` would ask per row)."""
-    m, d = Measurement, Device
-    owner = (d.house_id == entity_id) & (d.kind == "meter") if kind == "house" else d.pv_park_id == entity_id
-    readings = session.execute(
-        select(m.ts, m.voltage_v).where(m.device_id.in_(select(d.id).where(owner)), m.voltage_v.is_not(None))
-    )
+def refresh_voltage_extremes(session: Session, keys: Iterable[tuple], timezone: str) -> None:
+    """Recompute voltage_min/max of these rollup rows (resolution, entity_kind, entity_id, bucket_start)
+    from the raw readings, after readings left them (a correction took a reading out: dashboard/ingest.py;
+    a device write moved a device's readings elsewhere: `LayoutChange.fold`): extremes cannot be
+    subtracted. The fleet keeps no extremes. Which devices count follows `RollupAccumulator.add`: a
+    house's meters, a park's inverters, an appliance's own readings.
+
+    Batched: per entity, its readings over the rows' spans are read once (a query per SPANS_PER_QUERY
+    merged spans) and the rows updated in one executemany in key order (the lock order of
+    `upsert_rollups`); a year of one house is ~44,000 rows, which asked one by one took a query each."""
+    wanted: dict[tuple[str, int], set[tuple[str, datetime]]] = defaultdict(set)
+    for resolution, entity_kind, entity_id, bucket in keys:
+        if entity_kind != FLEET[0]:
+            wanted[(entity_kind, entity_id)].add((resolution, bucket))
     day = LocalDayBuckets(timezone)
-    extremes: dict[tuple, list[float]] = {}
-    for ts, volts in readings:
-        q = floor_15min(ts)
-        for key in (("15min", q), ("hour", q.replace(minute=0)), ("day", day(ts))):
-            held = extremes.setdefault(key, [volts, volts])
-            held[0], held[1] = min(held[0], volts), max(held[1], volts)
+    rows = []
+    for (kind, entity_id), buckets in wanted.items():
+        spans = _merged((bucket, bucket_end(res, bucket, day)) for res, bucket in buckets)
+        extremes = _voltage_extremes(session, kind, entity_id, spans, day)
+        for res, bucket in buckets:
+            low, high = extremes.get((res, bucket), (None, None))
+            rows.append(
+                {"res": res, "kind": kind, "entity": entity_id, "bucket": bucket, "low": low, "high": high}
+            )
+    rows.sort(key=lambda r: (r["res"], r["kind"], r["entity"], r["bucket"]))
     table = EnergyRollup.__table__
     stmt = (
         update(table)
-        .where(table.c.resolution == bindparam("res"), table.c.entity_kind == kind, table.c.entity_id == entity_id,
-               table.c.bucket_start == bindparam("bucket"))
+        .where(table.c.resolution == bindparam("res"), table.c.entity_kind == bindparam("kind"),
+               table.c.entity_id == bindparam("entity"), table.c.bucket_start == bindparam("bucket"))
         .values(voltage_min=bindparam("low"), voltage_max=bindparam("high"))
     )  # fmt: skip
-    rows = [{"res": res, "bucket": bucket, "low": extremes.get((res, bucket), (None, None))[0],
-             "high": extremes.get((res, bucket), (None, None))[1]} for res, bucket in sorted(set(buckets))]  # fmt: skip
     for i in range(0, len(rows), 5000):
         session.execute(stmt, rows[i : i + 5000])
+
+
+SPANS_PER_QUERY = 200
+
+
+def _merged(spans: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """[start, end) spans, the overlapping and touching ones joined, in order."""
+    merged: list[list[datetime]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
+def _voltage_extremes(session: Session, kind: str, entity_id: int, spans: list, day: LocalDayBuckets) -> dict:
+    """{(resolution, bucket_start): [min, max]} of the voltages of the entity's readings that count, within
+    these spans."""
+    m, d = Measurement, Device
+    if kind == "house":
+        owner = (d.house_id == entity_id) & (d.kind == "meter")
+    else:
+        owner = d.pv_park_id == entity_id if kind == "pv_park" else d.id == entity_id
+    extremes: dict[tuple, list[float]] = {}
+    for i in range(0, len(spans), SPANS_PER_QUERY):
+        within = or_(*(and_(m.ts >= lo, m.ts < hi) for lo, hi in spans[i : i + SPANS_PER_QUERY]))
+        readings = session.execute(select(m.ts, m.voltage_v).where(
+            m.device_id.in_(select(d.id).where(owner)), m.voltage_v.is_not(None), within
+        ))  # fmt: skip
+        for ts, volts in readings:
+            q = floor_15min(ts)
+            for key in (("15min", q), ("hour", q.replace(minute=0)), ("day", day(ts))):
+                held = extremes.setdefault(key, [volts, volts])
+                held[0], held[1] = min(held[0], volts), max(held[1], volts)
+    return extremes

@@ -120,7 +120,8 @@ class RollupAccumulator:
         sign: int = 1,
     ) -> None:
         """Fold one reading in (`sign=-1`: take a stored reading's sums and counts back out, for a
-        correction; extremes cannot be taken out, `refresh_voltage_extremes` recomputes them)."""
+        correction; extremes cannot be taken out, dashboard/metering.py `refresh_voltage_extremes` recomputes
+        them)."""
         q = floor_15min(ts)
         buckets = (("15min", q), ("hour", q.replace(minute=0)), ("day", self.day_bucket(ts)))
         targets: list[tuple[str, int, tuple[str, datetime]]] = []
@@ -400,39 +401,3 @@ def bucket_end(resolution: str, bucket: datetime, day_bucket: LocalDayBuckets) -
     if resolution == "hour":
         return bucket + timedelta(hours=1)
     return day_bucket(bucket + timedelta(hours=26))
-
-
-def refresh_voltage_extremes(session: Session, keys: Iterable[tuple], timezone: str) -> None:
-    """Recompute voltage_min/max of these rollup rows (resolution, entity_kind, entity_id, bucket_start)
-    from the raw readings, after a correction took a reading out (extremes cannot be subtracted). The
-    fleet keeps no extremes. Which devices count follows `RollupAccumulator.add`: a house's meters, a park's
-    inverters, an appliance's own readings."""
-    from sqlalchemy import func, update
-
-    from dashboard.schema import Device, Measurement
-
-    day_bucket = LocalDayBuckets(timezone)
-    table = EnergyRollup.__table__
-    for resolution, entity_kind, entity_id, bucket in sorted(set(keys)):
-        if entity_kind == FLEET[0]:
-            continue
-        if entity_kind == "house":
-            devices = select(Device.id).where(Device.house_id == entity_id, Device.kind == "meter")
-        elif entity_kind == "pv_park":
-            devices = select(Device.id).where(Device.pv_park_id == entity_id)
-        else:
-            devices = select(Device.id).where(Device.id == entity_id)
-        m = Measurement
-        low, high = session.execute(
-            select(func.min(m.voltage_v), func.max(m.voltage_v)).where(
-                m.device_id.in_(devices),
-                m.ts >= bucket,
-                m.ts < bucket_end(resolution, bucket, day_bucket),
-            )
-        ).one()
-        session.execute(
-            update(table)
-            .where(table.c.resolution == resolution, table.c.entity_kind == entity_kind,
-                   table.c.entity_id == entity_id, table.c.bucket_start == bucket)
-            .values(voltage_min=low, voltage_max=high)
-        )  # fmt: skip

@@ -22,7 +22,7 @@ from dash import dcc, html
 
 from dashboard.clock import local_today
 from dashboard.context import services
-from pages._components import field
+from pages._components import GRAPH_CONFIG, field
 from pages._urlstate import Refused, UrlField, iso_day, one_of, read_url
 
 RANGE_24H, RANGE_7D, RANGE_30D, RANGE_MONTH, RANGE_CUSTOM = "24h", "7d", "30d", "month", "custom"
@@ -35,6 +35,10 @@ RANGE_OPTIONS = [
     {"label": "Custom", "value": RANGE_CUSTOM},
 ]
 CUSTOM = frozenset({RANGE_CUSTOM})
+# The charts of a range page: a double-click always autoranges, which the picker turns into a zoom out
+# (callbacks/ranges.py). Plotly's default would first reset the axes to the figure's initial range, which
+# after a zoom can be the range before it: what a double-click did would depend on the chart's history.
+ZOOM_GRAPH_CONFIG = GRAPH_CONFIG | {"doubleClick": "autosize"}
 
 
 @dataclass(frozen=True)
@@ -45,10 +49,13 @@ class RangeIds:
     dates: str
     previous: str
     next: str
+    event: str  # a store: the browser's picker events the server must answer (callbacks/ranges.py)
 
 
 def range_ids(prefix: str) -> RangeIds:
-    return RangeIds(f"{prefix}-range", f"{prefix}-dates", f"{prefix}-previous", f"{prefix}-next")
+    return RangeIds(
+        f"{prefix}-range", f"{prefix}-dates", f"{prefix}-previous", f"{prefix}-next", f"{prefix}-range-event"
+    )
 
 
 def today() -> date:
@@ -122,7 +129,11 @@ def range_fields(prefix: str, state: dict, note: str = "", md: tuple[int, int] =
         className="mt-1",
     )  # fmt: skip
     choice = html.Div(
-        [dbc.RadioItems(id=ids.range, options=RANGE_OPTIONS, value=state["range"], inline=True), shift]
+        [
+            dbc.RadioItems(id=ids.range, options=RANGE_OPTIONS, value=state["range"], inline=True),
+            shift,
+            dcc.Store(id=ids.event, storage_type="memory"),
+        ]
     )
     dates = dcc.DatePickerRange(
         id=ids.dates,

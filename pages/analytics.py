@@ -14,8 +14,16 @@ from dash import dcc, html
 from dashboard.choices import ALL, scope_options
 from dashboard.context import db
 from dashboard.ui_auth import page_guard
-from pages._components import GRAPH_CONFIG, field, page_header, scope_dropdown
-from pages._ranges import RANGE_7D, default_days, range_fields, range_ids, range_url_fields, read_range_url
+from pages._components import field, page_header, scope_dropdown
+from pages._ranges import (
+    RANGE_7D,
+    ZOOM_GRAPH_CONFIG,
+    default_days,
+    range_fields,
+    range_ids,
+    range_url_fields,
+    read_range_url,
+)
 from pages._urlstate import UrlField, caller_default, one_of, scope_choice
 
 PATH, PERMISSION = "/analytics", "page:analytics"
@@ -87,7 +95,7 @@ def _section(tab: str, below=None, above=None) -> html.Div:
         body.append(above)
     body.append(
         dcc.Loading(
-            dcc.Graph(id=section_id(tab, "graph"), config=GRAPH_CONFIG),
+            dcc.Graph(id=section_id(tab, "graph"), config=ZOOM_GRAPH_CONFIG),
             delay_show=LOADING_DELAY_MS,
             show_initially=False,
             overlay_style={"visibility": "visible", "opacity": 0.4},

@@ -12,11 +12,12 @@ from dashboard.clock import local_today
 from dashboard.context import db, services
 from dashboard.ui_auth import page_guard
 from pages._charts import empty_figure
-from pages._components import GRAPH_CONFIG, chart_card, field, page_header, scope_dropdown
+from pages._components import chart_card, field, page_header, scope_dropdown
 from pages._ranges import (
     CUSTOM,
     RANGE_24H,
     RANGE_CUSTOM,
+    ZOOM_GRAPH_CONFIG,
     range_fields,
     range_ids,
     range_url_fields,
@@ -59,7 +60,7 @@ def default_custom_range(timezone: str) -> tuple[date, date]:
 
 
 def _graph(graph_id: str) -> dbc.Col:
-    graph = dcc.Graph(id=graph_id, figure=empty_figure("Loading..."), config=GRAPH_CONFIG)
+    graph = dcc.Graph(id=graph_id, figure=empty_figure("Loading..."), config=ZOOM_GRAPH_CONFIG)
     return dbc.Col(chart_card(graph), lg=6)
 
 

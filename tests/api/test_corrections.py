@@ -200,3 +200,38 @@ def test_readings_past_the_raw_retention_are_refused(client, world, factory, app
             assert s.scalar(select(func.count()).select_from(Measurement)) == 0
     finally:
         services.settings = old
+
+
+def test_one_batched_refresh_reads_every_kind_of_rows_extremes_again(client, world, factory):
+    """dashboard/metering.py `refresh_voltage_extremes`, which serves a correction and a device write: rows of
+    houses, an appliance and a park, at every resolution, in spans days apart (the 25-hour DST day and a
+    day later in the week), read again from the readings; the rows not asked for are left as they are."""
+    from dashboard.metering import refresh_voltage_extremes
+
+    later = [item(i["device_id"], int(i["timestamp"][11:13]) * 60 + 4 * 24 * 60, 500.0, 1.0, 240.0 - n % 7)
+             for n, i in enumerate(batch()) if i["timestamp"][14:16] == "00"]  # fmt: skip
+    assert post(client, world.headers["admin"], batch() + later).status_code == 200
+    want = recomputed(factory, timezone_of(client))
+    keys = sorted(k for k in want if k[1] != "all")
+    asked, untouched = keys[::2], keys[1::2]
+    with factory() as s:
+        s.execute(
+            text("UPDATE energy_rollups SET voltage_min = 1, voltage_max = 999 WHERE entity_kind <> 'all'")
+        )
+        refresh_voltage_extremes(
+            s, [*asked, *[(*k[:3], k[3]) for k in asked[:3]]], timezone_of(client)
+        )  # repeats
+        s.commit()
+    got = stored_rollups(factory)
+    assert {k[1] for k in asked} == {"house", "device", "pv_park"} and {k[0] for k in asked} == {
+        "15min",
+        "hour",
+        "day",
+    }
+    for key in asked:
+        assert got[key][2:4] == want[key][2:4], key
+    assert all(got[key][2:4] == (1, 999) for key in untouched)
+    with factory() as s:
+        refresh_voltage_extremes(s, untouched + [("day", "all", 0, keys[0][3])], timezone_of(client))
+        s.commit()
+    assert_same(stored_rollups(factory), want)

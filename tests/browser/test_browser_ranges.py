@@ -4,7 +4,7 @@ session) shows the same range; next comes back but never past today."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
 
@@ -26,13 +26,13 @@ def picked_days(page, prefix: str) -> tuple[str, str]:
     return page.input_value(f"#{prefix}-dates"), page.input_value(f"#{prefix}-dates-end-date")
 
 
-def wait_for_days(page, prefix: str, first, last) -> None:
+def wait_for_days(page, prefix: str, first, last, timeout: float = 15_000) -> None:
     page.wait_for_function(
         """([p, a, b]) => { const s = document.querySelector('#' + p + '-dates'),
                                   e = document.querySelector('#' + p + '-dates-end-date');
                             return !!(s && e && s.value === a && e.value === b); }""",
         arg=[prefix, str(first), str(last)],
-        timeout=15_000,
+        timeout=timeout,
     )
 
 
@@ -102,3 +102,97 @@ def test_last_7_days_then_previous_survives_a_reload_and_a_shared_link(open_as, 
     wait_for_days(other, prefix, today - timedelta(days=6), today)
     other.wait_for_selector(f"#{prefix}-next[disabled]", timeout=10_000)
     assert page.errors == [] and other.errors == []
+
+
+def picker_calls(page) -> list[int]:
+    """The statuses of the range picker's server callback on Analytics from now on (204: a wasted request
+    that changed nothing)."""
+    statuses: list[int] = []
+    page.on(
+        "response",
+        lambda r: (
+            statuses.append(r.status)
+            if "_dash-update-component" in r.url
+            and "analytics-range.value" in (r.request.post_data or "")[:200]
+            else None
+        ),
+    )
+    return statuses
+
+
+def watch_relayout(page, graph_id: str) -> None:
+    """Keep the chart's last Plotly relayout event (what a zoom asked for) in window.__relayout."""
+    page.evaluate(
+        """(id) => { const el = document.querySelector('#' + id + ' .js-plotly-plot');
+                     window.__relayout = null; el.on('plotly_relayout', (e) => { window.__relayout = e; }); }""",
+        graph_id,
+    )
+
+
+def zoomed_days(event: dict) -> tuple[str, str]:
+    """The local days a relayout's x range covers (a range ending at a midnight ends the day before)."""
+    lo, hi = event["xaxis.range[0]"], event["xaxis.range[1]"]
+    last = datetime.fromisoformat(hi.replace(" ", "T"))
+    if last.time() == datetime.min.time():
+        last -= timedelta(microseconds=1)
+    return lo[:10], last.date().isoformat()
+
+
+def test_a_drag_zoom_on_an_analytics_chart_sets_the_range_and_a_double_click_zooms_out(open_as):
+    """Zoom on a chart applies to the page (as on Historical and in Grafana): the picker shows the zoomed
+    local days, the URL holds them and the chart is drawn for them; a double-click zooms out (twice as
+    long, never past today); Back returns to the range before, and a preset after it shows its days.
+    Choosing "Custom" and a chart's draws never call the server for nothing."""
+    today = datetime.now(ZONE).date()
+    page = open_as("analyst", "/analytics")
+    drawn(page, "analytics", today - timedelta(days=6), today)
+    statuses = picker_calls(page)
+    page.locator("#analytics-range").get_by_text("Custom", exact=True).click()  # the days shown stay
+    page.wait_for_selector("#analytics-dates:not([disabled])", timeout=10_000)
+
+    graph = "analytics-anomaly-graph"
+    watch_relayout(page, graph)
+    box = page.locator(f"#{graph} .nsewdrag").first.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.30, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.45, y, steps=5)
+    page.mouse.move(box["x"] + box["width"] * 0.62, y, steps=5)
+    page.mouse.up()
+    page.wait_for_function("() => window.__relayout && window.__relayout['xaxis.range[0]']", timeout=10_000)
+    first, last = zoomed_days(page.evaluate("() => window.__relayout"))
+    assert first < last <= str(today), (first, last)  # a span of days inside the week
+    wait_for_days(page, "analytics", first, last, 30_000)
+    page.wait_for_function(
+        f"() => location.search.includes('range=custom&from={first}&to={last}')", timeout=10_000
+    )
+    assert page.locator("#analytics-range input[value='custom']").is_checked()
+    drawn(page, "analytics", date.fromisoformat(first), date.fromisoformat(last))
+    shot(page, "ranges-analytics-zoomed")
+
+    # a double-click zooms out: twice as long around the middle, moved back to end today if need be
+    length = (date.fromisoformat(last) - date.fromisoformat(first)).days + 1
+    wide_first = date.fromisoformat(first) - timedelta(days=(length + 1) // 2)
+    wide_last = date.fromisoformat(last) + timedelta(days=length // 2)
+    if wide_last > today:
+        wide_first, wide_last = wide_first - (wide_last - today), today
+    box = page.locator(f"#{graph} .nsewdrag").first.bounding_box()
+    page.evaluate("() => { window.__relayout = null; }")
+    page.mouse.dblclick(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function("() => window.__relayout && window.__relayout['xaxis.autorange']", timeout=10_000)
+    wait_for_days(page, "analytics", wide_first, wide_last, 30_000)
+    page.wait_for_function(
+        f"() => location.search.includes('range=custom&from={wide_first}&to={wide_last}')", timeout=10_000
+    )
+    drawn(page, "analytics", wide_first, wide_last)
+
+    page.go_back()  # the zoomed range again
+    wait_for_days(page, "analytics", first, last, 30_000)
+    drawn(page, "analytics", date.fromisoformat(first), date.fromisoformat(last))
+    page.locator("#analytics-range").get_by_text("30 d", exact=True).click()  # back to a preset
+    wait_for_days(page, "analytics", today - timedelta(days=29), today, 30_000)
+    page.wait_for_function("() => location.search.includes('range=30d')", timeout=10_000)
+    page.wait_for_selector("#analytics-dates[disabled]", timeout=10_000)
+    drawn(page, "analytics", today - timedelta(days=29), today)
+    assert statuses and 204 not in statuses, statuses  # "Custom" and the draws sent nothing to the picker
+    assert page.errors == []

@@ -429,13 +429,13 @@ def test_a_chosen_preset_fills_the_picker(analytics_ui):
         ("analytics-dates", "start_date"),
         ("analytics-dates", "end_date"),
     ]
-    body = callback_payload(
+    body = callback_payload(  # the browser passes a chosen preset on as the range's event (PICKER_EVENT_JS)
         outputs,
         [("analytics-previous", "n_clicks", None), ("analytics-next", "n_clicks", None),
-         ("analytics-range", "value", "30d")],
+         ("analytics-range-event", "data", {"trigger": "preset", "at": 1})],
         [("analytics-range", "value", "30d"), ("analytics-dates", "start_date", ui["start"]),
          ("analytics-dates", "end_date", ui["end"])],
-        triggered="analytics-range.value",
+        triggered="analytics-range-event.data",
     )  # fmt: skip
     r = ui["client"].post("/_dash-update-component", json=body, headers=csrf)
     got = r.json["response"]["analytics-dates"]

@@ -51,12 +51,15 @@ def move(client, csrf, prefix, trigger, range_choice, start, end):
         (f"{prefix}-dates", "start_date"),
         (f"{prefix}-dates", "end_date"),
     ]
+    event = (
+        {"trigger": "preset", "at": 1} if trigger == "range" else None
+    )  # from the browser (PICKER_EVENT_JS)
     inputs = [(f"{prefix}-previous", "n_clicks", 1 if trigger == "previous" else None),
               (f"{prefix}-next", "n_clicks", 1 if trigger == "next" else None),
-              (f"{prefix}-range", "value", range_choice)]  # fmt: skip
+              (f"{prefix}-range-event", "data", event)]  # fmt: skip
     states = [(f"{prefix}-range", "value", range_choice), (f"{prefix}-dates", "start_date", start),
               (f"{prefix}-dates", "end_date", end)]  # fmt: skip
-    changed = f"{prefix}-range.value" if trigger == "range" else f"{prefix}-{trigger}.n_clicks"
+    changed = f"{prefix}-range-event.data" if trigger == "range" else f"{prefix}-{trigger}.n_clicks"
     r = post(client, callback_payload(outputs, inputs, states, triggered=changed), csrf)
     if r.status_code == 204:  # PreventUpdate: nothing changes
         return None
@@ -168,6 +171,77 @@ def test_the_range_is_written_into_the_url(app, ui, prefix):
     assert url_of("custom", "2026-03-01", "2026-03-31") == "?range=custom&from=2026-03-01&to=2026-03-31"
     future = str(today() + timedelta(days=1))
     assert url_of("custom", "2026-03-01", future) == "?range=custom&from=2026-03-01"  # never the future
+
+
+def zoom(client, csrf, prefix, event, range_choice, start, end):
+    """A filled page's picker callback after the browser's picker event `event` (PICKER_EVENT_JS)."""
+    outputs = [
+        (f"{prefix}-range", "value"),
+        (f"{prefix}-dates", "start_date"),
+        (f"{prefix}-dates", "end_date"),
+    ]
+    inputs = [(f"{prefix}-previous", "n_clicks", None), (f"{prefix}-next", "n_clicks", None),
+              (f"{prefix}-range-event", "data", event)]  # fmt: skip
+    states = [(f"{prefix}-range", "value", range_choice), (f"{prefix}-dates", "start_date", start),
+              (f"{prefix}-dates", "end_date", end)]  # fmt: skip
+    r = post(client, callback_payload(outputs, inputs, states, triggered=f"{prefix}-range-event.data"), csrf)
+    if r.status_code == 204:
+        return None
+    assert r.status_code == 200, r.get_data(as_text=True)
+    body = r.json["response"]
+    return (
+        body[f"{prefix}-range"]["value"],
+        body[f"{prefix}-dates"]["start_date"],
+        body[f"{prefix}-dates"]["end_date"],
+    )
+
+
+def test_a_zoom_on_an_analytics_chart_becomes_the_pages_range_and_its_url(app, ui):
+    """As on Historical (one implementation, callbacks/ranges.py): the zoomed span on a time axis becomes
+    the range, in whole local days, never past today, at most 365 days; the URL then holds it."""
+    csrf = cookie_login(ui, "analyst")
+    t = today()
+    week = ("7d", str(t - timedelta(days=6)), str(t))
+
+    def zoomed(graph, lo, hi, controls=week):
+        event = {"trigger": "zoom", "graph": graph, "event": {"xaxis.range": [lo, hi]}, "at": 1}
+        return zoom(ui, csrf, "analytics", event, *controls)
+
+    lo, hi = f"{t - timedelta(days=4)} 06:12:00", f"{t - timedelta(days=2)} 00:00"  # ends at a midnight
+    expected = ("custom", str(t - timedelta(days=4)), str(t - timedelta(days=3)))
+    for tab in ("anomaly", "voltage", "pf"):
+        assert zoomed(f"analytics-{tab}-graph", lo, hi) == expected
+    assert zoomed("analytics-anomaly-graph", f"{t} 01:00", f"{t + timedelta(days=2)} 00:00")[1:] == (
+        str(t),
+        str(t),
+    )
+    assert zoomed("analytics-anomaly-graph", "2020-01-01", f"{t} 12:00")[1:] == (
+        str(t - timedelta(days=364)),
+        str(t),
+    )
+    # the profile's time of day, another page's chart and a category axis's numbers are no time range
+    assert zoomed("analytics-profile-graph", lo, hi) is None
+    assert zoomed("historical-consumption", lo, hi) is None
+    assert zoom(ui, csrf, "analytics", {"trigger": "zoom", "graph": "analytics-anomaly-graph",
+                                        "event": {"xaxis.range": [1.5, 3.5]}}, *week) is None  # fmt: skip
+    # a double-click zooms out: twice as long around the middle, never past today, at most 365 days
+    out = {"trigger": "zoomout", "graph": "analytics-anomaly-graph", "at": 2}
+    assert zoom(ui, csrf, "analytics", out, *expected) == (
+        "custom",
+        str(t - timedelta(days=5)),
+        str(t - timedelta(days=2)),
+    )
+    assert zoom(ui, csrf, "analytics", out, *week) == ("custom", str(t - timedelta(days=13)), str(t))
+    assert zoom(ui, csrf, "analytics", out, "custom", str(t - timedelta(days=299)), str(t))[1] == str(
+        t - timedelta(days=364))  # fmt: skip
+    # the URL then holds the zoomed range (the page's URL callback, as the browser calls it next)
+    controls = ["all", *expected, "anomaly"]  # URL_FIELDS: scope, range, from, to, tab
+    r = post(ui, url_sync_payload(app, "analytics", controls), csrf)
+    assert range_query(r.json["response"]["analytics-url"]["search"]) == (
+        f"?range=custom&from={expected[1]}&to={expected[2]}")  # fmt: skip
+    # anonymous callers are refused
+    body = callback_payload([("analytics-range", "value")], [("analytics-range-event", "data", out)])
+    assert post(ui, body).status_code == 401
 
 
 def test_the_days_are_checked_on_the_server_whatever_the_browser_sends(ui, world):

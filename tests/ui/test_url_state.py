@@ -43,19 +43,21 @@ def url_of(app, client, csrf, values):
     return r.json["response"]["historical-url"]["search"]
 
 
-def pick(client, csrf, trigger, controls, event=None):
-    """The range picker's callback: `trigger` is previous, next, zoom or click (on the consumption chart)."""
-    graph = "historical-consumption"
+def pick(client, csrf, trigger, controls, event=None, graph="historical-consumption"):
+    """The range picker's callback: `trigger` is previous, next, zoom or zoomout (the browser's picker event
+    from a chart: callbacks/ranges.py PICKER_EVENT_JS) or click (a bar of `graph`)."""
+    picked = (
+        {"trigger": trigger, "graph": graph, "event": event, "at": 1} if trigger.startswith("zoom") else None
+    )
     inputs = [
         ("historical-previous", "n_clicks", 1 if trigger == "previous" else None),
         ("historical-next", "n_clicks", 1 if trigger == "next" else None),
-        (graph, "relayoutData", event if trigger == "zoom" else None),
-        ("historical-production", "relayoutData", None),
-        (graph, "clickData", event if trigger == "click" else None),
+        ("historical-range-event", "data", picked),
+        ("historical-consumption", "clickData", event if trigger == "click" else None),
         ("historical-production", "clickData", None),
     ]
     changed = {"previous": "historical-previous.n_clicks", "next": "historical-next.n_clicks",
-               "zoom": f"{graph}.relayoutData", "click": f"{graph}.clickData"}[trigger]  # fmt: skip
+               "click": f"{graph}.clickData"}.get(trigger, "historical-range-event.data")  # fmt: skip
     states = [(i, p, v) for (i, p), v in zip(PICK_OUT, controls, strict=True)]
     r = post(client, callback_payload(PICK_OUT, inputs, states, changed), csrf)
     if r.status_code == 204:  # PreventUpdate / no_update everywhere
@@ -230,16 +232,45 @@ def test_zoom_on_a_chart_becomes_the_range(ui):
     )
     zoom = {"xaxis.range": ["2025-10-21", "2025-10-25 12:00"]}
     assert pick(ui, csrf, "zoom", ["30d", None, None, "auto"], zoom)[1:3] == ("2025-10-21", "2025-10-25")
-    # other relayouts (autoscale, resize) and junk change nothing
-    for other in ({"xaxis.autorange": True}, {"autosize": True},
-                  {"xaxis.range[0]": "<b>", "xaxis.range[1]": "x"}, {"xaxis.range": "nope"}):  # fmt: skip
+    # a zoom inside one day is that day (the range is whole local days)
+    zoom = {"xaxis.range[0]": "2025-10-26 02:10", "xaxis.range[1]": "2025-10-26 03:50:00.5"}
+    assert pick(ui, csrf, "zoom", ["7d", None, None, "hour"], zoom) == (
+        "custom",
+        "2025-10-26",
+        "2025-10-26",
+        "auto",
+    )
+    # junk, or a zoom from a chart that is not the page's, changes nothing
+    for other in ({"xaxis.autorange": True}, {"autosize": True}, None, "x",
+                  {"xaxis.range[0]": "<b>", "xaxis.range[1]": "x"}, {"xaxis.range": "nope"},
+                  {"xaxis.range": [3.5, 7.5]}):  # fmt: skip
         assert pick(ui, csrf, "zoom", ["7d", None, None, "auto"], other) is None
+    assert pick(ui, csrf, "zoom", ["7d", None, None, "auto"], zoom, graph="analytics-anomaly-graph") is None
     # a zoom reaching into the future stops at today
     future = (today() + timedelta(days=3)).isoformat()
     assert (
         pick(ui, csrf, "zoom", ["7d", None, None, "auto"], {"xaxis.range": [today().isoformat(), future]})[2]
         == today().isoformat()
     )
+
+
+def test_a_double_click_zooms_out_as_grafana_does(ui):
+    """Plotly's double-click (autorange) on a time axis: the range twice as long around its middle, moved
+    back to end today when it would pass it; browser Back returns to the range before (the URL's history)."""
+    csrf = cookie_login(ui, "analyst")
+    t = today()
+    assert pick(ui, csrf, "zoomout", ["custom", "2025-10-21", "2025-10-22", "hour"]) == (
+        "custom", "2025-10-20", "2025-10-23", "auto")  # fmt: skip
+    assert pick(ui, csrf, "zoomout", ["custom", "2025-10-21", "2025-10-21", "auto"])[1:3] == (
+        "2025-10-20", "2025-10-21")  # fmt: skip
+    # a preset's days are the server's: 7 d -> 14 days, which end today
+    assert pick(ui, csrf, "zoomout", ["7d", "2020-01-01", "2020-01-02", "auto"])[1:3] == (
+        (t - timedelta(days=13)).isoformat(), t.isoformat())  # fmt: skip
+    # at most the page's limit (Historical: 5,000 local days), the last ones kept
+    assert pick(ui, csrf, "zoomout", ["custom", (t - timedelta(days=3999)).isoformat(), t.isoformat(), "day"])[
+        1:3] == ((t - timedelta(days=4999)).isoformat(), t.isoformat())  # fmt: skip
+    assert pick(ui, csrf, "zoomout", ["custom", "yesterday", t.isoformat(), "auto"]) is None
+    assert pick(ui, csrf, "zoomout", ["custom", "2025-10-22", "2025-10-21", "auto"]) is None  # reversed
 
 
 def test_clicking_a_bar_drills_down(ui):
