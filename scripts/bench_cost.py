@@ -5,7 +5,7 @@ settled as dashboard/settlement.py keeps them (each synthetic hour taken as four
 intervals), every house with a tariff (half time-of-use, half flat, a change on 1 July), hourly grid
 intensity for the year. Two data cases: as seeded ("ToU + hourly CO2": hourly rows needed), and, in a
 transaction rolled back afterwards, every tariff flat and no hourly intensity ("flat + constant CO2": daily
-rows serve whole local days). Prints p50/p95 per case, window and scope.
+rows serve whole local days; otherwise house_day_hours does, migration 0016). Prints p50/p95 per case, window and scope.
 
     .venv/bin/python scripts/bench_cost.py [--houses 200] [--repeat 20]
 """
@@ -13,6 +13,7 @@ rows serve whole local days). Prints p50/p95 per case, window and scope.
 from __future__ import annotations
 
 import argparse
+import importlib
 import statistics
 import sys
 import time
@@ -26,7 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 from dashboard.config import load_settings  # noqa: E402
 from dashboard.costs import compute  # noqa: E402
-from dashboard.db import make_engine, make_session_factory, migrate  # noqa: E402
+from dashboard.db import make_engine, make_session_factory, migrate_to  # noqa: E402
+
+DAY_HOURS = importlib.import_module("dashboard.migrations.versions.0016_house_day_hours")
 
 ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 TOU = [(0, 7, 0.10), (7, 23, 0.30), (23, 24, 0.10)]
@@ -36,14 +39,12 @@ START = END - timedelta(days=365)
 
 
 def seed(engine, houses: int) -> None:
-    with (
-        engine.connect() as conn
-    ):  # kept from an earlier run: its plain-text house names would fail migrate's check
-        if conn.scalar(text("SELECT to_regclass('tariffs') IS NOT NULL")) and conn.scalar(
-            text("SELECT count(*) FROM tariffs")
-        ):
+    # to the latest schema without migrate's check (the plain-text house names kept from an earlier run would
+    # fail it); on kept data, migration 0016 fills house_day_hours from the hourly rollups
+    migrate_to(engine)
+    with engine.connect() as conn:
+        if conn.scalar(text("SELECT count(*) FROM tariffs")):
             return
-    migrate(engine)
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -68,6 +69,7 @@ def seed(engine, houses: int) -> None:
             "AT TIME ZONE :z AT TIME ZONE 'UTC', sum(consumption_wh), sum(production_wh), sum(import_wh), "
             "sum(export_wh), 0, 0, 0, 0, sum(readings_count) FROM energy_rollups "
             "WHERE resolution = 'hour' AND entity_kind = 'house' GROUP BY 1, 2, 3, 4"), {"z": ZONE})  # fmt: skip
+        conn.execute(text(DAY_HOURS.backfill_sql("postgresql")))  # as migration 0016 fills it
         conn.execute(text("INSERT INTO grid_intensity (hour, g_per_kwh) SELECT t, 300 + 100 * random() "
                           "FROM generate_series(:s, :e, interval '1 hour') t"), {"s": START, "e": END})  # fmt: skip
         tid = 0
