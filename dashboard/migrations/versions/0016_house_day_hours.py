@@ -11,8 +11,9 @@ rollup row. dashboard/settlement.py keeps it in the rollups' transaction; dashbo
 days with time-of-use tariffs or hourly CO2 from it, one row per house and day instead of 23-25.
 
 Backfill, set-based, from the hourly house rollups: each hourly row belongs to the house's latest daily row
-that starts at or before it (as migration 0014 sums the days), its slot = whole hours since that midnight.
-The same SQL on PostgreSQL and SQLite but for the slot's arithmetic. Downgrade: drop the table.
+that starts at or before it (as migration 0014 sums the days; found with a running max() over the house's
+rows in time order, one sort, not a join on a time range), its slot = whole hours since that midnight. The
+same SQL on PostgreSQL and SQLite but for the slot's arithmetic. Downgrade: drop the table.
 """
 
 import sqlalchemy as sa
@@ -25,19 +26,18 @@ depends_on = None
 
 SLOTS = 25
 COLUMNS = [f"{d}{k}" for d in "ie" for k in range(SLOTS)]
-PG_SLOT = "CAST(floor(extract(epoch FROM h.bucket_start - d.bucket_start) / 3600) AS integer)"
-LITE_SLOT = (
-    "(CAST(strftime('%s', h.bucket_start) AS integer) - CAST(strftime('%s', d.bucket_start) AS integer)) / 3600"
-)
+PG_SLOT = "CAST(floor(extract(epoch FROM bucket_start - day_start) / 3600) AS integer)"
+LITE_SLOT = "(CAST(strftime('%s', bucket_start) AS integer) - CAST(strftime('%s', day_start) AS integer)) / 3600"
+# each row with the latest day start at or before it (a day row sorts before the hour at its midnight)
 BACKFILL = """INSERT INTO house_day_hours (house_id, day_start, hours, {columns})
 SELECT house_id, day_start, sum(1 << slot), {sums} FROM (
-    SELECT h.entity_id AS house_id, d.bucket_start AS day_start, {slot} AS slot, h.import_wh AS i, h.export_wh AS e
-    FROM (SELECT entity_id, bucket_start,
-                 lead(bucket_start) OVER (PARTITION BY entity_id ORDER BY bucket_start) AS next_day
-          FROM energy_rollups WHERE resolution = 'day' AND entity_kind = 'house'
-           AND entity_id IN (SELECT id FROM houses)) d
-    JOIN energy_rollups h ON h.resolution = 'hour' AND h.entity_kind = 'house' AND h.entity_id = d.entity_id
-         AND h.bucket_start >= d.bucket_start AND (d.next_day IS NULL OR h.bucket_start < d.next_day)
+    SELECT entity_id AS house_id, day_start, {slot} AS slot, import_wh AS i, export_wh AS e FROM (
+        SELECT entity_id, resolution, bucket_start, import_wh, export_wh,
+               max(CASE WHEN resolution = 'day' THEN bucket_start END)
+                   OVER (PARTITION BY entity_id ORDER BY bucket_start, resolution) AS day_start
+        FROM energy_rollups WHERE resolution IN ('day', 'hour') AND entity_kind = 'house'
+         AND entity_id IN (SELECT id FROM houses)) w
+    WHERE resolution = 'hour' AND day_start IS NOT NULL
 ) s WHERE slot >= 0 AND slot < {slots} GROUP BY house_id, day_start"""
 
 
@@ -57,7 +57,10 @@ def upgrade() -> None:
         *(sa.Column(c, sa.Float(), nullable=False, server_default=sa.text("0")) for c in COLUMNS),
     )
     op.create_index("ix_house_day_hours_day", "house_day_hours", ["day_start"])
-    op.execute(backfill_sql(op.get_bind().dialect.name))
+    dialect = op.get_bind().dialect.name
+    op.execute(backfill_sql(dialect))
+    if dialect == "postgresql":
+        op.execute("ANALYZE house_day_hours")
 
 
 def downgrade() -> None:
