@@ -279,9 +279,10 @@ def day_hour_sums(session, grid, plans, houses, first: datetime, last: datetime,
         where.append(h.house_id.in_(houses))
     stmt = select(plan, at, *bits, *(func.sum(h[f"i{k}"]) for k in range(DAY_SLOTS)),
                   *(func.sum(e) for e in exports)).where(*where).group_by(plan, h.day_start)  # fmt: skip
-    columns = fetch_columns(session, stmt)
-    if columns is None:
+    rows = session.connection().execute(stmt).all()  # a row per plan and day: few (no array_agg needed)
+    if not rows:
         return None
+    columns = list(zip(*rows, strict=True))
     plan_of, start = columns[:2]
     mask = np.bitwise_or.reduce(np.array(columns[2 : 2 + len(bits)], dtype=np.int64), axis=0)
     columns = columns[2 + len(bits) :]
