@@ -3,9 +3,10 @@ add): 200 houses x 1 year of hourly and daily house rollups in a PostgreSQL data
 (`aggbench_cost`, seeded with generate_series in about 30 s, kept between runs), with import_wh/export_wh
 settled as dashboard/settlement.py keeps them (each synthetic hour taken as four equal 15-minute
 intervals), every house with a tariff (half time-of-use, half flat, a change on 1 July), hourly grid
-intensity for the year. Two data cases: as seeded ("ToU + hourly CO2": hourly rows needed), and, in a
-transaction rolled back afterwards, every tariff flat and no hourly intensity ("flat + constant CO2": daily
-rows serve whole local days; otherwise house_day_hours does, migration 0016). Prints p50/p95 per case, window and scope.
+intensity for the year, and house_day_hours filled from the hourly rows as migration 0016 does. Two data
+cases: as seeded ("ToU + hourly CO2": whole local days from house_day_hours, the ragged ends from hourly
+rows), and, in a transaction rolled back afterwards, every tariff flat and no hourly intensity ("flat +
+constant CO2": daily buckets from daily rows). Prints p50/p95 per case, window and scope.
 
     .venv/bin/python scripts/bench_cost.py [--houses 200] [--repeat 20]
 """
