@@ -59,6 +59,7 @@ from dashboard.schema_features import GridIntensity
 from dashboard.scope import Scope
 
 GROUPS = ("hour", "day")
+MANY_HOUSE_DAYS = 60  # whole local days x houses from which house_day_hours serves (~1,400 hourly rows)
 REFUSAL = "Third-party apps see no cost or CO2: tariffs are the households' contracts"
 
 
@@ -177,9 +178,12 @@ def _energy(session, result, grid, houses, tariffs, co2_constant, hourly_co2, pe
     r = EnergyRollup
     plans = Plans.of(tariffs, grid, timezone)
     daily_prices = result.group == "day" and not hourly_co2 and not any(t.periods for t in tariffs)
-    spans = grid.spans(days=daily_prices or not per_house)
+    # whole local days from house_day_hours (the ends from hours) when they hold many hourly rows: for a
+    # few (one house, a month) a second statement and its 53 columns cost more than they save
+    day_hours = not per_house and len(grid.midnights) - 1 >= MANY_HOUSE_DAYS / max(result.houses, 1)
+    spans = grid.spans(days=daily_prices or day_hours)
     day_sums = None
-    if not daily_prices and not per_house:  # whole local days from house_day_hours, the ends from hours
+    if not daily_prices and day_hours:
         for _day, first, last in (span for span in spans if span[0] == "day"):  # one at most
             day_sums = day_hour_sums(session, grid, plans, houses, first, last, result.group)
         spans = [span for span in spans if span[0] == "hour"]

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import event, inspect, text
 
+from dashboard import costs
 from dashboard.costs import compute
 from dashboard.household import energy_flow, window_bounds
 from dashboard.schema_features import DAY_SLOTS, HOUSE_DAY_HOURS
@@ -293,11 +294,12 @@ def test_the_day_hours_follow_ingestion_corrections_and_device_moves(backend):
 
 
 @pytest.mark.parametrize("group", ["hour", "day"])
-def test_whole_days_from_the_day_hours_equal_the_hourly_rows(backend, group):
+def test_whole_days_from_the_day_hours_equal_the_hourly_rows(backend, group, monkeypatch):
     """The fleet and one house (whole local days from house_day_hours) against the per-house figures read
     from the hourly rows, summed: a time-of-use tariff that changes to a flat one on the 23-hour Sunday, a
     flat one with a standing charge, hourly intensity for part of the range, ragged and whole-day ranges."""
     b = backend
+    monkeypatch.setattr(costs, "MANY_HOUSE_DAYS", 1)  # two houses, three days: served from the day rows too
     tou = TOU | {"valid_to": "2026-03-28"}
     add_tariff(b.client, b.world, tou)
     add_tariff(b.client, b.world, FLAT | {"valid_from": "2026-03-29", "import_price": 0.22})
