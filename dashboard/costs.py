@@ -24,7 +24,7 @@ daily rows when a price is constant over a local day (daily buckets, no tariff o
 time-of-use periods, no hourly intensity stored in it), else from `house_day_hours` (a row per house and
 local day with its 23-25 hours' import and export, dashboard/settlement.py keeps it): SQL sums each hour
 slot per plan and day, numpy prices them per hour (a year of the fleet: 73,000 rows read, not 1,750,000).
-Per house, whole days come from hourly rows unless daily ones serve. A fleet sums only the houses that have
+Per house, and below MANY_HOUSE_DAYS, whole days come from hourly rows unless daily ones serve. A fleet sums only the houses that have
 a tariff (`houses_without_tariff` says how many lack one); third-party apps get no cost or CO2.
 """
 
