@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import Grouping
 
 from dashboard.schema import EnergyRollup
-from dashboard.schema_features import Tariff, TariffPeriod
+from dashboard.schema_features import DAY_SLOTS, HOUSE_DAY_HOURS, Tariff, TariffPeriod
 
 EPOCH_DAY = date(1970, 1, 1)
 HOUR_S = 3600
@@ -165,17 +165,16 @@ class Plans:
         cases = [(plan, sorted(hs), a, b) for (plan, a, b), hs in houses.items() if a < b]
         return cls(import_price, export_price, cases)
 
-    def sql(self, grid: HourGrid):
-        """The plan of a house rollup row (NULL: no tariff); a tariff valid over the whole grid needs no
-        time test."""
-        r = EnergyRollup
+    def sql(self, grid: HourGrid, house=EnergyRollup.entity_id, at=EnergyRollup.bucket_start):
+        """The plan of a house rollup row, or of a house_day_hours row given its columns (NULL: no tariff); a
+        tariff valid over the whole grid needs no time test."""
         if not self.cases:
             return cast(null(), Integer)
         whens = []
         for plan, houses, since, until in self.cases:
-            times = [r.bucket_start >= since] if since > grid.start else []
-            times += [r.bucket_start < until] if until < grid.end else []
-            whens.append((and_(*times, r.entity_id.in_(houses)), plan))
+            times = [at >= since] if since > grid.start else []
+            times += [at < until] if until < grid.end else []
+            whens.append((and_(*times, house.in_(houses)), plan))
         return case(*whens, else_=None)
 
 
@@ -225,22 +224,27 @@ def priced_in_sql(session, grid, plans, intensity, where, group, per_house):
         yield row if per_house else (None, *row)
 
 
-def priced_here(session, grid, plans, intensity, where, group, per_house):
+def priced_here(session, grid, plans, intensity, where, group, per_house, day_sums=None):
     """The same, from sums per plan and rollup row priced with numpy: the fleet's (few rows per plan and
-    hour), and per house on SQLite (no arrays)."""
+    hour), and per house on SQLite (no arrays). `day_sums`: more (plan, hour, import, export) sums, of whole
+    local days (`day_hour_sums`), not per house."""
     r = EnergyRollup
     plan = plans.sql(grid).label("plan")
     keys = [r.entity_id, plan, r.bucket_start] if per_house else [plan, r.bucket_start]
     at = hour_of(session, r.bucket_start, grid).label("at")
     sums = select(*keys[:-1], at, func.sum(r.import_wh), func.sum(r.export_wh)).where(*where).group_by(*keys)
-    columns = fetch_columns(session, sums)
-    if columns is None:
-        return
-    *owners, plan_of, at, imp, exp = columns
-    at = np.array(at, dtype=np.int64)
+    columns = fetch_columns(session, sums) if where else None
     as_float = lambda values: np.array(values, dtype=float)  # noqa: E731  (None -> NaN)
+    if columns is None:
+        columns = [[]] * (4 + per_house)
+    *owners, plan_of, at, imp, exp = columns
+    at, imp, exp = np.array(at, dtype=np.int64), as_float(imp), as_float(exp)
     plan_row = np.nan_to_num(as_float(plan_of), nan=-1).astype(np.int64)  # -1: no tariff
-    imp, exp = as_float(imp), as_float(exp)
+    if day_sums is not None:
+        pairs = zip((plan_row, at, imp, exp), day_sums, strict=True)
+        plan_row, at, imp, exp = (np.concatenate(pair) for pair in pairs)
+    if len(at) == 0:
+        return
     frame = pd.DataFrame({
         "key": at if group == "hour" else grid.local_day[at],
         "imp": imp,
@@ -254,6 +258,46 @@ def priced_here(session, grid, plans, intensity, where, group, per_house):
     sums = frame.groupby(["house", "key"] if per_house else "key").sum(min_count=1)
     for index, values in zip(sums.index, sums.to_numpy(), strict=True):
         yield (*(index if per_house else (None, index)), *values)
+
+
+def day_hour_sums(session, grid, plans, houses, first: datetime, last: datetime, group: str):
+    """(plan, hour, import, export) sums of the houses' (None: all) local days [first, last) (midnights of
+    the grid) from house_day_hours: SQL sums each slot per plan and day, numpy spreads them over the grid's
+    hours, only over the slots that have an hourly row (as the hourly rows give them). With `group` "day",
+    a day's export needs no hours: SQL sums it whole and it goes to the day's first slot."""
+    h = HOUSE_DAY_HOURS.c
+    plan = plans.sql(grid, h.house_id, h.day_start).label("plan")
+    at = hour_of(session, h.day_start, grid).label("at")
+    if _postgres(session):
+        bits = [func.bit_or(h.hours)]
+    else:  # SQLite has no bit_or
+        bits = [func.max(h.hours.op("&")(1 << k)) for k in range(DAY_SLOTS)]
+    exports = [h[f"e{k}"] for k in range(DAY_SLOTS)]
+    exports = exports if group == "hour" else [sum(exports[1:], exports[0])]
+    where = [h.day_start >= first, h.day_start < last]
+    if houses is not None:
+        where.append(h.house_id.in_(houses))
+    stmt = select(plan, at, *bits, *(func.sum(h[f"i{k}"]) for k in range(DAY_SLOTS)),
+                  *(func.sum(e) for e in exports)).where(*where).group_by(plan, h.day_start)  # fmt: skip
+    rows = session.connection().execute(stmt).all()  # a row per plan and day: few (no array_agg needed)
+    if not rows:
+        return None
+    columns = list(zip(*rows, strict=True))
+    plan_of, start = columns[:2]
+    mask = np.bitwise_or.reduce(np.array(columns[2 : 2 + len(bits)], dtype=np.int64), axis=0)
+    columns = columns[2 + len(bits) :]
+    imp = np.array(columns[:DAY_SLOTS], dtype=float).T  # days x slots
+    exp = np.array(columns[DAY_SLOTS:], dtype=float).T
+    slots = np.arange(DAY_SLOTS)
+    present = (mask[:, None] >> slots) & 1 == 1
+    if group != "hour":  # the whole export at the first slot present
+        first_slot = np.argmax(present, axis=1)
+        exp = np.zeros_like(imp)
+        exp[np.arange(len(exp)), first_slot] = np.array(columns[DAY_SLOTS], dtype=float)
+    hours = np.array(start, dtype=np.int64)[:, None] + slots
+    plan_row = np.broadcast_to(np.nan_to_num(np.array(plan_of, dtype=float), nan=-1).astype(np.int64)[:, None],
+                               present.shape)  # fmt: skip
+    return plan_row[present], hours[present], imp[present], exp[present]
 
 
 def day_hours(day_number: int, timezone: str) -> int:

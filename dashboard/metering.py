@@ -35,6 +35,7 @@ from dashboard.rollups import (
     upsert_rollups,
 )
 from dashboard.schema import Device, EnergyRollup, Measurement
+from dashboard.settlement import forget_buckets
 
 
 def with_layouts(devices: Iterable[DeviceInfo]) -> list[DeviceInfo]:
@@ -132,14 +133,18 @@ class LayoutChange:
         table = EnergyRollup.__table__
         for kind, ids in (("house", self.houses), ("pv_park", self.parks), ("device", sorted(self.before))):
             # a bucket left without readings is a gap: absent, not zero
-            session.execute(
-                table.delete().where(
+            gone = session.execute(
+                table.delete()
+                .where(
                     table.c.resolution.in_(("15min", "hour", "day")),  # the primary key's order
                     table.c.entity_kind == kind,
                     table.c.entity_id.in_(ids),
                     table.c.readings_count <= 0,
                 )
-            )
+                .returning(table.c.resolution, table.c.entity_id, table.c.bucket_start)
+            ).all()
+            if kind == "house" and gone:
+                forget_buckets(session, [tuple(row) for row in gone], LocalDayBuckets(timezone))
         return [r for r in records if r["entity_kind"] == FLEET[0]]
 
 

@@ -16,9 +16,11 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     text,
 )
+from sqlalchemy import Column as C
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dashboard.fieldcrypt import EncryptedText
@@ -74,6 +76,23 @@ class GridIntensity(Base):
 
     hour: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
     g_per_kwh: Mapped[float] = mapped_column(Float)
+
+
+DAY_SLOTS = 25  # hours of a local day, counted from its midnight: 23, 24 or 25 (DST)
+# A house's settled import and export (dashboard/settlement.py) per local day and hour slot k = the quarters in
+# [midnight + k h, midnight + (k + 1) h), midnight being the day's local midnight (naive UTC, as the daily
+# rollups' bucket_start): in a zone on whole hours from UTC slot k is the hourly rollup row midnight + k h, and
+# `hours` has bit k set when that row exists. Written in the house rollups' transaction; dashboard/costs.py
+# prices whole local days from it (a row per house and day instead of 23-25). Migration 0016.
+HOUSE_DAY_HOURS = Table(
+    "house_day_hours",
+    Base.metadata,
+    C("house_id", Integer, ForeignKey("houses.id", ondelete="CASCADE"), primary_key=True),
+    C("day_start", DateTime, primary_key=True),
+    C("hours", Integer, nullable=False, server_default=text("0")),
+    *(C(f"{d}{k}", Float, nullable=False, server_default=text("0")) for d in "ie" for k in range(DAY_SLOTS)),
+    Index("ix_house_day_hours_day", "day_start"),
+)
 
 
 ALERT_KINDS = ("anomaly", "voltage_event", "silent_device", "threshold")  # alerts: dashboard/alerts.py

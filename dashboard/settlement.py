@@ -13,8 +13,12 @@ Whatever a house's metering layout, its consumption - production per interval is
 values here are the grid's flows netted within the interval, a lower bound, for every layout; a device write
 that changes a layout re-folds the readings through `upsert_rollups`, which settles them again here.
 
-No imports from dashboard/: plain SQL on the caller's session, inside its transaction. The 15-minute,
-hourly and daily rows touched are already locked by the upsert that precedes the call, so no new lock
+The same changes go to the house's row of `house_day_hours` (dashboard/schema_features.py), by hour slot of
+its local day, with a bit per slot whose hourly row exists: the cost prices whole local days from it.
+
+Plain SQL on the caller's session, inside its transaction (from dashboard/ only the table's definition). The
+15-minute, hourly and daily rows touched are already locked by the upsert that precedes the call, and a
+house's day-hours row is written only by a transaction that holds its daily rollup row, so no new lock
 order arises.
 """
 
@@ -24,7 +28,10 @@ from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import DateTime, Float, Integer, String, and_, bindparam, column, select, table, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+
+from dashboard.schema_features import DAY_SLOTS, HOUSE_DAY_HOURS
 
 CHUNK = 1000
 # the columns used here, typed (SQLite keeps timestamps as text: the type converts them both ways)
@@ -62,6 +69,9 @@ def settle_intervals(session: Session, records: list[dict]) -> None:
     postgres = session.get_bind().dialect.name == "postgresql"
     changed: list[dict] = []
     deltas: dict[tuple[str, int, datetime], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    day_hours = _DayHours()
+    for house, bucket in quarters:
+        day_hours.seen(house, _day_of(days.get(house, []), bucket), bucket)
     for i in range(0, len(quarters), CHUNK):
         chunk = quarters[i : i + CHUNK]
         r = ROLLUPS.c
@@ -79,12 +89,14 @@ def settle_intervals(session: Session, records: list[dict]) -> None:
                 continue
             changed.append({"id": house, "b": bucket, "i": new_i, "e": new_e})
             day = _day_of(days.get(house, []), bucket)
+            day_hours.add(house, day, bucket, new_i - old_i, new_e - old_e)
             for key in (("hour", house, bucket.replace(minute=0)), ("day", house, day)):
                 if key[2] is None:
                     continue
                 delta = deltas[key]
                 delta[0] += new_i - old_i
                 delta[1] += new_e - old_e
+    day_hours.write(session, postgres)
     if not changed:
         return
     _write(session, postgres, "15min", changed, add=False)
@@ -127,3 +139,62 @@ def _write(session: Session, postgres: bool, resolution: str, rows: list[dict], 
         .values(import_wh=r.import_wh + new_i if add else new_i, export_wh=r.export_wh + new_e if add else new_e)
     )  # fmt: skip
     session.execute(stmt, rows)
+
+
+def forget_buckets(session: Session, gone: list[tuple[str, int, datetime]], day_of) -> None:
+    """House rollup rows (resolution, house, bucket) just deleted as gaps (no readings left: their import and
+    export were settled to 0 before): their slots lose their bit in house_day_hours, their days the row.
+    `day_of(hour)` is the local midnight of an hour (dashboard/rollups.py LocalDayBuckets)."""
+    t = HOUSE_DAY_HOURS
+    days = {(house, bucket) for res, house, bucket in gone if res == "day"}
+    keep = _DayHours()
+    for res, house, bucket in gone:
+        if res == "hour" and (house, day_of(bucket)) not in days:
+            keep.seen(house, day_of(bucket), bucket)
+    key = and_(t.c.house_id == bindparam("h"), t.c.day_start == bindparam("d", type_=DateTime))
+    if days:
+        session.execute(t.delete().where(key), [{"h": h, "d": d} for h, d in sorted(days)])
+    bits = [{"h": h, "d": d, "m": (1 << DAY_SLOTS) - 1 - row[0]} for (h, d), row in sorted(keep.rows.items())]
+    if bits:
+        session.execute(update(t).where(key).values(hours=t.c.hours.op("&")(bindparam("m"))), bits)
+
+
+class _DayHours:
+    """The changes to house_day_hours of one settlement: per (house, day) the bits of the slots seen and
+    the import and export to add per slot; written as one upsert (insert, or OR the bits and add)."""
+
+    def __init__(self):
+        self.rows: dict[tuple[int, datetime], list] = {}
+
+    def _row(self, house: int, day: datetime | None, quarter: datetime) -> tuple[list | None, int]:
+        slot = -1 if day is None else int((quarter - day).total_seconds() // 3600)
+        if not 0 <= slot < DAY_SLOTS:  # no day bucket among the records (never, see _day_of)
+            return None, slot
+        return self.rows.setdefault((house, day), [0] + [0.0] * (2 * DAY_SLOTS)), slot
+
+    def seen(self, house: int, day: datetime | None, quarter: datetime) -> None:
+        row, slot = self._row(house, day, quarter)
+        if row is not None:
+            row[0] |= 1 << slot
+
+    def add(self, house: int, day: datetime | None, quarter: datetime, d_import: float, d_export: float):
+        row, slot = self._row(house, day, quarter)
+        if row is not None:
+            row[1 + slot] += d_import
+            row[1 + DAY_SLOTS + slot] += d_export
+
+    def write(self, session: Session, postgres: bool) -> None:
+        if not self.rows:
+            return
+        t = HOUSE_DAY_HOURS
+        names = [c.name for c in t.c][3:]  # i0..i24, e0..e24
+        stmt = (postgresql if postgres else sqlite).insert(t)
+        set_ = {name: t.c[name] + stmt.excluded[name] for name in names}
+        set_["hours"] = t.c.hours.op("|")(stmt.excluded.hours)
+        stmt = stmt.on_conflict_do_update(index_elements=["house_id", "day_start"], set_=set_)
+        rows = [
+            {"house_id": house, "day_start": day, "hours": row[0]} | dict(zip(names, row[1:], strict=True))
+            for (house, day), row in sorted(self.rows.items())
+        ]
+        for i in range(0, len(rows), CHUNK):
+            session.execute(stmt, rows[i : i + CHUNK])

@@ -20,6 +20,7 @@ from dashboard.household_periods import Window
 from dashboard.live import mean_power, power_buckets, scope_devices
 from dashboard.scope import system_scope
 from tests.api.test_energy import load
+from tests.integration.test_cost_settlement import assert_day_hours_follow_the_hours
 from tests.integration.test_interval_settlement import T0, ZONE, item, local_midnight
 from tests.integration.test_migration_0004 import engine, migrate_to, rows  # noqa: F401  (fixture)
 
@@ -127,6 +128,7 @@ def stored(session) -> dict[tuple, tuple]:
 def assert_rollups_true(factory) -> dict[tuple, tuple]:
     with factory() as s:
         want, have = expected(s), stored(s)
+        assert_day_hours_follow_the_hours(s)  # the cost's house_day_hours follows the hourly rows
     assert set(want) == set(have)
     for key, values in want.items():
         assert have[key] == tuple(pytest.approx(v, abs=1e-6) for v in values), key

@@ -17,7 +17,8 @@ from sqlalchemy import inspect, text
 from dashboard.household import _spans, appliances, energy_flow
 from dashboard.household_periods import Window
 from tests.api.test_energy import load
-from tests.integration.test_migration_0004 import engine, migrate_to, rows  # noqa: F401  (fixture)
+from tests.integration.test_cost_settlement import assert_day_hours_follow_the_hours
+from tests.integration.test_migration_0004 import engine, migrate_to, rows, two_houses  # noqa: F401  (fixture)
 
 ZONE = "Europe/Athens"  # the tests' Settings.timezone
 T0 = datetime(2026, 3, 27, 20, 0, tzinfo=UTC)  # three local days around the spring DST change (29 March)
@@ -99,6 +100,7 @@ def test_settled_intervals_follow_ingestion_late_readings_and_corrections(client
     with factory() as s:
         first = stored(s)
         assert_same(from_scratch(s), first)
+        assert_day_hours_follow_the_hours(s)  # the cost's house_day_hours too
     assert any(i > 0 for i, _ in first.values()) and any(e > 0 for _, e in first.values())
     # corrections: an exporting interval becomes importing and back, in both directions of both devices
     fixes = [item(MAIN, i, cons[i] + 600.0) for i in range(0, QUARTERS, 7)]
@@ -109,6 +111,7 @@ def test_settled_intervals_follow_ingestion_late_readings_and_corrections(client
     with factory() as s:
         after = stored(s)
         assert_same(from_scratch(s), after)
+        assert_day_hours_follow_the_hours(s)
         assert after != first
         # the flow read through daily, hourly and 15-minute rows equals the per-interval sums
         start = local_midnight(T0.replace(tzinfo=None) + timedelta(hours=5))
@@ -136,11 +139,7 @@ def test_0014_backfills_import_and_export_from_the_intervals(engine):  # noqa: F
     rng = random.Random(14)
     quarters: dict[tuple[int, datetime], tuple[float, float]] = {}
     with engine.begin() as c:
-        for name in ("h1", "h2"):
-            c.execute(
-                text("INSERT INTO houses (name, created_at) VALUES (:n, '2026-01-01 00:00:00')"), {"n": name}
-            )
-        houses = [r[0] for r in c.execute(text("SELECT id FROM houses ORDER BY id"))]
+        houses = two_houses(c)
         for house in houses:
             for i in range(QUARTERS):
                 if rng.random() < 0.1:

@@ -21,6 +21,15 @@ def rows(engine, sql: str) -> list[tuple]:
         return [tuple(r) for r in c.execute(text(sql))]
 
 
+def two_houses(conn) -> list[int]:
+    """Two houses inserted by SQL (a migration test, before the app's schema), their ids."""
+    for name in ("h1", "h2"):
+        conn.execute(
+            text("INSERT INTO houses (name, created_at) VALUES (:n, '2026-01-01 00:00:00')"), {"n": name}
+        )
+    return [r[0] for r in conn.execute(text("SELECT id FROM houses ORDER BY id"))]
+
+
 @pytest.fixture(params=["postgresql", "sqlite"])
 def engine(request, tmp_path):
     env = {"DATA_DIR": str(tmp_path), "DEMO_DATA": "0", "SECRET_KEY": TEST_SECRET}

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017_user_sessions"
-down_revision = "0015_grid_metering"
+down_revision = "0016_house_day_hours"
 branch_labels = None
 depends_on = None
 
