@@ -422,7 +422,11 @@ def register_callbacks(app) -> None:
                           resolution_of=lambda *controls: window_for(*controls, services().settings.timezone,
                                                                      utcnow()).resolution,
                           max_days=MAX_CUSTOM_DAYS)  # fmt: skip
-    app.callback(Output(BARS, "options"), Input(RANGE, "value"))(custom_controls)
+    app.callback(
+        Output(BARS, "options"), Input(RANGE, "value"), prevent_initial_call=True
+    )(  # drawn by the layout
+        custom_controls
+    )
     app.callback(
         Output(CONSUMPTION_GRAPH, "figure"),
         Output(PRODUCTION_GRAPH, "figure"),

@@ -284,9 +284,12 @@ def register_range_picker(app, prefix: str, graphs=(), resolution_of=None, bars_
             raise PreventUpdate
         return range_choice != RANGE_CUSTOM
 
-    app.callback(Output(ids.next, "disabled"), Input(ids.range, "value"), Input(ids.dates, "end_date"))(
-        next_disabled
-    )
+    app.callback(  # the layout draws it right (pages/_ranges.py range_fields): no call on load
+        Output(ids.next, "disabled"),
+        Input(ids.range, "value"),
+        Input(ids.dates, "end_date"),
+        prevent_initial_call=True,
+    )(next_disabled)
     app.callback(Output(ids.dates, "disabled"), Input(ids.range, "value"), prevent_initial_call=True)(follow)
     watched = [*((Input(ids.range, "value"),) if fill else ()), *(Input(g, "relayoutData") for g in graphs)]
     if watched:

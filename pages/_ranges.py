@@ -119,12 +119,16 @@ def range_fields(prefix: str, state: dict, note: str = "", md: tuple[int, int] =
     """(the range column, the local days column) for the page's rows: the presets with previous / next,
     and the date picker, enabled for a custom range (callbacks/ranges.py keeps both current)."""
     ids, custom = range_ids(prefix), state["range"] == RANGE_CUSTOM
+    try:  # as callbacks/ranges.py keeps it: a preset ends now; a custom range may end before today
+        reaches_now = not custom or date.fromisoformat(str(state["to"])[:10]) >= today()
+    except ValueError:
+        reaches_now = True
     shift = html.Div(
         [
             dbc.Button("\u2039 Previous", id=ids.previous, color="secondary", outline=True, size="sm",
                        className="me-2", title="The range before this one, as long as it"),
             dbc.Button("Next \u203a", id=ids.next, color="secondary", outline=True, size="sm",
-                       disabled=not custom, title="The range after this one (up to now)"),
+                       disabled=reaches_now, title="The range after this one (up to now)"),
         ],
         className="mt-1",
     )  # fmt: skip

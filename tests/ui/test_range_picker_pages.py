@@ -97,6 +97,9 @@ def test_every_range_page_has_the_same_picker_and_a_link_keeps_its_range(ui, pre
     assert (dates["start_date"], dates["end_date"], dates["disabled"]) == (str(first), str(last), False)
     assert component(tree, f"{prefix}-next")["disabled"] is False
     assert range_query(component(tree, f"{prefix}-url")["search"]) == search  # canonical: unchanged
+    # a custom range ending today: next is drawn disabled (its callback no longer runs on load)
+    ending_today = page(ui, csrf, f"/{prefix}", f"?range=custom&from={first}&to={today()}")
+    assert component(ending_today, f"{prefix}-next")["disabled"] is True
     assert component(tree, f"{prefix}-url-notice")["is_open"] is False
 
 
