@@ -3,6 +3,7 @@ the test fails under CI=true (never a silent skip there) and is skipped on a dev
 
 from __future__ import annotations
 
+import ast
 import functools
 import os
 import re
@@ -369,17 +370,34 @@ def utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
+# Seconds of the heaviest worker groups in `make test` of 2026-12-07 (load 17-20, so about three times the
+# quiet figures; docs/benchmarks.md, "Test suite"); a group not listed counts SECONDS_PER_TEST a test. Only
+# the order matters: the groups are handed out heaviest first (xdist's default is the most tests first, which
+# sent the 31 slow forecaster tests after 1,500 quick ones), so both workers finish about together.
+GROUP_SECONDS = {
+    "browser": 1380, "redis": 930, "tests/models/test_forecasters.py": 900,
+    "tests/models/test_real_accuracy.py": 180, "tests/integration/test_csv_flags.py": 150,
+    "tests/api/test_hostile_input.py": 130, "tests/api/test_weather.py": 125,
+    "tests/integration/test_field_encryption.py": 117, "tests/unit/test_analytics.py": 113,
+    "tests/integration/test_grafana.py": 101, "tests/api/test_analytics_api.py": 84,
+    "tests/api/test_gateway_keys.py": 72, "tests/integration/test_faults.py": 51,
+}  # fmt: skip
+SECONDS_PER_TEST = 0.5
+
+
 def pytest_xdist_make_scheduler(config, log):
     """`make test` runs `pytest -n 2 --dist loadscope`: each test module stays on one worker (its module
     and seeded fixtures are built once), every module using Redis shares one worker (one Redis database
     index, TEST_REDIS_URL, serves the run; the session fixture empties it), and the browser modules share
     one worker (one demo server, one chromium). pytest 9 ignores xdist's own `xdist_group` marks (node ids
-    are no longer rewritable), so the grouping is done here, on the node ids."""
+    are no longer rewritable), so the grouping is done here, on the node ids. The groups are handed out in
+    the order of the workers' collection, which `pytest_collection_modifyitems` sorts heaviest first."""
     if config.getvalue("dist") != "loadscope":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
     root = Path(str(config.rootpath))
+    config.option.loadscopereorder = False  # xdist would order the groups by their number of tests
 
     class ModulesRedisBrowser(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
@@ -388,9 +406,38 @@ def pytest_xdist_make_scheduler(config, log):
     return ModulesRedisBrowser(config, log)
 
 
+def pytest_collection_modifyitems(config, items):
+    """On an xdist worker: the worker groups in order of their expected time, heaviest first (a stable
+    sort: each module keeps its tests' order). Both workers sort alike, so their collections agree."""
+    if not hasattr(config, "workerinput"):
+        return
+    root = Path(str(config.rootpath))
+    groups = [_worker_group(root, item.nodeid.split("::", 1)[0]) for item in items]
+    first: dict[str, int] = {}
+    for i, group in enumerate(groups):
+        first.setdefault(group, i)
+    cost = {g: GROUP_SECONDS.get(g, SECONDS_PER_TEST * groups.count(g)) for g in first}
+    order = sorted(range(len(items)), key=lambda i: (-cost[groups[i]], first[groups[i]], i))
+    items[:] = [items[i] for i in order]
+
+
 @functools.cache
 def _worker_group(root: Path, path: str) -> str:
     if path.startswith("tests/browser/"):
         return "browser"
     source = (root / path).read_text() if (root / path).is_file() else ""
-    return "redis" if "redis_url" in source or "mark.redis" in source else path
+    return "redis" if _uses_redis(source) else path
+
+
+def _uses_redis(source: str) -> bool:
+    """A module asking for the `redis_url` fixture (a test's or a fixture's argument, or
+    getfixturevalue) or marked redis. A helper merely naming an argument redis_url does not count
+    (tests/integration/test_faults.py runs a redis-server of its own)."""
+    if "mark.redis" in source or 'getfixturevalue("redis_url")' in source:
+        return True
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef) and any(a.arg == "redis_url" for a in node.args.args):
+            fixture = any("fixture" in ast.unparse(d) for d in node.decorator_list)
+            if fixture or node.name.startswith("test"):
+                return True
+    return False
