@@ -8,6 +8,7 @@ store without any process-wide setting.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app, g
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from dashboard.config import Settings
@@ -24,6 +26,8 @@ from dashboard.jobqueue import InProcessJobQueue, JobQueue, RQJobQueue
 from dashboard.model_store import ModelStore
 from dashboard.storage import ObjectStore, object_store_from_settings
 from dashboard.ttl_cache import TTLCache, make_ttl_cache
+
+log = logging.getLogger(__name__)
 
 EXTENSION = "aggregator"  # the key on `app.extensions`
 
@@ -85,9 +89,22 @@ def db() -> Session:
 
 
 def close_request_session(_exc=None) -> None:
+    """Close the request's session. A connection the database dropped meanwhile (an outage or a restart
+    between the request's last query and here) cannot be rolled back: it is discarded instead of turning
+    an answered request into a 500 at teardown."""
     session = g.pop("db", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except DBAPIError as exc:
+        log.warning(
+            "the request's database connection was lost before it closed (%s): discarded", type(exc).__name__
+        )
+        try:
+            session.invalidate()
+        except DBAPIError:
+            pass  # the pool drops the connection on its next checkout (pre-ping)
 
 
 # ---- in a job ----------------------------------------------------------------------------------------

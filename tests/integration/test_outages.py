@@ -252,3 +252,34 @@ def test_starting_without_the_database_says_so_in_one_line(tmp_path):
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("Cannot start: The database is unreachable (OperationalError")
     assert "check DATABASE_URL" in last
+
+
+def test_a_connection_the_database_drops_after_the_last_query_is_not_a_500(app, client, world, pg_url):
+    """The request's session is closed at teardown; when the database dropped its connection after the
+    request's last query on it (an outage or restart in between: tests/integration/test_faults.py hit it
+    under load), the answer stands instead of becoming a 500, and the next request is served."""
+    from sqlalchemy import create_engine, event, text
+
+    from dashboard.context import EXTENSION
+
+    headers = token(client, "analyst")
+    engine = app.server.extensions[EXTENSION].engine
+    other = create_engine(pg_url)
+    dropped: list[int] = []
+
+    def drop_after_the_token_check(conn, cursor, statement, *_args):
+        if not dropped and "revoked_tokens" in statement:  # the request session's (only) query here
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            with other.begin() as admin:
+                assert admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+            dropped.append(pid)
+
+    event.listen(engine, "after_cursor_execute", drop_after_the_token_check)
+    try:
+        r = client.get("/api/v1/auth/me", headers=headers)
+    finally:
+        event.remove(engine, "after_cursor_execute", drop_after_the_token_check)
+        other.dispose()
+    assert dropped, "the connection was not dropped"
+    assert r.status_code in (200, 503), r.get_data(as_text=True)
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200  # served again at once
