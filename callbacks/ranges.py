@@ -16,7 +16,7 @@ from dashboard.clock import local_midnight_utc, to_local
 from dashboard.errors import DomainError, ValidationFailed
 from dashboard.ui_auth import ui_scope
 from pages._charts import STEPS
-from pages._ranges import PRESET_DAYS, RANGE_CUSTOM, RANGE_MONTH, preset_days, range_ids
+from pages._ranges import PRESET_DAYS, RANGE_CUSTOM, RANGE_MONTH, next_disabled, preset_days, range_ids
 from pages._ranges import today as local_today
 
 
@@ -269,14 +269,6 @@ def register_range_picker(app, prefix: str, graphs=(), resolution_of=None, bars_
             raise PreventUpdate
         first, last = preset_days(range_choice, local_today())
         return (no_update, first.isoformat(), last.isoformat(), *((no_update,) if bars_id else ()))
-
-    def next_disabled(range_choice, end_date) -> bool:
-        if range_choice != RANGE_CUSTOM:
-            return True  # a preset ends now
-        try:
-            return at_now(date.fromisoformat(str(end_date)[:10]), local_today())
-        except ValueError:
-            return True
 
     def follow(range_choice):
         """The date picker is enabled for a custom range only."""

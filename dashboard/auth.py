@@ -314,12 +314,12 @@ def init_jwt(app: Flask, settings: Settings, session_factory, request_session=No
     def _revoked(_header, payload) -> bool:
         """Checked for every token of every request; a token that passes notes its session's activity."""
         if request_session is not None and has_request_context():  # one connection; the user stays loaded
-            if token_is_revoked(request_session(), payload):
-                return True
+            revoked = token_is_revoked(request_session(), payload)
         else:
             with session_factory() as session:
-                if token_is_revoked(session, payload):
-                    return True
+                revoked = token_is_revoked(session, payload)
+        if revoked:
+            return True
         with session_factory() as session:  # its own transaction (a write at most once a minute); lazy
             touch_session(session, payload, settings.refresh_token_days)
         return False

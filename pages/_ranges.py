@@ -115,20 +115,27 @@ def read_range_url(query: dict, fields, scope, **options) -> tuple[dict, list[st
     return state, notices
 
 
+def next_disabled(range_choice, end_date) -> bool:
+    """Next is disabled for a preset (it ends now) and for a custom range that already reaches today; the
+    layout draws it so and callbacks/ranges.py keeps it so."""
+    if range_choice != RANGE_CUSTOM:
+        return True
+    try:
+        return date.fromisoformat(str(end_date)[:10]) >= today()
+    except ValueError:
+        return True
+
+
 def range_fields(prefix: str, state: dict, note: str = "", md: tuple[int, int] = (5, 4)) -> tuple:
     """(the range column, the local days column) for the page's rows: the presets with previous / next,
     and the date picker, enabled for a custom range (callbacks/ranges.py keeps both current)."""
     ids, custom = range_ids(prefix), state["range"] == RANGE_CUSTOM
-    try:  # as callbacks/ranges.py keeps it: a preset ends now; a custom range may end before today
-        reaches_now = not custom or date.fromisoformat(str(state["to"])[:10]) >= today()
-    except ValueError:
-        reaches_now = True
     shift = html.Div(
         [
             dbc.Button("\u2039 Previous", id=ids.previous, color="secondary", outline=True, size="sm",
                        className="me-2", title="The range before this one, as long as it"),
             dbc.Button("Next \u203a", id=ids.next, color="secondary", outline=True, size="sm",
-                       disabled=reaches_now, title="The range after this one (up to now)"),
+                       disabled=next_disabled(state["range"], state["to"]), title="The range after this one (up to now)"),
         ],
         className="mt-1",
     )  # fmt: skip
