@@ -244,7 +244,6 @@ def warm_up() -> None:
         uirevision="warm-up",
         showlegend=True,
     )
-    empty_figure("warm-up")
     fig.to_plotly_json()
 
 
