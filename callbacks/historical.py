@@ -302,7 +302,8 @@ def bar_figure(series: Series, name: str, values: list, colour: str, choice_labe
     window = series.window
     # each bar spans its bucket on the local wall-clock axis, from its start (x: the local date or time) to
     # the time its end shows (clock_spans: a DST change day is midnight to midnight), less a tenth as a
-    # gap, so the anomaly and voltage marks (callbacks/chart_marks.py) fall on the bar of their time
+    # gap, so the anomaly and voltage marks (callbacks/chart_marks.py) fall on the bar of their time (or, in
+    # the first or last twentieth of its bucket, in the half-gap beside it, never on a neighbour's bar)
     spans = [span.total_seconds() * 1000 for span in series.spans]
     lo = datetime.fromisoformat(series.x[0])
     hi = datetime.fromisoformat(series.x[-1]) + series.spans[-1]

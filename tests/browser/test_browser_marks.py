@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
+from callbacks.historical import BAR_GAP
 from tests.browser.helpers import click_point, hover, shot, wait_for_length, wait_for_traces
 from tests.factories import PASSWORD
 from tests.ui.test_historical_page import payload as historical_payload
@@ -188,16 +189,19 @@ def local_day_bounds(day) -> tuple[datetime, datetime]:
 
 
 def bar_under(page, graph_id: str, marker) -> str | None:
-    """The x (the bucket's local start) of the drawn bar whose span holds the marker's centre, or None: the
-    mark is on the bar of its time as the user sees it."""
+    """The x (the bucket's local start) of the drawn bar whose slot holds the marker's centre, or None: the
+    mark is on the bar of its time as the user sees it. A bar's slot is the bar and half the gap on each
+    side (BAR_GAP of its bucket): an event in the last minutes of a day (or the first) is drawn at its
+    time, in the gap beside its day's bar, not on the next day's."""
     box = marker.bounding_box()
     return page.evaluate(
-        """([id, cx]) => { const el = document.querySelector('#' + id + ' .js-plotly-plot');
+        """([id, cx, gap]) => { const el = document.querySelector('#' + id + ' .js-plotly-plot');
              for (const p of document.querySelectorAll('#' + id + ' .bars .point')) {
-               const r = p.getBoundingClientRect();
-               if (r.width > 0 && r.left <= cx && cx <= r.right && p.__data__) return String(el.data[0].x[p.__data__.i]); }
+               const r = p.getBoundingClientRect(), pad = r.width / (1 - gap) * gap / 2;
+               if (r.width > 0 && r.left - pad <= cx && cx < r.right + pad && p.__data__)
+                 return String(el.data[0].x[p.__data__.i]); }
              return null; }""",
-        [graph_id, box["x"] + box["width"] / 2],
+        [graph_id, box["x"] + box["width"] / 2, BAR_GAP],
     )
 
 
