@@ -21,6 +21,8 @@ from pages import (
 
 PAGES = (overview, realtime, historical, forecasts, analytics, exports, admin, alerts, login, home)
 PAGES += (account, reset)
+# the pages that draw charts (dcc.Graph) for some role: a fresh tab of one loads plotly.js with its layout
+CHART_PAGES = (overview, home, realtime, historical, forecasts, analytics)
 
 
 def register_pages() -> None:

@@ -62,3 +62,39 @@ def test_a_fresh_tab_of_a_refused_page_shows_the_refusal(open_as):
     page.wait_for_selector("#forbidden", timeout=15_000)
     assert "cannot open this page" in page.locator("#forbidden").inner_text()
     assert not any(ROUTER in c for c in calls), calls
+
+
+def test_a_chart_page_loads_plotly_once_while_the_layout_is_drawn(open_as):
+    """assets/first_page.js starts plotly.js with the layout request of a page with charts (dcc.Graph takes
+    that load instead of adding its own: one request, and the charts draw); a page without charts never
+    loads it; Dash's babel polyfill is regenerator-runtime (app.py), and the lazy components still load."""
+    first = open_as("analyst", "/")
+    page = first.context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url.split("?")[0]))
+
+    page.goto("/historical")
+    wait_for_traces(page, "historical-consumption")
+    assert len([url for url in sent if url.endswith("/plotly.min.js")]) == 1, sent
+    order = [url.rsplit("/", 1)[1] for url in sent]
+    # asked for before the layout's answer was drawn: before the lazy graph chunk dcc asks for on drawing
+    assert order.index("plotly.min.js") < order.index("async-graph.js"), order
+    assert order.index("_dash-layout") < order.index("plotly.min.js"), order
+    assert page.evaluate("() => typeof window.Plotly.react === 'function' && typeof regeneratorRuntime")
+    assert page.evaluate("() => window._babelPolyfill === undefined")
+    # a dropdown (a lazy dcc component, loaded through regeneratorRuntime) opens and lists its options
+    page.locator("#historical-scope").click()
+    page.wait_for_selector("[role='option']", timeout=10_000)
+    page.keyboard.press("Escape")
+
+    other = first.context.new_page()
+    other_sent: list[str] = []
+    other.on("request", lambda r: other_sent.append(r.url))
+    other.goto("/exports")
+    other.wait_for_selector("#nav-logout", timeout=15_000)
+    other.wait_for_timeout(1500)
+    assert not any("plotly.min.js" in url for url in other_sent), other_sent
+    assert errors == []

@@ -78,3 +78,32 @@ def test_hostile_query_values_fall_back_with_a_notice_in_the_first_page_too(ui):
     assert component(content, "historical-range")["value"] == "24h"
     assert component(content, "historical-url-notice")["is_open"] is True
     assert "<script>" not in str(content)
+
+
+def has_graph(node) -> bool:
+    if isinstance(node, list):
+        return any(has_graph(n) for n in node)
+    if isinstance(node, dict):
+        if node.get("type") == "Graph" and node.get("namespace") == "dash_core_components":
+            return True
+        return any(has_graph(v) for v in node.get("props", {}).values() if isinstance(v, list | dict))
+    return False
+
+
+def test_the_index_names_the_pages_with_charts_and_only_those(client, world):
+    """assets/first_page.js loads plotly.js with a fresh tab's layout on the pages the index names: each
+    page whose first draw has a chart for some role, and no other (where it would be evaluated for nothing)."""
+    from pages import PAGES
+
+    html = client.get("/login").get_data(as_text=True)
+    named = html.split('<meta name="aggregator-chart-pages" content="', 1)[1].split('"', 1)[0].split(" ")
+    drawn = set()
+    for role in ("analyst", "consumer", "admin"):
+        client.delete_cookie("access_token_cookie")
+        cookie_login(client, role)
+        for page in PAGES:
+            content = component(layout(client, page.PATH), "_pages_content")
+            if page.PERMISSION and has_graph(content.get("children")):
+                drawn.add(page.PATH)
+    assert sorted(named) == sorted(drawn)
+    assert {"/", "/home", "/real-time", "/historical", "/forecasts", "/analytics"} <= drawn
