@@ -27,9 +27,9 @@ ROLE_MATRIX: dict[str, frozenset[str]] = {
     # are what its installer checks before pointing meters at it, and no reading or house data is in them
     # (its /auth/me/export is its key's record; logout refuses API keys).
     "auth:me": frozenset({ADMIN, ANALYST, CONSUMER, THIRD_PARTY, GATEWAY}),
-    # One's own login sessions (/api/v1/auth/sessions): list them, end one. People's logins only; an API key
-    # is not a session (403), and third-party accounts are API-only (they log out with POST /auth/logout).
-    "sessions:manage": frozenset({ADMIN, ANALYST, CONSUMER}),
+    # One's own login sessions (/api/v1/auth/sessions): list them, end one. Every login is a session, a
+    # third-party account's API logins too; an API key is not a session (403, whatever its role).
+    "sessions:manage": frozenset({ADMIN, ANALYST, CONSUMER, THIRD_PARTY}),
     # Energy series from rollups; consumers get their houses, third parties aggregates only.
     "energy:read": frozenset({ADMIN, ANALYST, CONSUMER, THIRD_PARTY}),
     # One household's energy flow and comparisons (/api/v1/houses/{id}/...): per house, never for third
@@ -107,6 +107,10 @@ def landing_page(role: str) -> str:
     return LANDING_PAGES.get(role, "/")
 
 
+# Permissions of a login only: an API key never has them, whatever its role (403). Sessions are logins.
+LOGINS_ONLY = frozenset({"sessions:manage"})
+
+
 def allowed(permission: str, role: str) -> bool:
     matrix = PAGE_MATRIX if permission.startswith("page:") else ROLE_MATRIX
     try:
@@ -157,6 +161,11 @@ def role_table_markdown(app) -> str:
     ]
     for permission, allowed_roles in ROLE_MATRIX.items():
         endpoints = "<br>".join(f"`{r}`" for r in _compact(routes.get(permission, [])))
-        marks = " | ".join("yes" if role in allowed_roles else "-" for role in roles)
+        marks = " | ".join(
+            ("logins" if permission in LOGINS_ONLY and role in KEY_ROLES else "yes")
+            if role in allowed_roles
+            else "-"
+            for role in roles
+        )  # "logins": a third-party account's logins, not its API keys
         lines.append(f"| `{permission}` | {endpoints} | {marks} |")
     return "\n".join(lines)

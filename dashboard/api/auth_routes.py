@@ -137,7 +137,7 @@ def me():
 
 
 def _session_user() -> int:
-    """The caller's user id (sessions:manage is for people's logins: an API key's role is refused it)."""
+    """The caller's user id (sessions:manage is a login's: `requires` refuses API keys it, policy.LOGINS_ONLY)."""
     return current_scope().user_id
 
 

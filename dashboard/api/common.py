@@ -22,7 +22,7 @@ from werkzeug.routing import IntegerConverter, Map, RequestRedirect
 from dashboard.auth import resolve_scope
 from dashboard.context import db
 from dashboard.errors import Forbidden, Unauthorized, ValidationFailed
-from dashboard.policy import allowed
+from dashboard.policy import LOGINS_ONLY, allowed
 from dashboard.readings import parse_timestamp
 from dashboard.scope import Scope
 from dashboard.untrusted import ID_MAX, json_failure, text_problem
@@ -57,6 +57,8 @@ def requires(permission: str, query: dict[str, str] | None = None, body: dict | 
             scope = current_scope()
             if not allowed(permission, scope.role):
                 raise Forbidden(f"Role {scope.role!r} may not use {permission}")
+            if permission in LOGINS_ONLY and scope.api_key_id is not None:
+                raise Forbidden(f"API keys may not use {permission}: it is for logins (a session each)")
             return view(*args, **kwargs)
 
         wrapper.permission = permission

@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from dashboard.auth import create_api_key
 from dashboard.clock import utcnow
-from dashboard.policy import ROLE_MATRIX
+from dashboard.policy import LOGINS_ONLY, ROLE_MATRIX
 from dashboard.schema import PV, Community, Device, House, PVPark, User
 from tests.conftest import truncate_all
 from tests.factories import build_world
@@ -219,7 +219,9 @@ def test_role_matrix_cell(env, cell):
     if role is None:
         assert r.status_code == 401, label
         assert r.is_json and isinstance(r.json.get("error"), str) and r.json["error"], label
-    elif role not in ROLE_MATRIX[route.permission]:
+    elif role not in ROLE_MATRIX[route.permission] or (
+        route.permission in LOGINS_ONLY and caller in KEY_CALLERS
+    ):
         assert r.status_code == 403, label
         assert r.is_json and r.json["error"] == "Forbidden", label
     else:

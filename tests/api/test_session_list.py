@@ -144,8 +144,24 @@ def test_api_keys_and_anonymous_callers_get_the_apis_errors(client, world):
     for method, path in (("GET", "/api/v1/auth/sessions"), ("DELETE", f"/api/v1/auth/sessions/{their_id}")):
         r = client.open(path, method=method)
         assert r.status_code == 401 and r.json["error"] == "Authentication required"
-        r = client.open(path, method=method, headers=world.headers["api_key"])
+        r = client.open(path, method=method, headers=world.headers["api_key"])  # a third-party key
         assert r.status_code == 403 and r.json["error"] == "Forbidden"
+        assert "API keys may not use sessions:manage" in r.json["detail"], r.json
+
+
+def test_a_third_party_account_lists_and_ends_its_own_api_logins(client, world):
+    """A third-party app that logs in with its account's password has sessions like a person: it sees each
+    login (the integration's device and network) and ends one it no longer trusts."""
+    integration = login(client, "partner", agent="python-requests/2.32.3", address="198.51.100.20")
+    other = login(client, "partner", agent="curl/8.5.0", address="192.0.2.9")
+    shown = listed(client, integration)
+    assert len(shown) == 2 and [s["current"] for s in shown].count(True) == 1
+    assert {s["network"] for s in shown} == {"198.51.100.0/24", "192.0.2.0/24"}
+    theirs = next(s["id"] for s in shown if not s["current"])
+    r = client.delete(f"/api/v1/auth/sessions/{theirs}", headers=bearer(integration))
+    assert r.status_code == 200, r.json
+    assert works(client, other) == (401, 401) and works(client, integration)[0] == 200
+    assert [s["current"] for s in listed(client, integration)] == [True]
 
 
 def test_a_password_change_by_an_admin_leaves_no_session_listed(client, world, factory):
