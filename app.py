@@ -20,7 +20,7 @@ from dashboard.config import Settings, load_settings
 from dashboard.http_headers import allow_inline_scripts, tls_context
 from dashboard.policy import allowed
 from dashboard.server import create_server
-from dashboard.ui_auth import install_callback_guard, ui_scope
+from dashboard.ui_auth import PAGE_IDS, install_callback_guard, ui_scope
 from pages import CHART_PAGES, register_pages
 from pages.alerts import bell
 
@@ -168,10 +168,12 @@ def page_container():
         return dash.page_container
     return html.Div(
         [
-            dcc.Location(id="_pages_location", refresh="callback-nav", pathname=target.path, search=search),
-            html.Div(layout, id="_pages_content", disable_n_clicks=True),
-            dcc.Store(id="_pages_store", data={"title": page["title"]}),
-            html.Div(id="_pages_dummy", disable_n_clicks=True),
+            dcc.Location(
+                id=PAGE_IDS["location"], refresh="callback-nav", pathname=target.path, search=search
+            ),
+            html.Div(layout, id=PAGE_IDS["content"], disable_n_clicks=True),
+            dcc.Store(id=PAGE_IDS["store"], data={"title": page["title"]}),
+            html.Div(id=PAGE_IDS["dummy"], disable_n_clicks=True),
         ]
     )
 

@@ -11,6 +11,7 @@ import time
 from urllib.parse import quote, urlencode
 
 from dash import html
+from dash.dash import _ID_CONTENT, _ID_DUMMY, _ID_LOCATION, _ID_STORE
 from flask import Flask, g, jsonify, request
 from flask_jwt_extended import decode_token, get_jwt, set_access_cookies
 from flask_jwt_extended.exceptions import JWTExtendedException
@@ -25,7 +26,9 @@ from dashboard.scope import Scope
 from dashboard.sessions import mint_access_token
 from dashboard.untrusted import json_failure
 
-PAGE_ROUTER_OUTPUTS = ("_pages_content.children", "_pages_store.data")
+# Dash's page router: its ids, as dash names them (app.py page_container draws the same container)
+PAGE_IDS = {"content": _ID_CONTENT, "location": _ID_LOCATION, "store": _ID_STORE, "dummy": _ID_DUMMY}
+PAGE_ROUTER_OUTPUTS = (f"{_ID_CONTENT}.children", f"{_ID_STORE}.data")
 
 
 def _is_page_router(payload: dict) -> bool:
