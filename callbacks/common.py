@@ -17,6 +17,7 @@ from dashboard.errors import DomainError, NotFound, ValidationFailed
 from dashboard.policy import allowed
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
+from pages import _first_draw as first_draw
 from pages._components import REFRESH_CHOICES
 from pages._urlstate import location_id, url_search, url_values
 
@@ -109,6 +110,18 @@ def note(shown: int, total: int, limit: int, what: str):
 
 def message(text, color: str = "info"):
     return text, color, True
+
+
+# ---- callbacks the server calls first while drawing the page (pages/_first_draw.py) -------------------
+
+
+def drawn_with_layout(app, path: str, outputs: list[Output], inputs: list[Input], function) -> None:
+    """Register `function` as the callback of these outputs and inputs; its first call is the server's,
+    as it draws the page (with the inputs' values in the layout, the outputs written into it), so the
+    browser calls it only when an input changes: no round trip and no second draw after a page loads."""
+    app.callback(*outputs, *inputs, prevent_initial_call=True)(function)
+    pairs = lambda deps: tuple((d.component_id, d.component_property) for d in deps)  # noqa: E731
+    first_draw.register(path, first_draw.Drawer(pairs(outputs), pairs(inputs), function))
 
 
 # ---- the page's state in its URL (pages/_urlstate.py) -----------------------------------------------

@@ -15,7 +15,7 @@ from dash import Input, Output, html
 
 import pages._charts as charts
 from callbacks.chart_marks import add_event_marks, find_events
-from callbacks.common import error_text, local_days_range, parse_date, sync_url
+from callbacks.common import drawn_with_layout, error_text, local_days_range, parse_date, sync_url
 from callbacks.ranges import bucket_ends, clock_spans, preset_days, register_range_picker
 from dashboard.choices import resolve_choice
 from dashboard.clock import floor_to, local_midnight_utc, to_local, utcnow
@@ -46,6 +46,7 @@ from pages.historical import (
     CONSUMPTION_GRAPH,
     DATES,
     MESSAGE,
+    PATH,
     PRODUCTION_GRAPH,
     RANGE,
     SCOPE,
@@ -428,17 +429,9 @@ def register_callbacks(app) -> None:
     )(  # drawn by the layout
         custom_controls
     )
-    app.callback(
-        Output(CONSUMPTION_GRAPH, "figure"),
-        Output(PRODUCTION_GRAPH, "figure"),
-        Output(SUMMARY, "children"),
-        Output(CAPTION, "children"),
-        Output(MESSAGE, "children"),
-        Output(MESSAGE, "color"),
-        Output(MESSAGE, "is_open"),
-        Input(RANGE, "value"),
-        Input(DATES, "start_date"),
-        Input(DATES, "end_date"),
-        Input(BARS, "value"),
-        Input(SCOPE, "value"),
-    )(update)
+    outputs = [Output(CONSUMPTION_GRAPH, "figure"), Output(PRODUCTION_GRAPH, "figure"),
+               Output(SUMMARY, "children"), Output(CAPTION, "children"), Output(MESSAGE, "children"),
+               Output(MESSAGE, "color"), Output(MESSAGE, "is_open")]  # fmt: skip
+    inputs = [Input(RANGE, "value"), Input(DATES, "start_date"), Input(DATES, "end_date"), Input(BARS, "value"),
+              Input(SCOPE, "value")]  # fmt: skip
+    drawn_with_layout(app, PATH, outputs, inputs, update)

@@ -4,6 +4,7 @@ so importing a page module has no side effect."""
 
 import dash
 
+from pages import _first_draw as first_draw
 from pages import (
     account,
     admin,
@@ -28,5 +29,6 @@ CHART_PAGES = (overview, home, realtime, historical, forecasts, analytics)
 def register_pages() -> None:
     """Put every page in Dash's registry (after the app exists); the navbar reads it (app.py)."""
     for page in PAGES:
-        dash.register_page(page.__name__, path=page.PATH, name=page.NAME, order=page.ORDER, layout=page.layout,
+        dash.register_page(page.__name__, path=page.PATH, name=page.NAME, order=page.ORDER,
+                           layout=first_draw.drawn(page.PATH, page.layout),
                            title=f"{page.NAME} - Aggregator", permission=page.PERMISSION)  # fmt: skip

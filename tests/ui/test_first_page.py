@@ -107,3 +107,32 @@ def test_the_index_names_the_pages_with_charts_and_only_those(client, world):
                 drawn.add(page.PATH)
     assert sorted(named) == sorted(drawn)
     assert {"/", "/home", "/real-time", "/historical", "/forecasts", "/analytics"} <= drawn
+
+
+def test_a_page_s_main_callback_is_drawn_with_its_layout_and_not_called_on_load(ui, world):
+    """Historical's charts, summary and caption (callbacks.common.drawn_with_layout) are in the layout the
+    server draws, fresh tab and page router alike, equal to what the callback answers for the same
+    controls; Dash is told not to call it on load (prevent_initial_call), only when a control changes."""
+    from tests.ui.test_historical_page import payload
+
+    csrf = cookie_login(ui, "analyst")
+    search = f"?range=custom&from=2026-10-20&to=2026-10-31&bars=day&scope={world.house2}"
+    content = component(layout(ui, "/historical" + search), "_pages_content")["children"]
+    assert content == routed(ui, csrf, "/historical", search)
+    figure = component(content, "historical-consumption")["figure"]
+    assert len(figure["data"][0]["x"]) == 12 and figure["data"][0]["x"][0] == "2026-10-20"
+    answer = ui.post(
+        "/_dash-update-component",
+        json=payload("custom", "2026-10-20", "2026-10-31", "day", str(world.house2)),
+        headers=csrf,
+    ).json["response"]
+    assert answer["historical-consumption"]["figure"] == figure
+    assert answer["historical-caption"]["children"] == component(content, "historical-caption")["children"]
+    deps = ui.get("/_dash-dependencies").json
+    mine = [d for d in deps if "historical-consumption.figure" in d["output"]]
+    assert len(mine) == 1 and mine[0]["prevent_initial_call"] is True
+    # a consumer's foreign scope in the link: the layout falls back to their own, drawn as such
+    cookie_login(ui, "consumer")
+    content = component(layout(ui, "/historical?scope=" + str(world.house2)), "_pages_content")["children"]
+    drawn = component(content, "historical-consumption")["figure"]
+    assert f"(#{world.house2})" not in drawn["layout"]["title"]["text"]
