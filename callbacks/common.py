@@ -9,7 +9,7 @@ from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import Input, Output, ctx, html, no_update
-from dash.exceptions import PreventUpdate
+from dash.exceptions import MissingCallbackContextException, PreventUpdate
 
 from dashboard.clock import local_days_bounds, to_local, utcnow
 from dashboard.context import services
@@ -115,13 +115,23 @@ def message(text, color: str = "info"):
 # ---- callbacks the server calls first while drawing the page (pages/_first_draw.py) -------------------
 
 
-def drawn_with_layout(app, path: str, outputs: list[Output], inputs: list[Input], function) -> None:
-    """Register `function` as the callback of these outputs and inputs; its first call is the server's,
-    as it draws the page (with the inputs' values in the layout, the outputs written into it), so the
-    browser calls it only when an input changes: no round trip and no second draw after a page loads."""
+def drawn_with_layout(app, path: str, outputs: list[Output], inputs: list, function) -> None:
+    """Register `function` as the callback of these outputs and inputs (Inputs, then States); its first call
+    is the server's, as it draws the page (with the inputs' values in the layout, the outputs written into
+    it), so the browser calls it only when an input changes: no round trip and no second draw after a page
+    loads. In that first call there is no callback context: `triggered_id()` is None, as on Dash's own."""
     app.callback(*outputs, *inputs, prevent_initial_call=True)(function)
     pairs = lambda deps: tuple((d.component_id, d.component_property) for d in deps)  # noqa: E731
     first_draw.register(path, first_draw.Drawer(pairs(outputs), pairs(inputs), function))
+
+
+def triggered_id():
+    """`dash.ctx.triggered_id` in a callback the browser called; None in the first call the server makes
+    while drawing the page (drawn_with_layout), like Dash's own first call."""
+    try:
+        return ctx.triggered_id
+    except MissingCallbackContextException:
+        return None
 
 
 # ---- the page's state in its URL (pages/_urlstate.py) -----------------------------------------------
@@ -176,9 +186,12 @@ def sync_url(app, prefix: str, fields) -> None:
     )(sync)
 
 
-def sync_refresh(app, picker_id: str, interval_id: str, updated_id: str | None = None) -> None:
+def sync_refresh(
+    app, picker_id: str, interval_id: str, updated_id: str | None = None, path: str | None = None
+) -> None:
     """The auto-refresh choice drives the page's dcc.Interval: its period, or disabled when paused (no
-    request at all while paused). With `updated_id`, each tick also writes "last updated" local time.
+    request at all while paused). With `updated_id`, each tick also writes "last updated" local time (the
+    first one drawn with the page at `path`, when given).
     The layout sets the Interval from the same choice (the URL's), so only a change of it calls back."""
 
     def follow(choice):
@@ -202,6 +215,11 @@ def sync_refresh(app, picker_id: str, interval_id: str, updated_id: str | None =
             paused = " (auto-refresh paused)" if REFRESH_CHOICES.get(choice) is None else ""
             return f"Last updated {to_local(utcnow(), zone):%H:%M:%S} ({zone}){paused}"
 
-        app.callback(
-            Output(updated_id, "children"), Input(interval_id, "n_intervals"), Input(picker_id, "value")
-        )(updated)
+        outputs, inputs = (
+            [Output(updated_id, "children")],
+            [Input(interval_id, "n_intervals"), Input(picker_id, "value")],
+        )
+        if path is None:
+            app.callback(*outputs, *inputs)(updated)
+        else:  # drawn with the page, like the page's own callbacks
+            drawn_with_layout(app, path, outputs, inputs, updated)

@@ -15,7 +15,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, html, no_update
 
 import pages.exports as exports_page
-from callbacks.common import error_text, sync_url
+from callbacks.common import drawn_with_layout, error_text, sync_url
 from callbacks.common import parse_date as _date
 from callbacks.ranges import checked_days, local_today, register_range_picker
 from dashboard.choices import ALL, NO_HOUSE
@@ -136,13 +136,10 @@ def register_callbacks(app) -> None:
     sync_url(app, exports_page.URL_PREFIX, exports_page.URL_FIELDS)  # the page's state in its URL
     register_range_picker(app, exports_page.URL_PREFIX, fill=True)  # its dates hold the range's days
     controls = (PERIOD, "value"), (DATES, "start_date"), (DATES, "end_date"), (SCOPE, "value")
-    app.callback(
-        Output(TABLE, "children"),
-        Output(MESSAGE, "children"),
-        Output(MESSAGE, "color"),
-        Output(MESSAGE, "is_open"),
-        *(Input(*control) for control in controls),
-    )(preview)
+    outputs = [Output(TABLE, "children"), Output(MESSAGE, "children"), Output(MESSAGE, "color"),
+               Output(MESSAGE, "is_open")]  # fmt: skip
+    # the preview is drawn with the page (its first call is the server's), then follows the controls
+    drawn_with_layout(app, exports_page.PATH, outputs, [Input(*control) for control in controls], preview)
     app.callback(
         Output(DOWNLOAD, "data"),
         Output(DOWNLOAD_STATUS, "children"),

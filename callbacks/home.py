@@ -8,7 +8,7 @@ from __future__ import annotations
 from dash import Input, Output, html
 
 import pages.home as home_page
-from callbacks.common import error_text, sync_url, table
+from callbacks.common import drawn_with_layout, error_text, sync_url, table
 from dashboard.choices import resolve_choice
 from dashboard.clock import local_text, utcnow
 from dashboard.context import db, services
@@ -208,17 +208,11 @@ def update_communities(choice, period):
 
 def register_callbacks(app) -> None:
     sync_url(app, home_page.URL_PREFIX, home_page.URL_FIELDS)  # the page's state in its URL
-    inputs = (Input(HOUSE, "value"), Input(PERIOD, "value"))
-    app.callback(
-        *(Output(value_id, "children") for value_id in KPIS.values()),
-        Output(CAPTION, "children"),
-        Output(FLOW_GRAPH, "figure"),
-        Output(APPLIANCES_GRAPH, "figure"),
-        Output(APPLIANCES_NOTE, "children"),
-        Output(MESSAGE, "children"),
-        Output(MESSAGE, "color"),
-        Output(MESSAGE, "is_open"),
-        *inputs,
-    )(update_flow)
-    app.callback(Output(COMPARISON, "children"), *inputs)(update_comparison)
-    app.callback(Output(COMMUNITIES, "children"), *inputs)(update_communities)
+    inputs = [Input(HOUSE, "value"), Input(PERIOD, "value")]
+    flow = [*(Output(value_id, "children") for value_id in KPIS.values()), Output(CAPTION, "children"),
+            Output(FLOW_GRAPH, "figure"), Output(APPLIANCES_GRAPH, "figure"), Output(APPLIANCES_NOTE, "children"),
+            Output(MESSAGE, "children"), Output(MESSAGE, "color"), Output(MESSAGE, "is_open")]  # fmt: skip
+    # drawn with the page (its first call is the server's), then called when the house or period changes
+    drawn_with_layout(app, home_page.PATH, flow, inputs, update_flow)
+    drawn_with_layout(app, home_page.PATH, [Output(COMPARISON, "children")], inputs, update_comparison)
+    drawn_with_layout(app, home_page.PATH, [Output(COMMUNITIES, "children")], inputs, update_communities)

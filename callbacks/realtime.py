@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, Patch, State, ctx, html
+from dash import Input, Output, Patch, State, html
 from sqlalchemy.orm import Session
 
 from callbacks.chart_marks import add_event_marks, find_events
-from callbacks.common import error_text, sync_refresh, sync_url
+from callbacks.common import drawn_with_layout, error_text, sync_refresh, sync_url, triggered_id
 from dashboard.choices import resolve_choice
 from dashboard.clock import floor_to, to_local, utcnow
 from dashboard.context import db, services
@@ -29,6 +29,7 @@ from pages.realtime import (
     INTERVAL,
     LAST_READING,
     MESSAGE,
+    PATH,
     PF,
     REFRESH_EVERY,
     SCOPE,
@@ -266,7 +267,7 @@ def update_chart(choice, window_key, _n, state):
     timezone = services().settings.timezone
     now = utcnow().replace(microsecond=0)
     start, end, step = window_bounds(now, window_key)
-    if ctx.triggered_id == INTERVAL:
+    if triggered_id() == INTERVAL:
         times = read_state(state, choice, window_key, start)
         if times is not None:
             patch, times = tick_patch(
@@ -318,24 +319,15 @@ def update_status(choice, _n):
 
 def register_callbacks(app) -> None:
     sync_url(app, URL_PREFIX, URL_FIELDS)
-    sync_refresh(app, REFRESH_EVERY, INTERVAL, UPDATED)
-    app.callback(
-        Output(GRAPH, "figure"),
-        Output(STATE, "data"),
-        Output(MESSAGE, "children"),
-        Output(MESSAGE, "is_open"),
-        Input(SCOPE, "value"),
-        Input(WINDOW, "value"),
-        Input(INTERVAL, "n_intervals"),
-        State(STATE, "data"),
-    )(update_chart)
-    app.callback(
-        Output(VOLTAGE, "children"),
-        Output(PF, "children"),
-        Output(LAST_READING, "children"),
-        Output(SILENT, "children"),
-        Output(SILENT, "is_open"),
-        Output(SILENT_DEVICES, "children"),
-        Input(SCOPE, "value"),
-        Input(INTERVAL, "n_intervals"),
-    )(update_status)
+    sync_refresh(app, REFRESH_EVERY, INTERVAL, UPDATED, path=PATH)
+    # both drawn with the page (their first call is the server's), then on every tick and scope change
+    chart = [Output(GRAPH, "figure"), Output(STATE, "data"), Output(MESSAGE, "children"),
+             Output(MESSAGE, "is_open")]  # fmt: skip
+    chart_inputs = [Input(SCOPE, "value"), Input(WINDOW, "value"), Input(INTERVAL, "n_intervals"),
+                    State(STATE, "data")]  # fmt: skip
+    drawn_with_layout(app, PATH, chart, chart_inputs, update_chart)
+    status = [Output(VOLTAGE, "children"), Output(PF, "children"), Output(LAST_READING, "children"),
+              Output(SILENT, "children"), Output(SILENT, "is_open"), Output(SILENT_DEVICES, "children")]  # fmt: skip
+    drawn_with_layout(
+        app, PATH, status, [Input(SCOPE, "value"), Input(INTERVAL, "n_intervals")], update_status
+    )

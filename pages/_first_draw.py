@@ -21,7 +21,7 @@ from dash import no_update
 @dataclass(frozen=True)
 class Drawer:
     outputs: tuple[tuple[str, str], ...]  # (component id, prop)
-    inputs: tuple[tuple[str, str], ...]
+    inputs: tuple[tuple[str, str], ...]  # then the states: the function's arguments, in Dash's order
     function: Callable
 
 
