@@ -130,7 +130,7 @@ def triggered_id():
     while drawing the page (drawn_with_layout), like Dash's own first call."""
     try:
         return ctx.triggered_id
-    except MissingCallbackContextException:
+    except (MissingCallbackContextException, LookupError):  # LookupError: a thread no callback ran in yet
         return None
 
 

@@ -136,3 +136,37 @@ def test_a_page_s_main_callback_is_drawn_with_its_layout_and_not_called_on_load(
     content = component(layout(ui, "/historical?scope=" + str(world.house2)), "_pages_content")["children"]
     drawn = component(content, "historical-consumption")["figure"]
     assert f"(#{world.house2})" not in drawn["layout"]["title"]["text"]
+
+
+def fresh_thread_layout(client, page: str) -> dict:
+    """The layout drawn in a thread no callback ran in (as a server thread's first request): Dash's callback
+    context is unset there, not just empty."""
+    import threading
+
+    out = {}
+    worker = threading.Thread(target=lambda: out.update(tree=layout(client, page)))
+    worker.start()
+    worker.join(60)
+    assert "tree" in out, "the layout request failed in the thread"
+    return out["tree"]
+
+
+@pytest.mark.parametrize(
+    ("page", "drawn"),
+    [
+        (
+            "/real-time",
+            {"realtime-graph": "figure", "realtime-voltage": "children", "realtime-updated": "children"},
+        ),
+        ("/home", {"home-flow": "figure", "home-comparison": "children"}),
+        ("/exports", {"exports-table": "children"}),
+        ("/historical", {"historical-consumption": "figure", "historical-summary": "children"}),
+    ],
+)
+def test_each_page_s_first_callbacks_are_in_the_fresh_tab_s_layout(ui, page, drawn):
+    cookie_login(ui, "consumer")
+    tree = fresh_thread_layout(ui, page)
+    assert component(tree, "_pages_location")["pathname"] == page  # drawn, not left to the router
+    content = component(tree, "_pages_content")["children"]
+    for component_id, prop in drawn.items():
+        assert component(content, component_id).get(prop) is not None, (page, component_id)
