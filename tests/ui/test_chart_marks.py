@@ -76,8 +76,12 @@ def test_analytics_consumption_line_ends_with_a_dashed_so_far_segment(client, wo
     assert r.status_code == 200, r.get_data(as_text=True)
     csrf = cookie_login(client, "analyst")
     today = local_today(timezone).isoformat()
+    # the range from the previous bucket's local day: just after local midnight, that is yesterday
+    first = (
+        (bucket - timedelta(minutes=15)).replace(tzinfo=UTC).astimezone(ZoneInfo(timezone)).date().isoformat()
+    )
     before = (datetime.now(UTC).replace(tzinfo=None) - bucket) / timedelta(hours=1)
-    body = section(client, csrf, "anomaly", str(world.house1), today, today)
+    body = section(client, csrf, "anomaly", str(world.house1), first, today)
     after = (datetime.now(UTC).replace(tzinfo=None) - bucket) / timedelta(hours=1)
     data = body["analytics-anomaly-graph"]["figure"]["data"]
     line, so_far = data[0], data[1]
