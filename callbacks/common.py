@@ -11,13 +11,13 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, ctx, html, no_update
 from dash.exceptions import MissingCallbackContextException, PreventUpdate
 
+import pages._first_draw as first_draw
 from dashboard.clock import local_days_bounds, to_local, utcnow
 from dashboard.context import services
 from dashboard.errors import DomainError, NotFound, ValidationFailed
 from dashboard.policy import allowed
 from dashboard.scope import Scope
 from dashboard.ui_auth import ui_scope
-from pages import _first_draw as first_draw
 from pages._components import REFRESH_CHOICES
 from pages._urlstate import location_id, url_search, url_values
 

@@ -4,7 +4,7 @@ so importing a page module has no side effect."""
 
 import dash
 
-from pages import _first_draw as first_draw
+import pages._first_draw as first_draw
 from pages import (
     account,
     admin,

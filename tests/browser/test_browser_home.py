@@ -37,7 +37,11 @@ def test_prosumer_lands_on_household_and_sees_flow_and_appliances(browser, demo_
         page.click("#login-submit")
         page.wait_for_selector("#home-house")
         assert page.url.endswith("/home")
-        page.get_by_text("This week").click()
+        page.get_by_text("This week").click()  # today's numbers are drawn with the page: wait for the week's
+        page.wait_for_function(
+            "() => (document.getElementById('home-caption')?.innerText || '').startsWith('This week')",
+            timeout=20_000,
+        )
         consumption, production = kpi(page, "home-consumption"), kpi(page, "home-production")
         imported, exported = kpi(page, "home-import"), kpi(page, "home-export")
         assert consumption > 0 and production > 0  # houses 2 and 3 have PV: a sunny week has some
