@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, no_update
 from sqlalchemy import exists, func, or_, select
 
-from callbacks.common import drawn_with_layout, sync_refresh, sync_url
+from callbacks.common import sync_refresh, sync_url
 from dashboard.choices import Choice
 from dashboard.clock import floor_to, iso_utc, local_midnight_utc, local_today, to_local, utcnow
 from dashboard.context import db, services
@@ -42,7 +42,6 @@ from pages.overview import (
     LAST_24H,
     NOW,
     NOW_NOTE,
-    PATH,
     REFRESH,
     REFRESH_EVERY,
     TODAY,
@@ -241,12 +240,13 @@ def update_cost(_n):
 def register_callbacks(app) -> None:
     sync_url(app, URL_PREFIX, URL_FIELDS)
     sync_refresh(app, REFRESH_EVERY, REFRESH)
-    # drawn with the page (their first calls are the server's, one after another in the layout request,
-    # not four at once from the browser), then on every tick of the auto-refresh
-    tick = [Input(REFRESH, "n_intervals")]
-    drawn_with_layout(app, PATH, _children(*(LAST_24H[key] for key in ENERGY)), tick, update_totals)
-    now_today = [*_children(*(NOW[key] for key in ENERGY), NOW_NOTE, *(TODAY[key] for key in ENERGY)),
-                 Output(CHART, "figure"), Output(UPDATED, "children")]  # fmt: skip
-    drawn_with_layout(app, PATH, now_today, tick, update_now_today_chart)
-    drawn_with_layout(app, PATH, _children(*COUNTS.values()), tick, update_distribution)
-    drawn_with_layout(app, PATH, [Output(COST, "children")], tick, update_cost)
+    tick = Input(REFRESH, "n_intervals")
+    app.callback(*_children(*(LAST_24H[key] for key in ENERGY)), tick)(update_totals)
+    app.callback(
+        *_children(*(NOW[key] for key in ENERGY), NOW_NOTE, *(TODAY[key] for key in ENERGY)),
+        Output(CHART, "figure"),
+        Output(UPDATED, "children"),
+        tick,
+    )(update_now_today_chart)
+    app.callback(*_children(*COUNTS.values()), tick)(update_distribution)
+    app.callback(Output(COST, "children"), tick)(update_cost)
