@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dash import no_update
+from dash.exceptions import PreventUpdate
 
 
 @dataclass(frozen=True)
@@ -61,13 +62,17 @@ def find(tree, component_id: str):
 
 def draw(path: str, tree):
     """Call each drawer of the page with the values its inputs have in `tree`, and set its outputs there.
-    A drawer whose components are not all in the tree (a refusal, the login link) is skipped."""
+    A drawer whose components are not all in the tree (a refusal, the login link) is skipped, and one that
+    raises PreventUpdate leaves its outputs as the layout has them (as Dash would)."""
     for drawer in DRAWERS.get(path, {}).values():
         found = {cid: find(tree, cid) for cid, _ in (*drawer.inputs, *drawer.outputs)}
         if any(component is None for component in found.values()):
             continue
         values = [getattr(found[cid], prop, None) for cid, prop in drawer.inputs]
-        result = drawer.function(*values)
+        try:
+            result = drawer.function(*values)
+        except PreventUpdate:
+            continue
         results = result if len(drawer.outputs) > 1 else (result,)
         for (cid, prop), value in zip(drawer.outputs, results, strict=True):
             if value is not no_update:
