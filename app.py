@@ -189,7 +189,6 @@ def serve_plotly_basic(server) -> bool:
     """Serve the basic plotly.js bundle (1.2 MB) where dcc.Graph asks for the full one (4.8 MB, every trace
     type): a fresh tab parses a quarter of the code before its first chart. Only when the bundle has the
     version plotly.py and Dash were built with; otherwise Dash's own bundle is served and a warning says so."""
-    from flask import request, send_file
     from plotly.offline import get_plotlyjs_version
 
     expected, found = get_plotlyjs_version(), bundle_version(PLOTLY_BASIC)
@@ -198,26 +197,23 @@ def serve_plotly_basic(server) -> bool:
             "vendor plotly.js basic is %s, plotly.py wants %s: serving the full bundle", found, expected
         )
         return False
-
-    @server.before_request
-    def plotly_basic():
-        if request.path == PLOTLY_JS_PATH:
-            return send_file(PLOTLY_BASIC, mimetype="text/javascript", max_age=24 * 3600, conditional=True)
-        return None
-
+    serve_vendored_script(server, PLOTLY_JS_PATH.__eq__, PLOTLY_BASIC)
     return True
 
 
 def serve_regenerator_runtime(server) -> None:
     """Serve regenerator-runtime where Dash loads @babel/polyfill (its URL carries Dash's version)."""
+    serve_vendored_script(server, POLYFILL_PATH.fullmatch, REGENERATOR_RUNTIME)
+
+
+def serve_vendored_script(server, matches, script: Path) -> None:
+    """Answer a request whose path `matches` with a vendored script (cached a day) instead of Dash's."""
     from flask import request, send_file
 
     @server.before_request
-    def regenerator_runtime():
-        if POLYFILL_PATH.fullmatch(request.path):
-            return send_file(
-                REGENERATOR_RUNTIME, mimetype="text/javascript", max_age=24 * 3600, conditional=True
-            )
+    def vendored_script():
+        if matches(request.path):
+            return send_file(script, mimetype="text/javascript", max_age=24 * 3600, conditional=True)
         return None
 
 
