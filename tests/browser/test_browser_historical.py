@@ -5,13 +5,19 @@ their house."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from pages._charts import CONSUMPTION, PRODUCTION
-from tests.browser.helpers import dropdown_labels, shot, wait_for_length, wait_for_traces
+from tests.browser.helpers import (
+    dropdown_labels,
+    local_today_clear_of_midnight,
+    shot,
+    wait_for_length,
+    wait_for_traces,
+)
 
 pytestmark = pytest.mark.browser
 ZONE = ZoneInfo("Europe/Athens")  # the demo server's TIMEZONE (the default)
@@ -32,6 +38,7 @@ def summary_numbers(page) -> dict[str, str]:
 
 
 def test_ranges_change_the_bars_and_the_panels(open_as):
+    today = local_today_clear_of_midnight()  # the custom range below ends today, as the picker's last day
     page = open_as("analyst", "/historical")
     cons = wait_for_traces(page, "historical-consumption")[0]
     prod = wait_for_traces(page, "historical-production")[0]
@@ -51,7 +58,6 @@ def test_ranges_change_the_bars_and_the_panels(open_as):
 
     page.locator("#historical-range").get_by_text("Custom", exact=True).click()
     page.wait_for_selector("#historical-dates:not([disabled])")
-    today = datetime.now(ZONE).date()
     first = today - timedelta(days=20)
     set_date(page, "#historical-dates", first.isoformat())
     set_date(page, "#historical-dates-end-date", today.isoformat())

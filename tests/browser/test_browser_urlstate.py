@@ -4,7 +4,7 @@ shared link opens the same view in a fresh session, and clicking a day bar drill
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
 
@@ -55,7 +55,11 @@ def test_clicking_a_day_bar_drills_down_to_its_hours(open_as):
     click_point(
         page, "historical-consumption", page.locator("#historical-consumption .bars .point").nth(3), drilled
     )
-    hours = wait_for_length(page, "historical-consumption", 24)[0]  # (23 or 25 on a DST day: not these)
+    midnight = datetime(
+        day.year, day.month, day.day, tzinfo=ZONE
+    )  # hours of the local day: 23 or 25 on a DST day
+    length = (midnight + timedelta(days=1)).astimezone(UTC) - midnight.astimezone(UTC)
+    hours = wait_for_length(page, "historical-consumption", round(length / timedelta(hours=1)))[0]
     assert hours["x0"].startswith(day.isoformat())
     shot(page, "urlstate-historical-drilled-to-hours")
     page.locator("#historical-previous").click()  # previous: the day before, still one day long
