@@ -142,12 +142,19 @@ def test_fetch_weather_command_asks_the_configured_provider_for_the_default_plac
 ):
     out = cli(pg_url, tmp_path, "fetch-weather")
     assert out.returncode != 0 and "WEATHER_PROVIDER is none" in out.stderr and server.requests == []
+    before = datetime.now(UTC).replace(tzinfo=None)
     out = cli(pg_url, tmp_path, "fetch-weather", "--days", "2", WEATHER_PROVIDER="open-meteo",
               OPEN_METEO_FORECAST_URL=server.forecast_url, OPEN_METEO_ARCHIVE_URL=server.archive_url,
               LATITUDE="38.25", LONGITUDE="21.73")  # fmt: skip
+    after = datetime.now(UTC).replace(tzinfo=None)
     assert out.returncode == 0, out.stderr
     assert "Weather from open-meteo: 1 places, 1 fetches" in out.stdout
     (path, params), *_ = server.requests
     assert path == "/v1/forecast" and (params["latitude"], params["longitude"]) == ("38.2500", "21.7300")
     start = datetime.fromisoformat(params["start_hour"])  # the two days of history asked for, to the hour
-    assert timedelta(hours=48) <= datetime.now(UTC).replace(tzinfo=None) - start < timedelta(hours=49)
+
+    def floor_hour(t: datetime) -> datetime:
+        return t.replace(minute=0, second=0, microsecond=0)
+
+    # the CLI's own hour, 48 h back: between the hours read before and after it (equal unless one began)
+    assert floor_hour(before) - timedelta(hours=48) <= start <= floor_hour(after) - timedelta(hours=48)

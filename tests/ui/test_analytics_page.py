@@ -28,7 +28,13 @@ from jobs.analytics import SCAN_PREFIX, scan_digest
 from pages.analytics import MAX_DAYS, default_range
 from tests.api.test_analytics_scoped import CONSUMPTION_KINDS, overlaps
 from tests.factories import PASSWORD
-from tests.ui.helpers import callback_payload, component, cookie_login, router_payload
+from tests.ui.helpers import (
+    callback_payload,
+    component,
+    cookie_login,
+    local_today_clear_of_midnight,
+    router_payload,
+)
 
 INPUTS = ("analytics-scope.value", "analytics-dates.start_date", "analytics-dates.end_date")
 SECTIONS = {
@@ -182,6 +188,7 @@ def analytics_ui(client, world, app):
     """Two hours of one-minute readings three local days ago and one hour five days ago, both houses."""
     timezone = app.server.extensions["aggregator"].settings.timezone
     zone = ZoneInfo(timezone)
+    local_today_clear_of_midnight(timezone)  # the preset and layout tests compare these days with the app's
     first, last = default_range(timezone)
     drop_day, plain_day = last - timedelta(days=3), last - timedelta(days=5)
     items = []

@@ -12,7 +12,7 @@ import pages.analytics as analytics_page
 from callbacks.analytics_figures import anomaly_count_figure
 from dashboard.clock import local_today
 from pages._urlstate import location_id
-from tests.ui.helpers import callback_payload, cookie_login, url_sync_payload
+from tests.ui.helpers import callback_payload, clear_of, cookie_login, url_sync_payload
 from tests.ui.test_analytics_page import section
 from tests.ui.test_historical_page import view as hist_view
 from tests.ui.test_overview_page import NOW_TODAY, overview_ui, post, post_readings  # noqa: F401  (the fixture)
@@ -21,7 +21,6 @@ from tests.ui.test_overview_page import NOW_TODAY, overview_ui, post, post_readi
 def test_overview_current_hour_is_hatched_and_says_so_far(overview_ui, world):  # noqa: F811
     ui = overview_ui
     csrf = cookie_login(ui["client"], "analyst")
-    figure = post(ui, NOW_TODAY, csrf).json["response"]["overview-chart"]["figure"]
     hour = ui["now"].replace(minute=0, second=0)
     label = hour.replace(tzinfo=UTC).astimezone(ZoneInfo(ui["timezone"])).strftime("%Y-%m-%d %H:%M")
     item = {
@@ -31,6 +30,7 @@ def test_overview_current_hour_is_hatched_and_says_so_far(overview_ui, world):  
         "energy_wh": 1.0,
     }
     post_readings(ui["client"], world, [item])  # the current hour has readings, even in its first minute
+    figure = post(ui, NOW_TODAY, csrf).json["response"]["overview-chart"]["figure"]
     for trace in figure["data"]:
         assert trace["x"][-1] == label  # the current hour is the last bar
         n = len(trace["x"])
@@ -66,7 +66,8 @@ def test_analytics_consumption_line_ends_with_a_dashed_so_far_segment(client, wo
     """Readings in the current and the previous 15-minute buckets: the solid line stops before the current
     bucket, a dashed segment joins it, labelled "so far", at the mean kW of the elapsed minutes."""
     timezone = app.server.extensions["aggregator"].settings.timezone
-    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    # the page must read "now" in this same quarter hour (its last bucket is the one still filling)
+    now = clear_of(timedelta(minutes=15)).replace(microsecond=0)
     bucket = now.replace(minute=now.minute - now.minute % 15, second=0)
     items = [
         {"device_id": "H1-MAIN", "timestamp": ts.isoformat() + "+00:00", "power_w": 1000.0, "energy_wh": 60.0}

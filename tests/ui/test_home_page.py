@@ -9,11 +9,11 @@ from datetime import UTC, timedelta
 import pytest
 from sqlalchemy import insert
 
-from dashboard.clock import local_midnight_utc, local_today
+from dashboard.clock import local_midnight_utc
 from dashboard.schema import user_communities
 from tests.api.test_energy import load
 from tests.factories import PASSWORD, login_form_fields
-from tests.ui.helpers import component, cookie_login, router_payload
+from tests.ui.helpers import component, cookie_login, local_today_clear_of_midnight, router_payload
 
 KPIS = ["home-consumption", "home-production", "home-self-consumption", "home-self-sufficiency",
         "home-import", "home-export"]  # fmt: skip
@@ -45,7 +45,8 @@ def payload(outputs, house, period="yesterday"):
 def home_ui(client, world, app):
     """Yesterday's first hour for house A: 4 quarters of load 400 Wh and PV 100, 500, 100, 500 Wh; EV 100 Wh."""
     timezone = app.server.extensions["aggregator"].settings.timezone
-    start = local_midnight_utc(local_today(timezone) - timedelta(days=1), timezone).replace(tzinfo=UTC)
+    today = local_today_clear_of_midnight(timezone)  # the app's "yesterday" must be this one in the tests
+    start = local_midnight_utc(today - timedelta(days=1), timezone).replace(tzinfo=UTC)
 
     def q(serial, i, wh):
         ts = start + timedelta(minutes=15 * i)

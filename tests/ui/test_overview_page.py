@@ -73,9 +73,12 @@ def overview_ui(client, world, app):
     power (outside "now"), one at local midnight and one 15 minutes before it (yesterday)."""
     timezone = app.server.extensions["aggregator"].settings.timezone
     now = utcnow()
-    left = 3600 - (now.minute * 60 + now.second)  # the tests read "the current hour" a few seconds later
-    if left < 60:  # not across an hour's end: from the next hour's start
-        time.sleep(left + 1)
+    # The tests read "the current hour" a few seconds later, and its bar must hold a reading (H1-MAIN's, a
+    # minute back): start at least a minute into an hour that has at least a minute left. (From xx:00:01 every
+    # reading fell in the hour before, and the chart had no current, hatched bar.)
+    into = now.minute * 60 + now.second
+    if into < 61 or into > 3600 - 60:
+        time.sleep((61 - into if into < 61 else 3600 - into + 61) + 1)
         now = utcnow()
     midnight = local_midnight_utc(local_today(timezone), timezone)
     items = [

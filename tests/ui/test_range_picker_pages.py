@@ -10,7 +10,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.ui.helpers import callback_payload, component, cookie_login, router_payload, url_sync_payload
+from tests.ui.helpers import (
+    callback_payload,
+    component,
+    cookie_login,
+    local_today_clear_of_midnight,
+    router_payload,
+    url_sync_payload,
+)
 
 ZONE = ZoneInfo("Europe/Athens")  # the test settings' TIMEZONE
 PAGES = ("historical", "analytics", "exports")
@@ -31,6 +38,7 @@ def today():
 @pytest.fixture
 def ui(client, world):
     assert client.get("/").status_code == 200
+    local_today_clear_of_midnight()  # the tests read today() and have the app read its own seconds later
     return client
 
 

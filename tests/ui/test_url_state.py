@@ -9,7 +9,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.ui.helpers import callback_payload, component, cookie_login, router_payload, url_sync_payload
+from tests.ui.helpers import (
+    callback_payload,
+    clear_of,
+    component,
+    cookie_login,
+    local_today_clear_of_midnight,
+    router_payload,
+    url_sync_payload,
+)
 
 ZONE = ZoneInfo("Europe/Athens")
 URL_IN = (
@@ -79,6 +87,7 @@ def today() -> date:
 @pytest.fixture
 def ui(client, world):
     assert client.get("/").status_code == 200
+    local_today_clear_of_midnight()  # the tests read today() and have the app read its own seconds later
     return client
 
 
@@ -292,7 +301,7 @@ def test_range_picker_refuses_anonymous_callers(ui):
 
 
 def test_the_unfinished_current_bucket_is_marked_so_far_not_drawn_as_a_drop(ui, world):
-    now = datetime.now(UTC)
+    now = clear_of(timedelta(hours=1)).replace(tzinfo=UTC)  # the page must draw this hour as its last bar
     hour = now.replace(minute=0, second=0, microsecond=0)
     items = [{"device_id": "H1-MAIN", "timestamp": (hour - timedelta(hours=1)).isoformat(), "power_w": 4000.0,
               "energy_wh": 1000.0},
