@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-import time as _time
-from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-ZONE = ZoneInfo("Europe/Athens")  # the demo server's TIMEZONE (the default)
-
-
-def local_today_clear_of_midnight(margin_s: float = 120) -> date:
-    """The demo server's local date, after waiting out a local midnight less than `margin_s` away: a test
-    that reads "today" and then has the server compute days (presets, "next", the picker's last day) is
-    over before the day changes. `margin_s` must exceed the test's own length (and fit pytest's timeout)."""
-    now = datetime.now(UTC)
-    midnight = datetime.combine(now.astimezone(ZONE).date() + timedelta(days=1), time(), ZONE)
-    left = (midnight.astimezone(UTC) - now).total_seconds()
-    if left < margin_s:
-        _time.sleep(left + 1)
-    return datetime.now(ZONE).date()
 
 
 def shot(page, name: str) -> Path:

@@ -19,7 +19,8 @@ from sqlalchemy import create_engine, select
 from callbacks.analytics_figures import ANOMALY_KINDS
 from dashboard.clock import to_local
 from dashboard.schema import House, InjectedAnomaly
-from tests.browser.helpers import graph_traces, local_today_clear_of_midnight, shot, wait_for_traces
+from tests.browser.helpers import graph_traces, shot, wait_for_traces
+from tests.clock import local_today_clear_of_midnight
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -31,7 +32,7 @@ DAYS = 30
 def local_days() -> tuple[str, str, datetime, datetime]:
     """The page's "Last 30 days": ISO dates and the bounds as aware datetimes (clear of a local midnight for
     the rest of the test, which compares the page's days with these)."""
-    today = local_today_clear_of_midnight(150)
+    today = local_today_clear_of_midnight(margin_s=150)
     first = today - timedelta(days=DAYS - 1)
     lo = datetime(first.year, first.month, first.day, tzinfo=ZONE)
     hi = datetime(today.year, today.month, today.day, tzinfo=ZONE) + timedelta(days=1)

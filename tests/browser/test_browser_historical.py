@@ -11,13 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pages._charts import CONSUMPTION, PRODUCTION
-from tests.browser.helpers import (
-    dropdown_labels,
-    local_today_clear_of_midnight,
-    shot,
-    wait_for_length,
-    wait_for_traces,
-)
+from tests.browser.helpers import dropdown_labels, shot, wait_for_length, wait_for_traces
+from tests.clock import local_today_clear_of_midnight
 
 pytestmark = pytest.mark.browser
 ZONE = ZoneInfo("Europe/Athens")  # the demo server's TIMEZONE (the default)
@@ -38,7 +33,9 @@ def summary_numbers(page) -> dict[str, str]:
 
 
 def test_ranges_change_the_bars_and_the_panels(open_as):
-    today = local_today_clear_of_midnight()  # the custom range below ends today, as the picker's last day
+    today = local_today_clear_of_midnight(
+        margin_s=120
+    )  # the custom range below ends today, as the picker's last day
     page = open_as("analyst", "/historical")
     cons = wait_for_traces(page, "historical-consumption")[0]
     prod = wait_for_traces(page, "historical-production")[0]

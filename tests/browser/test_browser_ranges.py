@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.browser.helpers import graph_traces, local_today_clear_of_midnight, shot
+from tests.browser.helpers import graph_traces, shot
+from tests.clock import local_today_clear_of_midnight
 
 pytestmark = pytest.mark.browser
 ZONE = ZoneInfo("Europe/Athens")  # the demo server's TIMEZONE (the default)
@@ -61,7 +62,7 @@ def drawn(page, prefix: str, first, last) -> None:
 
 @pytest.mark.parametrize("prefix", ["analytics", "exports"])
 def test_last_7_days_then_previous_survives_a_reload_and_a_shared_link(open_as, prefix):
-    today = local_today_clear_of_midnight()
+    today = local_today_clear_of_midnight(margin_s=120)
     page = open_as("analyst", f"/{prefix}")
     for label, days in (("30 d", 30), ("7 d", 7)):  # 7 d is Analytics' default: 30 d first, then 7 d
         page.locator(f"#{prefix}-range").get_by_text(label, exact=True).click()
@@ -143,7 +144,7 @@ def test_a_drag_zoom_on_an_analytics_chart_sets_the_range_and_a_double_click_zoo
     local days, the URL holds them and the chart is drawn for them; a double-click zooms out (twice as
     long, never past today); Back returns to the range before, and a preset after it shows its days.
     Choosing "Custom" and a chart's draws never call the server for nothing."""
-    today = local_today_clear_of_midnight()
+    today = local_today_clear_of_midnight(margin_s=120)
     page = open_as("analyst", "/analytics")
     drawn(page, "analytics", today - timedelta(days=6), today)
     statuses = picker_calls(page)

@@ -2,38 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
-
 from tests.factories import PASSWORD, login_form_fields
-
-EPOCH = datetime(1970, 1, 1)
-
-
-def clear_of(step: timedelta, margin_s: float = 60) -> datetime:
-    """Naive-UTC now, after waiting out a boundary of `step` (a multiple of it since the epoch, as the app's
-    buckets: a quarter hour, an hour) less than `margin_s` away: what a test computes now and what the app
-    computes within the next `margin_s` seconds fall in the same bucket. Local midnight in Europe/Athens is a
-    UTC hour boundary, so `clear_of(timedelta(hours=1))` also keeps "today"."""
-    now = datetime.now(UTC).replace(tzinfo=None)
-    left = (step - (now - EPOCH) % step).total_seconds()
-    if left < margin_s:
-        time.sleep(left + 1)
-        now = datetime.now(UTC).replace(tzinfo=None)
-    return now
-
-
-def local_today_clear_of_midnight(timezone: str = "Europe/Athens", margin_s: float = 60) -> date:
-    """The app's local date, after waiting out a local midnight less than `margin_s` away: a test that reads
-    "today" and then has the app compute its own is over before the day changes."""
-    zone = ZoneInfo(timezone)
-    now = datetime.now(UTC)
-    midnight = datetime.combine(now.astimezone(zone).date() + timedelta(days=1), datetime.min.time(), zone)
-    left = (midnight.astimezone(UTC) - now).total_seconds()
-    if left < margin_s:
-        time.sleep(left + 1)
-    return datetime.now(zone).date()
 
 
 def router_payload(pathname="/", search=""):

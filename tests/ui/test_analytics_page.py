@@ -27,14 +27,9 @@ from dashboard.seed import seed_demo
 from jobs.analytics import SCAN_PREFIX, scan_digest
 from pages.analytics import MAX_DAYS, default_range
 from tests.api.test_analytics_scoped import CONSUMPTION_KINDS, overlaps
+from tests.clock import local_today_clear_of_midnight
 from tests.factories import PASSWORD
-from tests.ui.helpers import (
-    callback_payload,
-    component,
-    cookie_login,
-    local_today_clear_of_midnight,
-    router_payload,
-)
+from tests.ui.helpers import callback_payload, component, cookie_login, router_payload
 
 INPUTS = ("analytics-scope.value", "analytics-dates.start_date", "analytics-dates.end_date")
 SECTIONS = {

@@ -12,7 +12,8 @@ import pages.analytics as analytics_page
 from callbacks.analytics_figures import anomaly_count_figure
 from dashboard.clock import local_today
 from pages._urlstate import location_id
-from tests.ui.helpers import callback_payload, clear_of, cookie_login, url_sync_payload
+from tests.clock import clear_of
+from tests.ui.helpers import callback_payload, cookie_login, url_sync_payload
 from tests.ui.test_analytics_page import section
 from tests.ui.test_historical_page import view as hist_view
 from tests.ui.test_overview_page import NOW_TODAY, overview_ui, post, post_readings  # noqa: F401  (the fixture)

@@ -15,7 +15,8 @@ from dashboard.auth import user_scope
 from dashboard.queries import energy_series
 from dashboard.schema import User
 from pages._charts import max_trace_points
-from tests.ui.helpers import callback_payload, clear_of, cookie_login, router_payload
+from tests.clock import clear_of
+from tests.ui.helpers import callback_payload, cookie_login, router_payload
 
 ZONE_NAME = "Europe/Athens"  # the test app's TIMEZONE (the default); checked in the fixture
 INPUTS = (

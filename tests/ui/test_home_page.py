@@ -12,8 +12,9 @@ from sqlalchemy import insert
 from dashboard.clock import local_midnight_utc
 from dashboard.schema import user_communities
 from tests.api.test_energy import load
+from tests.clock import local_today_clear_of_midnight
 from tests.factories import PASSWORD, login_form_fields
-from tests.ui.helpers import component, cookie_login, local_today_clear_of_midnight, router_payload
+from tests.ui.helpers import component, cookie_login, router_payload
 
 KPIS = ["home-consumption", "home-production", "home-self-consumption", "home-self-sufficiency",
         "home-import", "home-export"]  # fmt: skip

@@ -10,14 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.ui.helpers import (
-    callback_payload,
-    component,
-    cookie_login,
-    local_today_clear_of_midnight,
-    router_payload,
-    url_sync_payload,
-)
+from tests.clock import local_today_clear_of_midnight
+from tests.ui.helpers import callback_payload, component, cookie_login, router_payload, url_sync_payload
 
 ZONE = ZoneInfo("Europe/Athens")  # the test settings' TIMEZONE
 PAGES = ("historical", "analytics", "exports")

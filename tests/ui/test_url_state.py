@@ -9,15 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.ui.helpers import (
-    callback_payload,
-    clear_of,
-    component,
-    cookie_login,
-    local_today_clear_of_midnight,
-    router_payload,
-    url_sync_payload,
-)
+from tests.clock import clear_of, local_today_clear_of_midnight
+from tests.ui.helpers import callback_payload, component, cookie_login, router_payload, url_sync_payload
 
 ZONE = ZoneInfo("Europe/Athens")
 URL_IN = (
