@@ -33,9 +33,8 @@ def summary_numbers(page) -> dict[str, str]:
 
 
 def test_ranges_change_the_bars_and_the_panels(open_as):
-    today = local_today_clear_of_midnight(
-        margin_s=120
-    )  # the custom range below ends today, as the picker's last day
+    # the custom range below ends today, as the picker's last day
+    today = local_today_clear_of_midnight(margin_s=120)
     page = open_as("analyst", "/historical")
     cons = wait_for_traces(page, "historical-consumption")[0]
     prod = wait_for_traces(page, "historical-production")[0]

@@ -55,9 +55,8 @@ def test_clicking_a_day_bar_drills_down_to_its_hours(open_as):
     click_point(
         page, "historical-consumption", page.locator("#historical-consumption .bars .point").nth(3), drilled
     )
-    midnight = datetime(
-        day.year, day.month, day.day, tzinfo=ZONE
-    )  # hours of the local day: 23 or 25 on a DST day
+    # hours of the local day: 23 or 25 on a DST day
+    midnight = datetime(day.year, day.month, day.day, tzinfo=ZONE)
     length = (midnight + timedelta(days=1)).astimezone(UTC) - midnight.astimezone(UTC)
     hours = wait_for_length(page, "historical-consumption", round(length / timedelta(hours=1)))[0]
     assert hours["x0"].startswith(day.isoformat())
